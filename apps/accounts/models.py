@@ -1,0 +1,88 @@
+"""Users with a role, teams, and agents with the identities they have in Twilio."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models.functions import Lower
+
+from apps.common.models import TimeStampedModel
+
+from .choices import IdentityKind, Role
+
+
+class Team(TimeStampedModel):
+    """A group of agents, led by supervisors and coached by coaches."""
+
+    name = models.CharField(max_length=120, unique=True)
+    slug = models.SlugField(max_length=120, unique=True)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class User(AbstractUser):
+    """A portal user. ``role`` decides what they may use; ``teams`` what they may see.
+
+    A user without a role (or inactive) is an outsider: they can sign in but see nothing.
+    """
+
+    role = models.CharField(max_length=20, choices=Role.choices, blank=True, db_index=True)
+    teams = models.ManyToManyField(Team, blank=True, related_name="members")
+
+    def __str__(self) -> str:
+        return self.get_full_name() or self.username
+
+    @property
+    def role_label(self) -> str:
+        return Role(self.role).label if self.role else "No role"
+
+
+class Agent(TimeStampedModel):
+    """An agent as the contact center knows them: a display name, a team, maybe a portal login.
+
+    Twilio never sends our user ids: it names agents by participant names, addresses or
+    TaskRouter worker SIDs. Those live in :class:`AgentIdentity` and are how ingest links a
+    participant to an agent.
+    """
+
+    display_name = models.CharField(max_length=200)
+    user = models.OneToOneField(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="agent_profile"
+    )
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="agents"
+    )
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["display_name"]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("display_name"), "team", name="agent_unique_name_in_team"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+
+class AgentIdentity(models.Model):
+    """One way an agent is named in Twilio traffic; unique per kind across the install."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="identities")
+    kind = models.CharField(max_length=20, choices=IdentityKind.choices)
+    value = models.CharField(max_length=255)
+
+    class Meta:
+        verbose_name_plural = "agent identities"
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "value"], name="agent_identity_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.value}"

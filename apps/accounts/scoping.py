@@ -1,0 +1,72 @@
+"""The one place that decides what a user may see.
+
+Every queryset that shows conversation data to a person goes through ``scope_for(user)`` (via the
+models' ``for_user`` querysets). Admins and QA analysts see everything, supervisors and coaches
+their teams, agents their own conversations, everyone else nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from .choices import Role
+
+
+class Reach(Enum):
+    NOTHING = "nothing"
+    TEAMS = "teams"
+    OWN = "own"
+    EVERYTHING = "everything"
+
+
+@dataclass(frozen=True)
+class Scope:
+    reach: Reach
+    team_ids: frozenset[int] = field(default_factory=frozenset)
+    user_id: int | None = None
+
+
+_EVERYTHING_ROLES = {Role.ADMIN, Role.QA_ANALYST}
+_TEAM_ROLES = {Role.SUPERVISOR, Role.COACH}
+
+
+def scope_for(user: Any) -> Scope:
+    """Return what ``user`` may see. Cached on the user object for the request."""
+    cached = getattr(user, "_ccportal_scope", None)
+    if cached is not None:
+        return cached
+    scope = _compute_scope(user)
+    if getattr(user, "is_authenticated", False):
+        user._ccportal_scope = scope
+    return scope
+
+
+def _compute_scope(user: Any) -> Scope:
+    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+        return Scope(Reach.NOTHING)
+    if user.is_superuser or user.role in _EVERYTHING_ROLES:
+        return Scope(Reach.EVERYTHING)
+    if user.role in _TEAM_ROLES:
+        team_ids = frozenset(user.teams.values_list("id", flat=True))
+        return Scope(Reach.TEAMS, team_ids=team_ids) if team_ids else Scope(Reach.NOTHING)
+    if user.role == Role.AGENT:
+        return Scope(Reach.OWN, user_id=user.pk)
+    return Scope(Reach.NOTHING)
+
+
+# What each role may open in the navigation; views check the same table.
+FEATURES: dict[str, set[str]] = {
+    "conversations": {Role.ADMIN, Role.QA_ANALYST, Role.COACH, Role.SUPERVISOR, Role.AGENT},
+    "api_docs": {Role.ADMIN, Role.QA_ANALYST, Role.COACH, Role.SUPERVISOR, Role.AGENT},
+    "admin_site": {Role.ADMIN},
+}
+
+
+def can_use(user: Any, feature: str) -> bool:
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    if user.is_superuser:
+        return True
+    return user.role in FEATURES.get(feature, set())

@@ -1,0 +1,188 @@
+"""Conversations as Twilio Conversation Orchestrator sends them: participants and communications.
+
+Twilio ids are opaque strings (their formats vary between docs, SDKs and fixtures) and unique.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector
+from django.db import models
+from django.db.models import Exists, OuterRef, Q
+
+from apps.accounts.scoping import Reach, scope_for
+from apps.common.models import TimeStampedModel
+
+from .choices import ContentType, ConversationStatus, ParticipantType
+
+TWILIO_ID_LENGTH = 128
+
+
+class ConversationQuerySet(models.QuerySet["Conversation"]):
+    def for_user(self, user: Any) -> ConversationQuerySet:
+        """Only the conversations ``user`` may see (see apps.accounts.scoping)."""
+        scope = scope_for(user)
+        if scope.reach is Reach.EVERYTHING:
+            return self
+        if scope.reach is Reach.TEAMS:
+            agent_in_team = Participant.objects.filter(
+                conversation=OuterRef("pk"), agent__team_id__in=scope.team_ids
+            )
+            return self.filter(Q(team_id__in=scope.team_ids) | Exists(agent_in_team))
+        if scope.reach is Reach.OWN:
+            own = Participant.objects.filter(
+                conversation=OuterRef("pk"), agent__user_id=scope.user_id
+            )
+            return self.filter(Exists(own))
+        return self.none()
+
+
+class Conversation(TimeStampedModel):
+    """One customer conversation, possibly spanning channels (a call, then an SMS)."""
+
+    twilio_id = models.CharField(max_length=TWILIO_ID_LENGTH, unique=True)
+    account_id = models.CharField(max_length=64, blank=True)
+    configuration_id = models.CharField(max_length=TWILIO_ID_LENGTH, blank=True)
+    name = models.CharField(max_length=255, blank=True)
+    status = models.CharField(
+        max_length=10, choices=ConversationStatus.choices, default=ConversationStatus.ACTIVE
+    )
+    channels = ArrayField(models.CharField(max_length=20), default=list, blank=True)
+    call_sids = ArrayField(models.CharField(max_length=64), default=list, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    team = models.ForeignKey(
+        "accounts.Team",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="conversations",
+    )
+    queue = models.CharField(max_length=120, blank=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    # Twilio's own updatedAt of the last state applied: an older event never overwrites newer state.
+    source_updated_at = models.DateTimeField(null=True, blank=True)
+    # Created because a participant/communication/result arrived before the conversation itself.
+    is_placeholder = models.BooleanField(default=False)
+
+    objects = ConversationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [
+            models.Index(fields=["-started_at", "-id"], name="conv_started_idx"),
+            models.Index(fields=["team", "-started_at"], name="conv_team_started_idx"),
+            models.Index(fields=["status", "-started_at"], name="conv_status_started_idx"),
+            GinIndex(fields=["call_sids"], name="conv_call_sids_gin"),
+            GinIndex(fields=["channels"], name="conv_channels_gin"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.twilio_id
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at and self.ended_at:
+            return (self.ended_at - self.started_at).total_seconds()
+        return None
+
+
+class ParticipantQuerySet(models.QuerySet["Participant"]):
+    def for_user(self, user: Any) -> ParticipantQuerySet:
+        return self.filter(conversation__in=Conversation.objects.for_user(user).values("pk"))
+
+
+class Participant(TimeStampedModel):
+    """Someone in a conversation: a customer, a human agent or an AI agent."""
+
+    twilio_id = models.CharField(max_length=TWILIO_ID_LENGTH, unique=True)
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="participants"
+    )
+    type = models.CharField(
+        max_length=12, choices=ParticipantType.choices, default=ParticipantType.UNKNOWN
+    )
+    name = models.CharField(max_length=255, blank=True)
+    addresses = models.JSONField(default=list, blank=True)
+    profile_id = models.CharField(max_length=TWILIO_ID_LENGTH, blank=True, db_index=True)
+    agent = models.ForeignKey(
+        "accounts.Agent",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="participations",
+    )
+    joined_at = models.DateTimeField(null=True, blank=True)
+    left_at = models.DateTimeField(null=True, blank=True)
+    source_updated_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ParticipantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["conversation_id", "joined_at", "id"]
+        indexes = [
+            models.Index(fields=["agent", "conversation"], name="participant_agent_conv_idx"),
+            models.Index(fields=["conversation", "type"], name="participant_conv_type_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.twilio_id
+
+    @property
+    def is_agent(self) -> bool:
+        return self.type in (
+            ParticipantType.HUMAN_AGENT,
+            ParticipantType.AI_AGENT,
+            ParticipantType.AGENT,
+        )
+
+
+class CommunicationQuerySet(models.QuerySet["Communication"]):
+    def for_user(self, user: Any) -> CommunicationQuerySet:
+        return self.filter(conversation__in=Conversation.objects.for_user(user).values("pk"))
+
+
+class Communication(TimeStampedModel):
+    """A message or a transcribed voice utterance."""
+
+    twilio_id = models.CharField(max_length=TWILIO_ID_LENGTH, unique=True)
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="communications"
+    )
+    author = models.ForeignKey(
+        Participant,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="communications",
+    )
+    author_address = models.CharField(max_length=255, blank=True)
+    channel = models.CharField(max_length=20, blank=True)
+    content_type = models.CharField(
+        max_length=16, choices=ContentType.choices, default=ContentType.TEXT
+    )
+    text = models.TextField(blank=True)
+    occurred_at = models.DateTimeField()
+    offset_ms = models.IntegerField(null=True, blank=True, help_text="From the conversation start")
+    duration_ms = models.IntegerField(null=True, blank=True)
+    confidence = models.FloatField(null=True, blank=True, help_text="Transcription confidence 0..1")
+    # CallSid for voice, MessageSid for messaging.
+    channel_id = models.CharField(max_length=64, blank=True, db_index=True)
+    resource_id = models.CharField(max_length=TWILIO_ID_LENGTH, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    source_updated_at = models.DateTimeField(null=True, blank=True)
+
+    objects = CommunicationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["conversation_id", "occurred_at", "id"]
+        indexes = [
+            models.Index(fields=["conversation", "occurred_at"], name="comm_conv_occurred_idx"),
+            GinIndex(SearchVector("text", config="english"), name="comm_text_search_gin"),
+        ]
+
+    def __str__(self) -> str:
+        return self.text[:60] or self.twilio_id

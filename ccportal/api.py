@@ -1,0 +1,33 @@
+"""Project-wide API plumbing: pagination and the mapping of our errors to JSON 4xx answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import exceptions
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from apps.common.errors import ApplicationError
+
+
+class Pagination(PageNumberPagination):
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, ApplicationError):
+        return Response(
+            {
+                "detail": exc.message,
+                "code": exc.code,
+                **({"extra": exc.extra} if exc.extra else {}),
+            },
+            status=exc.status,
+        )
+    response = drf_exception_handler(exc, context)
+    if response is not None and isinstance(exc, exceptions.ValidationError):
+        response.data = {"detail": "Invalid input.", "code": "invalid", "errors": response.data}
+    return response

@@ -1,0 +1,9 @@
+"""All API routes under /api/; each app contributes its router."""
+
+from __future__ import annotations
+
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("apps.conversations.api.urls")),
+]

@@ -1,0 +1,27 @@
+"""The Celery app. Queues are named by workload so each can get its own workers."""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+
+from celery import Celery
+from kombu import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ccportal.settings")
+
+
+class CeleryQueue(StrEnum):
+    """Workloads; a worker picks them with ``-Q``."""
+
+    DEFAULT = "default"
+    INGEST = "ingest"  # inbound Twilio webhooks: many small, latency-sensitive jobs
+    OPERATORS = "operators"  # language operators and rules: CPU-bound, may call an LLM
+    INSIGHTS = "insights"  # aggregates and reports: heavier, can wait
+
+
+app = Celery("ccportal")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.task_queues = [Queue(q.value) for q in CeleryQueue]
+app.conf.beat_schedule = {}
+app.autodiscover_tasks()

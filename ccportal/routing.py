@@ -1,0 +1,11 @@
+"""WebSocket routes; each app with live updates adds its consumers here."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from apps.common.consumers import PingConsumer
+
+websocket_urlpatterns = [
+    path("ws/ping/", PingConsumer.as_asgi()),
+]

