@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "apps.common",
     "apps.accounts",
     "apps.conversations",
+    "apps.demo",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+from apps.demo.services import DEMO_PASSWORD, DemoLoadResult, demo_load
+
+
+class Command(BaseCommand):
+    help = (
+        "Load the Harper Valley demo calls, two teams, their agents and one login per role "
+        "(password: demo). Safe to run again: only what is missing is added."
+    )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        started = time.monotonic()
+        result = demo_load()
+        self.stdout.write(_summary(result, seconds=time.monotonic() - started))
+
+
+def _summary(result: DemoLoadResult, *, seconds: float) -> str:
+    lines = [
+        f"Harper Valley demo loaded in {seconds:.1f} s; calls moved {result.shift_days} days "
+        f"forward, the latest on {result.latest_call_on.isoformat()}.",
+        "",
+        f"{'':<18}{'created':>8}{'present':>9}",
+    ]
+    lines += [f"{c.label:<18}{c.created:>8}{c.present:>9}" for c in result.counts]
+    lines += ["", "Logins:", f"{'username':<12}{'password':<10}{'role':<13}sees"]
+    lines += [
+        f"{login.username:<12}{DEMO_PASSWORD:<10}{login.role.label:<13}{login.sees}"
+        for login in result.logins
+    ]
+    lines.append("A password is only set when the login is created; a changed one is kept.")
+    return "\n".join(lines)
