@@ -23,5 +23,12 @@ class CeleryQueue(StrEnum):
 app = Celery("ccportal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = [Queue(q.value) for q in CeleryQueue]
-app.conf.beat_schedule = {}
+app.conf.beat_schedule = {
+    # The safety net of webhook ingest (broker was down, a worker died): short on purpose.
+    "sweep-inbox": {
+        "task": "apps.webhooks.tasks.sweep_inbox",
+        "schedule": float(os.environ.get("INGEST_SWEEP_SECONDS", "5")),
+        "options": {"expires": 30},
+    },
+}
 app.autodiscover_tasks()

@@ -19,6 +19,8 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("healthz", health, name="health"),
+    path("webhooks/twilio/", include("apps.webhooks.urls")),
+    path("handoffs/", include("apps.relay.urls")),
     path("api/", include("ccportal.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -186,3 +186,38 @@ class Communication(TimeStampedModel):
 
     def __str__(self) -> str:
         return self.text[:60] or self.twilio_id
+
+
+class CallQuerySet(models.QuerySet["Call"]):
+    def for_user(self, user: Any) -> CallQuerySet:
+        return self.filter(conversation__in=Conversation.objects.for_user(user).values("pk"))
+
+
+class Call(TimeStampedModel):
+    """A voice call (Call SID) and its status from Twilio's voice status callbacks.
+
+    A call may be known before its conversation (status callbacks race Orchestrator events); the
+    link is made when a communication's ``channelId`` or a result's ``referenceIds`` names it.
+    """
+
+    call_sid = models.CharField(max_length=64, unique=True)
+    conversation = models.ForeignKey(
+        Conversation, null=True, blank=True, on_delete=models.SET_NULL, related_name="calls"
+    )
+    status = models.CharField(max_length=20, blank=True)
+    from_number = models.CharField(max_length=64, blank=True)
+    to_number = models.CharField(max_length=64, blank=True)
+    direction = models.CharField(max_length=32, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    duration_seconds = models.IntegerField(null=True, blank=True)
+    # Ordering of status callbacks is not guaranteed: keep the highest SequenceNumber/time applied.
+    last_sequence = models.IntegerField(null=True, blank=True)
+
+    objects = CallQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.call_sid

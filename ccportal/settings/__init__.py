@@ -1,5 +1,6 @@
 """ccportal settings, one module per concern; every value comes from the environment."""
 
 from .api import *  # noqa: F403
+from .twilio import *  # noqa: F403
 from .base import *  # noqa: F403
 from .services import *  # noqa: F403

@@ -43,6 +43,9 @@ INSTALLED_APPS = [
     "apps.common",
     "apps.accounts",
     "apps.conversations",
+    "apps.intelligence",
+    "apps.relay",
+    "apps.webhooks",
     "apps.demo",
 ]
 

@@ -1,0 +1,320 @@
+"""Writes of conversations, participants, communications and calls.
+
+Twilio's events arrive late, twice and out of order. Every function here is an upsert keyed by a
+Twilio id, guarded by the version (Twilio's ``updatedAt``) of the state already applied, so a
+replay or an older event never overwrites newer state, and anything that arrives before the
+conversation it belongs to creates a placeholder that the real event later fills in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Func, Q, Value
+from django.db.models.functions import Extract
+
+from apps.accounts.selectors import agent_find_by_identity
+
+from .choices import AGENT_TYPES, ContentType, ConversationStatus, ParticipantType
+from .models import Call, Communication, Conversation, Participant
+
+_STATUS_RANK = {
+    ConversationStatus.ACTIVE: 0,
+    ConversationStatus.INACTIVE: 0,
+    ConversationStatus.CLOSED: 1,
+}
+CALL_ENDED_STATUSES = {"completed", "busy", "failed", "no-answer", "canceled"}
+
+
+def _is_stale(stored: datetime | None, incoming: datetime | None) -> bool:
+    """An event is stale when the state already applied is newer (or the same version)."""
+    return stored is not None and incoming is not None and incoming <= stored
+
+
+def _get_or_create_locked(model: Any, *, lookup: dict[str, Any], defaults: dict[str, Any]) -> tuple[Any, bool]:
+    """Row-locked get-or-create that survives two workers creating the same row at once."""
+    try:
+        with transaction.atomic():
+            obj, created = model.objects.get_or_create(**lookup, defaults=defaults)
+    except IntegrityError:
+        obj, created = model.objects.get(**lookup), False
+    if not created:
+        obj = model.objects.select_for_update().get(pk=obj.pk)
+    return obj, created
+
+
+def _array_add(queryset: Any, field: str, value: str) -> None:
+    queryset.exclude(**{f"{field}__contains": [value]}).update(
+        **{field: Func(F(field), Value(value), function="array_append")}
+    )
+
+
+def conversation_ensure(*, twilio_id: str, account_id: str = "", at: datetime | None = None) -> Conversation:
+    """The conversation with this id, created as a placeholder if it has not arrived yet."""
+    conversation = Conversation.objects.filter(twilio_id=twilio_id).first()
+    if conversation is not None:
+        return conversation
+    try:
+        with transaction.atomic():
+            return Conversation.objects.create(
+                twilio_id=twilio_id, account_id=account_id, started_at=at, is_placeholder=True
+            )
+    except IntegrityError:
+        return Conversation.objects.get(twilio_id=twilio_id)
+
+
+@transaction.atomic
+def conversation_apply(
+    *,
+    twilio_id: str,
+    status: str,
+    version: datetime | None,
+    name: str | None = None,
+    account_id: str = "",
+    configuration_id: str = "",
+    created_at: datetime | None = None,
+) -> tuple[Conversation, bool]:
+    """Apply a CONVERSATION_CREATED/UPDATED. Returns the conversation and whether it changed."""
+    if status not in ConversationStatus.values:
+        status = ConversationStatus.ACTIVE
+    conversation, created = _get_or_create_locked(
+        Conversation,
+        lookup={"twilio_id": twilio_id},
+        defaults={
+            "status": status,
+            "name": name or "",
+            "account_id": account_id,
+            "configuration_id": configuration_id,
+            "started_at": created_at or version,
+            "ended_at": version if status == ConversationStatus.CLOSED else None,
+            "source_updated_at": version,
+        },
+    )
+    if created:
+        return conversation, True
+    same_version = version is not None and version == conversation.source_updated_at
+    if same_version and _STATUS_RANK[status] > _STATUS_RANK[conversation.status]:
+        pass  # two updates in the same second: closing wins
+    elif _is_stale(conversation.source_updated_at, version):
+        return conversation, False
+    if conversation.status == ConversationStatus.CLOSED and status != ConversationStatus.CLOSED:
+        return conversation, False  # CLOSED is final; Twilio opens a new conversation instead
+    old_start = conversation.started_at
+    conversation.status = status
+    if name is not None:
+        conversation.name = name
+    conversation.account_id = account_id or conversation.account_id
+    conversation.configuration_id = configuration_id or conversation.configuration_id
+    if created_at and (conversation.is_placeholder or conversation.started_at is None or created_at < conversation.started_at):
+        conversation.started_at = created_at
+    if status == ConversationStatus.CLOSED and conversation.ended_at is None:
+        conversation.ended_at = version
+    conversation.source_updated_at = version or conversation.source_updated_at
+    conversation.is_placeholder = False
+    conversation.save()
+    if conversation.started_at != old_start:
+        _recompute_offsets(conversation)
+    return conversation, True
+
+
+def _recompute_offsets(conversation: Conversation) -> None:
+    if conversation.started_at is None:
+        return
+    Communication.objects.filter(conversation=conversation).update(
+        offset_ms=Extract(F("occurred_at") - Value(conversation.started_at), "epoch") * 1000
+    )
+
+
+def _link_agent(participant: Participant, conversation: Conversation) -> None:
+    if participant.type not in AGENT_TYPES:
+        return
+    addresses = [a.get("address", "") for a in participant.addresses if isinstance(a, dict)]
+    agent = agent_find_by_identity(
+        participant_id=participant.twilio_id, addresses=addresses, name=participant.name
+    )
+    if agent is None:
+        return
+    participant.agent = agent
+    if agent.team_id:
+        Conversation.objects.filter(pk=conversation.pk, team__isnull=True).update(team_id=agent.team_id)
+
+
+@transaction.atomic
+def participant_apply(
+    *,
+    twilio_id: str,
+    conversation_twilio_id: str,
+    type: str,
+    version: datetime | None,
+    name: str = "",
+    addresses: Iterable[dict[str, Any]] = (),
+    profile_id: str = "",
+    joined_at: datetime | None = None,
+    removed_at: datetime | None = None,
+    account_id: str = "",
+) -> tuple[Participant, bool]:
+    """Apply PARTICIPANT_ADDED/UPDATED/REMOVED."""
+    conversation = conversation_ensure(twilio_id=conversation_twilio_id, account_id=account_id, at=joined_at)
+    if type not in ParticipantType.values:
+        type = ParticipantType.UNKNOWN
+    participant, created = _get_or_create_locked(
+        Participant,
+        lookup={"twilio_id": twilio_id},
+        defaults={"conversation": conversation, "type": type, "source_updated_at": None},
+    )
+    if not created and _is_stale(participant.source_updated_at, version):
+        return participant, False
+    participant.conversation = conversation
+    participant.type = type
+    participant.name = name or participant.name
+    participant.addresses = list(addresses) or participant.addresses
+    participant.profile_id = profile_id or participant.profile_id
+    participant.joined_at = participant.joined_at or joined_at
+    if removed_at is not None:
+        participant.left_at = removed_at
+    participant.source_updated_at = version
+    _link_agent(participant, conversation)
+    participant.save()
+    return participant, True
+
+
+def _author_ensure(*, conversation: Conversation, participant_id: str, address: str) -> Participant | None:
+    if not participant_id:
+        return None
+    participant = Participant.objects.filter(twilio_id=participant_id).first()
+    if participant is not None:
+        return participant
+    try:
+        with transaction.atomic():
+            return Participant.objects.create(
+                twilio_id=participant_id,
+                conversation=conversation,
+                type=ParticipantType.UNKNOWN,
+                name=address,
+                addresses=[{"address": address}] if address else [],
+            )
+    except IntegrityError:
+        return Participant.objects.get(twilio_id=participant_id)
+
+
+@dataclass(frozen=True)
+class CommunicationInput:
+    twilio_id: str
+    conversation_twilio_id: str
+    occurred_at: datetime
+    text: str = ""
+    author_participant_id: str = ""
+    author_address: str = ""
+    channel: str = ""
+    content_type: str = ContentType.TEXT
+    confidence: float | None = None
+    duration_ms: int | None = None
+    channel_id: str = ""
+    resource_id: str = ""
+    version: datetime | None = None
+    account_id: str = ""
+    metadata: dict[str, Any] | None = None
+
+
+@transaction.atomic
+def communication_apply(data: CommunicationInput) -> tuple[Communication, bool]:
+    """Apply COMMUNICATION_CREATED/UPDATED. The text is redacted before it is stored."""
+    conversation = conversation_ensure(
+        twilio_id=data.conversation_twilio_id, account_id=data.account_id, at=data.occurred_at
+    )
+    if conversation.started_at is None or (conversation.is_placeholder and data.occurred_at < conversation.started_at):
+        Conversation.objects.filter(pk=conversation.pk).update(started_at=data.occurred_at)
+        conversation.started_at = data.occurred_at
+        _recompute_offsets(conversation)
+    author = _author_ensure(
+        conversation=conversation, participant_id=data.author_participant_id, address=data.author_address
+    )
+    from apps.common.redaction import redact_configured
+
+    redaction = redact_configured(data.text)
+    metadata = dict(data.metadata or {})
+    if redaction.counts:
+        metadata["redacted"] = redaction.counts
+    fields = {
+        "conversation": conversation,
+        "author": author,
+        "author_address": data.author_address,
+        "channel": data.channel,
+        "content_type": data.content_type if data.content_type in ContentType.values else ContentType.TEXT,
+        "text": redaction.text,
+        "occurred_at": data.occurred_at,
+        "offset_ms": int((data.occurred_at - conversation.started_at).total_seconds() * 1000),
+        "duration_ms": data.duration_ms,
+        "confidence": data.confidence,
+        "channel_id": data.channel_id,
+        "resource_id": data.resource_id,
+        "metadata": metadata,
+        "source_updated_at": data.version,
+    }
+    communication, created = _get_or_create_locked(
+        Communication, lookup={"twilio_id": data.twilio_id}, defaults=fields
+    )
+    if not created:
+        if _is_stale(communication.source_updated_at, data.version):
+            return communication, False
+        for key, value in fields.items():
+            setattr(communication, key, value)
+        communication.save()
+    conversations = Conversation.objects.filter(pk=conversation.pk)
+    if data.channel:
+        _array_add(conversations, "channels", data.channel)
+    if data.channel_id.startswith("CA"):
+        call_link(call_sid=data.channel_id, conversation=conversation)
+    return communication, True
+
+
+def call_link(*, call_sid: str, conversation: Conversation) -> None:
+    """Record that ``call_sid`` belongs to ``conversation`` (both directions)."""
+    _array_add(Conversation.objects.filter(pk=conversation.pk), "call_sids", call_sid)
+    call, _ = Call.objects.get_or_create(call_sid=call_sid, defaults={"conversation": conversation})
+    if call.conversation_id is None:
+        Call.objects.filter(pk=call.pk, conversation__isnull=True).update(conversation=conversation)
+
+
+def conversation_for_call(*, call_sid: str) -> Conversation | None:
+    return Conversation.objects.filter(
+        Q(call_sids__contains=[call_sid]) | Q(calls__call_sid=call_sid)
+    ).first()
+
+
+@transaction.atomic
+def call_status_apply(
+    *,
+    call_sid: str,
+    status: str,
+    at: datetime,
+    sequence: int | None = None,
+    from_number: str = "",
+    to_number: str = "",
+    direction: str = "",
+    duration_seconds: int | None = None,
+) -> tuple[Call, bool]:
+    """Apply a voice status callback; terminal statuses end the call. Older callbacks are ignored."""
+    call, created = _get_or_create_locked(Call, lookup={"call_sid": call_sid}, defaults={})
+    if call.ended_at is not None and status not in CALL_ENDED_STATUSES:
+        return call, False  # a late "ringing" after "completed"
+    if sequence is not None and call.last_sequence is not None and sequence <= call.last_sequence:
+        return call, False
+    call.status = status
+    call.last_sequence = sequence if sequence is not None else call.last_sequence
+    call.from_number = from_number or call.from_number
+    call.to_number = to_number or call.to_number
+    call.direction = direction or call.direction
+    if status in {"in-progress", "ringing", "initiated"} and call.started_at is None:
+        call.started_at = at
+    if status in CALL_ENDED_STATUSES:
+        call.ended_at = call.ended_at or at
+        call.duration_seconds = duration_seconds if duration_seconds is not None else call.duration_seconds
+    if call.conversation_id is None:
+        call.conversation = conversation_for_call(call_sid=call_sid)
+    call.save()
+    return call, True

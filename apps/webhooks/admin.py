@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+from .models import InboundEvent
+from .services import inbox_replay
+
+
+@admin.register(InboundEvent)
+class InboundEventAdmin(admin.ModelAdmin):
+    list_display = (
+        "id", "received_at", "source", "event_type", "status_badge", "attempts",
+        "signature_valid", "short_error",
+    )
+    list_filter = ("source", "status", "signature_valid", ("received_at", admin.DateFieldListFilter))
+    search_fields = ("idempotency_key", "event_type", "account_sid", "body")
+    date_hierarchy = "received_at"
+    ordering = ("-received_at", "-id")
+    actions = ["replay"]
+    list_per_page = 50
+    show_full_result_count = False
+    readonly_fields = [f.name for f in InboundEvent._meta.fields]
+
+    _colours = {
+        "processed": "#198754", "ignored": "#6c757d", "pending": "#0d6efd",
+        "processing": "#0dcaf0", "failed": "#dc3545", "dead": "#842029", "rejected": "#fd7e14",
+    }
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, event: InboundEvent) -> str:
+        colour = self._colours.get(event.status, "#6c757d")
+        return format_html('<b style="color:{}">{}</b>', colour, event.get_status_display())
+
+    @admin.display(description="error")
+    def short_error(self, event: InboundEvent) -> str:
+        first_line = event.error.splitlines()[0] if event.error else ""
+        return first_line[:120]
+
+    @admin.action(description="Replay selected events")
+    def replay(self, request: HttpRequest, queryset: QuerySet[InboundEvent]) -> None:
+        count = inbox_replay(ids=list(queryset.values_list("pk", flat=True)))
+        skipped = queryset.count() - count
+        self.message_user(request, f"Queued {count} event(s) for processing.", messages.SUCCESS)
+        if skipped:
+            self.message_user(
+                request,
+                f"Skipped {skipped}: rejected events (bad signature or malformed) and events being "
+                "processed cannot be replayed.",
+                messages.WARNING,
+            )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: InboundEvent | None = None) -> bool:
+        return False

@@ -1,0 +1,128 @@
+"""Conversation Orchestrator status callbacks: ``{eventType, timestamp, data}`` (twilio-wire §1)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from apps.conversations import services as conversations
+from apps.webhooks.parsing import PayloadError, integer, number, obj, parse_time, require, text
+
+from .base import Outcome
+
+
+def _conversation(event: dict[str, Any], data: dict[str, Any]) -> Outcome:
+    twilio_id = require(data, "id", "conversation")
+    _, changed = conversations.conversation_apply(
+        twilio_id=twilio_id,
+        status=text(data.get("status")).upper() or "ACTIVE",
+        version=parse_time(data.get("updatedAt")) or parse_time(event.get("timestamp")),
+        name=data.get("name") if isinstance(data.get("name"), str) else None,
+        account_id=text(data.get("accountId")),
+        configuration_id=text(data.get("configurationId")),
+        created_at=parse_time(data.get("createdAt")),
+    )
+    return Outcome(detail={"conversation": twilio_id, "applied": changed})
+
+
+def _participant(event: dict[str, Any], data: dict[str, Any]) -> Outcome:
+    twilio_id = require(data, "id", "participant")
+    conversation_id = require(data, "conversationId", "participant")
+    at = parse_time(event.get("timestamp"))
+    addresses = [a for a in data.get("addresses") or [] if isinstance(a, dict)]
+    _, changed = conversations.participant_apply(
+        twilio_id=twilio_id,
+        conversation_twilio_id=conversation_id,
+        type=text(data.get("type")).upper() or "UNKNOWN",
+        version=parse_time(data.get("updatedAt")) or at,
+        name=text(data.get("name")),
+        addresses=addresses,
+        profile_id=text(data.get("profileId")),
+        joined_at=parse_time(data.get("createdAt")) or at,
+        removed_at=(at or parse_time(data.get("updatedAt")))
+        if event.get("eventType") == "PARTICIPANT_REMOVED"
+        else None,
+        account_id=text(data.get("accountId")),
+    )
+    return Outcome(detail={"participant": twilio_id, "applied": changed})
+
+
+def _communication(event: dict[str, Any], data: dict[str, Any]) -> Outcome:
+    twilio_id = require(data, "id", "communication")
+    conversation_id = require(data, "conversationId", "communication")
+    author = obj(data.get("author"))
+    content = obj(data.get("content"))
+    transcription = obj(content.get("transcription"))
+    occurred_at = (
+        parse_time(data.get("occurredAt"))
+        or parse_time(data.get("createdAt"))
+        or parse_time(event.get("timestamp"))
+    )
+    if occurred_at is None:
+        raise PayloadError("communication: no usable occurredAt, createdAt or timestamp")
+    body = content.get("text")
+    if body is None and isinstance(data.get("content"), str):
+        body = data["content"]
+    words = transcription.get("words") or []
+    duration_ms = None
+    if words and isinstance(words, list) and isinstance(words[0], dict):
+        start, end = number(words[0].get("startTime")), number(words[-1].get("endTime"))
+        if start is not None and end is not None and end >= start:
+            duration_ms = int((end - start) * 1000)
+    _, changed = conversations.communication_apply(
+        conversations.CommunicationInput(
+            twilio_id=twilio_id,
+            conversation_twilio_id=conversation_id,
+            occurred_at=occurred_at,
+            text=text(body),
+            author_participant_id=text(author.get("participantId")),
+            author_address=text(author.get("address")),
+            channel=text(author.get("channel") or data.get("channel")).upper(),
+            content_type=text(content.get("type")).upper() or "TEXT",
+            confidence=number(transcription.get("confidence")),
+            duration_ms=duration_ms or integer(data.get("durationMs")),
+            channel_id=text(data.get("channelId")),
+            resource_id=text(data.get("resourceId")),
+            version=parse_time(data.get("updatedAt")) or parse_time(event.get("timestamp")),
+            account_id=text(data.get("accountId")),
+            metadata={"transcription_channel": transcription.get("channel")} if transcription else None,
+        )
+    )
+    return Outcome(detail={"communication": twilio_id, "applied": changed})
+
+
+HANDLERS: dict[str, Callable[[dict[str, Any], dict[str, Any]], Outcome]] = {
+    "CONVERSATION_CREATED": _conversation,
+    "CONVERSATION_UPDATED": _conversation,
+    "PARTICIPANT_ADDED": _participant,
+    "PARTICIPANT_UPDATED": _participant,
+    "PARTICIPANT_REMOVED": _participant,
+    "COMMUNICATION_CREATED": _communication,
+    "COMMUNICATION_UPDATED": _communication,
+}
+
+
+def event_type_of(payload: Any) -> str:
+    return text(obj(payload).get("eventType")).upper()
+
+
+def natural_key(payload: Any) -> str | None:
+    """COR events have no id of their own: data.id + eventType + data.updatedAt (§6.3)."""
+    event = obj(payload)
+    data = obj(event.get("data"))
+    if not data.get("id"):
+        return None
+    version = data.get("updatedAt") or event.get("timestamp") or ""
+    return f"{event_type_of(event)}:{data['id']}:{version}"
+
+
+def handle(payload: Any) -> Outcome:
+    event = obj(payload)
+    event_type = event_type_of(event)
+    handler = HANDLERS.get(event_type)
+    if handler is None:
+        return Outcome.ignored(f"unknown eventType {event_type or '(none)'!r}")
+    data = event.get("data")
+    if not isinstance(data, dict):
+        raise PayloadError(f"{event_type}: 'data' must be an object")
+    return handler(event, data)

@@ -1,0 +1,62 @@
+"""The inbox: every inbound webhook, stored before it is acknowledged."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from .choices import EventStatus, Source
+
+
+class InboundEvent(models.Model):
+    """One delivery from Twilio, kept as received.
+
+    ``idempotency_key`` is Twilio's ``I-Twilio-Idempotency-Token`` or a natural key of the payload;
+    a second delivery with the same key is acknowledged and has no effect.
+    """
+
+    source = models.CharField(max_length=20, choices=Source.choices)
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    event_type = models.CharField(max_length=64, blank=True)
+    account_sid = models.CharField(max_length=64, blank=True)
+    url = models.TextField(blank=True)
+    headers = models.JSONField(default=dict)
+    content_type = models.CharField(max_length=120, blank=True)
+    body = models.TextField(blank=True)
+    body_size = models.IntegerField(default=0)
+    signature_valid = models.BooleanField()
+    status = models.CharField(max_length=12, choices=EventStatus.choices, default=EventStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    received_at = models.DateTimeField(db_index=True)
+    # Not handed to a worker before this time (backoff after a transient error).
+    available_at = models.DateTimeField()
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="inbound_event_idempotency",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["available_at", "id"],
+                condition=Q(status="pending"),
+                name="inbound_event_pending_idx",
+            ),
+            models.Index(
+                fields=["claimed_at"],
+                condition=Q(status="processing"),
+                name="inbound_event_claimed_idx",
+            ),
+            models.Index(fields=["source", "status", "-received_at"], name="inbound_event_filter_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.event_type or '?'} #{self.pk}"

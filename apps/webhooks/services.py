@@ -1,0 +1,268 @@
+"""The inbox: store every delivery before acknowledging it, then process it exactly once.
+
+Hot path (web): verify the signature, ``INSERT ... ON CONFLICT DO NOTHING`` keyed by the
+idempotency key, and after commit wake the ingest workers. Waking costs one Redis ``SET NX``
+per request instead of one Celery publish: a worker that starts draining deletes the flag first,
+so every event committed before that is seen by the drain, and every event committed after it
+sets the flag again and publishes a new wake-up. The database, not the broker, is the source of
+truth: with Redis down, events are stored and acknowledged, and the beat sweeper finds them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import traceback
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import redis
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+from django.db.models import F, Q
+from django.http import QueryDict
+from django.utils import timezone
+
+from .choices import EventStatus, Source
+from .handlers import intelligence, orchestrator, relay, voice
+from .handlers.base import Outcome
+from .models import InboundEvent
+from .parsing import PayloadError
+
+logger = logging.getLogger(__name__)
+
+WAKE_KEY = "ccportal:ingest:wake"
+WAKE_TTL_MS = 2000
+
+HANDLERS = {
+    Source.ORCHESTRATOR: orchestrator.handle,
+    Source.INTELLIGENCE: intelligence.handle,
+    Source.VOICE_STATUS: voice.handle,
+    Source.RELAY_ACTION: relay.handle,
+}
+NATURAL_KEYS = {
+    Source.ORCHESTRATOR: orchestrator.natural_key,
+    Source.INTELLIGENCE: intelligence.natural_key,
+    Source.VOICE_STATUS: voice.natural_key,
+    Source.RELAY_ACTION: relay.natural_key,
+}
+JSON_SOURCES = {Source.ORCHESTRATOR, Source.INTELLIGENCE}
+
+
+@dataclass(frozen=True)
+class Stored:
+    event_id: int | None  # None: a duplicate of an event already stored
+    duplicate: bool
+
+
+def idempotency_key(*, source: str, token: str, payload: Any) -> str | None:
+    if token:
+        return f"token:{token}"[:255]
+    key = NATURAL_KEYS[source](payload)
+    return key[:255] if key else None
+
+
+_INSERT = """
+INSERT INTO webhooks_inboundevent
+    (source, idempotency_key, event_type, account_sid, url, headers, content_type, body,
+     body_size, signature_valid, status, attempts, error, result, received_at, available_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 0, %s, '{}', %s, %s)
+ON CONFLICT (source, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+RETURNING id
+"""
+
+
+def inbox_store(
+    *,
+    source: str,
+    key: str | None,
+    event_type: str,
+    account_sid: str,
+    url: str,
+    headers: dict[str, str],
+    content_type: str,
+    body: str,
+    body_size: int,
+    signature_valid: bool,
+    status: str = EventStatus.PENDING,
+    error: str = "",
+    wake: bool = True,
+) -> Stored:
+    """Insert one delivery unless its key was seen; wake the workers after commit if new."""
+    now = timezone.now()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            _INSERT,
+            [
+                source, key, event_type[:64], account_sid[:64], url, json.dumps(headers),
+                content_type[:120], body, body_size, signature_valid, status, error, now, now,
+            ],
+        )
+        row = cursor.fetchone()
+        if row is not None and status == EventStatus.PENDING and wake:
+            transaction.on_commit(wake_workers)
+    if row is None:
+        return Stored(None, True)
+    return Stored(row[0], False)
+
+
+# ---- waking the workers ---------------------------------------------------------------------
+
+_redis_client: redis.Redis | None = None
+_redis_down_until = 0.0
+
+
+def _redis() -> redis.Redis:
+    global _redis_client
+    if _redis_client is None:
+        _redis_client = redis.Redis.from_url(
+            settings.REDIS_URL, socket_connect_timeout=0.5, socket_timeout=0.5
+        )
+    return _redis_client
+
+
+def wake_workers() -> None:
+    """Ask for a drain unless one is already due. Never raises: the sweeper is the safety net."""
+    global _redis_down_until
+    if time.monotonic() < _redis_down_until:
+        return
+    try:
+        if _redis().set(WAKE_KEY, "1", nx=True, px=WAKE_TTL_MS):
+            from .tasks import drain_inbox
+
+            drain_inbox.apply_async()
+    except Exception as exc:  # broker or Redis unreachable: stored events wait for the sweeper
+        _redis_down_until = time.monotonic() + 5
+        logger.warning("could not wake ingest workers (%s); the sweeper will pick events up", exc)
+
+
+def wake_flag_clear() -> None:
+    try:
+        _redis().delete(WAKE_KEY)
+    except Exception as exc:
+        logger.warning("could not clear the wake flag: %s", exc)
+
+
+# ---- processing -----------------------------------------------------------------------------
+
+
+def payload_of(event: InboundEvent) -> Any:
+    if event.source in JSON_SOURCES:
+        return json.loads(event.body)
+    return QueryDict(event.body).dict()
+
+
+def backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(2 ** max(attempts - 1, 0) * 5, 600))
+
+
+def inbox_claim(*, limit: int) -> list[int]:
+    """Hand out up to ``limit`` pending events; concurrent workers never get the same one."""
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(
+            InboundEvent.objects.select_for_update(skip_locked=True)
+            .filter(status=EventStatus.PENDING, available_at__lte=now)
+            .order_by("available_at", "id")
+            .values_list("id", flat=True)[:limit]
+        )
+        if ids:
+            InboundEvent.objects.filter(id__in=ids).update(
+                status=EventStatus.PROCESSING, claimed_at=now, attempts=F("attempts") + 1
+            )
+    return ids
+
+
+def inbox_event_process(*, event_id: int) -> str:
+    """Process one claimed event; record the outcome. Returns the new status."""
+    event = InboundEvent.objects.filter(pk=event_id, status=EventStatus.PROCESSING).first()
+    if event is None:
+        return "gone"
+    try:
+        with transaction.atomic():
+            outcome: Outcome = HANDLERS[event.source](payload_of(event))
+            _finish(event, status=outcome.status, result=outcome.detail)
+        return outcome.status
+    except PayloadError as exc:
+        _finish(event, status=EventStatus.FAILED, error=str(exc))
+        return EventStatus.FAILED
+    except Exception as exc:
+        # Transient (database, network) or a bug: keep the event, retry later, give up after N.
+        error = f"{exc.__class__.__name__}: {exc}\n{traceback.format_exc(limit=5)}"
+        if isinstance(exc, DatabaseError):
+            connection.close_if_unusable_or_obsolete()
+        if event.attempts >= settings.INGEST_MAX_ATTEMPTS:
+            _finish(event, status=EventStatus.DEAD, error=error)
+            logger.error("inbound event %s is dead after %s attempts: %s", event.pk, event.attempts, exc)
+            return EventStatus.DEAD
+        InboundEvent.objects.filter(pk=event.pk, status=EventStatus.PROCESSING).update(
+            status=EventStatus.PENDING,
+            error=error,
+            available_at=timezone.now() + backoff(event.attempts),
+        )
+        logger.warning("inbound event %s failed (attempt %s), will retry: %s", event.pk, event.attempts, exc)
+        return EventStatus.PENDING
+
+
+def _finish(event: InboundEvent, *, status: str, result: dict[str, Any] | None = None, error: str = "") -> None:
+    InboundEvent.objects.filter(pk=event.pk, status=EventStatus.PROCESSING).update(
+        status=status, result=result or {}, error=error, processed_at=timezone.now()
+    )
+
+
+def inbox_drain(*, batch_size: int | None = None, max_seconds: float = 50.0) -> int:
+    """Process pending events until none are left (or time is up, then ask for another drain)."""
+    wake_flag_clear()
+    batch_size = batch_size or settings.INGEST_BATCH_SIZE
+    deadline = time.monotonic() + max_seconds
+    done = 0
+    while time.monotonic() < deadline:
+        ids = inbox_claim(limit=batch_size)
+        if not ids:
+            return done
+        for event_id in ids:
+            inbox_event_process(event_id=event_id)
+        done += len(ids)
+    wake_workers()
+    return done
+
+
+def inbox_sweep() -> dict[str, int]:
+    """Safety net run by beat: release claims of vanished workers and wake the drain."""
+    stale_before = timezone.now() - timedelta(seconds=settings.INGEST_CLAIM_TIMEOUT)
+    released = InboundEvent.objects.filter(
+        status=EventStatus.PROCESSING, claimed_at__lt=stale_before
+    ).update(status=EventStatus.PENDING, available_at=timezone.now())
+    pending = InboundEvent.objects.filter(
+        status=EventStatus.PENDING, available_at__lte=timezone.now()
+    ).exists()
+    if pending:
+        wake_flag_clear()  # a flag left by a lost wake-up must not hold the drain back
+        wake_workers()
+    return {"released": released, "pending": int(pending)}
+
+
+REPLAYABLE = Q(signature_valid=True) & ~Q(status=EventStatus.REJECTED)
+
+
+def inbox_replay(*, ids: list[int] | None = None, status: str | None = None,
+                 since: datetime | None = None, until: datetime | None = None) -> int:
+    """Put events back in the queue. Handlers are idempotent, so a replay is always safe."""
+    events = InboundEvent.objects.filter(REPLAYABLE)
+    if ids:
+        events = events.filter(pk__in=ids)
+    if status:
+        events = events.filter(status=status)
+    if since:
+        events = events.filter(received_at__gte=since)
+    if until:
+        events = events.filter(received_at__lte=until)
+    with transaction.atomic():
+        count = events.exclude(status=EventStatus.PROCESSING).update(
+            status=EventStatus.PENDING, available_at=timezone.now(), attempts=0, error=""
+        )
+        if count:
+            transaction.on_commit(wake_workers)
+    return count

@@ -1,0 +1,19 @@
+"""Thin tasks over apps.webhooks.services; every one is safe to run twice."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from ccportal.celery import CeleryQueue
+
+from . import services
+
+
+@shared_task(queue=CeleryQueue.INGEST, acks_late=True, ignore_result=True)
+def drain_inbox() -> int:
+    return services.inbox_drain()
+
+
+@shared_task(queue=CeleryQueue.INGEST, acks_late=True, ignore_result=True, expires=30)
+def sweep_inbox() -> dict[str, int]:
+    return services.inbox_sweep()

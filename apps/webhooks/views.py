@@ -1,0 +1,149 @@
+"""Twilio webhook endpoints: verify, store, acknowledge. Processing happens in Celery.
+
+Answers: 2xx once stored (duplicates too); 403 bad signature; 400 malformed; 413 too large;
+503 when the database is unreachable, so Twilio retries. Never a 2xx for something not stored.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from . import services
+from .choices import EventStatus, Source
+from .handlers import orchestrator, relay
+from .models import InboundEvent
+from .signature import public_url, verify
+
+logger = logging.getLogger(__name__)
+
+IDEMPOTENCY_HEADER = "HTTP_I_TWILIO_IDEMPOTENCY_TOKEN"
+_SKIP_HEADERS = {"Cookie", "Authorization"}
+
+
+def _error(status: int, message: str, **extra: Any) -> JsonResponse:
+    return JsonResponse({"error": message, **extra}, status=status)
+
+
+def _headers(request: HttpRequest) -> dict[str, str]:
+    return {k: v for k, v in request.headers.items() if k not in _SKIP_HEADERS}
+
+
+def _event_type(source: str, payload: Any) -> str:
+    if source == Source.ORCHESTRATOR:
+        return orchestrator.event_type_of(payload)
+    if source == Source.INTELLIGENCE:
+        return "RULE_EXECUTION"
+    if source == Source.RELAY_ACTION:
+        return f"SESSION_{str(payload.get('SessionStatus', '')).upper()}"
+    return f"CALL_{str(payload.get('CallStatus', '')).upper()}"
+
+
+def _reject(request: HttpRequest, source: str, *, status: int, message: str, body: str = "",
+            signature_valid: bool = False) -> JsonResponse:
+    services.inbox_store(
+        source=source, key=None, event_type="", account_sid="", url=public_url(request),
+        headers=_headers(request), content_type=request.content_type or "",
+        body=body, body_size=int(request.META.get("CONTENT_LENGTH") or len(body) or 0),
+        signature_valid=signature_valid, status=EventStatus.REJECTED, error=message, wake=False,
+    )
+    return _error(status, message)
+
+
+def _too_large(request: HttpRequest) -> bool:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0) > settings.WEBHOOK_MAX_BODY_BYTES
+    except ValueError:
+        return False
+
+
+def _receive(request: HttpRequest, source: str) -> HttpResponse:
+    if _too_large(request):
+        limit = settings.WEBHOOK_MAX_BODY_BYTES
+        return _reject(request, source, status=413, message=f"Body larger than {limit} bytes.")
+    raw = request.body
+    if len(raw) > settings.WEBHOOK_MAX_BODY_BYTES:
+        return _reject(request, source, status=413, message="Body too large.")
+    try:
+        body = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return _reject(request, source, status=400, message="Body is not UTF-8.",
+                       body=raw.decode("utf-8", "replace"))
+    is_json = source in services.JSON_SOURCES
+    form = None if is_json else request.POST
+    verdict = verify(request, body=body if is_json else None, form=form)
+    if not verdict.valid:
+        return _reject(request, source, status=403, message=f"Invalid Twilio signature: {verdict.reason}.",
+                       body=body)
+    if is_json:
+        try:
+            payload = json.loads(body)
+        except ValueError as exc:
+            return _reject(request, source, status=400, message=f"Malformed JSON: {exc}.", body=body,
+                           signature_valid=True)
+        if not isinstance(payload, dict):
+            return _reject(request, source, status=400, message="JSON body must be an object.",
+                           body=body, signature_valid=True)
+    else:
+        payload = form.dict() if form is not None else {}
+    account_sid = str(payload.get("accountId") or payload.get("AccountSid") or verdict.account_sid)
+    key = services.idempotency_key(
+        source=source, token=request.META.get(IDEMPOTENCY_HEADER, ""), payload=payload
+    )
+    synchronous = source == Source.RELAY_ACTION
+    stored = services.inbox_store(
+        source=source, key=key, event_type=_event_type(source, payload), account_sid=account_sid,
+        url=public_url(request), headers=_headers(request), content_type=request.content_type or "",
+        body=body, body_size=len(raw), signature_valid=True,
+        status=EventStatus.PROCESSING if synchronous else EventStatus.PENDING,
+    )
+    if synchronous:
+        return _relay_answer(stored, payload)
+    return JsonResponse({"status": "duplicate" if stored.duplicate else "accepted", "event": stored.event_id})
+
+
+def _relay_answer(stored: services.Stored, params: dict[str, Any]) -> HttpResponse:
+    """Twilio waits for the TwiML of a <Connect action>: apply it now (idempotently) and answer."""
+    try:
+        outcome, twiml = relay.respond(params)
+    except Exception as exc:  # the caller must still reach a human
+        logger.exception("relay action failed; answering the fallback")
+        if stored.event_id:
+            InboundEvent.objects.filter(pk=stored.event_id).update(
+                status=EventStatus.FAILED, error=str(exc)
+            )
+        action = relay.relay.RelayAction(call_sid=str(params.get("CallSid", "")), session_id="",
+                                         session_status="failed", from_number=str(params.get("From", "")))
+        return HttpResponse(relay.relay.twiml_for_failure(action), content_type="text/xml")
+    if stored.event_id:
+        InboundEvent.objects.filter(pk=stored.event_id).update(
+            status=outcome.status, result=outcome.detail, attempts=1
+        )
+    return HttpResponse(twiml, content_type="text/xml")
+
+
+def _endpoint(source: str):  # type: ignore[no-untyped-def]
+    @csrf_exempt
+    @require_POST
+    def view(request: HttpRequest) -> HttpResponse:
+        try:
+            return _receive(request, source)
+        except DatabaseError as exc:
+            logger.error("webhook %s not stored, database unavailable: %s", source, exc)
+            return _error(503, "Temporarily unable to store the event; please retry.")
+
+    view.__name__ = f"{source}_webhook"
+    return view
+
+
+orchestrator_events = _endpoint(Source.ORCHESTRATOR)
+intelligence_results = _endpoint(Source.INTELLIGENCE)
+relay_action = _endpoint(Source.RELAY_ACTION)
+voice_status = _endpoint(Source.VOICE_STATUS)

@@ -1,0 +1,30 @@
+"""Twilio accounts, webhook ingest and handoff settings."""
+
+from __future__ import annotations
+
+from .env import get_int, get_list, get_str
+
+# Auth tokens that sign inbound webhooks. Several accounts (or a token being rotated) may be
+# configured: "AC...:token" pairs or bare tokens, comma separated. TWILIO_AUTH_TOKEN adds one more.
+TWILIO_ACCOUNT_SID = get_str("TWILIO_ACCOUNT_SID", "")
+TWILIO_AUTH_TOKENS = [
+    *get_list("TWILIO_AUTH_TOKENS"),
+    *([token] if (token := get_str("TWILIO_AUTH_TOKEN", "")) else []),
+]
+
+WEBHOOK_MAX_BODY_BYTES = get_int("WEBHOOK_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
+INGEST_MAX_ATTEMPTS = get_int("INGEST_MAX_ATTEMPTS", 8, minimum=1)
+# A claimed event whose worker vanished is handed out again after this many seconds.
+INGEST_CLAIM_TIMEOUT = get_int("INGEST_CLAIM_TIMEOUT", 300, minimum=10)
+INGEST_BATCH_SIZE = get_int("INGEST_BATCH_SIZE", 200, minimum=1)
+INGEST_SWEEP_SECONDS = get_int("INGEST_SWEEP_SECONDS", 5, minimum=1)
+
+# TwiML answered to a ConversationRelay <Connect action> callback.
+HANDOFF_WORKFLOW_SID = get_str("HANDOFF_WORKFLOW_SID", "")
+HANDOFF_TASK_PRIORITY = get_int("HANDOFF_TASK_PRIORITY", 10, minimum=0)
+HANDOFF_TASK_TIMEOUT = get_int("HANDOFF_TASK_TIMEOUT", 600, minimum=1)
+# When the relay session failed: "enqueue" (same workflow, reason relay-failed) or "dial:<number>".
+RELAY_FAILED_FALLBACK = get_str("RELAY_FAILED_FALLBACK", "enqueue")
+RELAY_FAILED_MESSAGE = get_str(
+    "RELAY_FAILED_MESSAGE", "Sorry, something went wrong. Connecting you to an agent now."
+)
