@@ -35,7 +35,9 @@ def _is_stale(stored: datetime | None, incoming: datetime | None) -> bool:
     return stored is not None and incoming is not None and incoming <= stored
 
 
-def _get_or_create_locked(model: Any, *, lookup: dict[str, Any], defaults: dict[str, Any]) -> tuple[Any, bool]:
+def _get_or_create_locked(
+    model: Any, *, lookup: dict[str, Any], defaults: dict[str, Any]
+) -> tuple[Any, bool]:
     """Row-locked get-or-create that survives two workers creating the same row at once."""
     try:
         with transaction.atomic():
@@ -53,7 +55,9 @@ def _array_add(queryset: Any, field: str, value: str) -> None:
     )
 
 
-def conversation_ensure(*, twilio_id: str, account_id: str = "", at: datetime | None = None) -> Conversation:
+def conversation_ensure(
+    *, twilio_id: str, account_id: str = "", at: datetime | None = None
+) -> Conversation:
     """The conversation with this id, created as a placeholder if it has not arrived yet."""
     conversation = Conversation.objects.filter(twilio_id=twilio_id).first()
     if conversation is not None:
@@ -109,7 +113,11 @@ def conversation_apply(
         conversation.name = name
     conversation.account_id = account_id or conversation.account_id
     conversation.configuration_id = configuration_id or conversation.configuration_id
-    if created_at and (conversation.is_placeholder or conversation.started_at is None or created_at < conversation.started_at):
+    if created_at and (
+        conversation.is_placeholder
+        or conversation.started_at is None
+        or created_at < conversation.started_at
+    ):
         conversation.started_at = created_at
     if status == ConversationStatus.CLOSED and conversation.ended_at is None:
         conversation.ended_at = version
@@ -140,7 +148,9 @@ def _link_agent(participant: Participant, conversation: Conversation) -> None:
         return
     participant.agent = agent
     if agent.team_id:
-        Conversation.objects.filter(pk=conversation.pk, team__isnull=True).update(team_id=agent.team_id)
+        Conversation.objects.filter(pk=conversation.pk, team__isnull=True).update(
+            team_id=agent.team_id
+        )
 
 
 @transaction.atomic
@@ -158,7 +168,9 @@ def participant_apply(
     account_id: str = "",
 ) -> tuple[Participant, bool]:
     """Apply PARTICIPANT_ADDED/UPDATED/REMOVED."""
-    conversation = conversation_ensure(twilio_id=conversation_twilio_id, account_id=account_id, at=joined_at)
+    conversation = conversation_ensure(
+        twilio_id=conversation_twilio_id, account_id=account_id, at=joined_at
+    )
     if type not in ParticipantType.values:
         type = ParticipantType.UNKNOWN
     participant, created = _get_or_create_locked(
@@ -182,7 +194,9 @@ def participant_apply(
     return participant, True
 
 
-def _author_ensure(*, conversation: Conversation, participant_id: str, address: str) -> Participant | None:
+def _author_ensure(
+    *, conversation: Conversation, participant_id: str, address: str
+) -> Participant | None:
     if not participant_id:
         return None
     participant = Participant.objects.filter(twilio_id=participant_id).first()
@@ -226,12 +240,16 @@ def communication_apply(data: CommunicationInput) -> tuple[Communication, bool]:
     conversation = conversation_ensure(
         twilio_id=data.conversation_twilio_id, account_id=data.account_id, at=data.occurred_at
     )
-    if conversation.started_at is None or (conversation.is_placeholder and data.occurred_at < conversation.started_at):
+    if conversation.started_at is None or (
+        conversation.is_placeholder and data.occurred_at < conversation.started_at
+    ):
         Conversation.objects.filter(pk=conversation.pk).update(started_at=data.occurred_at)
         conversation.started_at = data.occurred_at
         _recompute_offsets(conversation)
     author = _author_ensure(
-        conversation=conversation, participant_id=data.author_participant_id, address=data.author_address
+        conversation=conversation,
+        participant_id=data.author_participant_id,
+        address=data.author_address,
     )
     from apps.common.redaction import redact_configured
 
@@ -244,7 +262,9 @@ def communication_apply(data: CommunicationInput) -> tuple[Communication, bool]:
         "author": author,
         "author_address": data.author_address,
         "channel": data.channel,
-        "content_type": data.content_type if data.content_type in ContentType.values else ContentType.TEXT,
+        "content_type": data.content_type
+        if data.content_type in ContentType.values
+        else ContentType.TEXT,
         "text": redaction.text,
         "occurred_at": data.occurred_at,
         "offset_ms": int((data.occurred_at - conversation.started_at).total_seconds() * 1000),
@@ -313,7 +333,9 @@ def call_status_apply(
         call.started_at = at
     if status in CALL_ENDED_STATUSES:
         call.ended_at = call.ended_at or at
-        call.duration_seconds = duration_seconds if duration_seconds is not None else call.duration_seconds
+        call.duration_seconds = (
+            duration_seconds if duration_seconds is not None else call.duration_seconds
+        )
     if call.conversation_id is None:
         call.conversation = conversation_for_call(call_sid=call_sid)
     call.save()

@@ -32,7 +32,9 @@ class OperatorResult(TimeStampedModel):
     """One operator's output for one rule execution, in Twilio's shape (twilio-wire.md §2.4)."""
 
     result_id = models.CharField(max_length=128, unique=True)
-    source = models.CharField(max_length=10, choices=ResultSource.choices, default=ResultSource.TWILIO)
+    source = models.CharField(
+        max_length=10, choices=ResultSource.choices, default=ResultSource.TWILIO
+    )
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, related_name="operator_results"
     )
@@ -64,7 +66,9 @@ class OperatorResult(TimeStampedModel):
     class Meta:
         ordering = ["conversation_id", "date_created", "id"]
         indexes = [
-            models.Index(fields=["conversation", "operator_id", "date_created"], name="opresult_conv_op_idx"),
+            models.Index(
+                fields=["conversation", "operator_id", "date_created"], name="opresult_conv_op_idx"
+            ),
         ]
 
     def __str__(self) -> str:

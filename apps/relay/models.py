@@ -39,7 +39,9 @@ class Handoff(TimeStampedModel):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.UniqueConstraint(fields=["call_sid", "session_id"], name="handoff_unique_session"),
+            models.UniqueConstraint(
+                fields=["call_sid", "session_id"], name="handoff_unique_session"
+            ),
         ]
 
     def __str__(self) -> str:

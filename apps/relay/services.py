@@ -61,7 +61,9 @@ class RelayAction:
 @transaction.atomic
 def handoff_record(action: RelayAction) -> tuple[Handoff, bool]:
     """Record the handoff of one relay session, once."""
-    existing = Handoff.objects.filter(call_sid=action.call_sid, session_id=action.session_id).first()
+    existing = Handoff.objects.filter(
+        call_sid=action.call_sid, session_id=action.session_id
+    ).first()
     if existing is not None:
         return existing, False
     data = handoff_data_parse(action.handoff_data)
@@ -79,7 +81,8 @@ def handoff_record(action: RelayAction) -> tuple[Handoff, bool]:
                 call_sid=action.call_sid,
                 session_id=action.session_id,
                 conversation=conversation,
-                conversation_twilio_id=conversation_twilio_id or (conversation.twilio_id if conversation else ""),
+                conversation_twilio_id=conversation_twilio_id
+                or (conversation.twilio_id if conversation else ""),
                 reason_code=str(data.get("reasonCode") or ""),
                 reason=_first(data, _REASON_KEYS),
                 summary=_first(data, _SUMMARY_KEYS),

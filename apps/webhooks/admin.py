@@ -12,10 +12,21 @@ from .services import inbox_replay
 @admin.register(InboundEvent)
 class InboundEventAdmin(admin.ModelAdmin):
     list_display = (
-        "id", "received_at", "source", "event_type", "status_badge", "attempts",
-        "signature_valid", "short_error",
+        "id",
+        "received_at",
+        "source",
+        "event_type",
+        "status_badge",
+        "attempts",
+        "signature_valid",
+        "short_error",
     )
-    list_filter = ("source", "status", "signature_valid", ("received_at", admin.DateFieldListFilter))
+    list_filter = (
+        "source",
+        "status",
+        "signature_valid",
+        ("received_at", admin.DateFieldListFilter),
+    )
     search_fields = ("idempotency_key", "event_type", "account_sid", "body")
     date_hierarchy = "received_at"
     ordering = ("-received_at", "-id")
@@ -25,8 +36,13 @@ class InboundEventAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in InboundEvent._meta.fields]
 
     _colours = {
-        "processed": "#198754", "ignored": "#6c757d", "pending": "#0d6efd",
-        "processing": "#0dcaf0", "failed": "#dc3545", "dead": "#842029", "rejected": "#fd7e14",
+        "processed": "#198754",
+        "ignored": "#6c757d",
+        "pending": "#0d6efd",
+        "processing": "#0dcaf0",
+        "failed": "#dc3545",
+        "dead": "#842029",
+        "rejected": "#fd7e14",
     }
 
     @admin.display(description="status", ordering="status")

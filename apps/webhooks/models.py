@@ -25,7 +25,9 @@ class InboundEvent(models.Model):
     body = models.TextField(blank=True)
     body_size = models.IntegerField(default=0)
     signature_valid = models.BooleanField()
-    status = models.CharField(max_length=12, choices=EventStatus.choices, default=EventStatus.PENDING)
+    status = models.CharField(
+        max_length=12, choices=EventStatus.choices, default=EventStatus.PENDING
+    )
     attempts = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
     result = models.JSONField(default=dict, blank=True)
@@ -55,7 +57,9 @@ class InboundEvent(models.Model):
                 condition=Q(status="processing"),
                 name="inbound_event_claimed_idx",
             ),
-            models.Index(fields=["source", "status", "-received_at"], name="inbound_event_filter_idx"),
+            models.Index(
+                fields=["source", "status", "-received_at"], name="inbound_event_filter_idx"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -31,7 +31,9 @@ def parse_time(value: Any) -> datetime | None:
         parsed = None
     if parsed is None:
         try:
-            parsed = datetime.strptime(text, "%a, %d %b %Y %H:%M:%S %z")  # RFC 2822, voice callbacks
+            parsed = datetime.strptime(
+                text, "%a, %d %b %Y %H:%M:%S %z"
+            )  # RFC 2822, voice callbacks
         except ValueError:
             return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
@@ -44,7 +46,8 @@ def obj(value: Any) -> dict[str, Any]:
 def text(value: Any) -> str:
     if value is None:
         return ""
-    return value if isinstance(value, str) else str(value)
+    value = value if isinstance(value, str) else str(value)
+    return value.replace("\x00", "") if "\x00" in value else value
 
 
 def require(data: dict[str, Any], key: str, where: str) -> str:

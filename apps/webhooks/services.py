@@ -96,8 +96,20 @@ def inbox_store(
         cursor.execute(
             _INSERT,
             [
-                source, key, event_type[:64], account_sid[:64], url, json.dumps(headers),
-                content_type[:120], body, body_size, signature_valid, status, error, now, now,
+                source,
+                key,
+                event_type[:64],
+                account_sid[:64],
+                url,
+                json.dumps(headers),
+                content_type[:120],
+                body,
+                body_size,
+                signature_valid,
+                status,
+                error,
+                now,
+                now,
             ],
         )
         row = cursor.fetchone()
@@ -150,7 +162,8 @@ def wake_flag_clear() -> None:
 
 def payload_of(event: InboundEvent) -> Any:
     if event.source in JSON_SOURCES:
-        return json.loads(event.body)
+        # PostgreSQL cannot store U+0000 in text or jsonb: drop it from what senders escaped.
+        return json.loads(event.body.replace("\\u0000", ""))
     return QueryDict(event.body).dict()
 
 
@@ -191,22 +204,29 @@ def inbox_event_process(*, event_id: int) -> str:
     except Exception as exc:
         # Transient (database, network) or a bug: keep the event, retry later, give up after N.
         error = f"{exc.__class__.__name__}: {exc}\n{traceback.format_exc(limit=5)}"
-        if isinstance(exc, DatabaseError):
+        if isinstance(exc, DatabaseError) and not connection.in_atomic_block:
+            # A dropped connection must not fail the rest of the batch too.
             connection.close_if_unusable_or_obsolete()
         if event.attempts >= settings.INGEST_MAX_ATTEMPTS:
             _finish(event, status=EventStatus.DEAD, error=error)
-            logger.error("inbound event %s is dead after %s attempts: %s", event.pk, event.attempts, exc)
+            logger.error(
+                "inbound event %s is dead after %s attempts: %s", event.pk, event.attempts, exc
+            )
             return EventStatus.DEAD
         InboundEvent.objects.filter(pk=event.pk, status=EventStatus.PROCESSING).update(
             status=EventStatus.PENDING,
             error=error,
             available_at=timezone.now() + backoff(event.attempts),
         )
-        logger.warning("inbound event %s failed (attempt %s), will retry: %s", event.pk, event.attempts, exc)
+        logger.warning(
+            "inbound event %s failed (attempt %s), will retry: %s", event.pk, event.attempts, exc
+        )
         return EventStatus.PENDING
 
 
-def _finish(event: InboundEvent, *, status: str, result: dict[str, Any] | None = None, error: str = "") -> None:
+def _finish(
+    event: InboundEvent, *, status: str, result: dict[str, Any] | None = None, error: str = ""
+) -> None:
     InboundEvent.objects.filter(pk=event.pk, status=EventStatus.PROCESSING).update(
         status=status, result=result or {}, error=error, processed_at=timezone.now()
     )
@@ -247,8 +267,13 @@ def inbox_sweep() -> dict[str, int]:
 REPLAYABLE = Q(signature_valid=True) & ~Q(status=EventStatus.REJECTED)
 
 
-def inbox_replay(*, ids: list[int] | None = None, status: str | None = None,
-                 since: datetime | None = None, until: datetime | None = None) -> int:
+def inbox_replay(
+    *,
+    ids: list[int] | None = None,
+    status: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> int:
     """Put events back in the queue. Handlers are idempotent, so a replay is always safe."""
     events = InboundEvent.objects.filter(REPLAYABLE)
     if ids:

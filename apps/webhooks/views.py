@@ -46,13 +46,35 @@ def _event_type(source: str, payload: Any) -> str:
     return f"CALL_{str(payload.get('CallStatus', '')).upper()}"
 
 
-def _reject(request: HttpRequest, source: str, *, status: int, message: str, body: str = "",
-            signature_valid: bool = False) -> JsonResponse:
+def _storable(body: str) -> str:
+    # PostgreSQL text cannot hold NUL; keep everything else of what was sent.
+    return body.replace("\x00", "\ufffd") if "\x00" in body else body
+
+
+def _reject(
+    request: HttpRequest,
+    source: str,
+    *,
+    status: int,
+    message: str,
+    body: str = "",
+    signature_valid: bool = False,
+) -> JsonResponse:
+    body = _storable(body)
     services.inbox_store(
-        source=source, key=None, event_type="", account_sid="", url=public_url(request),
-        headers=_headers(request), content_type=request.content_type or "",
-        body=body, body_size=int(request.META.get("CONTENT_LENGTH") or len(body) or 0),
-        signature_valid=signature_valid, status=EventStatus.REJECTED, error=message, wake=False,
+        source=source,
+        key=None,
+        event_type="",
+        account_sid="",
+        url=public_url(request),
+        headers=_headers(request),
+        content_type=request.content_type or "",
+        body=body,
+        body_size=int(request.META.get("CONTENT_LENGTH") or len(body) or 0),
+        signature_valid=signature_valid,
+        status=EventStatus.REJECTED,
+        error=message,
+        wake=False,
     )
     return _error(status, message)
 
@@ -74,23 +96,45 @@ def _receive(request: HttpRequest, source: str) -> HttpResponse:
     try:
         body = raw.decode("utf-8")
     except UnicodeDecodeError:
-        return _reject(request, source, status=400, message="Body is not UTF-8.",
-                       body=raw.decode("utf-8", "replace"))
+        return _reject(
+            request,
+            source,
+            status=400,
+            message="Body is not UTF-8.",
+            body=raw.decode("utf-8", "replace"),
+        )
     is_json = source in services.JSON_SOURCES
     form = None if is_json else request.POST
     verdict = verify(request, body=body if is_json else None, form=form)
     if not verdict.valid:
-        return _reject(request, source, status=403, message=f"Invalid Twilio signature: {verdict.reason}.",
-                       body=body)
+        return _reject(
+            request,
+            source,
+            status=403,
+            message=f"Invalid Twilio signature: {verdict.reason}.",
+            body=body,
+        )
     if is_json:
         try:
             payload = json.loads(body)
         except ValueError as exc:
-            return _reject(request, source, status=400, message=f"Malformed JSON: {exc}.", body=body,
-                           signature_valid=True)
+            return _reject(
+                request,
+                source,
+                status=400,
+                message=f"Malformed JSON: {exc}.",
+                body=body,
+                signature_valid=True,
+            )
         if not isinstance(payload, dict):
-            return _reject(request, source, status=400, message="JSON body must be an object.",
-                           body=body, signature_valid=True)
+            return _reject(
+                request,
+                source,
+                status=400,
+                message="JSON body must be an object.",
+                body=body,
+                signature_valid=True,
+            )
     else:
         payload = form.dict() if form is not None else {}
     account_sid = str(payload.get("accountId") or payload.get("AccountSid") or verdict.account_sid)
@@ -99,14 +143,23 @@ def _receive(request: HttpRequest, source: str) -> HttpResponse:
     )
     synchronous = source == Source.RELAY_ACTION
     stored = services.inbox_store(
-        source=source, key=key, event_type=_event_type(source, payload), account_sid=account_sid,
-        url=public_url(request), headers=_headers(request), content_type=request.content_type or "",
-        body=body, body_size=len(raw), signature_valid=True,
+        source=source,
+        key=key,
+        event_type=_event_type(source, payload),
+        account_sid=account_sid,
+        url=public_url(request),
+        headers=_headers(request),
+        content_type=request.content_type or "",
+        body=_storable(body),
+        body_size=len(raw),
+        signature_valid=True,
         status=EventStatus.PROCESSING if synchronous else EventStatus.PENDING,
     )
     if synchronous:
         return _relay_answer(stored, payload)
-    return JsonResponse({"status": "duplicate" if stored.duplicate else "accepted", "event": stored.event_id})
+    return JsonResponse(
+        {"status": "duplicate" if stored.duplicate else "accepted", "event": stored.event_id}
+    )
 
 
 def _relay_answer(stored: services.Stored, params: dict[str, Any]) -> HttpResponse:
@@ -119,8 +172,12 @@ def _relay_answer(stored: services.Stored, params: dict[str, Any]) -> HttpRespon
             InboundEvent.objects.filter(pk=stored.event_id).update(
                 status=EventStatus.FAILED, error=str(exc)
             )
-        action = relay.relay.RelayAction(call_sid=str(params.get("CallSid", "")), session_id="",
-                                         session_status="failed", from_number=str(params.get("From", "")))
+        action = relay.relay.RelayAction(
+            call_sid=str(params.get("CallSid", "")),
+            session_id="",
+            session_status="failed",
+            from_number=str(params.get("From", "")),
+        )
         return HttpResponse(relay.relay.twiml_for_failure(action), content_type="text/xml")
     if stored.event_id:
         InboundEvent.objects.filter(pk=stored.event_id).update(

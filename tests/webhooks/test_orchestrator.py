@@ -59,8 +59,15 @@ def test_participants_added_updated_and_removed(twilio, drain):
     deliver(twilio, "conversation_created")
     deliver(twilio, "participant_added")
     deliver(twilio, "participant_added", name="Pat Customer", updatedAt="2026-05-18T20:45:00Z")
-    post_json(twilio, ORCHESTRATOR, {**fixture("participant_added", name="Pat Customer", updatedAt="2026-05-18T20:50:00Z"),
-                                     "eventType": "PARTICIPANT_REMOVED", "timestamp": "2026-05-18T20:50:00Z"})
+    post_json(
+        twilio,
+        ORCHESTRATOR,
+        {
+            **fixture("participant_added", name="Pat Customer", updatedAt="2026-05-18T20:50:00Z"),
+            "eventType": "PARTICIPANT_REMOVED",
+            "timestamp": "2026-05-18T20:50:00Z",
+        },
+    )
     drain()
     participant = Participant.objects.get(twilio_id="conv_participant_01ktaaaaaaaaaaaaaaaaaaaaaa")
     assert participant.type == "CUSTOMER"
@@ -80,10 +87,17 @@ def test_agent_participant_is_linked_to_the_agent_by_name_and_gives_the_team(twi
 
 
 def test_agent_identity_by_address_beats_a_name_match(twilio, drain, world):
-    builders.make_agent(name="Someone Else", team=world.south, identities={"address": "client:alice"})
+    builders.make_agent(
+        name="Someone Else", team=world.south, identities={"address": "client:alice"}
+    )
     deliver(twilio, "agent_added")
     drain()
-    assert Participant.objects.get(twilio_id="conv_participant_01kteeeeeeeeeeeeeeeeeeeeee").agent.display_name == "Someone Else"
+    assert (
+        Participant.objects.get(
+            twilio_id="conv_participant_01kteeeeeeeeeeeeeeeeeeeeee"
+        ).agent.display_name
+        == "Someone Else"
+    )
 
 
 def test_voice_transcription_is_stored_with_call_sid_and_offset(twilio, drain):
@@ -106,9 +120,14 @@ def test_voice_transcription_is_stored_with_call_sid_and_offset(twilio, drain):
 
 
 def test_text_message_communication(twilio, drain):
-    deliver(twilio, "communication_created", id="conv_communication_sms1",
-            author={"address": "+15551230000", "channel": "SMS", "participantId": "conv_participant_x"},
-            content={"type": "TEXT", "text": "Can I change my order?"}, channelId="SM0123")
+    deliver(
+        twilio,
+        "communication_created",
+        id="conv_communication_sms1",
+        author={"address": "+15551230000", "channel": "SMS", "participantId": "conv_participant_x"},
+        content={"type": "TEXT", "text": "Can I change my order?"},
+        channelId="SM0123",
+    )
     drain()
     line = Communication.objects.get()
     assert (line.channel, line.content_type, line.channel_id) == ("SMS", "TEXT", "SM0123")
@@ -117,15 +136,25 @@ def test_text_message_communication(twilio, drain):
 
 def test_communication_updated_replaces_text_of_the_same_communication(twilio, drain):
     deliver(twilio, "communication_created")
-    deliver(twilio, "communication_created", content={"type": "TRANSCRIPTION", "text": "Corrected text"},
-            updatedAt="2026-05-18T20:42:09Z")
+    deliver(
+        twilio,
+        "communication_created",
+        content={"type": "TRANSCRIPTION", "text": "Corrected text"},
+        updatedAt="2026-05-18T20:42:09Z",
+    )
     drain()
     assert list(Communication.objects.values_list("text", flat=True)) == ["Corrected text"]
 
 
 def test_pii_in_a_communication_is_masked_before_it_is_stored(twilio, drain):
-    deliver(twilio, "communication_created",
-            content={"type": "TEXT", "text": "my card is 4111 1111 1111 1111 and mail me at pat@example.com"})
+    deliver(
+        twilio,
+        "communication_created",
+        content={
+            "type": "TEXT",
+            "text": "my card is 4111 1111 1111 1111 and mail me at pat@example.com",
+        },
+    )
     drain()
     text = Communication.objects.get().text
     assert "4111" not in text and "pat@example.com" not in text
@@ -155,22 +184,33 @@ def test_same_event_twice_without_token_has_one_effect_by_natural_key(twilio, dr
 
 
 def test_replaying_processed_events_changes_nothing(twilio, drain):
-    for name in ("conversation_created", "participant_added", "communication_created", "conversation_closed"):
+    for name in (
+        "conversation_created",
+        "participant_added",
+        "communication_created",
+        "conversation_closed",
+    ):
         deliver(twilio, name)
     drain()
-    before = list(Communication.objects.values()) + list(Conversation.objects.values("status", "ended_at"))
+    before = list(Communication.objects.values()) + list(
+        Conversation.objects.values("status", "ended_at")
+    )
     from apps.webhooks.services import inbox_replay
 
     assert inbox_replay(status="processed") == 4
     drain()
-    after = list(Communication.objects.values()) + list(Conversation.objects.values("status", "ended_at"))
+    after = list(Communication.objects.values()) + list(
+        Conversation.objects.values("status", "ended_at")
+    )
     assert before == after
 
 
 # --- out of order ------------------------------------------------------------------------------------
 
 
-def test_communication_before_its_conversation_creates_a_placeholder_that_is_filled_later(twilio, drain):
+def test_communication_before_its_conversation_creates_a_placeholder_that_is_filled_later(
+    twilio, drain
+):
     deliver(twilio, "communication_created")
     drain()
     placeholder = Conversation.objects.get(twilio_id=CONV)
@@ -207,7 +247,9 @@ def test_inactive_conversation_becomes_active_again(twilio, drain):
 
 
 def test_bad_signature_is_refused_with_403_and_nothing_is_processed(twilio, drain):
-    response = post_json(twilio, ORCHESTRATOR, fixture("conversation_created"), signature="bm90IGl0")
+    response = post_json(
+        twilio, ORCHESTRATOR, fixture("conversation_created"), signature="bm90IGl0"
+    )
     assert response.status_code == 403
     assert "signature" in response.json()["error"]
     drain()
@@ -229,7 +271,9 @@ def test_a_body_changed_after_signing_is_refused(twilio):
     validator = RequestValidator(AUTH_TOKEN)
     path = f"{ORCHESTRATOR}?bodySHA256={validator.compute_hash(signed_body)}"
     signature = validator.compute_signature(f"https://portal.example.com{path}", {})
-    response = twilio.post(path, data=tampered, content_type="application/json", HTTP_X_TWILIO_SIGNATURE=signature)
+    response = twilio.post(
+        path, data=tampered, content_type="application/json", HTTP_X_TWILIO_SIGNATURE=signature
+    )
     assert response.status_code == 403
 
 
@@ -248,14 +292,20 @@ def test_json_that_is_not_an_object_is_400(twilio):
 
 
 def test_body_over_one_mebibyte_is_413(twilio):
-    payload = fixture("communication_created", content={"type": "TEXT", "text": "x" * (1024 * 1024)})
+    payload = fixture(
+        "communication_created", content={"type": "TEXT", "text": "x" * (1024 * 1024)}
+    )
     response = post_json(twilio, ORCHESTRATOR, payload)
     assert response.status_code == 413
     assert InboundEvent.objects.get().status == "rejected"
 
 
 def test_unknown_event_type_is_stored_as_ignored_and_acknowledged(twilio, drain):
-    response = post_json(twilio, ORCHESTRATOR, {"eventType": "CONVERSATION_EXPLODED", "timestamp": "x", "data": {"id": "c1"}})
+    response = post_json(
+        twilio,
+        ORCHESTRATOR,
+        {"eventType": "CONVERSATION_EXPLODED", "timestamp": "x", "data": {"id": "c1"}},
+    )
     assert response.status_code == 200
     drain()
     event = InboundEvent.objects.get()

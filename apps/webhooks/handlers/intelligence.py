@@ -11,9 +11,12 @@ from apps.webhooks.parsing import PayloadError, obj, parse_time, require, text
 from .base import Outcome
 
 
-
 def natural_key(payload: Any) -> str | None:
-    ids = sorted(text(obj(r).get("id")) for r in obj(payload).get("operatorResults") or [] if isinstance(r, dict))
+    ids = sorted(
+        text(obj(r).get("id"))
+        for r in obj(payload).get("operatorResults") or []
+        if isinstance(r, dict)
+    )
     return "results:" + ",".join(ids) if ids and all(ids) else None
 
 
@@ -46,7 +49,9 @@ def handle(payload: Any) -> Outcome:
                 conversation_twilio_id=conversation_id,
                 operator_id=operator_id,
                 operator_name=text(
-                    operator.get("displayName") or operator.get("friendlyName") or operator.get("name")
+                    operator.get("displayName")
+                    or operator.get("friendlyName")
+                    or operator.get("name")
                 ),
                 operator_version=text(operator.get("version")),
                 operator_parameters=operator.get("parameters"),
@@ -54,7 +59,9 @@ def handle(payload: Any) -> Outcome:
                 result=item.get("result"),
                 account_id=text(envelope.get("accountId")),
                 configuration_id=text(configuration.get("id")),
-                configuration_name=text(configuration.get("displayName") or configuration.get("friendlyName")),
+                configuration_name=text(
+                    configuration.get("displayName") or configuration.get("friendlyName")
+                ),
                 configuration_version=text(configuration.get("version")),
                 rule_id=text(configuration.get("ruleId")),
                 trigger_on=text(trigger.get("on")).upper(),
@@ -77,5 +84,7 @@ def handle(payload: Any) -> Outcome:
     if ignored:
         detail["ignored"] = ignored
     if ignored and not stored and not duplicates:
-        return Outcome(EventStatus.IGNORED, {**detail, "reason": "no result with a known outputFormat"})
+        return Outcome(
+            EventStatus.IGNORED, {**detail, "reason": "no result with a known outputFormat"}
+        )
     return Outcome(detail=detail)

@@ -85,7 +85,9 @@ def _communication(event: dict[str, Any], data: dict[str, Any]) -> Outcome:
             resource_id=text(data.get("resourceId")),
             version=parse_time(data.get("updatedAt")) or parse_time(event.get("timestamp")),
             account_id=text(data.get("accountId")),
-            metadata={"transcription_channel": transcription.get("channel")} if transcription else None,
+            metadata={"transcription_channel": transcription.get("channel")}
+            if transcription
+            else None,
         )
     )
     return Outcome(detail={"communication": twilio_id, "applied": changed})

@@ -32,7 +32,9 @@ def action_of(params: dict[str, Any]) -> relay.RelayAction:
 def respond(params: dict[str, Any]) -> tuple[Outcome, str]:
     """Apply the callback and return the TwiML to answer with."""
     action = action_of(params)
-    if action.session_status == "ended" or (action.handoff_data and action.session_status != "failed"):
+    if action.session_status == "ended" or (
+        action.handoff_data and action.session_status != "failed"
+    ):
         handoff, created = relay.handoff_record(action)
         return (
             Outcome(detail={"handoff": handoff.pk, "created": created}),
@@ -42,7 +44,9 @@ def respond(params: dict[str, Any]) -> tuple[Outcome, str]:
         return Outcome(detail={"hangup": True}), relay.twiml_hangup()
     # "failed", a dropped socket ("in-progress" with an error) or anything new: never leave the
     # caller stranded, route them to a human.
-    error = " ".join(filter(None, [text(params.get("ErrorCode")), text(params.get("ErrorMessage"))]))
+    error = " ".join(
+        filter(None, [text(params.get("ErrorCode")), text(params.get("ErrorMessage"))])
+    )
     return (
         Outcome(detail={"fallback": True, "session_status": action.session_status, "error": error}),
         relay.twiml_for_failure(action, error=error),
