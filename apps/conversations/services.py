@@ -318,8 +318,8 @@ def call_status_apply(
     direction: str = "",
     duration_seconds: int | None = None,
 ) -> tuple[Call, bool]:
-    """Apply a voice status callback; terminal statuses end the call. Older callbacks are ignored."""
-    call, created = _get_or_create_locked(Call, lookup={"call_sid": call_sid}, defaults={})
+    """Apply a voice status callback; terminal statuses end the call; older ones are ignored."""
+    call, _ = _get_or_create_locked(Call, lookup={"call_sid": call_sid}, defaults={})
     if call.ended_at is not None and status not in CALL_ENDED_STATUSES:
         return call, False  # a late "ringing" after "completed"
     if sequence is not None and call.last_sequence is not None and sequence <= call.last_sequence:

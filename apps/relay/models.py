@@ -16,7 +16,7 @@ class HandoffQuerySet(models.QuerySet["Handoff"]):
 
 
 class Handoff(TimeStampedModel):
-    """The virtual agent ended its session with HandoffData: a human takes over with this context."""
+    """The virtual agent ended its session with HandoffData: a human takes over with it."""
 
     call_sid = models.CharField(max_length=64)
     session_id = models.CharField(max_length=64)

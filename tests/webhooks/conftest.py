@@ -9,7 +9,10 @@ from tests.fixtures.twilio import AUTH_TOKEN, OTHER_ACCOUNT_TOKEN
 
 @pytest.fixture(autouse=True)
 def twilio_accounts(settings):
-    settings.TWILIO_AUTH_TOKENS = [f"AC00000000000000000000000000000000:{AUTH_TOKEN}", OTHER_ACCOUNT_TOKEN]
+    settings.TWILIO_AUTH_TOKENS = [
+        f"AC00000000000000000000000000000000:{AUTH_TOKEN}",
+        OTHER_ACCOUNT_TOKEN,
+    ]
     settings.PUBLIC_BASE_URL = "https://portal.example.com"
     settings.HANDOFF_WORKFLOW_SID = "WW0123456789abcdef0123456789abcdef"
 

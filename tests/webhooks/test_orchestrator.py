@@ -205,7 +205,7 @@ def test_replaying_processed_events_changes_nothing(twilio, drain):
     assert before == after
 
 
-# --- out of order ------------------------------------------------------------------------------------
+# --- out of order ---------------------------------------------------------------------
 
 
 def test_communication_before_its_conversation_creates_a_placeholder_that_is_filled_later(
@@ -243,7 +243,7 @@ def test_inactive_conversation_becomes_active_again(twilio, drain):
     assert Conversation.objects.get(twilio_id=CONV).status == "ACTIVE"
 
 
-# --- bad input -------------------------------------------------------------------------------------
+# --- bad input ------------------------------------------------------------------------
 
 
 def test_bad_signature_is_refused_with_403_and_nothing_is_processed(twilio, drain):

@@ -1,4 +1,4 @@
-"""Conversation Intelligence rule-execution webhooks: one per rule run (twilio-wire §2.3–2.5)."""
+"""Conversation Intelligence rule-execution webhooks: one per rule run (twilio-wire §2.3-2.5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""ConversationRelay ``<Connect action>`` callbacks. Answered synchronously: Twilio waits for TwiML."""
+"""ConversationRelay ``<Connect action>`` callbacks, answered at once: Twilio waits for TwiML."""
 
 from __future__ import annotations
 
