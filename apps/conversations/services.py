@@ -275,19 +275,21 @@ def communication_apply(data: CommunicationInput) -> tuple[Communication, bool]:
         "metadata": metadata,
         "source_updated_at": data.version,
     }
-    communication, created = _get_or_create_locked(
-        Communication, lookup={"twilio_id": data.twilio_id}, defaults=fields
-    )
-    if not created:
+    # No savepoint on this hot path: if another worker inserts the same id between the SELECT
+    # and the INSERT, the IntegrityError fails this event, which is retried and then finds it.
+    existing = Communication.objects.select_for_update().filter(twilio_id=data.twilio_id)
+    communication = existing.first()
+    if communication is None:
+        communication = Communication.objects.create(twilio_id=data.twilio_id, **fields)
+    else:
         if _is_stale(communication.source_updated_at, data.version):
             return communication, False
         for key, value in fields.items():
             setattr(communication, key, value)
         communication.save()
-    conversations = Conversation.objects.filter(pk=conversation.pk)
-    if data.channel:
-        _array_add(conversations, "channels", data.channel)
-    if data.channel_id.startswith("CA"):
+    if data.channel and data.channel not in conversation.channels:
+        _array_add(Conversation.objects.filter(pk=conversation.pk), "channels", data.channel)
+    if data.channel_id.startswith("CA") and data.channel_id not in conversation.call_sids:
         call_link(call_sid=data.channel_id, conversation=conversation)
     return communication, True
 
