@@ -1,3 +1,12 @@
 from __future__ import annotations
 
-urlpatterns: list = []
+from rest_framework.routers import DefaultRouter
+
+from . import views
+
+router = DefaultRouter()
+router.register("conversations", views.ConversationViewSet, basename="api-conversation")
+router.register("participants", views.ParticipantViewSet, basename="api-participant")
+router.register("communications", views.CommunicationViewSet, basename="api-communication")
+
+urlpatterns = router.urls

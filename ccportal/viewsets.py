@@ -1,0 +1,65 @@
+"""The base of every API viewset (rows come from a selector called with the caller), and the
+shape of the API's error answers for the schema.
+
+Kept apart from ``ccportal.api`` because DRF's viewsets import the pagination class named in the
+settings (``ccportal.api.Pagination``) while they load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.db.models import QuerySet
+from django_filters.rest_framework import DjangoFilterBackend
+from rest_framework import serializers, viewsets
+from rest_framework.filters import OrderingFilter
+from rest_framework.request import Request
+
+
+class ErrorSerializer(serializers.Serializer):
+    """A 4xx answer, as ``ccportal.api.exception_handler`` writes it."""
+
+    detail = serializers.CharField()
+    code = serializers.CharField(required=False)
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="Invalid parameters, each with its messages (400 only).",
+    )
+
+
+class StableOrderingFilter(OrderingFilter):
+    """``?ordering=`` with the primary key as the last key, so pages never repeat or skip rows."""
+
+    def get_ordering(self, request: Request, queryset: QuerySet[Any], view: Any) -> Any:
+        ordering = super().get_ordering(request, queryset, view)
+        if ordering and not any(key.lstrip("-") in ("pk", "id") for key in ordering):
+            ordering = [*ordering, "-pk" if ordering[-1].startswith("-") else "pk"]
+        return ordering
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        parameters = super().get_schema_operation_parameters(view)
+        fields = getattr(view, "ordering_fields", None)
+        if isinstance(fields, list | tuple) and fields:
+            names = ", ".join(f"`{field}`" for field in fields)
+            for parameter in parameters:
+                parameter["description"] = f"Sort by {names}; prefix with `-` for descending order."
+        return parameters
+
+
+class ScopedReadOnlyViewSet(viewsets.ReadOnlyModelViewSet):
+    """A read-only resource whose rows all come from one selector called with the caller.
+
+    This is the API's one choke point for scoping: lists, details and extra actions all start
+    from ``get_queryset``, so a row the caller may not see is missing from lists and a 404 on
+    detail. Subclasses set ``selector`` to a function taking ``user=`` and returning a scoped,
+    prefetched queryset (``apps/<app>/selectors.py``).
+    """
+
+    selector: Callable[..., QuerySet[Any]]
+    filter_backends = [DjangoFilterBackend, StableOrderingFilter]
+
+    def get_queryset(self) -> QuerySet[Any]:
+        # Looked up on the class so a plain function works without staticmethod().
+        return type(self).selector(user=self.request.user)
