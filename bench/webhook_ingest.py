@@ -78,13 +78,27 @@ def make_requests(count: int, public_base: str, path: Path) -> None:
                         "id": f"conv_communication_bench{i:010d}",
                         "conversationId": conversation,
                         "accountId": "AC00000000000000000000000000000000",
-                        "author": {"address": "+15551230000", "channel": "VOICE",
-                                   "participantId": f"conv_participant_bench{i // 20:08d}c"},
-                        "recipients": [{"address": "+15559990000", "channel": "VOICE",
-                                        "participantId": f"conv_participant_bench{i // 20:08d}a"}],
-                        "content": {"type": "TRANSCRIPTION", "text": texts[i % len(texts)],
-                                    "transcription": {"channel": 0, "confidence": 0.91,
-                                                      "engine": "deepgram"}},
+                        "author": {
+                            "address": "+15551230000",
+                            "channel": "VOICE",
+                            "participantId": f"conv_participant_bench{i // 20:08d}c",
+                        },
+                        "recipients": [
+                            {
+                                "address": "+15559990000",
+                                "channel": "VOICE",
+                                "participantId": f"conv_participant_bench{i // 20:08d}a",
+                            }
+                        ],
+                        "content": {
+                            "type": "TRANSCRIPTION",
+                            "text": texts[i % len(texts)],
+                            "transcription": {
+                                "channel": 0,
+                                "confidence": 0.91,
+                                "engine": "deepgram",
+                            },
+                        },
                         "channelId": f"CA{i // 20:032d}",
                         "occurredAt": f"2026-11-23T10:{(i % 20) // 60:02d}:{i % 20 * 3 % 60:02d}Z",
                         "createdAt": "2026-11-23T10:00:00Z",
@@ -98,12 +112,29 @@ def make_requests(count: int, public_base: str, path: Path) -> None:
             out.write(f"{signature}\t{PATH}?{query}\t{body}\n")
 
 
-def server_command(kind: str, workers: int) -> list[str]:
+def server_command(kind: str, workers: int, threads: int) -> list[str]:
     py = sys.executable
     bind = f"127.0.0.1:{PORT}"
     if kind == "gunicorn":
-        return [py, "-m", "gunicorn", "ccportal.wsgi:application", "-b", bind, "-w", str(workers),
-                "-k", "sync", "--log-level", "warning"]
+        # The production configuration (ccportal/gunicorn.conf.py), sized from the command line.
+        worker_class = (
+            ["-k", "gthread", "--threads", str(threads)] if threads > 1 else ["-k", "sync"]
+        )
+        return [
+            py,
+            "-m",
+            "gunicorn",
+            "ccportal.wsgi:application",
+            "-c",
+            "ccportal/gunicorn.conf.py",
+            "-b",
+            bind,
+            "-w",
+            str(workers),
+            *worker_class,
+            "--log-level",
+            "warning",
+        ]
     if kind == "daphne":
         return [py, "-m", "daphne", "-b", "127.0.0.1", "-p", str(PORT), "ccportal.asgi:application"]
     raise SystemExit(f"unknown server {kind}")
@@ -130,7 +161,10 @@ def count(env: dict[str, str], sql: str) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--server", default="gunicorn", choices=["gunicorn", "daphne"])
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
+    parser.add_argument(
+        "--threads", type=int, default=8, help="gunicorn threads per worker (1: sync)"
+    )
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--requests", type=int, default=60000, help="unique pre-signed requests")
@@ -144,22 +178,37 @@ def main() -> int:
     recreate_database(database_url)
     public_base = f"http://127.0.0.1:{PORT}"
     env = dict(os.environ)
-    env.update({
-        "DATABASE_URL": database_url,
-        "BENCH_DSN": database_url,
-        "TWILIO_AUTH_TOKENS": TOKEN,
-        "PUBLIC_BASE_URL": public_base,
-        "DJANGO_DEBUG": "false",
-        "LOG_LEVEL": "WARNING",
-        "SECRET_KEY": env.get("SECRET_KEY", "bench"),
-    })
+    env.update(
+        {
+            "DATABASE_URL": database_url,
+            "BENCH_DSN": database_url,
+            "TWILIO_AUTH_TOKENS": TOKEN,
+            "PUBLIC_BASE_URL": public_base,
+            "DJANGO_DEBUG": "false",
+            "LOG_LEVEL": "WARNING",
+            "SECRET_KEY": env.get("SECRET_KEY", "bench"),
+        }
+    )
     if args.server == "gunicorn":
         env.update({"DB_POOL": "false", "DB_CONN_MAX_AGE": "600"})
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], env=env, cwd=ROOT, check=True)
-    subprocess.run([sys.executable, "-c", "import redis,os; redis.Redis.from_url(os.environ['REDIS_URL']).delete('ccportal:ingest:wake')"], env=env, check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import redis,os; redis.Redis.from_url(os.environ['REDIS_URL']).delete('ccportal:ingest:wake')",
+        ],
+        env=env,
+        check=True,
+    )
     # Drop tasks a previous run may have left in the broker queue.
-    subprocess.run([sys.executable, "-m", "celery", "-A", "ccportal", "purge", "-f", "-Q", "ingest"],
-                   env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "ccportal", "purge", "-f", "-Q", "ingest"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         requests_file = Path(tmp) / "requests.tsv"
@@ -167,50 +216,101 @@ def main() -> int:
         make_requests(args.requests, public_base, requests_file)
         print(f"signed {args.requests} requests in {time.monotonic() - started:.1f} s")
 
-        server = subprocess.Popen(server_command(args.server, args.workers), env=env, cwd=ROOT)
+        server = subprocess.Popen(
+            server_command(args.server, args.workers, args.threads), env=env, cwd=ROOT
+        )
         try:
             wait_up(f"{public_base}/healthz")
             out = subprocess.run(
-                ["wrk", "-t2", f"-c{args.connections}", f"-d{args.seconds}s", "--timeout", "5s",
-                 "-s", str(ROOT / "bench" / "wrk_signed.lua"), public_base + PATH, "--",
-                 str(requests_file), "2"],
-                capture_output=True, text=True, check=True,
+                [
+                    "wrk",
+                    "-t2",
+                    f"-c{args.connections}",
+                    f"-d{args.seconds}s",
+                    "--timeout",
+                    "5s",
+                    "-s",
+                    str(ROOT / "bench" / "wrk_signed.lua"),
+                    public_base + PATH,
+                    "--",
+                    str(requests_file),
+                    "2",
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
             ).stdout
         finally:
             server.terminate()
             server.wait(timeout=20)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     lat = re.search(r"LAT p50=([\d.]+) p90=([\d.]+) p99=([\d.]+) max=([\d.]+)", out)
-    total = re.search(r"TOTAL requests=(\d+) errors_status=(\d+) errors_connect=(\d+) "
-                      r"errors_timeout=(\d+) errors_read=(\d+)", out)
+    total = re.search(
+        r"TOTAL requests=(\d+) errors_status=(\d+) errors_connect=(\d+) "
+        r"errors_timeout=(\d+) errors_read=(\d+)",
+        out,
+    )
     sent, bad_status = int(total.group(1)), int(total.group(2))
     stored = count(env, "SELECT count(*) FROM webhooks_inboundevent")
-    print(f"server={args.server} workers={args.workers} connections={args.connections} "
-          f"duration={args.seconds}s")
-    print(f"acknowledged: {rps:.0f} webhooks/s; latency p50 {lat.group(1)} ms, p90 {lat.group(2)} ms,"
-          f" p99 {lat.group(3)} ms, max {lat.group(4)} ms")
-    print(f"sent (completed) {sent}, non-2xx {bad_status}, connect/timeout/read errors "
-          f"{total.group(3)}/{total.group(4)}/{total.group(5)}, stored {stored}")
+    print(
+        f"server={args.server} workers={args.workers} threads={args.threads} connections={args.connections} "
+        f"duration={args.seconds}s"
+    )
+    print(
+        f"acknowledged: {rps:.0f} webhooks/s; latency p50 {lat.group(1)} ms, p90 {lat.group(2)} ms,"
+        f" p99 {lat.group(3)} ms, max {lat.group(4)} ms"
+    )
+    print(
+        f"sent (completed) {sent}, non-2xx {bad_status}, connect/timeout/read errors "
+        f"{total.group(3)}/{total.group(4)}/{total.group(5)}, stored {stored}"
+    )
     if sent > args.requests:
         print("WARNING: the request file wrapped around; raise --requests")
 
     if args.skip_processing:
         return 0
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "ccportal", "worker", "-Q", "ingest", "-P", "prefork",
-         f"--concurrency={args.worker_concurrency}", "--loglevel=WARNING", "--without-gossip",
-         "--without-mingle", "--without-heartbeat"],
-        env=env, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "ccportal",
+            "worker",
+            "-Q",
+            "ingest",
+            "-P",
+            "prefork",
+            f"--concurrency={args.worker_concurrency}",
+            "--loglevel=WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        env=env,
+        cwd=ROOT,
     )
     try:
         time.sleep(2)  # worker start-up, not counted
-        start_pending = count(env, "SELECT count(*) FROM webhooks_inboundevent WHERE status='pending'")
+        start_pending = count(
+            env, "SELECT count(*) FROM webhooks_inboundevent WHERE status='pending'"
+        )
         started = time.monotonic()
-        subprocess.run([sys.executable, "-c",
-                        "import django; django.setup(); from apps.webhooks.services import inbox_sweep; inbox_sweep()"],
-                       env={**env, "DJANGO_SETTINGS_MODULE": "ccportal.settings"}, cwd=ROOT, check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import django; django.setup(); from apps.webhooks.services import inbox_sweep; inbox_sweep()",
+            ],
+            env={**env, "DJANGO_SETTINGS_MODULE": "ccportal.settings"},
+            cwd=ROOT,
+            check=True,
+        )
         while True:
-            left = count(env, "SELECT count(*) FROM webhooks_inboundevent WHERE status IN ('pending','processing')")
+            left = count(
+                env,
+                "SELECT count(*) FROM webhooks_inboundevent WHERE status IN ('pending','processing')",
+            )
             if left == 0 or time.monotonic() - started > 600:
                 break
             time.sleep(0.25)
@@ -220,9 +320,11 @@ def main() -> int:
         worker.wait(timeout=30)
     processed = count(env, "SELECT count(*) FROM webhooks_inboundevent WHERE status='processed'")
     communications = count(env, "SELECT count(*) FROM conversations_communication")
-    print(f"processing: {start_pending} events in {elapsed:.1f} s = {start_pending / elapsed:.0f} events/s "
-          f"with {args.worker_concurrency} worker process(es); processed {processed}, "
-          f"communications {communications}")
+    print(
+        f"processing: {start_pending} events in {elapsed:.1f} s = {start_pending / elapsed:.0f} events/s "
+        f"with {args.worker_concurrency} worker process(es); processed {processed}, "
+        f"communications {communications}"
+    )
     print(f"COUNTS sent={sent} stored={stored} processed={processed}")
     return 0 if sent - bad_status == stored == processed else 1
 

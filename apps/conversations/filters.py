@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
+from django import forms
 from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from apps.accounts.models import Agent, Team
 
-from .choices import ConversationStatus, ParticipantType
+from .choices import Channel, ConversationStatus, ParticipantType
 from .models import Communication, Conversation, Participant
+from .selectors import agent_choices, team_choices
 
 
 class ConversationFilter(django_filters.FilterSet):
@@ -69,6 +71,67 @@ class ConversationFilter(django_filters.FilterSet):
             | Q(name__icontains=value)
             | Q(queue__icontains=value)
             | Q(call_sids__contains=[value])
+        )
+
+
+def _agent_label(agent: Agent) -> str:
+    return f"{agent.display_name} · {agent.team.name}" if agent.team else agent.display_name
+
+
+class ConversationFilterBarForm(forms.Form):
+    """The list page's filter bar: Bootstrap widgets, friendly empty choices, marked errors."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        fields = self.fields
+        fields["agent"].empty_label = "Any agent"
+        # Names are unique within a team only: say which team in the dropdown.
+        fields["agent"].label_from_instance = _agent_label
+        fields["team"].empty_label = "Any team"
+        fields["status"].empty_label = "Any status"
+        # Re-set so the widget's choices iterate this field, not the filter's shared one.
+        fields["status"].choices = ConversationStatus.choices
+        fields["channel"].widget = forms.Select(choices=[("", "Any channel"), *Channel.choices])
+        for name in ("started_after", "started_before"):
+            fields[name].widget.input_type = "date"
+            fields[name].error_messages["invalid"] = "Not a date; use YYYY-MM-DD."
+        fields["agent"].error_messages["invalid_choice"] = "Unknown agent, or not one you can see."
+        fields["team"].error_messages["invalid_choice"] = "Unknown team, or not one you can see."
+        fields["status"].error_messages["invalid_choice"] = "Not a known status."
+        fields["q"].widget.attrs.update(placeholder="Words said, names, ids…", type="search")
+        for name, field in fields.items():
+            is_select = isinstance(field.widget, forms.Select)
+            css = "form-select form-select-sm" if is_select else "form-control form-control-sm"
+            # Dropdowns and dates apply on change (with htmx); the search box on Enter.
+            field.widget.attrs["class"] = css if name == "q" else f"{css} js-autosubmit"
+
+    def full_clean(self) -> None:
+        super().full_clean()
+        for name in self.errors:
+            if name in self.fields:
+                self.fields[name].widget.attrs["class"] += " is-invalid"
+
+
+class ConversationPageFilter(ConversationFilter):
+    """``ConversationFilter`` for the list page: agent and team choices limited to ``user``'s scope.
+
+    A choice outside the scope is then a form error shown by the filter, not a silent
+    empty list, and the dropdowns never name agents or teams the user may not see.
+    """
+
+    class Meta(ConversationFilter.Meta):
+        form = ConversationFilterBarForm
+
+    def __init__(self, data: Any = None, queryset: Any = None, *, user: Any, **kwargs: Any) -> None:
+        super().__init__(data, queryset, **kwargs)
+        self.filters["agent"].queryset = agent_choices(user=user)
+        self.filters["team"].queryset = team_choices(user=user)
+
+    @property
+    def active(self) -> bool:
+        """Whether any filter has a value (valid or not)."""
+        return self.is_bound and any(
+            str(self.data.get(name) or "").strip() for name in self.filters
         )
 
 

@@ -1,8 +1,17 @@
+"""Server-rendered conversation pages: thin views over selectors and the shared filter."""
+
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
+from django.utils.cache import patch_vary_headers
+
+from . import selectors
+from .filters import ConversationPageFilter
+
+PAGE_SIZE = 25
 
 
 @login_required
@@ -12,9 +21,32 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def conversation_list(request: HttpRequest) -> HttpResponse:
-    return HttpResponse("todo")
+    filterset = ConversationPageFilter(
+        request.GET,
+        queryset=selectors.conversation_list(user=request.user),
+        user=request.user,
+    )
+    paginator = Paginator(filterset.qs, PAGE_SIZE)
+    page = paginator.get_page(request.GET.get("page"))
+    context = {
+        "filter": filterset,
+        "page": page,
+        "page_range": paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1),
+    }
+    # htmx swaps just the filter bar and results; a history restore needs the whole page.
+    partial = request.headers.get("HX-Request") == "true" and not request.headers.get(
+        "HX-History-Restore-Request"
+    )
+    template = "conversations/_browser.html" if partial else "conversations/list.html"
+    response = render(request, template, context)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
 
 
 @login_required
 def conversation_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    return HttpResponse("todo")
+    conversation = selectors.conversation_get(user=request.user, pk=pk)
+    lines = selectors.communication_timeline(conversation=conversation)
+    return render(
+        request, "conversations/detail.html", {"conversation": conversation, "lines": lines}
+    )

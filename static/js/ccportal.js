@@ -1,0 +1,21 @@
+// Small progressive enhancements on top of htmx; every page works without this file.
+(() => {
+  // GET forms: leave empty fields out of the request, so pushed URLs stay short and shareable.
+  document.addEventListener("htmx:configRequest", (event) => {
+    if (event.detail.verb !== "get") return;
+    const data = event.detail.formData;
+    for (const key of Array.from(new Set(data.keys()))) {
+      if (data.getAll(key).every((value) => value === "")) data.delete(key);
+    }
+  });
+
+  // A whole page where a fragment was expected (signed out, then redirected to the login page):
+  // navigate to it instead of nesting a page inside the current one.
+  document.addEventListener("htmx:beforeSwap", (event) => {
+    const xhr = event.detail.xhr;
+    if (/^\s*<!doctype html/i.test(xhr.responseText) && xhr.responseURL) {
+      event.detail.shouldSwap = false;
+      window.location.assign(xhr.responseURL);
+    }
+  });
+})();
