@@ -196,7 +196,8 @@ def main() -> int:
         [
             sys.executable,
             "-c",
-            "import redis,os; redis.Redis.from_url(os.environ['REDIS_URL']).delete('ccportal:ingest:wake')",
+            "import redis,os; "
+            "redis.Redis.from_url(os.environ['REDIS_URL']).delete('ccportal:ingest:wake')",
         ],
         env=env,
         check=True,
@@ -253,7 +254,8 @@ def main() -> int:
     sent, bad_status = int(total.group(1)), int(total.group(2))
     stored = count(env, "SELECT count(*) FROM webhooks_inboundevent")
     print(
-        f"server={args.server} workers={args.workers} threads={args.threads} connections={args.connections} "
+        f"server={args.server} workers={args.workers} threads={args.threads} "
+        f"connections={args.connections} "
         f"duration={args.seconds}s"
     )
     print(
@@ -300,7 +302,8 @@ def main() -> int:
             [
                 sys.executable,
                 "-c",
-                "import django; django.setup(); from apps.webhooks.services import inbox_sweep; inbox_sweep()",
+                "import django; django.setup(); "
+                "from apps.webhooks.services import inbox_sweep; inbox_sweep()",
             ],
             env={**env, "DJANGO_SETTINGS_MODULE": "ccportal.settings"},
             cwd=ROOT,
@@ -309,7 +312,8 @@ def main() -> int:
         while True:
             left = count(
                 env,
-                "SELECT count(*) FROM webhooks_inboundevent WHERE status IN ('pending','processing')",
+                "SELECT count(*) FROM webhooks_inboundevent "
+                "WHERE status IN ('pending','processing')",
             )
             if left == 0 or time.monotonic() - started > 600:
                 break
@@ -321,7 +325,8 @@ def main() -> int:
     processed = count(env, "SELECT count(*) FROM webhooks_inboundevent WHERE status='processed'")
     communications = count(env, "SELECT count(*) FROM conversations_communication")
     print(
-        f"processing: {start_pending} events in {elapsed:.1f} s = {start_pending / elapsed:.0f} events/s "
+        f"processing: {start_pending} events in {elapsed:.1f} s = "
+        f"{start_pending / elapsed:.0f} events/s "
         f"with {args.worker_concurrency} worker process(es); processed {processed}, "
         f"communications {communications}"
     )
