@@ -13,6 +13,7 @@ new machine needs nothing but Python. When they are set, external servers are us
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import secrets
 import shutil
@@ -49,10 +50,8 @@ def _start_postgres(data_dir: Path, stack: ExitStack) -> str:
 
 
 def _stop_postgres(server: Any) -> None:
-    try:
+    with contextlib.suppress(Exception):  # already stopped, or shared with another run
         server.cleanup()
-    except Exception:  # already stopped, or shared with another run
-        pass
 
 
 def _start_redis(data_dir: Path, stack: ExitStack) -> str:
@@ -141,6 +140,10 @@ def _run(args: argparse.Namespace) -> int:
         env = prepare_environment("run", stack)
         env.setdefault("DJANGO_DEBUG", "true")
         env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{args.port}")
+        run_dir = Path(env.get("CCPORTAL_DATA_DIR", ROOT / ".data")) / "run"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        # SIGTERM stops the stack like Ctrl+C does, so the children are stopped in order.
+        signal.signal(signal.SIGTERM, _raise_interrupt)
         for step in (["migrate", "--no-input"], ["load_demo"]):
             code = subprocess.call(manage + step, env=env, cwd=ROOT)
             if code != 0:
@@ -178,12 +181,14 @@ def _run(args: argparse.Namespace) -> int:
                 "beat",
                 "--loglevel=INFO",
                 "--schedule",
-                str(ROOT / ".data" / "run" / "celerybeat-schedule"),
+                str(run_dir / "celerybeat-schedule"),
             ],
         }
         processes: dict[str, subprocess.Popen[bytes]] = {}
         for name, command in commands.items():
-            processes[name] = subprocess.Popen(command, env=env, cwd=ROOT)
+            # Own session: Ctrl+C reaches only this process, which stops the children in order
+            # (simulator first, so its calls are closed while the portal still listens).
+            processes[name] = subprocess.Popen(command, env=env, cwd=ROOT, start_new_session=True)
             stack.callback(_terminate, name, processes[name])
         url = f"http://{args.host}:{args.port}"
         if not _wait_healthy(f"{url}/healthz", list(processes.values()), 60):
@@ -197,6 +202,7 @@ def _run(args: argparse.Namespace) -> int:
                 [*manage, "simulate_calls", "--loop", "--concurrency", "2", "--speed", "1"],
                 env=env,
                 cwd=ROOT,
+                start_new_session=True,
             )
             stack.callback(_terminate, "simulator", simulator)
             _log("replaying demo calls as live Twilio traffic, 2 at a time (--no-simulate: off)")
@@ -214,6 +220,10 @@ def _run(args: argparse.Namespace) -> int:
         dead = [name for name, p in processes.items() if p.poll() is not None]
         _log(f"stopped because {', '.join(dead)} exited")
         return 1
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _terminate(name: str, process: subprocess.Popen[bytes]) -> None:
