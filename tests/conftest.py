@@ -17,6 +17,12 @@ from apps.conversations.models import Conversation
 from tests.fixtures import builders
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # Personas get real passwords; the production hasher costs about half a second each.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @dataclass
 class World:
     north: Team

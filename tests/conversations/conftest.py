@@ -16,12 +16,6 @@ from apps.conversations.models import Conversation, Participant
 _batch = itertools.count(1)
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    # The personas are created with real passwords; the production hasher costs ~0.5 s each.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def bulk_conversations(*, count: int, agent: Agent) -> list[Conversation]:
     """``count`` closed voice calls between a customer and ``agent``, in two bulk inserts."""
     batch = next(_batch)

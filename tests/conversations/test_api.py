@@ -35,12 +35,6 @@ VISIBLE_CALLS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    # The world creates seven users; the default hasher makes that seconds per test.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def get(client: Client, path: str, **params: Any) -> Any:
     """GET ``path`` and return the response, asserting it is JSON."""
     response = client.get(path, params)
