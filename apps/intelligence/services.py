@@ -23,6 +23,21 @@ def output_format_normalise(value: str) -> str | None:
     return _LEGACY_FORMATS.get(upper)
 
 
+def result_normalise(output_format: str, result: Any) -> Any:
+    """A TEXT result always as ``{"text": ...}`` (twilio-wire §2.5), so readers need one shape.
+
+    Some senders post a bare string; legacy GENERATION results (stored as TEXT) wrap it as
+    ``{"result": ...}``.
+    """
+    if output_format != OutputFormat.TEXT:
+        return result
+    if isinstance(result, str):
+        return {"text": result}
+    if isinstance(result, dict) and "text" not in result and isinstance(result.get("result"), str):
+        return {"text": result["result"], **{k: v for k, v in result.items() if k != "result"}}
+    return result
+
+
 @dataclass(frozen=True)
 class OperatorResultInput:
     result_id: str
@@ -85,7 +100,7 @@ def operator_result_store(data: OperatorResultInput) -> tuple[OperatorResult, bo
             "operator_version": data.operator_version,
             "operator_parameters": data.operator_parameters,
             "output_format": data.output_format,
-            "result": data.result,
+            "result": result_normalise(data.output_format, data.result),
             "trigger_on": data.trigger_on,
             "trigger_at": data.trigger_at,
             "communication_first": data.communication_first,

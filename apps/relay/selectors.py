@@ -5,16 +5,33 @@ from typing import Any
 from django.http import Http404
 
 from apps.accounts.scoping import Reach, scope_for
+from apps.conversations import services as conversations
+from apps.conversations.models import Conversation
 
 from .models import Handoff
 
 
+def _may_see(user: Any, handoff: Handoff) -> bool:
+    if scope_for(user).reach is Reach.EVERYTHING:
+        return True
+    return (
+        handoff.conversation is not None
+        and Conversation.objects.for_user(user).filter(pk=handoff.conversation.pk).exists()
+    )
+
+
 def handoff_get(*, user: Any, pk: int) -> Handoff:
-    """A handoff the user may see. One not yet tied to a conversation is for all-seeing roles."""
-    handoffs = Handoff.objects.select_related("conversation", "conversation__team")
-    if scope_for(user).reach is not Reach.EVERYTHING:
-        handoffs = handoffs.for_user(user)
-    handoff = handoffs.filter(pk=pk).first()
-    if handoff is None:
+    """A handoff the user may see, scoped by its conversation; none known: all-seeing roles only.
+
+    The relay callback is answered at once while the Orchestrator events of the same call may still
+    wait in the inbox, so a handoff can be recorded before its conversation is known. Such a
+    handoff is shown with (and scoped by) the conversation later found by its call SID.
+    """
+    handoff = (
+        Handoff.objects.select_related("conversation", "conversation__team").filter(pk=pk).first()
+    )
+    if handoff is not None and handoff.conversation is None:
+        handoff.conversation = conversations.conversation_for_call(call_sid=handoff.call_sid)
+    if handoff is None or not _may_see(user, handoff):
         raise Http404("No such handoff.")
     return handoff

@@ -128,7 +128,9 @@ def task_attributes(handoff: Handoff) -> dict[str, Any]:
 def _enqueue(response: VoiceResponse, attributes: dict[str, Any]) -> None:
     enqueue = response.enqueue(workflow_sid=settings.HANDOFF_WORKFLOW_SID or None)
     enqueue.task(
-        json.dumps(attributes, separators=(",", ":")),
+        # Sorted: attributes come back from jsonb in another key order, and a retried callback
+        # must get byte-identical TwiML.
+        json.dumps(attributes, separators=(",", ":"), sort_keys=True),
         priority=settings.HANDOFF_TASK_PRIORITY,
         timeout=settings.HANDOFF_TASK_TIMEOUT,
     )
