@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -137,6 +138,9 @@ def _receive(request: HttpRequest, source: str) -> HttpResponse:
             )
     else:
         payload = form.dict() if form is not None else {}
+        if not (request.content_type or "").startswith("application/x-www-form-urlencoded"):
+            # Twilio posts urlencoded; keep anything else in the form processing can read back.
+            body = form.urlencode() if form is not None else ""
     account_sid = str(payload.get("accountId") or payload.get("AccountSid") or verdict.account_sid)
     key = services.idempotency_key(
         source=source, token=request.META.get(IDEMPOTENCY_HEADER, ""), payload=payload
@@ -181,7 +185,7 @@ def _relay_answer(stored: services.Stored, params: dict[str, Any]) -> HttpRespon
         return HttpResponse(relay.relay.twiml_for_failure(action), content_type="text/xml")
     if stored.event_id:
         InboundEvent.objects.filter(pk=stored.event_id).update(
-            status=outcome.status, result=outcome.detail, attempts=1
+            status=outcome.status, result=outcome.detail, attempts=1, processed_at=timezone.now()
         )
     return HttpResponse(twiml, content_type="text/xml")
 
