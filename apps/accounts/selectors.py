@@ -46,8 +46,6 @@ def agent_find_by_identity(
         return None
 
     def best(agent: Agent) -> int:
-        return min(
-            (rank.get(identity.kind, 99) for identity in agent.identities.all()), default=99
-        )
+        return min((rank.get(identity.kind, 99) for identity in agent.identities.all()), default=99)
 
     return min(matches, key=best)

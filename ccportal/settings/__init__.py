@@ -1,7 +1,7 @@
 """ccportal settings, one module per concern; every value comes from the environment."""
 
 from .api import *  # noqa: F403
-from .twilio import *  # noqa: F403
 from .base import *  # noqa: F403
 from .privacy import *  # noqa: F403
 from .services import *  # noqa: F403
+from .twilio import *  # noqa: F403
