@@ -39,10 +39,24 @@ def _validators(tokens: tuple[str, ...]) -> tuple[tuple[str, RequestValidator], 
 
 def public_url(request: HttpRequest) -> str:
     """The URL Twilio requested, as Twilio saw it."""
+    return candidate_urls(request)[0]
+
+
+def candidate_urls(request: HttpRequest) -> list[str]:
+    """PUBLIC_BASE_URL + path first; behind a trusted proxy also the URL that the proxy's
+    X-Forwarded-Proto/Host describe (one portal reached under two names, e.g. per account)."""
+    urls = []
     base = getattr(settings, "PUBLIC_BASE_URL", "")
     if base:
-        return base.rstrip("/") + request.get_full_path()
-    return request.build_absolute_uri()
+        urls.append(base.rstrip("/") + request.get_full_path())
+    if not urls or getattr(settings, "USE_X_FORWARDED_HOST", False):
+        try:
+            forwarded = request.build_absolute_uri()
+        except Exception:  # DisallowedHost: a forged Host header is simply not a candidate
+            forwarded = ""
+        if forwarded and forwarded not in urls:
+            urls.append(forwarded)
+    return urls
 
 
 def verify(request: HttpRequest, *, body: str | None, form: QueryDict | None) -> Verdict:
@@ -53,16 +67,17 @@ def verify(request: HttpRequest, *, body: str | None, form: QueryDict | None) ->
     validators = _validators(tuple(settings.TWILIO_AUTH_TOKENS))
     if not validators:
         return Verdict(False, "no Twilio auth token is configured (TWILIO_AUTH_TOKENS)")
-    url = public_url(request)
+    urls = candidate_urls(request)
     algorithm = get_signature_algorithm(request.META.get(SETTINGS_HEADER, ""))
     if body is not None:
         # JSON webhooks sign the URL, which carries the body's SHA-256 as bodySHA256.
-        if "bodySHA256" not in parse_qs(urlsplit(url).query):
+        if "bodySHA256" not in parse_qs(urlsplit(urls[0]).query):
             return Verdict(False, "JSON request without bodySHA256 in the URL")
         params: str | QueryDict = body
     else:
         params = form if form is not None else QueryDict()
-    for account_sid, validator in validators:
-        if validator.validate(url, params, signature, algorithm):
-            return Verdict(True, account_sid=account_sid)
+    for url in urls:
+        for account_sid, validator in validators:
+            if validator.validate(url, params, signature, algorithm):
+                return Verdict(True, account_sid=account_sid)
     return Verdict(False, "signature does not match")
