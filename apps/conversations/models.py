@@ -32,7 +32,7 @@ class ConversationQuerySet(models.QuerySet["Conversation"]):
                 conversation=OuterRef("pk"), agent__team_id__in=scope.team_ids
             )
             return self.filter(Q(team_id__in=scope.team_ids) | Exists(agent_in_team))
-        if scope.reach is Reach.OWN:
+        if scope.reach is Reach.OWN and scope.user_id is not None:
             own = Participant.objects.filter(
                 conversation=OuterRef("pk"), agent__user_id=scope.user_id
             )

@@ -22,7 +22,7 @@ from apps.accounts.selectors import agent_find_by_identity
 from .choices import AGENT_TYPES, ContentType, ConversationStatus, ParticipantType
 from .models import Call, Communication, Conversation, Participant
 
-_STATUS_RANK = {
+_STATUS_RANK: dict[str, int] = {
     ConversationStatus.ACTIVE: 0,
     ConversationStatus.INACTIVE: 0,
     ConversationStatus.CLOSED: 1,

@@ -14,7 +14,7 @@ import json
 import logging
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -38,13 +38,13 @@ logger = logging.getLogger(__name__)
 WAKE_KEY = "ccportal:ingest:wake"
 WAKE_TTL_MS = 2000
 
-HANDLERS = {
+HANDLERS: dict[str, Callable[[Any], Outcome]] = {
     Source.ORCHESTRATOR: orchestrator.handle,
     Source.INTELLIGENCE: intelligence.handle,
     Source.VOICE_STATUS: voice.handle,
     Source.RELAY_ACTION: relay.handle,
 }
-NATURAL_KEYS = {
+NATURAL_KEYS: dict[str, Callable[[Any], str | None]] = {
     Source.ORCHESTRATOR: orchestrator.natural_key,
     Source.INTELLIGENCE: intelligence.natural_key,
     Source.VOICE_STATUS: voice.natural_key,
