@@ -37,6 +37,15 @@ class ConversationFilter(django_filters.FilterSet):
         model = Conversation
         fields = ["agent", "team", "status", "channel", "queue", "started_after", "started_before"]
 
+    def __init__(self, data: Any = None, queryset: Any = None, **kwargs: Any) -> None:
+        super().__init__(data, queryset, **kwargs)
+        user = getattr(self.request, "user", None)
+        if user is not None:
+            # An agent or team outside the caller's scope is "not a valid choice", exactly like
+            # one that does not exist: the filter must not reveal what exists elsewhere.
+            self.filters["agent"].queryset = agent_choices(user=user)
+            self.filters["team"].queryset = team_choices(user=user)
+
     def filter_agent(self, queryset: QuerySet[Conversation], name: str, value: Agent | None) -> Any:
         if value is None:
             return queryset
