@@ -61,6 +61,9 @@ FEATURES: dict[str, set[str]] = {
     "conversations": {Role.ADMIN, Role.QA_ANALYST, Role.COACH, Role.SUPERVISOR, Role.AGENT},
     "api_docs": {Role.ADMIN, Role.QA_ANALYST, Role.COACH, Role.SUPERVISOR, Role.AGENT},
     "admin_site": {Role.ADMIN},
+    # Reading rubrics (and their versions and history); agents work to the script, not with it.
+    "rubrics": {Role.ADMIN, Role.QA_ANALYST, Role.COACH, Role.SUPERVISOR},
+    "rubrics_manage": {Role.ADMIN},
 }
 
 

@@ -28,3 +28,21 @@ class PermissionDenied(ApplicationError):
 class Conflict(ApplicationError):
     status = 409
     code = "conflict"
+
+
+class ValidationFailed(ApplicationError):
+    """Input that fails validation; ``errors`` maps a field path to its messages.
+
+    Paths are dotted ("name", "sections.0.weight"); pages show each message next to its field
+    and the API returns them as ``extra["errors"]``.
+    """
+
+    code = "validation_failed"
+
+    def __init__(self, errors: dict[str, list[str]], message: str = "") -> None:
+        count = sum(len(messages) for messages in errors.values())
+        super().__init__(
+            message or f"{count} problem{'s' if count != 1 else ''} to fix.",
+            extra={"errors": errors},
+        )
+        self.errors = errors

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "apps.common",
     "apps.accounts",
     "apps.conversations",
+    "apps.rubrics",
     "apps.intelligence",
     "apps.relay",
     "apps.webhooks",

@@ -1,0 +1,204 @@
+"""Reads of rubrics and their versions.
+
+Who may read: the staff roles of ``FEATURES["rubrics"]`` in ``apps.accounts.scoping`` (admin,
+QA analyst, coach, supervisor) see every rubric, with all its versions (drafts included) and its
+history; agents and outsiders see none. Managing (every service in ``services``) is
+``FEATURES["rubrics_manage"]``: admins. ``version_structure``, ``version_data`` and
+``published_version`` take an already-authorised object and are also for system code (the
+operator, the scorer), so they do not scope.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
+from django.http import Http404
+
+from apps.accounts.scoping import can_use
+
+from .choices import VersionStatus
+from .diff import Change, structure_diff
+from .models import Criterion, Rubric, RubricAuditEntry, RubricVersion, Section
+from .structure import CriterionSpec, PhraseSpec, RubricStructure, SectionSpec
+
+
+def can_read_rubrics(user: Any) -> bool:
+    return can_use(user, "rubrics")
+
+
+def can_manage_rubrics(user: Any) -> bool:
+    return can_use(user, "rubrics_manage")
+
+
+def _version_number(status: str) -> Subquery:
+    return Subquery(
+        RubricVersion.objects.filter(rubric=OuterRef("pk"), status=status).values("number")[:1]
+    )
+
+
+def rubric_list(*, user: Any) -> QuerySet[Rubric]:
+    """Rubrics ``user`` may read, by name, each annotated with ``published_number`` and
+    ``draft_number`` (None when there is none), in one query."""
+    return (
+        Rubric.objects.for_user(user)
+        .select_related("created_by")
+        .annotate(
+            published_number=_version_number(VersionStatus.PUBLISHED),
+            draft_number=_version_number(VersionStatus.DRAFT),
+        )
+        .order_by("name", "id")
+    )
+
+
+def rubric_get(*, user: Any, pk: int) -> Rubric:
+    """One rubric ``user`` may read; 404 otherwise, so ids do not leak."""
+    rubric = rubric_list(user=user).filter(pk=pk).first()
+    if rubric is None:
+        raise Http404("No such rubric.")
+    return rubric
+
+
+def version_list(*, user: Any, rubric: Rubric) -> QuerySet[RubricVersion]:
+    """The versions of ``rubric``, newest first."""
+    return (
+        RubricVersion.objects.for_user(user)
+        .filter(rubric=rubric)
+        .select_related("created_by", "published_by", "retired_by", "based_on")
+        .order_by("-number")
+    )
+
+
+def version_get(*, user: Any, pk: int) -> RubricVersion:
+    """One version ``user`` may read, with its rubric and people; 404 otherwise."""
+    version = (
+        RubricVersion.objects.for_user(user)
+        .select_related("rubric", "created_by", "published_by", "retired_by", "based_on")
+        .filter(pk=pk)
+        .first()
+    )
+    if version is None:
+        raise Http404("No such rubric version.")
+    return version
+
+
+def published_version(*, rubric: Rubric) -> RubricVersion | None:
+    """The version in force for ``rubric``, or None when none is published."""
+    return RubricVersion.objects.filter(rubric=rubric, status=VersionStatus.PUBLISHED).first()
+
+
+def draft_version(*, rubric: Rubric) -> RubricVersion | None:
+    return RubricVersion.objects.filter(rubric=rubric, status=VersionStatus.DRAFT).first()
+
+
+def _sections_with_criteria(version: RubricVersion) -> list[Section]:
+    return list(
+        Section.objects.filter(version=version)
+        .order_by("position", "id")
+        .prefetch_related(
+            Prefetch("criteria", queryset=Criterion.objects.order_by("position", "id"))
+        )
+    )
+
+
+def version_structure(*, version: RubricVersion) -> RubricStructure:
+    """``version`` as frozen dataclasses for scoring and the operator, in two queries."""
+    sections = tuple(
+        SectionSpec(
+            key=section.key,
+            name=section.name,
+            description=section.description,
+            weight=section.weight,
+            position=section.position,
+            criteria=tuple(
+                CriterionSpec(
+                    key=c.key,
+                    name=c.name,
+                    section_key=section.key,
+                    kind=c.kind,
+                    weight=c.weight,
+                    na_allowed=c.na_allowed,
+                    applies_to=c.applies_to,
+                    description=c.description,
+                    expected_action=c.expected_action,
+                    required_phrases=tuple(
+                        PhraseSpec(text=p["text"], tolerance=p["tolerance"])
+                        for p in c.required_phrases
+                    ),
+                    window_seconds=c.window_seconds,
+                    window_anchor=c.window_anchor,
+                    position=c.position,
+                )
+                for c in section.criteria.all()
+            ),
+        )
+        for section in _sections_with_criteria(version)
+    )
+    return RubricStructure(
+        weighting=version.weighting,
+        critical_mode=version.critical_mode,
+        sections=sections,
+        rubric_id=version.rubric_id,
+        version_id=version.pk,
+        version_number=version.number,
+    )
+
+
+def version_data(*, version: RubricVersion) -> dict[str, Any]:
+    """``version`` in the editable format (``apps.rubrics.validation``), already clean.
+
+    Feeding it back to ``services.draft_update`` changes nothing; forms use it as initial data
+    and the exporter as its source. Weights are Decimals (``structure.jsonable`` for JSON).
+    """
+    rubric = version.rubric
+    return {
+        "name": rubric.name,
+        "description": rubric.description,
+        "notes": version.notes,
+        "weighting": version.weighting,
+        "critical_mode": version.critical_mode,
+        "sections": [
+            {
+                "key": section.key,
+                "name": section.name,
+                "description": section.description,
+                "weight": section.weight,
+                "criteria": [
+                    {
+                        "key": c.key,
+                        "name": c.name,
+                        "description": c.description,
+                        "expected_action": c.expected_action,
+                        "required_phrases": [
+                            {"text": p["text"], "tolerance": p["tolerance"]}
+                            for p in c.required_phrases
+                        ],
+                        "window_seconds": c.window_seconds,
+                        "window_anchor": c.window_anchor,
+                        "weight": c.weight,
+                        "kind": c.kind,
+                        "na_allowed": c.na_allowed,
+                        "applies_to": c.applies_to,
+                    }
+                    for c in section.criteria.all()
+                ],
+            }
+            for section in _sections_with_criteria(version)
+        ],
+    }
+
+
+def version_diff(*, old: RubricVersion, new: RubricVersion) -> list[Change]:
+    """What changed from ``old`` to ``new`` (format: ``apps.rubrics.diff``), by key."""
+    return structure_diff(version_data(version=old), version_data(version=new))
+
+
+def rubric_audit_list(*, user: Any, rubric: Rubric) -> QuerySet[RubricAuditEntry]:
+    """``rubric``'s history, newest first, for users who may read rubrics."""
+    if not can_read_rubrics(user):
+        return RubricAuditEntry.objects.none()
+    return (
+        RubricAuditEntry.objects.filter(rubric=rubric)
+        .select_related("actor", "version")
+        .order_by("-at", "-id")
+    )
