@@ -228,6 +228,12 @@ def _mask_phones(text: str, counts: dict[str, int]) -> str:
     pieces: list[str] = []
     end = 0
     for found in PhoneNumberMatcher(text, PHONE_REGION, leniency=Leniency.VALID):
+        # A phone number names its area (10+ digits) or its country ("+"). Shorter matches, such
+        # as California's seven-digit 310-XXXX service numbers, look like any 7-digit figure.
+        if not found.raw_string.lstrip().startswith("+") and (
+            len(_NOT_DIGIT.sub("", found.raw_string)) < 10
+        ):
+            continue
         pieces += (text[end : found.start], _mask(PHONE, counts))
         end = found.end
     if not pieces:

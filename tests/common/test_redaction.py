@@ -434,6 +434,11 @@ def test_figure_runs_shorter_than_eight_survive(digits: str, words: str) -> None
     assert redact(text) == Redaction(text)
 
 
+def test_seven_digit_service_numbers_are_not_phone_numbers() -> None:
+    # phonenumbers calls 310-XXXX valid in the US; without an area code it is just a figure.
+    assert redact("please 3106081 please") == Redaction("please 3106081 please")
+
+
 # Configuration -------------------------------------------------------------------------------
 
 
