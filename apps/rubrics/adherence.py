@@ -37,7 +37,7 @@ _NOT_MET = {"failed", "fail", "failure", "not met", "unmet", "false", "no"}
 _NA = {"n/a", "na", "not applicable", "none", "null"}
 # When the same criterion is reported twice (e.g. as "Greeting" and "Greetings"), the strongest
 # evidence wins: the operator judges the conversation so far, so a step seen done stays done.
-_PRECEDENCE = {Outcome.MET: 2, Outcome.NOT_MET: 1, Outcome.NA: 0}
+_PRECEDENCE: dict[str, int] = {Outcome.MET: 2, Outcome.NOT_MET: 1, Outcome.NA: 0}
 
 _SEPARATORS = re.compile(r"[^0-9a-z]+")
 

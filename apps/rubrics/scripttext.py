@@ -323,7 +323,7 @@ class _Parser:
                     f"category '{section.name}' has no 'Action:' line and no "
                     "'- key: description' criteria",
                 )
-            criteria = []
+            criteria: list[dict[str, Any]] = []
             if section.action_line:
                 key = action_key(section.key)
                 self.lines[f"{path}.criteria.{len(criteria)}"] = section.action_line
