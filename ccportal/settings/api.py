@@ -33,4 +33,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Choice sets that share a field name with another ("status") need their own name.
+    "ENUM_NAME_OVERRIDES": {
+        "ConversationStatusEnum": "apps.conversations.choices.ConversationStatus",
+        "RubricVersionStatusEnum": "apps.rubrics.choices.VersionStatus",
+    },
 }

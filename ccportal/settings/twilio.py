@@ -28,3 +28,13 @@ RELAY_FAILED_FALLBACK = get_str("RELAY_FAILED_FALLBACK", "enqueue")
 RELAY_FAILED_MESSAGE = get_str(
     "RELAY_FAILED_MESSAGE", "Sorry, something went wrong. Connecting you to an agent now."
 )
+
+# REST calls to Twilio (publishing a rubric's script to Conversation Intelligence): the account's
+# auth token, the same TWILIO_AUTH_TOKEN that signs its webhooks.
+TWILIO_AUTH_TOKEN = get_str("TWILIO_AUTH_TOKEN", "")
+# The Intelligence Configuration and rule whose Script Adherence operator takes a published
+# rubric's script. Publishing to Twilio is off until both are set.
+TWILIO_INTELLIGENCE_CONFIGURATION_ID = get_str("TWILIO_INTELLIGENCE_CONFIGURATION_ID", "")
+TWILIO_INTELLIGENCE_RULE_ID = get_str("TWILIO_INTELLIGENCE_RULE_ID", "")
+# Replaces https://intelligence.twilio.com (tests point it at a local server); empty: Twilio's.
+TWILIO_API_BASE_URL = get_str("TWILIO_API_BASE_URL", "")

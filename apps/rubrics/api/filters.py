@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+import django_filters
+from django import forms
+
+from ..choices import VersionStatus
+from ..models import RubricVersion
+
+
+class IdFilter(django_filters.NumberFilter):
+    field_class = forms.IntegerField
+
+
+class VersionFilter(django_filters.FilterSet):
+    rubric = IdFilter(field_name="rubric__id", label="Rubric id")
+    status = django_filters.ChoiceFilter(choices=VersionStatus.choices, label="Version status")
+
+    class Meta:
+        model = RubricVersion
+        fields = ["rubric", "status"]
