@@ -18,7 +18,7 @@ from ..choices import AppliesTo, CriterionKind, CriticalMode, VersionStatus, Wei
 from ..imports import FORMATS
 from ..jsonformat import FORMAT, FORMAT_VERSION
 from ..models import Rubric, RubricVersion
-from ..structure import format_decimal
+from ..structure import NAME_MAX_LENGTH, format_decimal
 
 
 @extend_schema_field(OpenApiTypes.DECIMAL)
@@ -215,7 +215,7 @@ class ImportSerializer(serializers.Serializer):
     name = serializers.CharField(
         required=False,
         allow_blank=True,
-        max_length=200,
+        max_length=NAME_MAX_LENGTH,
         help_text="The new rubric's name: required for a script, overrides a document's.",
     )
     description = serializers.CharField(required=False, allow_blank=True)

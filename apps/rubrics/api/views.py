@@ -96,7 +96,9 @@ MANAGE = [IsAuthenticated, CanManageRubrics]
 
 
 def version_list(*, user: Any) -> QuerySet[RubricVersion]:
-    """Every version ``user`` may read (across rubrics), newest rubric edits first."""
+    """Every version ``user`` may read, across rubrics: by rubric name, newest version first.
+
+    (``selectors.version_list`` lists one rubric's versions; the API lists them all.)"""
     return (
         RubricVersion.objects.for_user(user)
         .select_related("rubric", "based_on", *_PEOPLE)
