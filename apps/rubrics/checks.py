@@ -229,6 +229,11 @@ def phrase_score(phrase: str, text: str) -> tuple[float, tuple[int, int] | None]
     if end <= start:
         return round(min(scores), 1), None
     first, last = positions[start], positions[end - 1] + 1
+    # Whole words: an alignment may start or end inside one ("lik|e to replace").
+    while first > 0 and text[first - 1].isalnum():
+        first -= 1
+    while last < len(text) and text[last].isalnum():
+        last += 1
     while first < last and not text[first].isalnum():
         first += 1
     while last > first and not text[last - 1].isalnum():
