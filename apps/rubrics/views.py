@@ -1,0 +1,611 @@
+"""Rubric pages: the list, a rubric's versions, the draft editor, publication, diff, history
+and a preview of a version's deterministic checks over one stored conversation.
+
+Thin views over ``services`` (every write) and ``selectors`` (every read). Who may do what is
+decided once, in :func:`rubric_page`: staff who may read rubrics (``FEATURES["rubrics"]``) open
+the read pages, admins (``FEATURES["rubrics_manage"]``) the rest; anyone else gets the 403 page
+before anything is looked up, so rubric ids do not leak either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from apps.accounts.scoping import can_use
+from apps.common.errors import ApplicationError, ValidationFailed
+from apps.common.errors import PermissionDenied as ServicePermissionDenied
+from apps.conversations import selectors as conversation_selectors
+
+from . import checks, selectors, services
+from .choices import (
+    AppliesTo,
+    AuditAction,
+    CriterionKind,
+    CriticalMode,
+    VersionStatus,
+    Weighting,
+    WindowAnchor,
+)
+from .forms import (
+    Row,
+    RubricCreateForm,
+    blank_criterion,
+    blank_phrase,
+    blank_section,
+    editor_data,
+    editor_rows,
+    weight_totals,
+)
+from .models import Rubric, RubricAuditEntry, RubricVersion
+from .validation import validate_structure
+
+View = Callable[..., HttpResponse]
+AUDIT_PAGE_SIZE = 50
+PREVIEW_CONVERSATIONS = 50
+
+
+def rubric_page(*, manage: bool = False) -> Callable[[View], View]:
+    """Sign-in required; then readers of rubrics (or, with ``manage``, admins) only: 403 else.
+
+    A service refusing the user (``apps.common.errors.PermissionDenied``) is a 403 too.
+    """
+
+    def decorator(view: View) -> View:
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not can_use(request.user, "rubrics_manage" if manage else "rubrics"):
+                raise PermissionDenied
+            try:
+                return view(request, *args, **kwargs)
+            except ServicePermissionDenied as exc:
+                raise PermissionDenied(exc.message) from exc
+
+        return login_required(wrapper)
+
+    return decorator
+
+
+def _rubric(request: HttpRequest, pk: int) -> Rubric:
+    return selectors.rubric_get(user=request.user, pk=pk)
+
+
+def _version(request: HttpRequest, rubric: Rubric, number: int) -> RubricVersion:
+    version = selectors.version_list(user=request.user, rubric=rubric).filter(number=number).first()
+    if version is None:
+        raise Http404("No such version.")
+    version.rubric = rubric
+    return version
+
+
+def _with_last_change(rubrics: QuerySet[Rubric]) -> QuerySet[Rubric]:
+    """Each rubric with the time, action and actor of its latest audit entry (one query)."""
+    latest = RubricAuditEntry.objects.filter(rubric=OuterRef("pk")).order_by("-at", "-id")
+    return rubrics.annotate(
+        last_change_at=Subquery(latest.values("at")[:1]),
+        last_change_action=Subquery(latest.values("action")[:1]),
+        last_change_by=Subquery(latest.values("actor__username")[:1]),
+    )
+
+
+def _fail(request: HttpRequest, exc: ApplicationError) -> None:
+    messages.error(request, exc.message)
+
+
+# The list and a rubric
+
+
+@rubric_page()
+def rubric_list(request: HttpRequest) -> HttpResponse:
+    rubrics = _with_last_change(selectors.rubric_list(user=request.user))
+    return render(
+        request,
+        "rubrics/list.html",
+        {
+            "rubrics": rubrics,
+            "can_manage": selectors.can_manage_rubrics(request.user),
+            "action_labels": dict(AuditAction.choices),
+        },
+    )
+
+
+@rubric_page(manage=True)
+@require_http_methods(["GET", "POST"])
+def rubric_create(request: HttpRequest) -> HttpResponse:
+    form = RubricCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            rubric = services.rubric_create(
+                name=form.cleaned_data["name"],
+                description=form.cleaned_data["description"],
+                actor=request.user,
+            )
+        except ValidationFailed as exc:
+            for path, problems in exc.errors.items():
+                for problem in problems:
+                    form.add_error(path if path in form.fields else None, problem)
+        else:
+            messages.success(
+                request, f"“{rubric.name}” created. Add its sections and criteria to draft 1."
+            )
+            return redirect("rubric-version-edit", pk=rubric.pk, number=1)
+    return render(request, "rubrics/create.html", {"form": form})
+
+
+@rubric_page()
+def rubric_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    rubric = _rubric(request, pk)
+    versions = list(selectors.version_list(user=request.user, rubric=rubric))
+    can_manage = selectors.can_manage_rubrics(request.user)
+    recent = (
+        list(selectors.rubric_audit_list(user=request.user, rubric=rubric)[:5])
+        if can_manage
+        else []
+    )
+    return render(
+        request,
+        "rubrics/detail.html",
+        {
+            "rubric": rubric,
+            "versions": versions,
+            "draft": next((v for v in versions if v.status == VersionStatus.DRAFT), None),
+            "published": next((v for v in versions if v.status == VersionStatus.PUBLISHED), None),
+            "can_manage": can_manage,
+            "recent": recent,
+        },
+    )
+
+
+@rubric_page(manage=True)
+@require_POST
+def rubric_new_draft(request: HttpRequest, pk: int) -> HttpResponse:
+    rubric = _rubric(request, pk)
+    try:
+        draft = services.version_new_draft(rubric=rubric, actor=request.user)
+    except ApplicationError as exc:
+        _fail(request, exc)
+        return redirect("rubric-detail", pk=rubric.pk)
+    source = f" from version {draft.based_on.number}" if draft.based_on else ""
+    messages.success(request, f"Draft {draft.number} started{source}.")
+    return redirect("rubric-version-edit", pk=rubric.pk, number=draft.number)
+
+
+# A version: read-only, editor, lifecycle
+
+
+@rubric_page()
+def version_detail(request: HttpRequest, pk: int, number: int) -> HttpResponse:
+    rubric = _rubric(request, pk)
+    version = _version(request, rubric, number)
+    structure = selectors.version_structure(version=version)
+    return render(
+        request,
+        "rubrics/version.html",
+        {
+            "rubric": rubric,
+            "version": version,
+            "structure": structure,
+            "can_manage": selectors.can_manage_rubrics(request.user),
+            "exports": _exports(rubric, version),
+            "by_section": version.weighting == Weighting.BY_SECTION,
+        },
+    )
+
+
+def _exports(rubric: Rubric, version: RubricVersion) -> list[dict[str, str]]:
+    """Download links for the export formats that exist (another change adds them)."""
+    return []
+
+
+@rubric_page(manage=True)
+@require_http_methods(["GET", "POST"])
+def version_edit(request: HttpRequest, pk: int, number: int) -> HttpResponse:
+    rubric = _rubric(request, pk)
+    version = _version(request, rubric, number)
+    if not version.is_editable:
+        messages.info(
+            request,
+            f"Version {version.number} is {version.get_status_display().lower()} and can no "
+            "longer change; start a new draft to make changes.",
+        )
+        return redirect("rubric-version", pk=rubric.pk, number=version.number)
+
+    if request.method == "POST":
+        data = editor_data(request.POST)
+        try:
+            services.draft_update(version=version, actor=request.user, data=data)
+        except ValidationFailed as exc:
+            return _render_editor(
+                request, rubric, version, data, exc.errors, state="invalid", status=200
+            )
+        except ApplicationError as exc:
+            _fail(request, exc)
+            return redirect("rubric-detail", pk=rubric.pk)
+        if request.POST.get("then") == "publish":
+            return redirect("rubric-version-publish", pk=rubric.pk, number=version.number)
+        messages.success(request, f"Draft {version.number} saved.")
+        return redirect("rubric-version-edit", pk=rubric.pk, number=version.number)
+
+    data = selectors.version_data(version=version)
+    # What stops publication, except on a new empty draft (its empty state says what to do)
+    # unless publishing was just refused.
+    check = bool(data["sections"]) or "check" in request.GET
+    errors = validate_structure(data, publishing=True) if check else {}
+    return _render_editor(request, rubric, version, data, errors, state="saved")
+
+
+def _to_editor_checked(rubric: Rubric, version: RubricVersion) -> HttpResponse:
+    address = reverse("rubric-version-edit", args=[rubric.pk, version.number])
+    return redirect(f"{address}?check")
+
+
+_FIELD_LABELS = {
+    "name": "Name",
+    "description": "Description",
+    "notes": "Notes",
+    "weighting": "Weighting",
+    "critical_mode": "Critical criteria",
+    "weights": "Weights",
+    "sections": "Sections",
+    "key": "Key",
+    "weight": "Weight",
+    "criteria": "Criteria",
+    "expected_action": "Expected action",
+    "required_phrases": "Required phrases",
+    "window_seconds": "Time window",
+    "window_anchor": "Window starts at",
+    "kind": "Kind",
+    "na_allowed": "N/A allowed",
+    "applies_to": "Applies to",
+    "text": "Phrase",
+    "tolerance": "Tolerance",
+    "__all__": "Rubric",
+}
+
+
+def _anchor(path: str) -> str:
+    """The id of the field (or box) an error path is shown at, for the summary's links."""
+    parts = path.split(".")
+    if parts[0] == "weights":
+        return "weights-total"
+    if parts[0] != "sections":
+        return "sections" if parts[0] == "__all__" else f"f-{parts[0]}"
+    if len(parts) == 1:
+        return "sections"
+    i, rest = parts[1], parts[2:]
+    if not rest:
+        return f"section-{i}"
+    if rest[0] != "criteria":
+        return f"f-sections-{i}-{rest[0]}"
+    if len(rest) == 1:
+        return f"section-{i}-criteria"
+    j, rest = rest[1], rest[2:]
+    if not rest:
+        return f"criterion-{i}-{j}"
+    if rest[0] != "required_phrases":
+        return f"f-sections-{i}-criteria-{j}-{rest[0]}"
+    if len(rest) == 1:
+        return f"criterion-{i}-{j}-phrases"
+    field = rest[2] if len(rest) > 2 else "text"
+    return f"f-sections-{i}-criteria-{j}-phrases-{rest[1]}-{field}"
+
+
+def _where(path: str, sections: list[Any]) -> list[str]:
+    """Where an error path is, in words: ["Section 2 “Closing”", "Criterion 1", "Key"]."""
+
+    def named(items: list[Any], index: int, label: str) -> str:
+        item = items[index] if 0 <= index < len(items) else None
+        name = item.get("name") if isinstance(item, dict) else None
+        return f"{label} {index + 1}" + (
+            f" “{name.strip()}”" if isinstance(name, str) and name.strip() else ""
+        )
+
+    parts = path.split(".")
+    if parts[0] != "sections" or len(parts) == 1 or not parts[1].isdigit():
+        return [_FIELD_LABELS.get(parts[0], parts[0])]
+    i = int(parts[1])
+    where = [named(sections, i, "Section")]
+    rest = parts[2:]
+    if len(rest) >= 2 and rest[0] == "criteria" and rest[1].isdigit():
+        section = sections[i] if i < len(sections) and isinstance(sections[i], dict) else {}
+        criteria = section.get("criteria")
+        where.append(
+            named(criteria if isinstance(criteria, list) else [], int(rest[1]), "Criterion")
+        )
+        rest = rest[2:]
+        if len(rest) >= 2 and rest[0] == "required_phrases" and rest[1].isdigit():
+            where.append(f"Phrase {int(rest[1]) + 1}")
+            rest = rest[2:]
+    if rest:
+        where.append(_FIELD_LABELS.get(rest[0], rest[0]))
+    return where
+
+
+def _path_order(path: str) -> tuple[Any, ...]:
+    """Page order: rubric fields first, then sections and their contents by index."""
+    top = ["__all__", "name", "description", "notes", "weighting", "critical_mode", "weights"]
+    parts = path.split(".")
+    if parts[0] != "sections":
+        return (0, top.index(parts[0]) if parts[0] in top else len(top))
+    return (1, *(int(p) if p.isdigit() else -1 for p in parts[1:]))
+
+
+def _summary(data: dict[str, Any], errors: dict[str, list[str]]) -> list[dict[str, Any]]:
+    """Every message with where it is and the id of its field, in page order."""
+    sections = data.get("sections") if isinstance(data.get("sections"), list) else []
+    return [
+        {"where": _where(path, sections), "anchor": _anchor(path), "message": message}
+        for path in sorted(errors, key=_path_order)
+        for message in errors[path]
+    ]
+
+
+def _render_editor(
+    request: HttpRequest,
+    rubric: Rubric,
+    version: RubricVersion,
+    data: dict[str, Any],
+    errors: dict[str, list[str]],
+    *,
+    state: str,
+    status: int = 200,
+) -> HttpResponse:
+    rows = editor_rows(data, errors)
+    totals = weight_totals(data)
+    weighting = data.get("weighting") or Weighting.BY_SECTION
+    critical_mode = data.get("critical_mode") or CriticalMode.FAIL_CONVERSATION
+    for index, row in enumerate(rows):
+        row.values["subtotal"] = totals.by_section.get(index)
+    context = {
+        "rubric": rubric,
+        "version": version,
+        "values": {
+            "name": data.get("name", rubric.name),
+            "description": data.get("description", rubric.description),
+            "notes": data.get("notes", ""),
+            "weighting": weighting,
+            "critical_mode": critical_mode,
+        },
+        "errors": errors,
+        "data_errors": errors.get("__all__", []),  # templates cannot read "__all__"
+        "summary": _summary(data, errors),
+        "state": state,  # "invalid": not saved; "saved": the stored draft, publish checks
+        "sections": rows,
+        "totals": totals,
+        "by_section": weighting == Weighting.BY_SECTION,
+        "separate_critical": critical_mode == CriticalMode.SEPARATE_SCORE,
+        "weighting_choices": Weighting.choices,
+        "critical_mode_choices": CriticalMode.choices,
+        "kind_choices": CriterionKind.choices,
+        "applies_choices": AppliesTo.choices,
+        "anchor_choices": WindowAnchor.choices,
+        "blank_section": blank_section("sections-__S__"),
+        "blank_criterion": blank_criterion("sections-__S__-criteria-__C__"),
+        "blank_phrase": blank_phrase("sections-__S__-criteria-__C__-phrases-__P__"),
+        "empty_row": Row(prefix="", values={}),
+    }
+    return render(request, "rubrics/edit.html", context, status=status)
+
+
+def _confirm(
+    request: HttpRequest, rubric: Rubric, version: RubricVersion, action: str, **extra: Any
+) -> HttpResponse:
+    return render(
+        request,
+        "rubrics/confirm.html",
+        {"rubric": rubric, "version": version, "action": action, **extra},
+    )
+
+
+@rubric_page(manage=True)
+@require_http_methods(["GET", "POST"])
+def version_publish(request: HttpRequest, pk: int, number: int) -> HttpResponse:
+    rubric = _rubric(request, pk)
+    version = _version(request, rubric, number)
+    if version.status != VersionStatus.DRAFT:
+        messages.info(request, f"Version {version.number} is not a draft.")
+        return redirect("rubric-version", pk=rubric.pk, number=version.number)
+    if request.method == "POST":
+        try:
+            services.version_publish(version=version, actor=request.user)
+        except ValidationFailed as exc:
+            messages.error(request, f"{exc.message} Fix the problems marked below first.")
+            return _to_editor_checked(rubric, version)
+        except ApplicationError as exc:
+            _fail(request, exc)
+            return redirect("rubric-detail", pk=rubric.pk)
+        messages.success(request, f"Version {version.number} is published and in force.")
+        return redirect("rubric-version", pk=rubric.pk, number=version.number)
+
+    if validate_structure(selectors.version_data(version=version), publishing=True):
+        messages.warning(request, "This draft cannot be published yet: fix the problems below.")
+        return _to_editor_checked(rubric, version)
+    published = selectors.published_version(rubric=rubric)
+    changes = selectors.version_diff(old=published, new=version) if published is not None else None
+    return _confirm(
+        request,
+        rubric,
+        version,
+        "publish",
+        published=published,
+        changes=changes,
+        structure=selectors.version_structure(version=version),
+    )
+
+
+@rubric_page(manage=True)
+@require_http_methods(["GET", "POST"])
+def version_retire(request: HttpRequest, pk: int, number: int) -> HttpResponse:
+    rubric = _rubric(request, pk)
+    version = _version(request, rubric, number)
+    if request.method == "POST":
+        try:
+            services.version_retire(version=version, actor=request.user)
+        except ApplicationError as exc:
+            _fail(request, exc)
+        else:
+            messages.success(
+                request,
+                f"Version {version.number} retired. No version of “{rubric.name}” is "
+                "in force until you publish one.",
+            )
+        return redirect("rubric-detail", pk=rubric.pk)
+    if version.status != VersionStatus.PUBLISHED:
+        messages.info(request, f"Version {version.number} is not the published version.")
+        return redirect("rubric-detail", pk=rubric.pk)
+    return _confirm(request, rubric, version, "retire")
+
+
+@rubric_page(manage=True)
+@require_http_methods(["GET", "POST"])
+def version_discard(request: HttpRequest, pk: int, number: int) -> HttpResponse:
+    rubric = _rubric(request, pk)
+    version = _version(request, rubric, number)
+    if request.method == "POST":
+        try:
+            services.draft_discard(version=version, actor=request.user)
+        except ApplicationError as exc:
+            _fail(request, exc)
+        else:
+            messages.success(request, f"Draft {number} discarded.")
+        return redirect("rubric-detail", pk=rubric.pk)
+    if version.status != VersionStatus.DRAFT:
+        messages.info(request, f"Version {version.number} is not a draft.")
+        return redirect("rubric-detail", pk=rubric.pk)
+    return _confirm(request, rubric, version, "discard")
+
+
+# Comparing versions and the history
+
+
+@rubric_page()
+def rubric_diff(request: HttpRequest, pk: int) -> HttpResponse:
+    rubric = _rubric(request, pk)
+    versions = list(selectors.version_list(user=request.user, rubric=rubric))
+    by_number = {v.number: v for v in versions}
+    old = by_number.get(_int(request.GET.get("old")))
+    new = by_number.get(_int(request.GET.get("new")))
+    if old is None or new is None:
+        old, new = _default_pair(versions, old, new)
+    changes = None
+    if old is not None and new is not None:
+        for v in (old, new):
+            v.rubric = rubric
+        changes = selectors.version_diff(old=old, new=new)
+    return render(
+        request,
+        "rubrics/diff.html",
+        {"rubric": rubric, "versions": versions, "old": old, "new": new, "changes": changes},
+    )
+
+
+def _default_pair(
+    versions: list[RubricVersion], old: RubricVersion | None, new: RubricVersion | None
+) -> tuple[RubricVersion | None, RubricVersion | None]:
+    """The published version against the draft, else the two newest (``versions`` newest first)."""
+    if new is None:
+        new = next((v for v in versions if v.status == VersionStatus.DRAFT), None) or (
+            versions[0] if versions else None
+        )
+    if old is None and new is not None:
+        old = next(
+            (v for v in versions if v.status == VersionStatus.PUBLISHED and v != new), None
+        ) or next((v for v in versions if v.number < new.number), None)
+    return old, new
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value else None
+    except ValueError:
+        return None
+
+
+@rubric_page(manage=True)
+def rubric_audit(request: HttpRequest, pk: int) -> HttpResponse:
+    rubric = _rubric(request, pk)
+    paginator = Paginator(
+        selectors.rubric_audit_list(user=request.user, rubric=rubric), AUDIT_PAGE_SIZE
+    )
+    page = paginator.get_page(request.GET.get("page"))
+    return render(request, "rubrics/audit.html", {"rubric": rubric, "page": page})
+
+
+# Preview of the deterministic checks
+
+
+@rubric_page()
+def version_preview(request: HttpRequest, pk: int, number: int) -> HttpResponse:
+    rubric = _rubric(request, pk)
+    version = _version(request, rubric, number)
+    structure = selectors.version_structure(version=version)
+    recent = list(
+        conversation_selectors.conversation_list(user=request.user)[:PREVIEW_CONVERSATIONS]
+    )
+    context: dict[str, Any] = {
+        "rubric": rubric,
+        "version": version,
+        "recent": recent,
+        "structure": structure,
+        "can_manage": selectors.can_manage_rubrics(request.user),
+    }
+    picked = _int(request.GET.get("conversation"))
+    if picked is not None:
+        conversation = conversation_selectors.conversation_get(user=request.user, pk=picked)
+        timeline = list(conversation_selectors.communication_timeline(conversation=conversation))
+        lines = [_line(c, conversation) for c in timeline]
+        agent_type = checks.agent_type_of(p.type for p in conversation.participants.all())
+        results = checks.check_conversation(structure, lines, participant_type=agent_type)
+        by_id = {c.pk: c for c in timeline}
+        context |= {
+            "conversation": conversation,
+            "agent_type": agent_type,
+            "line_count": len(lines),
+            "sections": _results_by_section(structure, results),
+            "counts": _counts(results),
+            "speakers": {pk: _speaker(c) for pk, c in by_id.items()},
+        }
+        if all(c.pk != conversation.pk for c in recent):
+            context["recent"] = [conversation, *recent]
+    return render(request, "rubrics/preview.html", context)
+
+
+def _line(communication: Any, conversation: Any) -> checks.Line:
+    offset = communication.offset_ms
+    if offset is None and conversation.started_at is not None:
+        offset = int((communication.occurred_at - conversation.started_at).total_seconds() * 1000)
+    author_type = communication.author.type if communication.author is not None else None
+    return checks.Line(communication.pk, author_type, offset, communication.text)
+
+
+def _speaker(communication: Any) -> str:
+    author = communication.author
+    if author is not None:
+        return author.name or communication.author_address or author.get_type_display()
+    return communication.author_address or "Unknown speaker"
+
+
+def _results_by_section(structure: Any, results: list[checks.CriterionCheck]) -> list[Any]:
+    by_key = {r.key: r for r in results}
+    return [
+        {"section": section, "results": [by_key[c.key] for c in section.criteria]}
+        for section in structure.sections
+    ]
+
+
+def _counts(results: list[checks.CriterionCheck]) -> dict[str, int]:
+    counts = {"MET": 0, "NOT_MET": 0, "NA": 0}
+    for result in results:
+        counts[result.outcome] += 1
+    return counts
