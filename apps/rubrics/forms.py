@@ -37,6 +37,43 @@ class RubricCreateForm(forms.Form):
     )
 
 
+MAX_IMPORT_BYTES = 1_000_000
+
+
+class RubricImportForm(forms.Form):
+    """A Twilio Script Adherence script or a ccportal JSON document, pasted or uploaded.
+
+    ``name`` and ``description`` only apply to a new rubric (a script has no name; a document
+    names its rubric and ``name`` overrides it).
+    """
+
+    format = forms.ChoiceField(
+        choices=[("twilio", "Twilio script"), ("json", "JSON document")],
+        initial="twilio",
+        widget=forms.RadioSelect,
+    )
+    text = forms.CharField(required=False, strip=False, label="Paste it here")
+    file = forms.FileField(required=False, label="…or upload a file")
+    name = forms.CharField(required=False, max_length=NAME_MAX_LENGTH)
+    description = forms.CharField(required=False)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        upload = cleaned.get("file")
+        if upload is not None:
+            if upload.size > MAX_IMPORT_BYTES:
+                self.add_error("file", "The file is larger than 1 MB; is it a rubric?")
+                return cleaned
+            try:
+                cleaned["text"] = upload.read().decode("utf-8-sig")
+            except UnicodeDecodeError:
+                self.add_error("file", "The file is not UTF-8 text.")
+                return cleaned
+        if not (cleaned.get("text") or "").strip():
+            self.add_error("text", "Paste the script or document, or choose a file.")
+        return cleaned
+
+
 SECTION_FIELDS = ("key", "name", "description", "weight")
 CRITERION_FIELDS = (
     "key",

@@ -9,6 +9,7 @@ before anything is looked up, so rubric ids do not leak either.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -17,10 +18,12 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.accounts.scoping import can_use
@@ -28,7 +31,7 @@ from apps.common.errors import ApplicationError, ValidationFailed
 from apps.common.errors import PermissionDenied as ServicePermissionDenied
 from apps.conversations import selectors as conversation_selectors
 
-from . import checks, selectors, services
+from . import checks, selectors, services, twilio_publish
 from .choices import (
     AppliesTo,
     AuditAction,
@@ -41,6 +44,7 @@ from .choices import (
 from .forms import (
     Row,
     RubricCreateForm,
+    RubricImportForm,
     blank_criterion,
     blank_phrase,
     blank_section,
@@ -48,7 +52,10 @@ from .forms import (
     editor_rows,
     weight_totals,
 )
+from .imports import rubric_import
+from .jsonformat import export_document
 from .models import Rubric, RubricAuditEntry, RubricVersion
+from .scripttext import ScriptInvalid, export_script
 from .validation import validate_structure
 
 View = Callable[..., HttpResponse]
@@ -198,14 +205,134 @@ def version_detail(request: HttpRequest, pk: int, number: int) -> HttpResponse:
             "structure": structure,
             "can_manage": selectors.can_manage_rubrics(request.user),
             "exports": _exports(rubric, version),
+            "can_push": version.status == VersionStatus.PUBLISHED
+            and selectors.can_manage_rubrics(request.user)
+            and twilio_publish.is_configured(),
             "by_section": version.weighting == Weighting.BY_SECTION,
         },
     )
 
 
 def _exports(rubric: Rubric, version: RubricVersion) -> list[dict[str, str]]:
-    """Download links for the export formats that exist (another change adds them)."""
-    return []
+    return [
+        {
+            "kind": fmt,
+            "label": label,
+            "icon": icon,
+            "url": reverse("rubric-version-export", args=[rubric.pk, version.number, fmt]),
+        }
+        for fmt, label, icon in EXPORTS
+    ]
+
+
+EXPORTS = [
+    ("twilio", "Twilio script (.txt)", "bi-file-text"),
+    ("json", "JSON document (.json)", "bi-filetype-json"),
+]
+
+
+@rubric_page()
+def version_export(request: HttpRequest, pk: int, number: int, fmt: str) -> HttpResponse:
+    """The version as a Twilio Script Adherence script or a ccportal JSON document, to save."""
+    rubric = _rubric(request, pk)
+    version = _version(request, rubric, number)
+    filename = f"{rubric.slug}-v{version.number}"
+    if fmt == "twilio":
+        body = export_script(selectors.version_structure(version=version))
+        response = HttpResponse(body, content_type="text/plain; charset=utf-8")
+        filename += ".txt"
+    elif fmt == "json":
+        document = export_document(
+            selectors.version_data(version=version),
+            source={
+                "rubric_id": rubric.pk,
+                "rubric_slug": rubric.slug,
+                "version_number": version.number,
+                "status": version.status,
+                "exported_at": timezone.now(),
+            },
+        )
+        body = json.dumps(document, indent=2, ensure_ascii=False, cls=DjangoJSONEncoder)
+        response = HttpResponse(body + "\n", content_type="application/json; charset=utf-8")
+        filename += ".json"
+    else:
+        raise Http404("No such export format.")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@rubric_page(manage=True)
+@require_POST
+def version_push(request: HttpRequest, pk: int, number: int) -> HttpResponse:
+    """Send the published version's script to the configured Twilio Intelligence rule."""
+    rubric = _rubric(request, pk)
+    version = _version(request, rubric, number)
+    try:
+        result = twilio_publish.version_push_to_twilio(version=version, actor=request.user)
+    except ApplicationError as exc:
+        _fail(request, exc)
+    else:
+        messages.success(
+            request,
+            f"Version {version.number} sent to Twilio: rule {result.rule_id} of configuration "
+            f"{result.configuration_id} now checks this script.",
+        )
+    return redirect("rubric-version", pk=rubric.pk, number=version.number)
+
+
+@rubric_page(manage=True)
+@require_http_methods(["GET", "POST"])
+def rubric_import_page(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    """Import a Twilio script or a JSON document as a new rubric, or as a rubric's next draft."""
+    rubric = _rubric(request, pk) if pk is not None else None
+    if rubric is not None and selectors.draft_version(rubric=rubric) is not None:
+        messages.info(request, f"“{rubric.name}” has a draft already; publish or discard it first.")
+        return redirect("rubric-detail", pk=rubric.pk)
+    form = RubricImportForm(request.POST or None, request.FILES or None)
+    problems: list[str] = []
+    if request.method == "POST" and form.is_valid():
+        fields = form.cleaned_data
+        try:
+            document = json.loads(fields["text"]) if fields["format"] == "json" else None
+            version = rubric_import(
+                fmt=fields["format"],
+                actor=request.user,
+                text=fields["text"] if fields["format"] == "twilio" else None,
+                document=document,
+                rubric=rubric,
+                name=fields["name"],
+                description=fields["description"],
+            )
+        except json.JSONDecodeError as exc:
+            form.add_error(
+                "text", f"This is not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
+            )
+        except ScriptInvalid as exc:
+            form.add_error(None, exc.message)
+            problems = [str(error) for error in exc.errors]
+        except ValidationFailed as exc:
+            form.add_error(None, f"{exc.message} Nothing was imported.")
+            for path, messages_ in exc.errors.items():
+                if path in ("name", "description", "format") and rubric is None:
+                    for message in messages_:
+                        form.add_error(path, message)
+                else:
+                    problems += [f"{path}: {message}" for message in messages_]
+        except ApplicationError as exc:
+            _fail(request, exc)
+            return redirect("rubric-detail", pk=rubric.pk) if rubric else redirect("rubric-list")
+        else:
+            messages.success(
+                request,
+                f"Imported into draft {version.number} of “{version.rubric.name}”. Review it, "
+                "then publish.",
+            )
+            return redirect("rubric-version-edit", pk=version.rubric_id, number=version.number)
+    return render(
+        request,
+        "rubrics/import.html",
+        {"form": form, "rubric": rubric, "problems": problems},
+    )
 
 
 @rubric_page(manage=True)

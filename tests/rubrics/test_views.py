@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test import Client
 from django.test.html import Element, parse_html
@@ -781,3 +782,152 @@ def test_preview_with_no_conversation_chosen_shows_the_picker_only(world, admin,
     assert response.status_code == 200
     assert not by_testid(response, "check-result")
     assert len(re.findall(r'<option value="\d+"', response.content.decode())) == 3
+
+
+# Export, import, Twilio
+
+
+def test_readers_export_a_version_as_a_twilio_script_or_a_json_document(
+    world, client_for, published
+):
+    rubric, _ = published
+    client = client_for(world.qa_analyst)
+
+    page = client.get(url("rubric-version", rubric.pk, 1))
+    script = client.get(url("rubric-version-export", rubric.pk, 1, "twilio"))
+    document = client.get(url("rubric-version-export", rubric.pk, 1, "json"))
+    unknown = client.get(url("rubric-version-export", rubric.pk, 1, "xml"))
+
+    assert url("rubric-version-export", rubric.pk, 1, "twilio") in page.content.decode()
+    assert script["Content-Type"] == "text/plain; charset=utf-8"
+    assert script["Content-Disposition"] == 'attachment; filename="card-services-v1.txt"'
+    assert "Category: Opening" in script.content.decode()
+    assert "Score weight: 40%" in script.content.decode()
+    assert document["Content-Disposition"] == 'attachment; filename="card-services-v1.json"'
+    body = document.json()
+    assert body["format"] == "ccportal.rubric"
+    assert [s["key"] for s in body["sections"]] == ["opening", "resolution"]
+    assert body["source"]["version_number"] == 1
+    assert unknown.status_code == 404
+
+
+@pytest.mark.parametrize("persona", REFUSED)
+def test_exports_and_imports_are_refused_to_agents_and_outsiders(
+    world, client_for, published, persona
+):
+    rubric, _ = published
+    client = client_for(getattr(world, persona))
+
+    for address in (
+        url("rubric-version-export", rubric.pk, 1, "json"),
+        url("rubric-import"),
+        url("rubric-import-version", rubric.pk),
+    ):
+        assert client.get(address).status_code == 403
+
+
+def test_readers_cannot_import(world, client_for):
+    assert client_for(world.coach).get(url("rubric-import")).status_code == 403
+
+
+SCRIPT = """\
+Category: Greeting
+Goal: Make the customer feel welcome.
+Action: Greet the customer with business name and agent name.
+Required Phrase: "Thank you for calling Harper Valley"
+Score weight: 40%
+
+Category: Resolution
+- offer_replacement: Offer to replace the card.
+Score weight: 60%
+"""
+
+
+def test_importing_a_twilio_script_creates_a_rubric_and_opens_its_draft(world, admin):
+    response = admin.post(
+        url("rubric-import"), {"format": "twilio", "text": SCRIPT, "name": "Card services"}
+    )
+
+    rubric = Rubric.objects.get()
+    assert response["Location"] == url("rubric-version-edit", rubric.pk, 1)
+    data = selectors.version_data(version=rubric.versions.get())
+    assert [s["key"] for s in data["sections"]] == ["greeting", "resolution"]
+    assert data["sections"][0]["criteria"][0]["required_phrases"][0]["text"] == (
+        "Thank you for calling Harper Valley"
+    )
+    assert list(rubric.audit_entries.values_list("action", flat=True)) == ["IMPORT", "CREATE"]
+
+
+def test_an_uploaded_script_file_is_imported_too(world, admin):
+    upload = SimpleUploadedFile("script.txt", SCRIPT.encode(), content_type="text/plain")
+
+    admin.post(url("rubric-import"), {"format": "twilio", "file": upload, "name": "Uploaded"})
+
+    assert Rubric.objects.get().name == "Uploaded"
+
+
+def test_a_script_with_problems_lists_them_by_line_and_imports_nothing(world, admin):
+    unknown_label = SCRIPT.replace("Goal:", "Tone:")
+    short_weights = SCRIPT.replace("Score weight: 60%", "Score weight: 50%")
+
+    response = admin.post(
+        url("rubric-import"), {"format": "twilio", "text": unknown_label, "name": "Card services"}
+    )
+    weights = admin.post(
+        url("rubric-import"), {"format": "twilio", "text": short_weights, "name": "Card services"}
+    )
+
+    assert response.status_code == 200
+    (errors,) = by_testid(response, "import-errors")
+    assert "nothing was imported" in errors
+    assert "line 2: unknown label 'Tone'" in errors
+    assert field(response, "id_text")["text"].startswith("Category: Greeting")
+    assert "Section weights total 90%" in by_testid(weights, "import-errors")[0]
+    assert not Rubric.objects.exists()
+
+
+def test_a_script_needs_a_name_for_the_new_rubric(world, admin):
+    response = admin.post(url("rubric-import"), {"format": "twilio", "text": SCRIPT})
+
+    assert "Name the new rubric." in field_block(response, "id_name")
+    assert not Rubric.objects.exists()
+
+
+def test_a_json_export_imports_back_as_the_next_version(world, admin, published):
+    rubric, v1 = published
+    exported = admin.get(url("rubric-version-export", rubric.pk, 1, "json")).content.decode()
+
+    response = admin.post(
+        url("rubric-import-version", rubric.pk), {"format": "json", "text": exported}
+    )
+
+    assert response["Location"] == url("rubric-version-edit", rubric.pk, 2)
+    draft = RubricVersion.objects.get(number=2)
+    assert selectors.version_diff(old=v1, new=draft) == []
+
+
+def test_text_that_is_not_json_is_shown_by_the_text(world, admin):
+    response = admin.post(url("rubric-import"), {"format": "json", "text": "{nope"})
+
+    assert "This is not JSON" in field_block(response, "id_text")
+    assert not Rubric.objects.exists()
+
+
+def test_importing_into_a_rubric_with_a_draft_is_refused(world, admin, published):
+    rubric, _ = published
+    services.version_new_draft(rubric=rubric, actor=world.admin)
+
+    response = admin.get(url("rubric-import-version", rubric.pk), follow=True)
+
+    assert "has a draft already" in response.content.decode()
+
+
+def test_sending_to_twilio_without_settings_says_what_is_missing(world, admin, published, settings):
+    rubric, _ = published
+    settings.TWILIO_INTELLIGENCE_RULE_ID = ""
+
+    page = admin.get(url("rubric-version", rubric.pk, 1))
+    response = admin.post(url("rubric-version-push", rubric.pk, 1), follow=True)
+
+    assert url("rubric-version-push", rubric.pk, 1) not in page.content.decode()
+    assert "Publishing to Twilio is not configured" in response.content.decode()
