@@ -106,7 +106,10 @@
     let overall = 0;
     for (const section of sectionsBox.querySelectorAll("[data-section]")) {
       const sectionWeight = section.querySelector('[data-section-field="weight"]');
-      section.querySelector("[data-section-weight]").classList.toggle("d-none", !bySection);
+      // A weight the mode ignores stays in view while it carries a message ("remove it").
+      const weightBox = section.querySelector("[data-section-weight]");
+      const flagged = weightBox.querySelector("[data-testid=field-error]") !== null;
+      weightBox.classList.toggle("d-none", !bySection && !flagged);
       sectionWeight.disabled = !bySection;
       let subtotal = 0;
       let counting = 0;

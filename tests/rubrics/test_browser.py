@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 
 from apps.accounts.choices import Role
+from apps.rubrics import selectors
 from apps.rubrics.models import Rubric
 from tests.fixtures import builders
+from tests.fixtures.rubrics import make_rubric
 
 # Playwright's sync API runs an event loop in this thread; Django's ORM refuses to run inside
 # one unless told it is fine (the test's own ORM calls are synchronous and safe).
@@ -148,3 +150,61 @@ def test_admin_builds_fixes_and_publishes_a_rubric_and_an_agent_is_refused(
     assert response.status == 403
     assert "You don't have access to this page" in agent_page.content()
     assert agent_page.get_by_role("link", name="Rubrics").count() == 0
+
+
+def test_criteria_and_phrases_move_and_save_in_the_order_shown(
+    browser, live_server, transactional_db
+):
+    admin = builders.make_user(username="ada", role=Role.ADMIN)
+    rubric, _ = make_rubric(actor=admin, name="Card services")  # opening: 2, resolution: 3
+    page = log_in(browser, live_server, "ada")
+    page.goto(f"{live_server.url}/rubrics/{rubric.pk}/v1/edit/")
+    page.wait_for_selector("[data-rubric-editor][data-ready]")
+    sections = page.get_by_test_id("section-editor")
+
+    # "Verify identity", last of the opening, goes down into the resolution, then to its end.
+    verify = sections.nth(0).get_by_test_id("criterion-editor").nth(1)
+    verify.get_by_role("button", name="Move criterion down").click()
+    moved = sections.nth(1).get_by_test_id("criterion-editor").nth(0)
+    assert moved.get_by_label("Name").input_value() == "Verify identity"
+    for _ in range(3):
+        moved = (
+            sections.nth(1)
+            .get_by_test_id("criterion-editor")
+            .filter(has=page.locator("[data-criterion-title]", has_text="Verify identity"))
+        )
+        moved.get_by_role("button", name="Move criterion down").click()
+    assert moved.get_by_role("button", name="Move criterion down").is_disabled()
+
+    # A second phrase for the greeting, an emptied phrase row, and a removed criterion.
+    greeting = sections.nth(0).get_by_test_id("criterion-editor").nth(0)
+    greeting.get_by_role("button", name="Add phrase").click()
+    greeting.get_by_label("Phrase", exact=True).last.fill("my name is {agent_name}")
+    greeting.get_by_label("Tolerance", exact=True).last.fill("90")
+    greeting.get_by_role("button", name="Add phrase").click()  # left empty: dropped
+    sections.nth(1).get_by_test_id("criterion-editor").filter(
+        has=page.locator("[data-criterion-title]", has_text="Mention app")
+    ).get_by_role("button", name="Remove criterion").click()
+    # An informational criterion carries no weight: its weight field is switched off.
+    kind = sections.nth(1).get_by_test_id("criterion-editor").nth(0).get_by_label("Kind")
+    kind.select_option("INFORMATIONAL")
+    assert (
+        sections.nth(1)
+        .get_by_test_id("criterion-editor")
+        .nth(0)
+        .get_by_label("Relative weight")
+        .is_disabled()
+    )
+    kind.select_option("SCORED")
+    page.get_by_test_id("save").click()
+    page.wait_for_load_state()
+
+    data = selectors.version_data(version=rubric.versions.get())
+    assert [[c["key"] for c in s["criteria"]] for s in data["sections"]] == [
+        ["greeting"],
+        ["offer_replacement_card", "confirm_address", "verify_identity"],
+    ]
+    assert data["sections"][0]["criteria"][0]["required_phrases"] == [
+        {"text": "thank you for calling", "tolerance": 80},
+        {"text": "my name is {agent_name}", "tolerance": 90},
+    ]

@@ -758,7 +758,7 @@ def test_preview_is_na_for_criteria_meant_for_another_agent_type(world, admin):
     response = preview(admin, rubric, world.north_call)
 
     assert 'data-key="bot_greeting" data-outcome="NA"' in response.content.decode()
-    assert "Applies to ai agents only." in response.content.decode()
+    assert "Applies to AI agents only." in response.content.decode()
 
 
 def test_preview_offers_only_the_conversations_the_user_may_see(world, client_for, published):

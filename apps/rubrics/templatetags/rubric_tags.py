@@ -221,7 +221,7 @@ def reason(check: CriterionCheck) -> str:
             "No required phrase or time window: an evaluator or the language model decides."
         ),
         REASON_NOT_FOR_PARTICIPANT: (
-            f"Applies to {_CHOICES['applies_to'].get(c.applies_to, c.applies_to).lower()} only."
+            f"Applies to {_CHOICES['applies_to'].get(c.applies_to, c.applies_to)} only."
         ),
     }.get(check.reason, "")
 
