@@ -116,6 +116,10 @@ WHITENOISE_USE_FINDERS = not STATIC_COLLECTED
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# The rubric editor posts one field per criterion attribute: a rubric of 20 sections with 10
+# criteria each is about 3,000 fields, over Django's default of 1,000.
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 10_000
+
 SESSION_COOKIE_SECURE = get_bool("SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
