@@ -6,6 +6,7 @@ import os
 from enum import StrEnum
 
 from celery import Celery
+from celery.schedules import crontab
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ccportal.settings")
@@ -29,6 +30,11 @@ app.conf.beat_schedule = {
         "task": "apps.webhooks.tasks.sweep_inbox",
         "schedule": float(os.environ.get("INGEST_SWEEP_SECONDS", "5")),
         "options": {"expires": 30},
+    },
+    "purge-inbox": {
+        "task": "apps.webhooks.tasks.purge_inbox",
+        "schedule": crontab(hour=3, minute=17),
+        "options": {"expires": 3600},
     },
 }
 app.autodiscover_tasks()

@@ -316,3 +316,21 @@ def inbox_replay(
         if count:
             transaction.on_commit(wake_workers)
     return count
+
+
+def inbox_purge(*, now: datetime | None = None, batch_size: int = 5000) -> int:
+    """Delete settled events older than INBOX_RETENTION_DAYS: their raw bodies hold unredacted
+    text and their effects are stored. Failed, dead and rejected events stay for investigation."""
+    days = settings.INBOX_RETENTION_DAYS
+    if days <= 0:
+        return 0
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    settled = InboundEvent.objects.filter(
+        status__in=[EventStatus.PROCESSED, EventStatus.IGNORED], received_at__lt=cutoff
+    )
+    deleted = 0
+    while True:  # in batches, so a first purge of a large inbox holds no long lock
+        ids = list(settled.values_list("pk", flat=True)[:batch_size])
+        if not ids:
+            return deleted
+        deleted += InboundEvent.objects.filter(pk__in=ids).delete()[0]

@@ -17,3 +17,8 @@ def drain_inbox() -> int:
 @shared_task(queue=CeleryQueue.INGEST, acks_late=True, ignore_result=True, expires=30)
 def sweep_inbox() -> dict[str, int]:
     return services.inbox_sweep()
+
+
+@shared_task(queue=CeleryQueue.DEFAULT, acks_late=True, ignore_result=True, expires=3600)
+def purge_inbox() -> int:
+    return services.inbox_purge()

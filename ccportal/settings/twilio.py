@@ -18,6 +18,9 @@ INGEST_MAX_ATTEMPTS = get_int("INGEST_MAX_ATTEMPTS", 8, minimum=1)
 INGEST_CLAIM_TIMEOUT = get_int("INGEST_CLAIM_TIMEOUT", 300, minimum=10)
 INGEST_BATCH_SIZE = get_int("INGEST_BATCH_SIZE", 200, minimum=1)
 INGEST_SWEEP_SECONDS = get_int("INGEST_SWEEP_SECONDS", 5, minimum=1)
+# Processed and ignored events (raw bodies hold unredacted text) are deleted after this many days;
+# failed, dead and rejected ones are kept for investigation. 0 keeps everything.
+INBOX_RETENTION_DAYS = get_int("INBOX_RETENTION_DAYS", 30, minimum=0)
 
 # TwiML answered to a ConversationRelay <Connect action> callback.
 HANDOFF_WORKFLOW_SID = get_str("HANDOFF_WORKFLOW_SID", "")

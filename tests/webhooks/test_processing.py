@@ -217,3 +217,28 @@ def test_admin_lists_events_with_filters_and_replays_them(twilio, drain, world, 
     )
     assert response.status_code == 200
     assert InboundEvent.objects.get().status == "pending"
+
+
+def test_purge_deletes_settled_events_past_retention_and_keeps_failures(twilio, drain, settings):
+    settings.INBOX_RETENTION_DAYS = 30
+    post_json(twilio, ORCHESTRATOR, fixture("conversation_created"))
+    post_json(twilio, ORCHESTRATOR, fixture("communication_created", conversationId=None))
+    post_json(twilio, ORCHESTRATOR, fixture("conversation_created"), signature="bad")
+    post_json(twilio, ORCHESTRATOR, fixture("conversation_closed"))
+    drain()
+    old = timezone.now() - timedelta(days=31)
+    InboundEvent.objects.exclude(event_type="CONVERSATION_UPDATED").update(received_at=old)
+
+    assert services.inbox_purge(batch_size=1) == 1
+    remaining = sorted(InboundEvent.objects.values_list("status", flat=True))
+    assert remaining == ["failed", "processed", "rejected"]  # the recent one, and the failures
+    assert Conversation.objects.filter(status="CLOSED").exists()  # effects stay
+
+
+def test_purge_with_zero_retention_keeps_everything(twilio, drain, settings):
+    settings.INBOX_RETENTION_DAYS = 0
+    post_json(twilio, ORCHESTRATOR, fixture("conversation_created"))
+    drain()
+    InboundEvent.objects.update(received_at=timezone.now() - timedelta(days=3650))
+    assert services.inbox_purge() == 0
+    assert InboundEvent.objects.count() == 1
