@@ -10,11 +10,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import django_filters
+from django import forms
 from django.db.models import QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import serializers, viewsets
 from rest_framework.filters import OrderingFilter
 from rest_framework.request import Request
+
+
+class IdFilter(django_filters.NumberFilter):
+    """A row id. Give it ``field_name="<relation>__id"``: the schema then reads the id's type
+    (integer) from the model, and PostgreSQL compares the foreign key column without a join."""
+
+    field_class = forms.IntegerField
 
 
 class ErrorSerializer(serializers.Serializer):

@@ -10,19 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
-from django import forms
 from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db.models import QuerySet
 
+from ccportal.viewsets import IdFilter
+
 from ..choices import ContentType, ParticipantType
 from ..models import Communication, Participant
-
-
-class IdFilter(django_filters.NumberFilter):
-    """A row id. Give it ``field_name="<relation>__id"``: the schema then reads the id's type
-    (integer) from the model, and PostgreSQL compares the foreign key column without a join."""
-
-    field_class = forms.IntegerField
 
 
 class ParticipantFilter(django_filters.FilterSet):

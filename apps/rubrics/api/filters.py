@@ -1,14 +1,11 @@
 from __future__ import annotations
 
 import django_filters
-from django import forms
+
+from ccportal.viewsets import IdFilter
 
 from ..choices import VersionStatus
 from ..models import RubricVersion
-
-
-class IdFilter(django_filters.NumberFilter):
-    field_class = forms.IntegerField
 
 
 class VersionFilter(django_filters.FilterSet):
