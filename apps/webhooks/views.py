@@ -176,13 +176,7 @@ def _relay_answer(stored: services.Stored, params: dict[str, Any]) -> HttpRespon
             InboundEvent.objects.filter(pk=stored.event_id).update(
                 status=EventStatus.FAILED, error=str(exc)
             )
-        action = relay.relay.RelayAction(
-            call_sid=str(params.get("CallSid", "")),
-            session_id="",
-            session_status="failed",
-            from_number=str(params.get("From", "")),
-        )
-        return HttpResponse(relay.relay.twiml_for_failure(action), content_type="text/xml")
+        return HttpResponse(relay.fallback_twiml(params), content_type="text/xml")
     if stored.event_id:
         InboundEvent.objects.filter(pk=stored.event_id).update(
             status=outcome.status, result=outcome.detail, attempts=1, processed_at=timezone.now()

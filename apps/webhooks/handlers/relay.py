@@ -53,5 +53,16 @@ def respond(params: dict[str, Any]) -> tuple[Outcome, str]:
     )
 
 
+def fallback_twiml(params: dict[str, Any]) -> str:
+    """The route to a human when the callback itself cannot be applied (even without a CallSid)."""
+    action = relay.RelayAction(
+        call_sid=text(params.get("CallSid")),
+        session_id="",
+        session_status="failed",
+        from_number=text(params.get("From")),
+    )
+    return relay.twiml_for_failure(action)
+
+
 def handle(params: dict[str, Any]) -> Outcome:
     return respond(params)[0]
