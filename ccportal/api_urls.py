@@ -7,4 +7,5 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("apps.conversations.api.urls")),
     path("", include("apps.rubrics.api.urls")),
+    path("", include("apps.intelligence.api.urls")),
 ]

@@ -31,6 +31,12 @@ app.conf.beat_schedule = {
         "schedule": float(os.environ.get("INGEST_SWEEP_SECONDS", "5")),
         "options": {"expires": 30},
     },
+    # Rule executions whose message was lost (broker down) or whose worker died.
+    "sweep-executions": {
+        "task": "apps.intelligence.tasks.sweep_executions",
+        "schedule": 30.0,
+        "options": {"expires": 60},
+    },
     "purge-inbox": {
         "task": "apps.webhooks.tasks.purge_inbox",
         "schedule": crontab(hour=3, minute=17),

@@ -10,6 +10,7 @@ from apps.common.views import health
 urlpatterns = [
     path("", include("apps.conversations.urls")),
     path("rubrics/", include("apps.rubrics.urls")),
+    path("intelligence/", include("apps.intelligence.urls")),
     path(
         "login/",
         auth_views.LoginView.as_view(

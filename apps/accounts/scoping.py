@@ -64,6 +64,16 @@ FEATURES: dict[str, set[str]] = {
     # Reading rubrics (and their versions and history); agents work to the script, not with it.
     "rubrics": {Role.ADMIN, Role.QA_ANALYST, Role.COACH, Role.SUPERVISOR},
     "rubrics_manage": {Role.ADMIN},
+    # Operators, rules and their results: reading them is for staff; changing them for admins.
+    "intelligence": {Role.ADMIN, Role.QA_ANALYST, Role.COACH, Role.SUPERVISOR},
+    "intelligence_manage": {Role.ADMIN},
+    # Running a rule on demand on a conversation the user may see.
+    "intelligence_run": {Role.ADMIN, Role.QA_ANALYST, Role.COACH, Role.SUPERVISOR},
+    # The knowledge base is read by everyone who talks to customers, written by admins.
+    "knowledge": {Role.ADMIN, Role.QA_ANALYST, Role.COACH, Role.SUPERVISOR, Role.AGENT},
+    "knowledge_manage": {Role.ADMIN},
+    # Customer memory, for the customers of conversations the user may see.
+    "memory": {Role.ADMIN, Role.QA_ANALYST, Role.COACH, Role.SUPERVISOR, Role.AGENT},
 }
 
 

@@ -8,6 +8,7 @@ therefore changes nothing, including timestamps and passwords a user has changed
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
@@ -23,7 +24,7 @@ from apps.common.errors import Conflict
 from apps.conversations.choices import Channel, ContentType, ConversationStatus, ParticipantType
 from apps.conversations.models import Communication, Conversation, Participant
 
-from .dataset import DemoCall, read_calls
+from .dataset import DATA_DIR, DemoCall, read_calls
 
 DEMO_PASSWORD = "demo"
 SOURCE = "harper-valley"
@@ -411,3 +412,48 @@ def _insert_missing(
     pks = dict(model._default_manager.filter(**{f"{key}__in": keys}).values_list(key, "pk"))
     counts.append(LoadCount(label, created=len(pks) - len(present), present=len(present)))
     return pks
+
+
+# ---------------------------------------------------------------------------------------------
+# Intelligence for the demo: the bank's script as a rubric, a small knowledge base, and the
+# default rules run over every demo call so the pages have results from the start.
+# ---------------------------------------------------------------------------------------------
+
+RUBRIC_PATH = DATA_DIR.parent / "harper-valley-script.rubric.json"
+KNOWLEDGE_PATH = DATA_DIR.parent / "knowledge.json"
+
+
+@dataclass(frozen=True)
+class DemoIntelligenceResult:
+    rubric_created: bool
+    articles_created: int
+    executions: int
+
+
+def demo_intelligence_load() -> DemoIntelligenceResult:
+    """Idempotent: the rubric and articles are added once (by name / title), rules run once."""
+    from apps.intelligence import services as intelligence
+    from apps.rubrics import services as rubrics
+    from apps.rubrics.imports import rubric_import
+    from apps.rubrics.models import Rubric
+
+    intelligence.defaults_ensure()
+    admin = User.objects.filter(username="admin").first()
+    document = json.loads(RUBRIC_PATH.read_text(encoding="utf-8"))
+    name = document.get("rubric", {}).get("name") or document.get("name") or "Bank call script"
+    rubric_created = False
+    if admin is not None and not Rubric.objects.filter(name=name).exists():
+        draft = rubric_import(fmt="json", document=document, actor=admin, name=name)
+        rubrics.version_publish(version=draft, actor=admin)
+        rubric_created = True
+    knowledge = json.loads(KNOWLEDGE_PATH.read_text(encoding="utf-8"))
+    articles = intelligence.knowledge_seed(articles=knowledge["articles"], user=admin)
+    ids = list(
+        Conversation.objects.filter(twilio_id__startswith="demo_conversation_").values_list(
+            "pk", flat=True
+        )
+    )
+    ran = intelligence.conversations_backfill(conversation_ids=ids)
+    return DemoIntelligenceResult(
+        rubric_created=rubric_created, articles_created=articles, executions=ran["executions"]
+    )

@@ -4,11 +4,28 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
+from django.db.models import Q
 
 from apps.common.models import TimeStampedModel
-from apps.conversations.models import Conversation
+from apps.conversations.models import Communication, Conversation
+from apps.rubrics.models import Rubric, RubricVersion
+
+from .choices import (
+    Backend,
+    ConditionOp,
+    DeliveryStatus,
+    ExecutionStatus,
+    FlagStatus,
+    ObservationSource,
+    OperatorKind,
+    ResultStatus,
+    TriggerOn,
+)
 
 
 class OutputFormat(models.TextChoices):
@@ -60,6 +77,19 @@ class OperatorResult(TimeStampedModel):
     execution_details = models.JSONField(default=dict, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     date_created = models.DateTimeField(null=True, blank=True)
+    # ccportal's own results: what produced them, and with which rubric version (pinned: PROTECT).
+    definition = models.ForeignKey(
+        "OperatorVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="results"
+    )
+    execution = models.ForeignKey(
+        "RuleExecution", on_delete=models.SET_NULL, null=True, blank=True, related_name="results"
+    )
+    rubric_version = models.ForeignKey(
+        RubricVersion, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    status = models.CharField(max_length=10, choices=ResultStatus.choices, default=ResultStatus.OK)
+    error = models.TextField(blank=True)
+    raw_output = models.TextField(blank=True, help_text="A language model's answer, kept on errors")
 
     objects = OperatorResultQuerySet.as_manager()
 
@@ -73,3 +103,315 @@ class OperatorResult(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.operator_name or self.operator_id} on {self.conversation_id}"
+
+
+class Operator(TimeStampedModel):
+    """A language operator: what it does (kind) and how it is known; versions hold the settings.
+
+    The four Twilio-style operators are built in (one each); admins add classifiers, extractors
+    and language-model prompts. An operator with results is never deleted, only deactivated.
+    """
+
+    key = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=255)
+    description = models.TextField(blank=True)
+    kind = models.CharField(max_length=24, choices=OperatorKind.choices)
+    is_builtin = models.BooleanField(default=False)
+    is_active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class OperatorVersion(models.Model):
+    """One immutable version of an operator's definition; every result names the one it ran."""
+
+    operator = models.ForeignKey(Operator, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    backend = models.CharField(max_length=10, choices=Backend.choices, default=Backend.EMBEDDED)
+    parameters = models.JSONField(default=dict, blank=True)
+    output_format = models.CharField(max_length=16, choices=OutputFormat.choices)
+    output_schema = models.JSONField(default=dict, blank=True)
+    prompt = models.TextField(blank=True, help_text="Instructions for a language model")
+    note = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["operator_id", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["operator", "number"], name="opversion_unique_number"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.operator} v{self.number}"
+
+
+class Rule(TimeStampedModel):
+    """Operators to run, when (trigger) and what to do with the results (actions)."""
+
+    key = models.SlugField(max_length=64, unique=True, null=True, blank=True)
+    name = models.CharField(max_length=255)
+    description = models.TextField(blank=True)
+    is_active = models.BooleanField(default=True)
+    trigger_on = models.CharField(max_length=24, choices=TriggerOn.choices)
+    every_n = models.PositiveSmallIntegerField(
+        default=1, help_text="For COMMUNICATION: run after every N communications (1-20)"
+    )
+    # Actions. Results are stored unless store is off (then they are only broadcast or posted).
+    store_results = models.BooleanField(default=True)
+    flag = models.BooleanField(default=False)
+    flag_operator = models.ForeignKey(
+        Operator, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    flag_field = models.CharField(max_length=120, blank=True, help_text="e.g. label or score")
+    flag_op = models.CharField(max_length=10, choices=ConditionOp.choices, blank=True)
+    flag_value = models.CharField(max_length=255, blank=True)
+    flag_reason = models.CharField(max_length=255, blank=True)
+    broadcast = models.BooleanField(default=False)
+    webhook_url = models.URLField(max_length=500, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(every_n__gte=1) & Q(every_n__lte=20), name="rule_every_n_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RuleOperator(models.Model):
+    """An operator of a rule; ``version`` pins one, None runs the operator's latest version."""
+
+    rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="rule_operators")
+    operator = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+")
+    version = models.ForeignKey(
+        OperatorVersion, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["rule_id", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["rule", "operator"], name="ruleoperator_unique"),
+        ]
+
+
+class RuleExecution(models.Model):
+    """One run of a rule on a conversation at one trigger point; the unique key makes it once.
+
+    The trigger point names the moment: ``COMMUNICATION:<count>``, ``CONVERSATION_END``,
+    ``CONVERSATION_INACTIVE:<time>``, ``ON_DEMAND:<request key>``. A second delivery of the same
+    events computes the same point and finds the row already there.
+    """
+
+    rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="executions")
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="rule_executions"
+    )
+    trigger_on = models.CharField(max_length=24, choices=TriggerOn.choices)
+    trigger_point = models.CharField(max_length=160)
+    # The newest communication when it fired; the window runs from the previous execution's.
+    through_communication = models.ForeignKey(
+        Communication, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    status = models.CharField(
+        max_length=10, choices=ExecutionStatus.choices, default=ExecutionStatus.PENDING
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    triggered_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-triggered_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["rule", "conversation", "trigger_point"], name="execution_once_per_point"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["conversation", "rule", "-id"], name="execution_conv_rule_idx"),
+            models.Index(fields=["status", "triggered_at"], name="execution_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule} on {self.conversation_id} at {self.trigger_point}"
+
+
+class FlagQuerySet(models.QuerySet["Flag"]):
+    def for_user(self, user: Any) -> FlagQuerySet:
+        return self.filter(conversation__in=Conversation.objects.for_user(user).values("pk"))
+
+
+class Flag(TimeStampedModel):
+    """A conversation raised for QA review by a rule, with the reason; one open flag per rule."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="flags")
+    rule = models.ForeignKey(
+        Rule, on_delete=models.SET_NULL, null=True, blank=True, related_name="flags"
+    )
+    execution = models.ForeignKey(
+        RuleExecution, on_delete=models.SET_NULL, null=True, blank=True, related_name="flags"
+    )
+    operator_result = models.ForeignKey(
+        OperatorResult, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    reason = models.TextField()
+    status = models.CharField(max_length=10, choices=FlagStatus.choices, default=FlagStatus.OPEN)
+    raised_count = models.PositiveIntegerField(default=1)
+
+    objects = FlagQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "rule"],
+                condition=Q(status=FlagStatus.OPEN),
+                name="flag_one_open_per_rule",
+            ),
+        ]
+
+
+class WebhookDelivery(TimeStampedModel):
+    """A rule's signed JSON POST to a configured URL, once per execution, retried until done."""
+
+    execution = models.ForeignKey(
+        RuleExecution, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    url = models.URLField(max_length=500)
+    payload = models.JSONField()
+    status = models.CharField(
+        max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["execution", "url"], name="delivery_once_per_url"),
+        ]
+
+
+class KnowledgeArticle(TimeStampedModel):
+    """Enterprise knowledge: what Next Best Response grounds its suggestions in."""
+
+    title = models.CharField(max_length=255)
+    body = models.TextField()
+    tags = ArrayField(models.CharField(max_length=50), default=list, blank=True)
+    is_published = models.BooleanField(default=True)
+    search_vector = models.GeneratedField(
+        expression=SearchVector("title", weight="A", config="english")
+        + SearchVector("body", weight="B", config="english"),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["title", "id"]
+        indexes = [
+            GinIndex(fields=["search_vector"], name="knowledge_search_gin"),
+            GinIndex(fields=["tags"], name="knowledge_tags_gin"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class CustomerProfileQuerySet(models.QuerySet["CustomerProfile"]):
+    def for_user(self, user: Any) -> CustomerProfileQuerySet:
+        from apps.accounts.scoping import Reach, scope_for
+
+        if scope_for(user).reach == Reach.EVERYTHING:
+            return self
+        visible = Conversation.objects.for_user(user).values("pk")
+        return self.filter(conversations__in=visible).distinct()
+
+
+class CustomerProfile(TimeStampedModel):
+    """Conversation Memory: one customer across conversations (Twilio profile id or address)."""
+
+    key = models.CharField(max_length=300, unique=True)
+    profile_id = models.CharField(max_length=128, blank=True)
+    address = models.CharField(max_length=255, blank=True)
+    display_name = models.CharField(max_length=255, blank=True)
+    conversations = models.ManyToManyField(Conversation, blank=True, related_name="profiles")
+
+    objects = CustomerProfileQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["display_name", "key"]
+
+    def __str__(self) -> str:
+        return self.display_name or self.profile_id or self.address or self.key
+
+
+class Observation(TimeStampedModel):
+    """Something learnt about a customer that carries over to their next conversations."""
+
+    profile = models.ForeignKey(
+        CustomerProfile, on_delete=models.CASCADE, related_name="observations"
+    )
+    text = models.TextField()
+    digest = models.CharField(max_length=64)
+    source = models.CharField(max_length=10, choices=ObservationSource.choices)
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    operator_result = models.ForeignKey(
+        OperatorResult, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["profile", "digest"], name="observation_once"),
+        ]
+
+
+class ConversationRubric(models.Model):
+    """The rubric version a conversation is judged against, pinned at its first adherence run."""
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="rubric_pins"
+    )
+    rubric = models.ForeignKey(Rubric, on_delete=models.PROTECT, related_name="+")
+    version = models.ForeignKey(RubricVersion, on_delete=models.PROTECT, related_name="+")
+    pinned_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "rubric"], name="rubric_pin_once"),
+        ]

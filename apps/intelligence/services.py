@@ -2,15 +2,63 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
+import logging
+import time
+import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import transaction
+import requests
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
 
+from apps.accounts.scoping import can_use
+from apps.common.db import asynchronous_commit
+from apps.common.errors import NotFound, PermissionDenied, ValidationFailed
+from apps.common.live import broadcast_on_commit, conversation_group
 from apps.conversations import services as conversations
+from apps.conversations.choices import ConversationStatus, ParticipantType
+from apps.conversations.models import Communication, Conversation, Participant
+from apps.rubrics import selectors as rubrics_selectors
+from apps.rubrics.checks import agent_type_of
 
-from .models import OperatorResult, OutputFormat, ResultSource
+from . import builtins, selectors
+from .choices import (
+    Backend,
+    ConditionOp,
+    DeliveryStatus,
+    ExecutionStatus,
+    FlagStatus,
+    ObservationSource,
+    ResultStatus,
+    TriggerOn,
+)
+from .models import (
+    ConversationRubric,
+    CustomerProfile,
+    Flag,
+    KnowledgeArticle,
+    Observation,
+    Operator,
+    OperatorResult,
+    OperatorVersion,
+    OutputFormat,
+    ResultSource,
+    Rule,
+    RuleExecution,
+    RuleOperator,
+    WebhookDelivery,
+)
+from .operators import OperatorContext, OperatorOutput, run_operator
+from .operators.base import OperatorSpec, PinnedRubric
+
+logger = logging.getLogger(__name__)
 
 # Older formats some senders still use; mapped onto the current four (twilio-wire §2.5).
 _LEGACY_FORMATS = {"GENERATION": OutputFormat.TEXT}
@@ -114,3 +162,959 @@ def operator_result_store(data: OperatorResultInput) -> tuple[OperatorResult, bo
         },
     )
     return result, created
+
+
+# ---------------------------------------------------------------------------------------------
+# ccportal's own operators: defaults, triggers, executions, actions.
+# ---------------------------------------------------------------------------------------------
+
+STALE_RUNNING = timedelta(minutes=5)
+MAX_ATTEMPTS = 3
+
+
+def _enqueue_execution(execution_id: int) -> None:
+    """Ask a worker to run the execution; if the broker is down the sweeper asks again later."""
+    from . import tasks
+
+    try:
+        tasks.execution_run.apply_async(args=[execution_id], retry=False)
+    except Exception:
+        logger.warning("could not enqueue execution %s; the sweeper will", execution_id)
+
+
+@transaction.atomic
+def defaults_ensure() -> dict[str, int]:
+    """Create the built-in operators and default rules that are missing (never overwrites)."""
+    created = {"operators": 0, "rules": 0}
+    operators: dict[str, Operator] = {}
+    for spec in builtins.BUILTIN_OPERATORS:
+        operator, new = Operator.objects.get_or_create(
+            key=spec["key"],
+            defaults={
+                "name": spec["name"],
+                "kind": spec["kind"],
+                "description": spec["description"],
+                "is_builtin": True,
+            },
+        )
+        if not operator.versions.exists():
+            OperatorVersion.objects.create(
+                operator=operator,
+                number=1,
+                backend=Backend.EMBEDDED,
+                parameters=spec["parameters"],
+                output_format=builtins.FORMAT_BY_KIND[spec["kind"]],
+                output_schema=builtins.SCHEMAS_BY_KIND[spec["kind"]],
+                note="Built in",
+            )
+        created["operators"] += int(new)
+        operators[operator.key] = operator
+    for spec in builtins.DEFAULT_RULES:
+        rule, new = Rule.objects.get_or_create(
+            key=spec["key"],
+            defaults={
+                "name": spec["name"],
+                "description": spec["description"],
+                "trigger_on": spec["trigger_on"],
+                "every_n": spec["every_n"],
+                "broadcast": spec["broadcast"],
+            },
+        )
+        if new:
+            for position, key in enumerate(spec["operators"]):
+                RuleOperator.objects.create(rule=rule, operator=operators[key], position=position)
+        created["rules"] += int(new)
+    return created
+
+
+def _execution_create(
+    *,
+    rule: Rule,
+    conversation_id: int,
+    trigger_point: str,
+    through_communication_id: int | None,
+    requested_by_id: int | None = None,
+) -> int | None:
+    """Insert the execution unless this (rule, conversation, point) already has one."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {RuleExecution._meta.db_table}
+                (rule_id, conversation_id, trigger_on, trigger_point, through_communication_id,
+                 status, requested_by_id, triggered_at, attempts, error, detail)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 0, '', '{{}}'::jsonb)
+            ON CONFLICT (rule_id, conversation_id, trigger_point) DO NOTHING
+            RETURNING id
+            """,
+            [
+                rule.pk,
+                conversation_id,
+                rule.trigger_on,
+                trigger_point[:160],
+                through_communication_id,
+                ExecutionStatus.PENDING,
+                requested_by_id,
+                timezone.now(),
+            ],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def _created(ids: list[int | None], *, enqueue: bool) -> list[int]:
+    made = [pk for pk in ids if pk is not None]
+    if enqueue:
+        for pk in made:
+            transaction.on_commit(lambda pk=pk: _enqueue_execution(pk))
+    return made
+
+
+def communication_added(
+    *, conversation_id: int, communication_id: int, enqueue: bool = True
+) -> list[int]:
+    """COMMUNICATION triggers: a rule with every_n = N fires at the N-th, 2N-th... communication.
+
+    The trigger point is the conversation's communication count, so the same communication
+    delivered twice (or an update of it) computes the same point and creates nothing new.
+    Called inside the transaction that stored the communication (the conversation row is
+    locked, so counts are consistent); the work is queued after commit.
+    """
+    rules = selectors.active_rules(trigger_on=TriggerOn.COMMUNICATION)
+    if not rules:
+        return []
+    count = Communication.objects.filter(conversation_id=conversation_id).count()
+    ids = [
+        _execution_create(
+            rule=rule,
+            conversation_id=conversation_id,
+            trigger_point=f"COMMUNICATION:{count}",
+            through_communication_id=communication_id,
+        )
+        for rule in rules
+        if count and count % max(rule.every_n, 1) == 0
+    ]
+    return _created(ids, enqueue=enqueue)
+
+
+def conversation_status_seen(
+    *, conversation_id: int, status: str, at: datetime | None, enqueue: bool = True
+) -> list[int]:
+    """CONVERSATION_END once per conversation; CONVERSATION_INACTIVE once per inactive spell."""
+    if status == ConversationStatus.CLOSED:
+        trigger_on, point = TriggerOn.CONVERSATION_END, "CONVERSATION_END"
+    elif status == ConversationStatus.INACTIVE:
+        moment = (at or timezone.now()).isoformat()
+        trigger_on, point = TriggerOn.CONVERSATION_INACTIVE, f"CONVERSATION_INACTIVE:{moment}"
+    else:
+        return []
+    rules = selectors.active_rules(trigger_on=trigger_on)
+    if not rules:
+        return []
+    through = (
+        Communication.objects.filter(conversation_id=conversation_id)
+        .order_by("-id")
+        .values_list("id", flat=True)
+        .first()
+    )
+    ids = [
+        _execution_create(
+            rule=rule,
+            conversation_id=conversation_id,
+            trigger_point=point,
+            through_communication_id=through,
+        )
+        for rule in rules
+    ]
+    return _created(ids, enqueue=enqueue)
+
+
+@transaction.atomic
+def rule_run_on_demand(
+    *, user: Any, rule_id: int, conversation_id: int, request_key: str = ""
+) -> RuleExecution:
+    """Run a rule now on one conversation the user may see; one run per request key.
+
+    ``request_key`` comes from the form or the API's Idempotency-Key header: a double click or
+    a retried request finds the first execution instead of running twice.
+    """
+    if not can_use(user, "intelligence_run"):
+        raise PermissionDenied("You may not run rules.")
+    conversation = Conversation.objects.for_user(user).filter(pk=conversation_id).first()
+    if conversation is None:
+        raise NotFound("No such conversation.")
+    rule = Rule.objects.filter(pk=rule_id).first()
+    if rule is None:
+        raise NotFound("No such rule.")
+    if not rule.rule_operators.exists():
+        raise ValidationFailed({"rule": ["This rule has no operators to run."]})
+    key = (request_key or uuid.uuid4().hex)[:100]
+    point = f"ON_DEMAND:{key}"
+    through = (
+        Communication.objects.filter(conversation_id=conversation.pk)
+        .order_by("-id")
+        .values_list("id", flat=True)
+        .first()
+    )
+    created = _execution_create(
+        rule=rule,
+        conversation_id=conversation.pk,
+        trigger_point=point,
+        through_communication_id=through,
+        requested_by_id=user.pk,
+    )
+    if created is not None:
+        transaction.on_commit(lambda: _enqueue_execution(created))
+    return RuleExecution.objects.get(rule=rule, conversation=conversation, trigger_point=point)
+
+
+def conversations_backfill(*, conversation_ids: list[int], run: bool = True) -> dict[str, int]:
+    """Results for conversations that arrived without live triggers (imports, the demo data).
+
+    For each active rule: a COMMUNICATION rule runs once at the last multiple of its N (its
+    window is then the whole conversation), an END rule runs if the conversation is closed.
+    The trigger points are the live ones, so nothing runs twice if live events follow.
+    """
+    made: list[int] = []
+    rules = list(Rule.objects.filter(is_active=True).exclude(trigger_on=TriggerOn.ON_DEMAND))
+    for conversation in Conversation.objects.filter(pk__in=conversation_ids).order_by("pk"):
+        with transaction.atomic():
+            comms = list(
+                Communication.objects.filter(conversation=conversation)
+                .order_by("id")
+                .values_list("id", flat=True)
+            )
+            for rule in rules:
+                if rule.trigger_on == TriggerOn.COMMUNICATION:
+                    point = len(comms) - len(comms) % max(rule.every_n, 1)
+                    if not point:
+                        continue
+                    made.append(
+                        _execution_create(
+                            rule=rule,
+                            conversation_id=conversation.pk,
+                            trigger_point=f"COMMUNICATION:{point}",
+                            through_communication_id=comms[point - 1],
+                        )
+                        or 0
+                    )
+                elif (
+                    rule.trigger_on == TriggerOn.CONVERSATION_END
+                    and conversation.status == ConversationStatus.CLOSED
+                ):
+                    made.append(
+                        _execution_create(
+                            rule=rule,
+                            conversation_id=conversation.pk,
+                            trigger_point="CONVERSATION_END",
+                            through_communication_id=comms[-1] if comms else None,
+                        )
+                        or 0
+                    )
+    ids = [pk for pk in made if pk]
+    if run:
+        for pk in ids:
+            execution_run(execution_id=pk)
+    return {"executions": len(ids)}
+
+
+def execution_sweep() -> dict[str, int]:
+    """Safety net (beat): re-queue executions whose message was lost or whose worker died."""
+    now = timezone.now()
+    give_up = RuleExecution.objects.filter(
+        status__in=[ExecutionStatus.PENDING, ExecutionStatus.RUNNING],
+        attempts__gte=MAX_ATTEMPTS,
+        triggered_at__lt=now - STALE_RUNNING,
+    ).update(status=ExecutionStatus.FAILED, finished_at=now, error="Gave up after retries.")
+    stuck = list(
+        RuleExecution.objects.filter(
+            Q(status=ExecutionStatus.PENDING, triggered_at__lt=now - timedelta(seconds=30))
+            | Q(status=ExecutionStatus.RUNNING, started_at__lt=now - STALE_RUNNING),
+            attempts__lt=MAX_ATTEMPTS,
+        ).values_list("pk", flat=True)[:1000]
+    )
+    for pk in stuck:
+        _enqueue_execution(pk)
+    return {"requeued": len(stuck), "failed": give_up}
+
+
+def _claim(execution_id: int) -> int | None:
+    """PENDING (or RUNNING but abandoned) -> RUNNING; returns the attempt number if we won."""
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {RuleExecution._meta.db_table}
+               SET status = %s, started_at = %s, attempts = attempts + 1
+             WHERE id = %s AND (status = %s OR (status = %s AND started_at < %s))
+            RETURNING attempts
+            """,
+            [
+                ExecutionStatus.RUNNING,
+                now,
+                execution_id,
+                ExecutionStatus.PENDING,
+                ExecutionStatus.RUNNING,
+                now - STALE_RUNNING,
+            ],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def _rubric_resolver(conversation_id: int) -> Any:
+    """The rubric a Script Adherence run judges by, pinned to the conversation at first use.
+
+    The operator's ``rubric_id`` names the rubric; without one, a rubric already pinned to the
+    conversation, else the only rubric with a published version. The pin (PROTECT) keeps the
+    version: publishing v2 later does not change how this conversation is judged.
+    """
+
+    def resolve(spec: OperatorSpec) -> PinnedRubric | None:
+        rubric_id = spec.parameters.get("rubric_id")
+        cached = _PINS.get((conversation_id, rubric_id))
+        if cached is not None:
+            return cached
+        pins = ConversationRubric.objects.filter(conversation_id=conversation_id).select_related(
+            "rubric", "version"
+        )
+        if rubric_id:
+            pins = pins.filter(rubric_id=int(rubric_id))
+        pin = pins.order_by("pinned_at", "id").first()
+        if pin is None:
+            rubric = (
+                rubrics_selectors.rubric_by_id(pk=int(rubric_id))
+                if rubric_id
+                else rubrics_selectors.sole_published_rubric()
+            )
+            if rubric is None:
+                return None
+            version = rubrics_selectors.published_version(rubric=rubric)
+            if version is None:
+                return None
+            try:
+                with transaction.atomic():
+                    pin = ConversationRubric.objects.create(
+                        conversation_id=conversation_id, rubric=rubric, version=version
+                    )
+            except IntegrityError:  # another execution pinned it first
+                pin = ConversationRubric.objects.select_related("rubric", "version").get(
+                    conversation_id=conversation_id, rubric=rubric
+                )
+        pinned = PinnedRubric(
+            rubric_id=pin.rubric.pk,
+            rubric_name=pin.rubric.name,
+            version_id=pin.version.pk,
+            version_number=pin.version.number,
+            structure=_structure(pin.version),
+        )
+        if len(_PINS) > 10_000:
+            _PINS.clear()
+        _PINS[(conversation_id, rubric_id)] = pinned
+        return pinned
+
+    return resolve
+
+
+# Pins never change once made, and pinned versions are frozen: both can be kept per process.
+_PINS: dict[tuple[int, Any], PinnedRubric] = {}
+_STRUCTURES: dict[int, Any] = {}
+
+
+def _structure(version: Any) -> Any:
+    # A pinned version is published or retired, so frozen: its structure can be kept.
+    structure = _STRUCTURES.get(version.pk)
+    if structure is None:
+        structure = rubrics_selectors.version_structure(version=version)
+        if len(_STRUCTURES) > 256:
+            _STRUCTURES.clear()
+        _STRUCTURES[version.pk] = structure
+    return structure
+
+
+def execution_context(execution: RuleExecution) -> OperatorContext:
+    conversation = execution.conversation
+    agent_type = profiles_link(conversation_id=conversation.pk)
+    lines = selectors.transcript_lines(conversation_id=conversation.pk)
+    through = execution.through_communication_id
+    previous = selectors.previous_through(execution=execution)
+    window = [
+        line
+        for line in lines
+        if (previous is None or line.pk > previous) and (through is None or line.pk <= through)
+    ]
+    if through is not None:
+        lines = [line for line in lines if line.pk <= through]
+    return OperatorContext(
+        conversation_id=conversation.pk,
+        conversation_twilio_id=conversation.twilio_id,
+        lines=lines,
+        window=window,
+        final=conversation.status == ConversationStatus.CLOSED,
+        trigger_on=execution.trigger_on,
+        agent_type=agent_type,
+        memory=selectors.memory_for_conversation(conversation_id=conversation.pk),
+        started_at=conversation.started_at,
+        knowledge_search=selectors.knowledge_search,
+        rubric_for=_rubric_resolver(conversation.pk),
+    )
+
+
+def execution_run(*, execution_id: int, **llm_options: Any) -> str | None:
+    """Run one execution's operators and apply the rule's actions; safe to call twice.
+
+    Claimed with a conditional UPDATE (a second worker finds it taken). Operators run outside
+    any transaction (a language model may take seconds); the results, observations, flag and
+    webhook delivery are stored in one transaction that also marks the execution finished, so
+    a crash in between leaves it RUNNING for the sweeper and never half-stored.
+    """
+    with asynchronous_commit():
+        return _execution_run(execution_id, llm_options)
+
+
+def _execution_run(execution_id: int, llm_options: dict[str, Any]) -> str | None:
+    attempt = _claim(execution_id)
+    if attempt is None:
+        return None
+    execution = RuleExecution.objects.select_related("rule", "conversation").get(pk=execution_id)
+    rule = execution.rule
+    specs = selectors.rule_specs(rule=rule)
+    ctx = execution_context(execution)
+    outputs: list[tuple[OperatorSpec, OperatorOutput]] = []
+    for spec in specs:
+        output = run_operator(spec, ctx, **llm_options)
+        if output is not None:
+            outputs.append((spec, output))
+    return _execution_finish(execution, attempt=attempt, ctx=ctx, outputs=outputs)
+
+
+def _status_of(outputs: list[tuple[OperatorSpec, OperatorOutput]]) -> str:
+    if not outputs:
+        return ExecutionStatus.SKIPPED
+    errors = sum(1 for _, output in outputs if output.status == ResultStatus.ERROR)
+    if errors == len(outputs):
+        return ExecutionStatus.FAILED
+    return ExecutionStatus.PARTIAL if errors else ExecutionStatus.SUCCEEDED
+
+
+@transaction.atomic
+def _execution_finish(
+    execution: RuleExecution,
+    *,
+    attempt: int,
+    ctx: OperatorContext,
+    outputs: list[tuple[OperatorSpec, OperatorOutput]],
+) -> str | None:
+    now = timezone.now()
+    status = _status_of(outputs)
+    errors = [f"{spec.name}: {output.error}" for spec, output in outputs if output.error]
+    finished = RuleExecution.objects.filter(
+        pk=execution.pk, status=ExecutionStatus.RUNNING, attempts=attempt
+    ).update(
+        status=status,
+        finished_at=now,
+        error="\n".join(errors)[:5000],
+        detail={
+            "window": len(ctx.window),
+            "lines": len(ctx.lines),
+            "operators": [spec.key for spec in (s for s, _ in outputs)],
+        },
+    )
+    if not finished:  # a slower twin of this attempt lost the race; keep the winner's work
+        transaction.set_rollback(True)
+        return None
+    rule = execution.rule
+    conversation = execution.conversation
+    stored: list[tuple[OperatorSpec, OperatorOutput, OperatorResult | None]] = []
+    for spec, output in outputs:
+        result = _result_store(execution, spec, output, ctx=ctx) if rule.store_results else None
+        stored.append((spec, output, result))
+        if output.observations:
+            observations_add(
+                conversation_id=conversation.pk,
+                texts=output.observations,
+                source=ObservationSource.OPERATOR,
+                operator_result=result,
+            )
+    flag = _flag_apply(execution, stored) if rule.flag else None
+    if rule.webhook_url:
+        _delivery_create(execution, stored, flag=flag)
+    if rule.broadcast:
+        broadcast_on_commit(
+            conversation_group(conversation.pk),
+            "insights",
+            {
+                "conversation": conversation.pk,
+                "rule": rule.pk,
+                "execution": execution.pk,
+                "operators": [spec.key for spec, _, _ in stored],
+                "flag": flag.pk if flag else None,
+            },
+        )
+    return status
+
+
+def _result_store(
+    execution: RuleExecution, spec: OperatorSpec, output: OperatorOutput, *, ctx: OperatorContext
+) -> OperatorResult:
+    window = ctx.window or ctx.lines
+    result_id = f"ccportal_operatorresult_{execution.pk}_{spec.operator_id}"
+    row = OperatorResult(
+        result_id=result_id,
+        **{
+            "source": ResultSource.CCPORTAL,
+            "conversation_id": execution.conversation_id,
+            "configuration_id": "ccportal",
+            "configuration_name": "ccportal rules",
+            "rule_id": f"ccportal_rule_{execution.rule_id}",
+            "operator_id": f"ccportal_operator_{spec.key}",
+            "operator_name": spec.name,
+            "operator_version": str(spec.number),
+            "operator_parameters": spec.parameters or None,
+            "output_format": spec.output_format,
+            "result": output.result,
+            "trigger_on": execution.trigger_on,
+            "trigger_at": execution.triggered_at,
+            "communication_first": window[0].twilio_id if window else "",
+            "communication_last": window[-1].twilio_id if window else "",
+            "reference_ids": list(execution.conversation.call_sids or []),
+            "execution_details": {
+                "trigger": {
+                    "on": execution.trigger_on,
+                    "timestamp": execution.triggered_at.isoformat(),
+                    "point": execution.trigger_point,
+                },
+                "communications": {
+                    "first": window[0].twilio_id if window else None,
+                    "last": window[-1].twilio_id if window else None,
+                },
+                "backend": spec.backend,
+            },
+            "metadata": {"system": output.system} if output.system else {},
+            "date_created": timezone.now(),
+            "definition_id": spec.version_id,
+            "execution": execution,
+            "rubric_version_id": output.rubric_version_id,
+            "status": output.status,
+            "error": output.error[:5000],
+            "raw_output": output.raw_output[:20_000],
+        },
+    )
+    # A plain INSERT: this runs in the transaction that finishes the claimed attempt, so an
+    # earlier attempt's rows were rolled back with it (the unique result_id still guards).
+    row.save(force_insert=True)
+    return row
+
+
+def _field(value: Any, path: str) -> Any:
+    for part in [p for p in path.split(".") if p]:
+        if isinstance(value, dict):
+            value = value.get(part)
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return None
+    return value
+
+
+def condition_holds(*, result: Any, field: str, op: str, expected: str) -> bool:
+    """A rule's flag condition on one result: ``field`` (dotted path) ``op`` ``expected``."""
+    value = _field(result, field) if field else result
+    if op == ConditionOp.ANY:
+        return value not in (None, "", [], {})
+    if op in (ConditionOp.LESS_THAN, ConditionOp.GREATER_THAN):
+        try:
+            number, bound = float(value), float(expected)
+        except (TypeError, ValueError):
+            return False
+        return number < bound if op == ConditionOp.LESS_THAN else number > bound
+    if op == ConditionOp.CONTAINS:
+        if isinstance(value, list):
+            return any(str(item).lower() == expected.lower() for item in value)
+        return expected.lower() in str(value or "").lower()
+    same = str(value).lower() == expected.lower()
+    return same if op == ConditionOp.EQUALS else not same
+
+
+def _flag_apply(
+    execution: RuleExecution,
+    stored: list[tuple[OperatorSpec, OperatorOutput, OperatorResult | None]],
+) -> Flag | None:
+    rule = execution.rule
+    trigger: OperatorResult | None = None
+    if rule.flag_operator_id is not None:
+        match = next(
+            (
+                (output, result)
+                for spec, output, result in stored
+                if spec.operator_id == rule.flag_operator_id and output.status == ResultStatus.OK
+            ),
+            None,
+        )
+        if match is None:
+            return None
+        output, trigger = match
+        if not condition_holds(
+            result=output.result,
+            field=rule.flag_field,
+            op=rule.flag_op or ConditionOp.ANY,
+            expected=rule.flag_value,
+        ):
+            return None
+    reason = rule.flag_reason or f"Raised by rule “{rule.name}”"
+    existing = (
+        Flag.objects.select_for_update()
+        .filter(conversation_id=execution.conversation_id, rule=rule, status=FlagStatus.OPEN)
+        .first()
+    )
+    if existing is not None:
+        if existing.execution_id != execution.pk:
+            Flag.objects.filter(pk=existing.pk).update(
+                raised_count=F("raised_count") + 1,
+                execution=execution,
+                operator_result=trigger,
+                reason=reason,
+                updated_at=timezone.now(),
+            )
+        return existing
+    try:
+        with transaction.atomic():
+            return Flag.objects.create(
+                conversation_id=execution.conversation_id,
+                rule=rule,
+                execution=execution,
+                operator_result=trigger,
+                reason=reason,
+            )
+    except IntegrityError:  # raised by a concurrent execution of the same rule
+        return Flag.objects.filter(
+            conversation_id=execution.conversation_id, rule=rule, status=FlagStatus.OPEN
+        ).first()
+
+
+def webhook_payload(
+    execution: RuleExecution,
+    stored: list[tuple[OperatorSpec, OperatorOutput, OperatorResult | None]],
+    *,
+    flag: Flag | None,
+) -> dict[str, Any]:
+    """The rule's webhook body, in Twilio's rule-execution shape (twilio-wire §2.3) plus ours."""
+    conversation = execution.conversation
+    items = []
+    for spec, output, result in stored:
+        items.append(
+            {
+                "id": result.result_id
+                if result
+                else f"ccportal_operatorresult_{execution.pk}_{spec.operator_id}",
+                "operator": {
+                    "id": f"ccportal_operator_{spec.key}",
+                    "displayName": spec.name,
+                    "version": spec.number,
+                    "parameters": spec.parameters or None,
+                },
+                "outputFormat": spec.output_format,
+                "result": output.result,
+                "status": output.status,
+                "error": output.error or None,
+                "referenceIds": list(conversation.call_sids or []),
+                "executionDetails": {
+                    "trigger": {
+                        "on": execution.trigger_on,
+                        "timestamp": execution.triggered_at.isoformat(),
+                    }
+                },
+                "metadata": {"system": output.system},
+            }
+        )
+    return {
+        "accountId": conversation.account_id,
+        "conversationId": conversation.twilio_id,
+        "intelligenceConfiguration": {
+            "id": "ccportal",
+            "displayName": "ccportal rules",
+            "ruleId": f"ccportal_rule_{execution.rule_id}",
+        },
+        "operatorResults": items,
+        "ccportal": {
+            "conversation": conversation.pk,
+            "rule": {"id": execution.rule_id, "name": execution.rule.name},
+            "execution": execution.pk,
+            "triggerPoint": execution.trigger_point,
+            "flag": None if flag is None else {"id": flag.pk, "reason": flag.reason},
+        },
+    }
+
+
+def _delivery_create(
+    execution: RuleExecution,
+    stored: list[tuple[OperatorSpec, OperatorOutput, OperatorResult | None]],
+    *,
+    flag: Flag | None,
+) -> None:
+    delivery, created = WebhookDelivery.objects.get_or_create(
+        execution=execution,
+        url=execution.rule.webhook_url,
+        defaults={
+            "payload": json.loads(
+                json.dumps(webhook_payload(execution, stored, flag=flag), default=str)
+            )
+        },
+    )
+    if created:
+        from . import tasks
+
+        transaction.on_commit(lambda: _safe_delay(tasks.webhook_deliver, delivery.pk))
+
+
+def _safe_delay(task: Any, *args: Any) -> None:
+    try:
+        task.apply_async(args=list(args), retry=False)
+    except Exception:
+        logger.warning("could not enqueue %s%r", task.name, args)
+
+
+def webhook_signature(*, secret: str, timestamp: int, body: bytes) -> str:
+    """``t=<unix time>,v1=<hex HMAC-SHA256 of "<t>." + body>``, checked by the receiver."""
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={digest.hexdigest()}"
+
+
+class DeliveryRetry(Exception):
+    """The receiver did not take the webhook; try again later."""
+
+
+def webhook_deliver(*, delivery_id: int, final_attempt: bool = False) -> str | None:
+    """POST one delivery, signed; 2xx settles it, anything else is retried by the task."""
+    delivery = (
+        WebhookDelivery.objects.filter(pk=delivery_id)
+        .exclude(status=DeliveryStatus.DELIVERED)
+        .first()
+    )
+    if delivery is None:
+        return None
+    body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
+    timestamp = int(time.time())
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "ccportal-webhooks/1",
+        "X-Ccportal-Delivery": str(delivery.pk),
+        "X-Ccportal-Event": "rule.execution",
+    }
+    secret = settings.INTELLIGENCE_WEBHOOK_SECRET
+    if secret:
+        headers["X-Ccportal-Signature"] = webhook_signature(
+            secret=secret, timestamp=timestamp, body=body
+        )
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(attempts=F("attempts") + 1)
+    try:
+        response = requests.post(
+            delivery.url,
+            data=body,
+            headers=headers,
+            timeout=settings.INTELLIGENCE_WEBHOOK_TIMEOUT_SECONDS,
+            allow_redirects=False,
+        )
+    except requests.RequestException as error:
+        _delivery_failed(delivery, None, f"{type(error).__name__}: {error}", final_attempt)
+        raise DeliveryRetry(str(error)) from error
+    if 200 <= response.status_code < 300:
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(
+            status=DeliveryStatus.DELIVERED,
+            response_status=response.status_code,
+            delivered_at=timezone.now(),
+            last_error="",
+        )
+        return DeliveryStatus.DELIVERED
+    message = f"HTTP {response.status_code}: {response.text[:500]}"
+    _delivery_failed(delivery, response.status_code, message, final_attempt)
+    raise DeliveryRetry(message)
+
+
+def _delivery_failed(
+    delivery: WebhookDelivery, status_code: int | None, message: str, final: bool
+) -> None:
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        response_status=status_code,
+        last_error=message[:2000],
+        status=DeliveryStatus.FAILED if final else DeliveryStatus.PENDING,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Conversation Memory
+# ---------------------------------------------------------------------------------------------
+
+
+def _profile_key(*, profile_id: str, address: str) -> str:
+    return f"profile:{profile_id}" if profile_id else f"address:{address.lower()}"
+
+
+def profiles_link(*, conversation_id: int) -> str | None:
+    """Link the conversation to its customers' profiles (Twilio profile id, else address),
+    creating profiles on first sight; returns the conversation's agent type for the operators.
+    """
+    participants = list(
+        Participant.objects.filter(conversation_id=conversation_id).values_list(
+            "type", "profile_id", "addresses", "name"
+        )
+    )
+    wanted: dict[str, dict[str, str]] = {}
+    for kind, profile_id, addresses, name in participants:
+        if kind != ParticipantType.CUSTOMER:
+            continue
+        address = next(
+            (
+                str(item["address"])
+                for item in addresses or []
+                if isinstance(item, dict) and item.get("address")
+            ),
+            "",
+        )
+        if profile_id or address:
+            key = _profile_key(profile_id=profile_id, address=address)
+            wanted[key] = {"profile_id": profile_id, "address": address, "display_name": name}
+    if wanted:
+        linked = set(
+            CustomerProfile.objects.filter(
+                key__in=list(wanted), conversations__id=conversation_id
+            ).values_list("key", flat=True)
+        )
+        for key, defaults in wanted.items():
+            if key in linked:
+                continue
+            profile, _ = CustomerProfile.objects.get_or_create(key=key, defaults=defaults)
+            profile.conversations.add(conversation_id)
+    return agent_type_of(kind for kind, *_ in participants)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(" ".join(text.lower().split()).encode()).hexdigest()
+
+
+def observations_add(
+    *,
+    conversation_id: int | None = None,
+    profile: CustomerProfile | None = None,
+    texts: list[str],
+    source: str,
+    operator_result: OperatorResult | None = None,
+    user: Any = None,
+) -> int:
+    """Remember ``texts`` about the conversation's customer (or ``profile``); once per text."""
+    targets = [profile] if profile is not None else []
+    if not targets and conversation_id is not None:
+        targets = list(selectors.profiles_for_conversation(conversation_id=conversation_id))
+    rows = [
+        Observation(
+            profile=target,
+            text=text.strip()[:2000],
+            digest=_digest(text),
+            source=source,
+            conversation_id=conversation_id,
+            operator_result=operator_result,
+            created_by=user if getattr(user, "is_authenticated", False) else None,
+        )
+        for target in targets
+        for text in texts
+        if text.strip()
+    ]
+    created = Observation.objects.bulk_create(rows, ignore_conflicts=True)
+    return len(created)
+
+
+# ---------------------------------------------------------------------------------------------
+# Enterprise Knowledge
+# ---------------------------------------------------------------------------------------------
+
+
+def _clean_tags(tags: Any) -> list[str]:
+    if isinstance(tags, str):
+        tags = tags.split(",")
+    cleaned: list[str] = []
+    for tag in tags or []:
+        value = " ".join(str(tag).split()).lower()[:50]
+        if value and value not in cleaned:
+            cleaned.append(value)
+    return cleaned
+
+
+def _article_errors(*, title: str, body: str) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    if not title.strip():
+        errors["title"] = ["Give the article a title."]
+    elif len(title) > 255:
+        errors["title"] = ["Keep the title under 255 characters."]
+    if not body.strip():
+        errors["body"] = ["Write the article's text."]
+    return errors
+
+
+@transaction.atomic
+def knowledge_article_create(
+    *, user: Any, title: str, body: str, tags: Any = (), is_published: bool = True
+) -> KnowledgeArticle:
+    if not can_use(user, "knowledge_manage"):
+        raise PermissionDenied("Only admins may write knowledge articles.")
+    errors = _article_errors(title=title, body=body)
+    if errors:
+        raise ValidationFailed(errors)
+    return KnowledgeArticle.objects.create(
+        title=title.strip(),
+        body=body.strip(),
+        tags=_clean_tags(tags),
+        is_published=is_published,
+        created_by=user,
+        updated_by=user,
+    )
+
+
+@transaction.atomic
+def knowledge_article_update(
+    *,
+    user: Any,
+    article: KnowledgeArticle,
+    title: str,
+    body: str,
+    tags: Any = (),
+    is_published: bool = True,
+) -> KnowledgeArticle:
+    if not can_use(user, "knowledge_manage"):
+        raise PermissionDenied("Only admins may edit knowledge articles.")
+    errors = _article_errors(title=title, body=body)
+    if errors:
+        raise ValidationFailed(errors)
+    KnowledgeArticle.objects.filter(pk=article.pk).update(
+        title=title.strip(),
+        body=body.strip(),
+        tags=_clean_tags(tags),
+        is_published=is_published,
+        updated_by=user,
+        updated_at=timezone.now(),
+    )
+    return KnowledgeArticle.objects.get(pk=article.pk)
+
+
+@transaction.atomic
+def knowledge_article_delete(*, user: Any, article: KnowledgeArticle) -> None:
+    if not can_use(user, "knowledge_manage"):
+        raise PermissionDenied("Only admins may delete knowledge articles.")
+    KnowledgeArticle.objects.filter(pk=article.pk).delete()
+
+
+@transaction.atomic
+def knowledge_seed(*, articles: list[dict[str, Any]], user: Any = None) -> int:
+    """Add the articles whose title is not there yet (demo data, imports); returns how many."""
+    existing = set(KnowledgeArticle.objects.values_list("title", flat=True))
+    rows = [
+        KnowledgeArticle(
+            title=item["title"],
+            body=item["body"],
+            tags=_clean_tags(item.get("tags")),
+            created_by=user,
+            updated_by=user,
+        )
+        for item in articles
+        if item["title"] not in existing
+    ]
+    KnowledgeArticle.objects.bulk_create(rows)
+    return len(rows)

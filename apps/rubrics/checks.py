@@ -36,6 +36,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from rapidfuzz import fuzz
@@ -241,9 +242,13 @@ def phrase_score(phrase: str, text: str) -> tuple[float, tuple[int, int] | None]
     return round(min(scores), 1), (first, last) if last > first else None
 
 
-def _clean(text: str) -> tuple[str, list[int]]:
+@lru_cache(maxsize=16_384)
+def _clean(text: str) -> tuple[str, tuple[int, ...]]:
     """``text`` lowercased, punctuation as spaces, whitespace collapsed and trimmed, with the
-    index in ``text`` of every character kept (to map a span back onto the original)."""
+    index in ``text`` of every character kept (to map a span back onto the original).
+
+    Cached: a live conversation is re-checked after every communication, against every phrase,
+    so the same lines come back many times (a per-character loop is the costly part here)."""
     chars: list[str] = []
     positions: list[int] = []
     speech = _NON_SPEECH.sub(lambda tag: " " * len(tag.group()), text)
@@ -261,7 +266,7 @@ def _clean(text: str) -> tuple[str, list[int]]:
     if chars and chars[-1] == " ":
         chars.pop()
         positions.pop()
-    return "".join(chars), positions
+    return "".join(chars), tuple(positions)
 
 
 def is_speech(text: str) -> bool:

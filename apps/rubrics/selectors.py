@@ -87,6 +87,17 @@ def published_version(*, rubric: Rubric) -> RubricVersion | None:
     return RubricVersion.objects.filter(rubric=rubric, status=VersionStatus.PUBLISHED).first()
 
 
+def rubric_by_id(*, pk: int) -> Rubric | None:
+    """A rubric by id, unscoped: for the engine, which acts for no particular person."""
+    return Rubric.objects.filter(pk=pk).first()
+
+
+def sole_published_rubric() -> Rubric | None:
+    """The rubric with a published version, when exactly one has one (the default to judge by)."""
+    published = list(Rubric.objects.filter(versions__status=VersionStatus.PUBLISHED).distinct()[:2])
+    return published[0] if len(published) == 1 else None
+
+
 def draft_version(*, rubric: Rubric) -> RubricVersion | None:
     return RubricVersion.objects.filter(rubric=rubric, status=VersionStatus.DRAFT).first()
 

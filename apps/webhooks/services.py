@@ -14,8 +14,7 @@ import json
 import logging
 import time
 import traceback
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,6 +25,8 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
 from django.http import QueryDict
 from django.utils import timezone
+
+from apps.common.db import asynchronous_commit
 
 from .choices import EventStatus, Source
 from .handlers import intelligence, orchestrator, relay, voice
@@ -242,7 +243,7 @@ def inbox_drain(*, batch_size: int | None = None, max_seconds: float = 50.0) -> 
     batch_size = batch_size or settings.INGEST_BATCH_SIZE
     deadline = time.monotonic() + max_seconds
     done = 0
-    with _asynchronous_commit():
+    with asynchronous_commit():
         while time.monotonic() < deadline:
             ids = inbox_claim(limit=batch_size)
             if not ids:
@@ -252,26 +253,6 @@ def inbox_drain(*, batch_size: int | None = None, max_seconds: float = 50.0) -> 
             done += len(ids)
     wake_workers()
     return done
-
-
-@contextmanager
-def _asynchronous_commit() -> Iterator[None]:
-    """Processing commits need not wait for the disk: the inbox row is already durable, and if
-    PostgreSQL crashes before flushing, the event is left claimed and the sweeper hands it out
-    again (handlers are idempotent). This removes one fsync (~3.5 ms here) per event."""
-    if connection.in_atomic_block:  # inside a test's transaction: leave the session alone
-        yield
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SET synchronous_commit = off")
-    try:
-        yield
-    finally:
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("RESET synchronous_commit")
-        except DatabaseError:
-            pass
 
 
 def inbox_sweep() -> dict[str, int]:

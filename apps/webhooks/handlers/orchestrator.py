@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from apps.conversations import services as conversations
+from apps.intelligence import services as intelligence
 from apps.webhooks.parsing import PayloadError, integer, number, obj, parse_time, require, text
 
 from .base import Outcome
@@ -13,7 +14,7 @@ from .base import Outcome
 
 def _conversation(event: dict[str, Any], data: dict[str, Any]) -> Outcome:
     twilio_id = require(data, "id", "conversation")
-    _, changed = conversations.conversation_apply(
+    conversation, changed = conversations.conversation_apply(
         twilio_id=twilio_id,
         status=text(data.get("status")).upper() or "ACTIVE",
         version=parse_time(data.get("updatedAt")) or parse_time(event.get("timestamp")),
@@ -22,6 +23,13 @@ def _conversation(event: dict[str, Any], data: dict[str, Any]) -> Outcome:
         configuration_id=text(data.get("configurationId")),
         created_at=parse_time(data.get("createdAt")),
     )
+    if changed:
+        # Rules on INACTIVE / END; each fires once per trigger point however often it arrives.
+        intelligence.conversation_status_seen(
+            conversation_id=conversation.pk,
+            status=conversation.status,
+            at=parse_time(data.get("updatedAt")) or parse_time(event.get("timestamp")),
+        )
     return Outcome(detail={"conversation": twilio_id, "applied": changed})
 
 
@@ -69,7 +77,7 @@ def _communication(event: dict[str, Any], data: dict[str, Any]) -> Outcome:
         start, end = number(words[0].get("startTime")), number(words[-1].get("endTime"))
         if start is not None and end is not None and end >= start:
             duration_ms = int((end - start) * 1000)
-    _, changed = conversations.communication_apply(
+    communication, changed = conversations.communication_apply(
         conversations.CommunicationInput(
             twilio_id=twilio_id,
             conversation_twilio_id=conversation_id,
@@ -90,6 +98,10 @@ def _communication(event: dict[str, Any], data: dict[str, Any]) -> Outcome:
             else None,
         )
     )
+    if changed:
+        intelligence.communication_added(
+            conversation_id=communication.conversation_id, communication_id=communication.pk
+        )
     return Outcome(detail={"communication": twilio_id, "applied": changed})
 
 

@@ -5,7 +5,12 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from apps.demo.services import DEMO_PASSWORD, DemoLoadResult, demo_load
+from apps.demo.services import (
+    DEMO_PASSWORD,
+    DemoLoadResult,
+    demo_intelligence_load,
+    demo_load,
+)
 
 
 class Command(BaseCommand):
@@ -18,6 +23,14 @@ class Command(BaseCommand):
         started = time.monotonic()
         result = demo_load()
         self.stdout.write(_summary(result, seconds=time.monotonic() - started))
+        started = time.monotonic()
+        extra = demo_intelligence_load()
+        self.stdout.write(
+            f"\nIntelligence in {time.monotonic() - started:.1f} s: bank script rubric "
+            f"{'published' if extra.rubric_created else 'already there'}, "
+            f"{extra.articles_created} knowledge articles added, "
+            f"{extra.executions} rule executions run on the demo calls."
+        )
 
 
 def _summary(result: DemoLoadResult, *, seconds: float) -> str:

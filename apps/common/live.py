@@ -1,0 +1,68 @@
+"""Live updates: services name a group and an event; browsers in that group get it after commit.
+
+Group names come from the builders here, one group per scope (a conversation), never one global
+group filtered in the consumer. Payloads are small and JSON round-trippable; a page that gets an
+event fetches what changed. A broadcast that fails (Redis down) is logged and dropped: live
+updates are a convenience, the data is in PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from concurrent.futures import Future
+from typing import Any
+
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+
+def conversation_group(conversation_id: int) -> str:
+    return f"conversation.{conversation_id}"
+
+
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_pid: int | None = None
+_loop_lock = threading.Lock()
+
+
+def _background_loop() -> asyncio.AbstractEventLoop:
+    """One event loop per process, in a daemon thread, that sends the broadcasts.
+
+    ``async_to_sync`` per broadcast would cost a new loop and a Redis connection each time
+    (~5 ms); a worker broadcasting after every rule execution cannot afford that. Created
+    lazily and again after a fork (Celery's prefork children).
+    """
+    global _loop, _loop_pid
+    with _loop_lock:
+        if _loop is None or _loop_pid != os.getpid() or _loop.is_closed():
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="live-broadcast", daemon=True).start()
+            _loop, _loop_pid = loop, os.getpid()
+        return _loop
+
+
+def _log_failure(future: Future[Any]) -> None:
+    error = future.exception()
+    if error is not None:  # the channel layer is down: nobody will miss a live nudge
+        logger.warning("live broadcast failed: %r", error)
+
+
+def broadcast(group: str, event: str, payload: dict[str, Any]) -> Future[Any] | None:
+    """Send now, without waiting; returns the future (tests wait on it)."""
+    layer = get_channel_layer()
+    if layer is None:
+        return None
+    message = {"type": "live.event", "event": event, "payload": payload}
+    future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), _background_loop())
+    future.add_done_callback(_log_failure)
+    return future
+
+
+def broadcast_on_commit(group: str, event: str, payload: dict[str, Any]) -> None:
+    """Send ``event`` to ``group`` once the surrounding transaction commits (now if none)."""
+    transaction.on_commit(lambda: broadcast(group, event, payload))

@@ -1,0 +1,364 @@
+"""The embedded backend: offline, deterministic operators (no network, no model download).
+
+Sentiment is VADER per communication; the conversation label is cumulative over the customer's
+turns. Summary is extractive. Next Best Response searches the knowledge base with PostgreSQL
+full-text search (through ``OperatorContext.knowledge_search``) and answers with the article's
+best-matching sentence. Script Adherence runs the rubric checks of ``apps.rubrics.checks``
+(rapidfuzz phrases, time windows) and scores with the rubric's maths. Classifiers and
+extractors run the admin's phrases, keywords and regular expressions.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import Any
+
+from apps.rubrics import checks as rubric_checks
+from apps.rubrics import scoring
+from apps.rubrics.choices import Outcome
+
+from ..choices import OperatorKind
+from ..nlp import patterns, sentiment, summary, text
+from .base import OperatorContext, OperatorError, OperatorOutput, OperatorSpec, TranscriptLine
+
+# Per-process cache of per-communication sentiment: an execution re-reads the whole
+# conversation, and every earlier line was scored by an earlier execution in this process.
+_SENTIMENT_CACHE: OrderedDict[tuple[int, str], sentiment.Sentiment] = OrderedDict()
+_SENTIMENT_CACHE_SIZE = 50_000
+
+
+def _sentiment_of(line: TranscriptLine) -> sentiment.Sentiment:
+    key = (line.pk, line.text)
+    cached = _SENTIMENT_CACHE.get(key)
+    if cached is not None:
+        return cached
+    value = sentiment.sentiment_of(line.text)
+    _SENTIMENT_CACHE[key] = value
+    if len(_SENTIMENT_CACHE) > _SENTIMENT_CACHE_SIZE:
+        _SENTIMENT_CACHE.popitem(last=False)
+    return value
+
+
+def _item(value: sentiment.Sentiment | None) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    return {"label": value.label, "score": round(value.score, 4)}
+
+
+def run_sentiment(spec: OperatorSpec, ctx: OperatorContext) -> OperatorOutput | None:
+    speech = [line for line in ctx.lines if text.is_speech(line.text)]
+    if not speech:
+        return None
+    scored = [(line, _sentiment_of(line)) for line in speech]
+    customer = [value for line, value in scored if line.role == "customer"]
+    agent = [value for line, value in scored if line.role == "agent"]
+    overall = (
+        sentiment.cumulative(customer)
+        if customer
+        else sentiment.cumulative([value for _, value in scored])
+    )
+    window_ids = {line.pk for line in ctx.window}
+    seconds = int(spec.parameters.get("delta_window_seconds") or 30)
+    change = sentiment.delta(
+        [
+            (line.offset_ms, line.duration_ms, value)
+            for line, value in scored
+            if line.role == "customer" or not customer
+        ],
+        window_ms=seconds * 1000,
+    )
+    result = {
+        "label": overall.label,
+        "score": round(overall.score, 4),
+        "communications": [
+            {"id": line.twilio_id, "label": value.label, "score": round(value.score, 4)}
+            for line, value in scored
+            if line.pk in window_ids
+        ],
+        "customer": _item(sentiment.cumulative(customer)) if customer else None,
+        "agent": _item(sentiment.cumulative(agent)) if agent else None,
+        "delta": {
+            "first": change.first,
+            "last": change.last,
+            "delta": change.delta,
+            "window_seconds": seconds,
+        },
+    }
+    return OperatorOutput(output_format=spec.output_format, result=result)
+
+
+def run_summary(spec: OperatorSpec, ctx: OperatorContext) -> OperatorOutput | None:
+    lines = [line for line in ctx.lines if text.is_speech(line.text)]
+    if not lines:
+        return None
+    made = summary.summarize(
+        [(line.role, line.text) for line in lines],
+        max_sentences=int(spec.parameters.get("max_sentences") or 4),
+        max_chars=int(spec.parameters.get("max_chars") or 600),
+        final=ctx.final,
+    )
+    if not made.text:
+        return None
+    result = {
+        "text": made.text,
+        "final": ctx.final,
+        "communication_ids": [lines[index].twilio_id for index in made.line_indexes],
+    }
+    observations = [f"Last conversation: {made.text}"] if ctx.final else []
+    return OperatorOutput(
+        output_format=spec.output_format, result=result, observations=observations
+    )
+
+
+_SORRY = "I'm sorry about that."
+_SURE = "Sure, I can help with that."
+
+
+def customer_turn(ctx: OperatorContext) -> list[TranscriptLine]:
+    """The customer's latest turn (consecutive customer lines), if the newest line is theirs."""
+    spoken = [line for line in ctx.lines if text.is_speech(line.text)]
+    if not spoken or spoken[-1].role != "customer":
+        return []
+    turn: list[TranscriptLine] = []
+    for line in reversed(spoken):
+        if line.role != "customer":
+            break
+        turn.append(line)
+    return list(reversed(turn))
+
+
+def _best_sentence(body: str, query_words: set[str]) -> str:
+    best, best_score = "", -1
+    for sentence in text.sentences(body):
+        score = len(query_words & set(text.words(sentence)))
+        if score > best_score:
+            best, best_score = sentence.strip(), score
+    return best
+
+
+def run_next_best_response(spec: OperatorSpec, ctx: OperatorContext) -> OperatorOutput | None:
+    turn = customer_turn(ctx)
+    if not turn or not ctx.window or ctx.window[-1].pk != turn[-1].pk:
+        return None  # only right after the customer spoke
+    said = " ".join(line.text for line in turn)
+    words = [w for w in text.words(said) if w not in text.STOPWORDS and len(w) > 2]
+    if not words:
+        return None
+    limit = int(spec.parameters.get("candidates") or 3)
+    hits = ctx.knowledge_search(" ".join(words), limit) if ctx.knowledge_search else []
+    mood = sentiment.sentiment_of(said)
+    opener = _SORRY if mood.label == "negative" else _SURE
+    if hits:
+        top = hits[0]
+        answer = f"{opener} {_best_sentence(top.body, set(words))}".strip()
+        article: dict[str, Any] | None = {"id": top.id, "title": top.title}
+    else:
+        answer = f"{opener} Could you tell me a bit more about what you need?"
+        article = None
+    result = {
+        "text": answer,
+        "article": article,
+        "in_reply_to": turn[-1].twilio_id,
+        "alternatives": [
+            {"id": hit.id, "title": hit.title, "rank": round(hit.rank, 4)} for hit in hits[1:]
+        ],
+    }
+    return OperatorOutput(output_format=spec.output_format, result=result)
+
+
+_TWILIO_VALUE = {
+    Outcome.MET: "Succeeded",
+    Outcome.NOT_MET: "Failed",
+    Outcome.NA: "NotApplicable",
+}
+
+
+def _percent(value: Decimal | None) -> float | None:
+    return None if value is None else float(round(value, 2))
+
+
+def run_script_adherence(spec: OperatorSpec, ctx: OperatorContext) -> OperatorOutput | None:
+    pinned = ctx.rubric_for(spec) if ctx.rubric_for else None
+    if pinned is None:
+        return OperatorOutput.skipped(
+            spec.output_format,
+            "No rubric to check against: publish a rubric, or choose one in this operator's "
+            "settings.",
+        )
+    structure = pinned.structure
+    by_pk = {line.pk: line for line in ctx.lines}
+    lines = [
+        rubric_checks.Line(line.pk, line.author_type, line.offset_ms, line.text)
+        for line in ctx.lines
+    ]
+    results = rubric_checks.check_conversation(structure, lines, participant_type=ctx.agent_type)
+    latest_ms = max((line.offset_ms or 0 for line in ctx.lines), default=0)
+    outcomes = rubric_checks.outcomes(results)
+    scored = scoring.score(structure, outcomes, participant_type=ctx.agent_type, missing=Outcome.NA)
+    by_section: dict[str, list[dict[str, Any]]] = {}
+    pending = 0
+    for check in results:
+        value = _TWILIO_VALUE[check.outcome]
+        if (
+            check.outcome == Outcome.NOT_MET
+            and not ctx.final
+            and (check.window_end_ms is None or check.window_end_ms > latest_ms)
+        ):
+            value = "Pending"  # may still happen before the call ends
+            pending += 1
+        evidence = [
+            {
+                "communication_id": by_pk[match.line.communication_id].twilio_id,
+                "communication_pk": match.line.communication_id,
+                "phrase": match.phrase.text,
+                "quote": match.parts[1],
+                "line": match.line.text,
+                "score": match.score,
+                "found": match.found,
+            }
+            for match in check.evidence
+            if match.line is not None and match.line.communication_id in by_pk
+        ]
+        if check.first_line_in_window is not None:
+            line = check.first_line_in_window
+            evidence.append(
+                {
+                    "communication_id": by_pk[line.communication_id].twilio_id,
+                    "communication_pk": line.communication_id,
+                    "phrase": "",
+                    "quote": line.text,
+                    "line": line.text,
+                    "score": 100.0,
+                    "found": True,
+                }
+            )
+        by_section.setdefault(check.criterion.section_key, []).append(
+            {
+                "criteria_key": check.key,
+                "name": check.criterion.name,
+                "criteria_met": value,
+                "outcome": check.outcome,
+                "reason": check.reason,
+                "kind": check.criterion.kind,
+                "window": None
+                if check.window_end_ms is None
+                else {"start_ms": check.window_start_ms, "end_ms": check.window_end_ms},
+                "evidence": evidence,
+            }
+        )
+    met = sum(1 for check in results if check.outcome == Outcome.MET)
+    judged = sum(1 for check in results if check.outcome != Outcome.NA)
+    result = {
+        "rubric": {
+            "id": pinned.rubric_id,
+            "name": pinned.rubric_name,
+            "version_id": pinned.version_id,
+            "version": pinned.version_number,
+        },
+        "categories": [
+            {
+                "category_key": section.name,
+                "section_key": section.key,
+                "criteria": by_section.get(section.key, []),
+            }
+            for section in structure.sections
+        ],
+        "score": _percent(scored.score),
+        "weighted_score": _percent(scored.weighted_score),
+        "critical_score": _percent(scored.critical_score),
+        "passed_critical": scored.passed_critical,
+        "failed_critical": list(scored.failed_critical),
+        "final": ctx.final,
+        "explanation": (
+            f"{met} of {judged} checked criteria met"
+            + (f", {pending} still open" if pending else "")
+            + "."
+        ),
+    }
+    return OperatorOutput(
+        output_format=spec.output_format, result=result, rubric_version_id=pinned.version_id
+    )
+
+
+def _speaker_lines(ctx: OperatorContext, speaker: str) -> list[TranscriptLine]:
+    return [
+        line
+        for line in ctx.lines
+        if text.is_speech(line.text) and (speaker in ("", "any") or line.role == speaker)
+    ]
+
+
+def run_classifier(spec: OperatorSpec, ctx: OperatorContext) -> OperatorOutput | None:
+    problems = patterns.validate_classifier(spec.parameters)
+    if problems:
+        raise OperatorError("; ".join(problems))
+    lines = _speaker_lines(ctx, str(spec.parameters.get("speaker") or "any"))
+    if not lines:
+        return None
+    found = patterns.classify([(line.role, line.text) for line in lines], spec.parameters)
+    result = {
+        "label": found.label,
+        "matches": [
+            {
+                "label": match.label,
+                "communication_id": lines[match.line_index].twilio_id,
+                "text": match.text,
+                "span": list(match.span),
+                "score": match.score,
+                "rule": match.rule,
+            }
+            for match in found.matches
+        ],
+    }
+    observations = (
+        [f"{spec.name}: {found.label}"] if spec.parameters.get("remember") and found.matches else []
+    )
+    return OperatorOutput(
+        output_format=spec.output_format, result=result, observations=observations
+    )
+
+
+def run_extractor(spec: OperatorSpec, ctx: OperatorContext) -> OperatorOutput | None:
+    problems = patterns.validate_extractor(spec.parameters)
+    if problems:
+        raise OperatorError("; ".join(problems))
+    lines = _speaker_lines(ctx, str(spec.parameters.get("speaker") or "any"))
+    if not lines:
+        return None
+    entities = patterns.extract([(line.role, line.text) for line in lines], spec.parameters)
+    result = {
+        "entities": [
+            {
+                "text": entity.text,
+                "label": entity.label,
+                "communicationId": lines[entity.line_index].twilio_id,
+                "beginOffset": entity.begin,
+                "endOffset": entity.end,
+            }
+            for entity in entities
+        ]
+    }
+    observations = (
+        [f"{entity.label}: {entity.text}" for entity in entities]
+        if spec.parameters.get("remember")
+        else []
+    )
+    return OperatorOutput(
+        output_format=spec.output_format, result=result, observations=observations
+    )
+
+
+RUNNERS: dict[str, Callable[[OperatorSpec, OperatorContext], OperatorOutput | None]] = {
+    OperatorKind.SENTIMENT: run_sentiment,
+    OperatorKind.SUMMARY: run_summary,
+    OperatorKind.NEXT_BEST_RESPONSE: run_next_best_response,
+    OperatorKind.SCRIPT_ADHERENCE: run_script_adherence,
+    OperatorKind.CLASSIFIER: run_classifier,
+    OperatorKind.EXTRACTOR: run_extractor,
+}
+
+
+def lines_text(lines: Sequence[TranscriptLine]) -> str:
+    return "\n".join(f"{line.role}: {line.text}" for line in lines)

@@ -1,0 +1,72 @@
+"""One entry point for every operator: pick the backend, run, check the result's schema."""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from ..choices import Backend, ResultStatus
+from . import embedded, llm_backend
+from .base import OperatorContext, OperatorError, OperatorOutput, OperatorSpec
+
+logger = logging.getLogger(__name__)
+
+
+@lru_cache(maxsize=512)
+def _validator(version_id: int, schema_json: str) -> Draft202012Validator:
+    import json
+
+    return Draft202012Validator(json.loads(schema_json))
+
+
+def schema_violations(spec: OperatorSpec, result: Any) -> list[str]:
+    """Problems of ``result`` against the version's output schema ("path: message")."""
+    if not spec.output_schema:
+        return []
+    import json
+
+    validator = _validator(spec.version_id, json.dumps(spec.output_schema, sort_keys=True))
+    problems = []
+    for error in validator.iter_errors(result):
+        path = "/".join(str(part) for part in error.absolute_path) or "(root)"
+        problems.append(f"{path}: {error.message}")
+    return sorted(problems)
+
+
+def run_operator(
+    spec: OperatorSpec, ctx: OperatorContext, **llm_options: Any
+) -> OperatorOutput | None:
+    """Run one operator; errors become error outputs, never exceptions (the rule goes on)."""
+    try:
+        if spec.backend == Backend.LLM:
+            output = llm_backend.run(spec, ctx, **llm_options)
+        else:
+            runner = embedded.RUNNERS.get(spec.kind)
+            if runner is None:
+                return OperatorOutput.failure(
+                    spec.output_format,
+                    f"The embedded backend cannot run {spec.kind} operators; choose the llm "
+                    "backend.",
+                )
+            output = runner(spec, ctx)
+    except OperatorError as error:
+        return OperatorOutput.failure(spec.output_format, str(error))
+    except Exception as error:  # an operator bug must not stop the other operators
+        logger.exception("operator %s v%s failed", spec.key, spec.number)
+        return OperatorOutput.failure(spec.output_format, f"internal error: {error!r}")
+    if output is None or output.status != ResultStatus.OK:
+        return output
+    problems = schema_violations(spec, output.result)
+    if problems:
+        import json
+
+        return OperatorOutput.failure(
+            spec.output_format,
+            "The result does not match the operator's output schema: " + "; ".join(problems[:5]),
+            raw=json.dumps(output.result, default=str)[:20_000],
+            system=output.system,
+        )
+    return output
