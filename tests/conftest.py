@@ -17,6 +17,7 @@ from apps.accounts.choices import Role
 from apps.accounts.models import Agent, Team, User
 from apps.conversations.models import Conversation
 from tests.fixtures import builders
+from tests.fixtures.llm_server import llm_server_fixture  # noqa: F401
 
 # CI replays the same generated cases every run (a submission passes or fails for its code, not
 # its luck); developers' runs keep exploring new ones and remember failures in .hypothesis/.

@@ -210,6 +210,9 @@ class RuleOperator(models.Model):
             models.UniqueConstraint(fields=["rule", "operator"], name="ruleoperator_unique"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.operator} in {self.rule}"
+
 
 class RuleExecution(models.Model):
     """One run of a rule on a conversation at one trigger point; the unique key makes it once.
@@ -415,3 +418,6 @@ class ConversationRubric(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["conversation", "rubric"], name="rubric_pin_once"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.conversation_id} judged by {self.version}"

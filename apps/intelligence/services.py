@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -265,7 +266,7 @@ def _created(ids: list[int | None], *, enqueue: bool) -> list[int]:
     made = [pk for pk in ids if pk is not None]
     if enqueue:
         for pk in made:
-            transaction.on_commit(lambda pk=pk: _enqueue_execution(pk))
+            transaction.on_commit(functools.partial(_enqueue_execution, pk))
     return made
 
 

@@ -223,6 +223,11 @@ def phrase_score(phrase: str, text: str) -> tuple[float, tuple[int, int] | None]
             ends.append(len(target))
             continue
         alignment = fuzz.partial_ratio_alignment(piece, target)
+        if alignment is None:  # only with a score_cutoff, which is not used here
+            scores.append(0.0)
+            starts.append(0)
+            ends.append(0)
+            continue
         scores.append(alignment.score)
         starts.append(alignment.dest_start)
         ends.append(alignment.dest_end)

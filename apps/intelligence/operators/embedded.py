@@ -168,7 +168,7 @@ def run_next_best_response(spec: OperatorSpec, ctx: OperatorContext) -> Operator
     return OperatorOutput(output_format=spec.output_format, result=result)
 
 
-_TWILIO_VALUE = {
+_TWILIO_VALUE: dict[str, str] = {
     Outcome.MET: "Succeeded",
     Outcome.NOT_MET: "Failed",
     Outcome.NA: "NotApplicable",

@@ -1,0 +1,186 @@
+"""A rule's actions: QA flags, signed webhooks, live broadcasts."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+from apps.common.live import conversation_group
+from apps.intelligence import services
+from apps.intelligence.choices import ConditionOp, DeliveryStatus, FlagStatus
+from apps.intelligence.models import Flag, Operator, Rule, RuleOperator, WebhookDelivery
+
+pytestmark = pytest.mark.django_db
+
+
+def sentiment_rule(**fields) -> Rule:
+    rule = Rule.objects.create(name="Watch sentiment", trigger_on="ON_DEMAND", **fields)
+    RuleOperator.objects.create(rule=rule, operator=Operator.objects.get(key="sentiment"))
+    return rule
+
+
+def fire(rule, conversation, point="ON_DEMAND:1"):
+    execution_id = services._execution_create(
+        rule=rule,
+        conversation_id=conversation.pk,
+        trigger_point=point,
+        through_communication_id=None,
+    )
+    services.execution_run(execution_id=execution_id)
+    return execution_id
+
+
+@pytest.mark.parametrize(
+    ("op", "value", "raised"),
+    [
+        # The north call's customer says "i lost my debit card": negative.
+        (ConditionOp.EQUALS, "negative", True),
+        (ConditionOp.NOT_EQUALS, "negative", False),
+        (ConditionOp.GREATER_THAN, "-1", True),
+        (ConditionOp.LESS_THAN, "-1", False),
+    ],
+)
+def test_a_flag_is_raised_only_when_its_condition_holds(defaults, world, op, value, raised):
+    rule = sentiment_rule(
+        flag=True,
+        flag_operator=Operator.objects.get(key="sentiment"),
+        flag_field="label",
+        flag_op=op,
+        flag_value=value,
+        flag_reason="Sentiment needs a look",
+    )
+    if op in (ConditionOp.GREATER_THAN, ConditionOp.LESS_THAN):
+        Rule.objects.filter(pk=rule.pk).update(flag_field="score")
+        rule.refresh_from_db()
+    fire(rule, world.north_call)
+    assert Flag.objects.filter(conversation=world.north_call).exists() is raised
+
+
+def test_a_rule_firing_again_updates_its_open_flag_instead_of_adding_one(defaults, world):
+    rule = sentiment_rule(flag=True, flag_reason="Review this call")
+    fire(rule, world.north_call, "ON_DEMAND:1")
+    fire(rule, world.north_call, "ON_DEMAND:2")
+    flag = Flag.objects.get(conversation=world.north_call)
+    assert (flag.status, flag.reason, flag.raised_count) == (FlagStatus.OPEN, "Review this call", 2)
+    assert flag.operator_result is None  # no condition: the rule itself is the reason
+
+
+def test_condition_paths_and_operators():
+    result = {"label": "negative", "delta": {"delta": -0.4}, "entities": ["card", "pin"]}
+    assert services.condition_holds(result=result, field="delta.delta", op="lt", expected="0")
+    assert services.condition_holds(result=result, field="entities", op="contains", expected="PIN")
+    assert not services.condition_holds(result=result, field="missing", op="any", expected="")
+    assert not services.condition_holds(result=result, field="label", op="gt", expected="x")
+
+
+class Receiver:
+    """A local HTTP endpoint standing in for the customer's webhook URL."""
+
+    def __init__(self, statuses):
+        self.statuses = list(statuses)
+        self.requests: list[tuple[dict, bytes]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                outer.requests.append((dict(self.headers), body))
+                self.send_response(outer.statuses.pop(0) if outer.statuses else 200)
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    made = []
+
+    def make(*statuses):
+        made.append(Receiver(statuses))
+        return made[-1]
+
+    yield make
+    for item in made:
+        item.close()
+
+
+def test_the_webhook_is_posted_signed_in_twilios_shape(defaults, world, settings, receiver):
+    settings.INTELLIGENCE_WEBHOOK_SECRET = "s3cret"
+    hook = receiver(200)
+    rule = sentiment_rule(webhook_url=hook.url)
+    execution_id = fire(rule, world.north_call)
+    delivery = WebhookDelivery.objects.get(execution_id=execution_id)
+
+    assert services.webhook_deliver(delivery_id=delivery.pk) == DeliveryStatus.DELIVERED
+    headers, body = hook.requests[0]
+    timestamp, signature = (
+        part.split("=", 1)[1] for part in headers["X-Ccportal-Signature"].split(",")
+    )
+    expected = hmac.new(b"s3cret", f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(signature, expected)
+    payload = json.loads(body)
+    assert payload["conversationId"] == world.north_call.twilio_id
+    (item,) = payload["operatorResults"]
+    assert item["operator"]["displayName"] == "Sentiment"
+    assert item["outputFormat"] == "CLASSIFICATION"
+    assert item["result"]["label"] in {"positive", "negative", "neutral", "mixed"}
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.response_status, delivery.attempts) == ("DELIVERED", 200, 1)
+    # Delivered once: a second task run sends nothing.
+    assert services.webhook_deliver(delivery_id=delivery.pk) is None
+    assert len(hook.requests) == 1
+
+
+def test_a_failing_receiver_is_retried_then_marked_failed(defaults, world, receiver):
+    hook = receiver(500, 503)
+    rule = sentiment_rule(webhook_url=hook.url)
+    delivery = WebhookDelivery.objects.get(execution_id=fire(rule, world.north_call))
+    with pytest.raises(services.DeliveryRetry):
+        services.webhook_deliver(delivery_id=delivery.pk)
+    with pytest.raises(services.DeliveryRetry):
+        services.webhook_deliver(delivery_id=delivery.pk, final_attempt=True)
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.response_status, delivery.attempts) == ("FAILED", 503, 2)
+    assert "HTTP 503" in delivery.last_error
+
+
+def test_an_unreachable_receiver_is_a_retry_not_a_crash(defaults, world):
+    rule = sentiment_rule(webhook_url="http://127.0.0.1:1/hook")
+    delivery = WebhookDelivery.objects.get(execution_id=fire(rule, world.north_call))
+    with pytest.raises(services.DeliveryRetry):
+        services.webhook_deliver(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.PENDING
+    assert "ConnectionError" in delivery.last_error
+
+
+def test_a_broadcast_rule_tells_the_conversations_group_after_commit(
+    defaults, world, django_capture_on_commit_callbacks
+):
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(conversation_group(world.north_call.pk), channel)
+    rule = sentiment_rule(broadcast=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        execution_id = fire(rule, world.north_call)
+    message = async_to_sync(layer.receive)(channel)
+    assert message["event"] == "insights"
+    assert message["payload"]["execution"] == execution_id
+    assert message["payload"]["operators"] == ["sentiment"]
