@@ -327,8 +327,8 @@ def test_validate_classifier_reports_every_problem():
          "tolerance: must be an integer from 0 to 100"),
         ({"labels": [{"label": "a", "keywords": ["b"]}], "default_label": ""},
          "default_label: must be a non-empty string"),
-        ({"labels": [{"label": "a", "keywords": ["b"]}], "default_label": "x", "labls": []},
-         "labls: unknown field (expected one of labels, default_label, tolerance, speaker)"),
+        ({"labels": [{"label": "a", "keywords": ["b"], "regexp": ["c"]}], "default_label": "x"},
+         "labels[0].regexp: unknown field (expected one of label, phrases, keywords, regex)"),
         ({"labels": [{"label": "a", "regex": ["x" * 501]}], "default_label": "x"},
          "labels[0].regex[0]: longer than 500 characters"),
     ],
@@ -345,6 +345,8 @@ def test_validate_classifier_rejects(parameters, error):
         ({"patterns": [{"label": "a", "regex": "x", "keywords": ["y"]}]},
          "patterns[0]: give either regex or keywords, not both"),
         ({"patterns": [{"label": "a"}]}, "patterns[0]: needs a regex or keywords"),
+        ({"patterns": [{"label": "a", "regex": "x", "group": "value"}]},
+         "patterns[0].group: unknown field (expected one of label, regex, keywords)"),
         ({"patterns": [{"label": "a", "keywords": []}]},
          "patterns[0].keywords: needs at least one keyword"),
         ({"patterns": [{"label": "", "regex": "x"}]},
@@ -361,6 +363,12 @@ def test_validate_extractor_rejects(parameters, error):
 
 def test_validate_extractor_accepts_the_amount_and_date_extractor():
     assert validate_extractor(AMOUNTS_AND_DATES) == []
+
+
+def test_validate_leaves_top_level_settings_of_other_layers_alone():
+    # The operator runner keeps e.g. "remember" in the same parameters.
+    assert validate_classifier({**TASKS, "remember": True}) == []
+    assert validate_extractor({**AMOUNTS_AND_DATES, "remember": True}) == []
 
 
 # --- extract --------------------------------------------------------------------------------

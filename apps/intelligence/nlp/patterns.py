@@ -34,8 +34,10 @@ Matching rules:
   otherwise the whole match.
 
 Validation reports every problem with the path of the field ("labels[1].regex[0]: ...") so the
-admin form can show them all at once; unknown fields are errors, because a misspelt
-"keyword" would otherwise be dropped silently. ``classify`` and ``extract`` raise
+admin form can show them all at once. Unknown fields inside a label or pattern are errors,
+because a misspelt "keyword" would otherwise be dropped silently; unknown top-level fields are
+allowed, because the operator's parameters also carry settings of other layers (such as
+"remember"). ``classify`` and ``extract`` raise
 ``PatternError`` on invalid parameters and cache compiled rules per distinct parameters.
 """
 
@@ -73,9 +75,7 @@ DEFAULT_SPEAKER = "any"
 # backtracking hides, and no sensible rule needs more.
 MAX_PATTERN_LENGTH = 500
 
-_CLASSIFIER_FIELDS = ("labels", "default_label", "tolerance", "speaker")
 _LABEL_FIELDS = ("label", "phrases", "keywords", "regex")
-_EXTRACTOR_FIELDS = ("patterns", "speaker")
 _EXTRACTOR_PATTERN_FIELDS = ("label", "regex", "keywords")
 _SPACE_RE = re.compile(r"\s+")
 
@@ -127,7 +127,7 @@ def validate_classifier(parameters: dict[str, Any]) -> list[str]:
     """Every problem with classifier ``parameters``, each naming its field; [] when valid."""
     if not isinstance(parameters, dict):
         return ["parameters: must be an object"]
-    errors = _unknown_fields(parameters, _CLASSIFIER_FIELDS, "")
+    errors: list[str] = []
     labels = parameters.get("labels")
     if labels is None:
         errors.append("labels: required")
@@ -178,7 +178,7 @@ def validate_extractor(parameters: dict[str, Any]) -> list[str]:
     """Every problem with extractor ``parameters``, each naming its field; [] when valid."""
     if not isinstance(parameters, dict):
         return ["parameters: must be an object"]
-    errors = _unknown_fields(parameters, _EXTRACTOR_FIELDS, "")
+    errors: list[str] = []
     patterns = parameters.get("patterns")
     if patterns is None:
         errors.append("patterns: required")
@@ -211,9 +211,8 @@ def validate_extractor(parameters: dict[str, Any]) -> list[str]:
 
 
 def _unknown_fields(entry: dict[str, Any], known: Sequence[str], path: str) -> list[str]:
-    prefix = f"{path}." if path else ""
     return [
-        f"{prefix}{key}: unknown field (expected one of {', '.join(known)})"
+        f"{path}.{key}: unknown field (expected one of {', '.join(known)})"
         for key in entry
         if key not in known
     ]
