@@ -170,7 +170,23 @@ def _run(args: argparse.Namespace) -> int:
                 "--loglevel=INFO",
                 "--concurrency=2",
                 "-Q",
-                "default,ingest,operators,insights",
+                "default,ingest,insights",
+            ],
+            # Rule executions (one per communication): a solo-pool process answers in half the
+            # time of a prefork child (docs/benchmarks.md, "Language operators").
+            "operators": [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "ccportal",
+                "worker",
+                "--loglevel=INFO",
+                "--pool=solo",
+                "-n",
+                "operators@%h",
+                "-Q",
+                "operators",
             ],
             "beat": [
                 python,

@@ -30,3 +30,10 @@ def asynchronous_commit() -> Iterator[None]:
                 cursor.execute("RESET synchronous_commit")
         except DatabaseError:
             pass
+
+
+def asynchronous_commit_local() -> None:
+    """``synchronous_commit = off`` for the current transaction only (see above); one query."""
+    if connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit = off")

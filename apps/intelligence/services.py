@@ -20,7 +20,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.accounts.scoping import can_use
-from apps.common.db import asynchronous_commit
+from apps.common.db import asynchronous_commit_local
 from apps.common.errors import NotFound, PermissionDenied, ValidationFailed
 from apps.common.live import broadcast_on_commit, conversation_group
 from apps.conversations import services as conversations
@@ -438,16 +438,54 @@ def execution_sweep() -> dict[str, int]:
     return {"requeued": len(stuck), "failed": give_up}
 
 
-def _claim(execution_id: int) -> int | None:
-    """PENDING (or RUNNING but abandoned) -> RUNNING; returns the attempt number if we won."""
+@dataclass
+class _Claimed:
+    attempt: int
+    execution: RuleExecution
+    agent_types: list[str]
+    previous_through: int | None
+
+
+def _columns(model: Any, alias: str) -> tuple[list[str], str]:
+    fields = [f for f in model._meta.concrete_fields]
+    names = [f.attname for f in fields]
+    sql = ", ".join(f'{alias}."{f.column}"' for f in fields)
+    return names, sql
+
+
+def _claim(execution_id: int) -> _Claimed | None:
+    """PENDING (or RUNNING but abandoned) -> RUNNING, and everything the run needs to start.
+
+    One statement: the conditional UPDATE (a second worker finds nothing to claim) returns the
+    execution, joined with its rule, its conversation, the conversation's participant types
+    and where the rule's previous execution stopped. Rule executions are the hot path of
+    live insight (one per communication), and each round trip costs about a millisecond.
+    """
     now = timezone.now()
+    execution_names, execution_sql = _columns(RuleExecution, "c")
+    rule_names, rule_sql = _columns(Rule, "r")
+    conversation_names, conversation_sql = _columns(Conversation, "v")
+    executions = RuleExecution._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            UPDATE {RuleExecution._meta.db_table}
-               SET status = %s, started_at = %s, attempts = attempts + 1
-             WHERE id = %s AND (status = %s OR (status = %s AND started_at < %s))
-            RETURNING attempts
+            WITH c AS (
+                UPDATE {executions}
+                   SET status = %s, started_at = %s, attempts = attempts + 1
+                 WHERE id = %s AND (status = %s OR (status = %s AND started_at < %s))
+                RETURNING *
+            )
+            SELECT {execution_sql}, {rule_sql}, {conversation_sql},
+                   ARRAY(SELECT p.type FROM {Participant._meta.db_table} p
+                          WHERE p.conversation_id = c.conversation_id),
+                   (SELECT MAX(e.through_communication_id) FROM {executions} e
+                     WHERE e.rule_id = c.rule_id AND e.conversation_id = c.conversation_id
+                       AND e.id <> c.id
+                       AND (c.through_communication_id IS NULL
+                            OR e.through_communication_id < c.through_communication_id))
+              FROM c
+              JOIN {Rule._meta.db_table} r ON r.id = c.rule_id
+              JOIN {Conversation._meta.db_table} v ON v.id = c.conversation_id
             """,
             [
                 ExecutionStatus.RUNNING,
@@ -459,7 +497,20 @@ def _claim(execution_id: int) -> int | None:
             ],
         )
         row = cursor.fetchone()
-    return row[0] if row else None
+    if row is None:
+        return None
+    values = list(row)
+    db = connection.alias
+    execution = RuleExecution.from_db(db, execution_names, values[: len(execution_names)])
+    del values[: len(execution_names)]
+    execution.rule = Rule.from_db(db, rule_names, values[: len(rule_names)])
+    del values[: len(rule_names)]
+    execution.conversation = Conversation.from_db(
+        db, conversation_names, values[: len(conversation_names)]
+    )
+    del values[: len(conversation_names)]
+    agent_types, previous = values
+    return _Claimed(execution.attempts, execution, list(agent_types or []), previous)
 
 
 def _rubric_resolver(conversation_id: int) -> Any:
@@ -532,12 +583,26 @@ def _structure(version: Any) -> Any:
     return structure
 
 
-def execution_context(execution: RuleExecution) -> OperatorContext:
+def execution_context(
+    execution: RuleExecution,
+    *,
+    agent_types: list[str] | None = None,
+    previous_through: int | Any | None = ...,
+) -> OperatorContext:
+    """What the operators see; ``agent_types`` and ``previous_through`` when already known."""
     conversation = execution.conversation
-    agent_type = profiles_link(conversation_id=conversation.pk)
+    agent_type = (
+        agent_type_of(agent_types)
+        if agent_types is not None
+        else selectors.conversation_agent_type(conversation_id=conversation.pk)
+    )
     lines = selectors.transcript_lines(conversation_id=conversation.pk)
     through = execution.through_communication_id
-    previous = selectors.previous_through(execution=execution)
+    previous = (
+        selectors.previous_through(execution=execution)
+        if previous_through is ...
+        else previous_through
+    )
     window = [
         line
         for line in lines
@@ -553,11 +618,17 @@ def execution_context(execution: RuleExecution) -> OperatorContext:
         final=conversation.status == ConversationStatus.CLOSED,
         trigger_on=execution.trigger_on,
         agent_type=agent_type,
-        memory=selectors.memory_for_conversation(conversation_id=conversation.pk),
+        memory_loader=functools.partial(_memory, conversation.pk),
         started_at=conversation.started_at,
         knowledge_search=selectors.knowledge_search,
         rubric_for=_rubric_resolver(conversation.pk),
     )
+
+
+def _memory(conversation_id: int) -> list[str]:
+    # Linking first: a returning customer's observations from earlier conversations count.
+    profiles_link(conversation_id=conversation_id)
+    return selectors.memory_for_conversation(conversation_id=conversation_id)
 
 
 def execution_run(*, execution_id: int, **llm_options: Any) -> str | None:
@@ -568,24 +639,40 @@ def execution_run(*, execution_id: int, **llm_options: Any) -> str | None:
     webhook delivery are stored in one transaction that also marks the execution finished, so
     a crash in between leaves it RUNNING for the sweeper and never half-stored.
     """
-    with asynchronous_commit():
-        return _execution_run(execution_id, llm_options)
+    with transaction.atomic():
+        asynchronous_commit_local()
+        claimed = _claim(execution_id)
+        if claimed is None:
+            return None
+        execution = claimed.execution
+        specs = selectors.rule_specs(rule=execution.rule)
+        ctx = execution_context(
+            execution,
+            agent_types=claimed.agent_types,
+            previous_through=claimed.previous_through,
+        )
+        if all(spec.backend == Backend.EMBEDDED for spec in specs):
+            # Offline operators take a millisecond or two: claim, run and store in one
+            # transaction (one commit, no fsync: the execution row makes it redoable).
+            outputs = _run_all(specs, ctx, llm_options)
+            return _execution_finish(execution, attempt=claimed.attempt, ctx=ctx, outputs=outputs)
+    # A language model may take seconds: the claim is committed, the model is called outside
+    # any transaction, and the results are stored in a second one.
+    outputs = _run_all(specs, ctx, llm_options)
+    with transaction.atomic():
+        asynchronous_commit_local()
+        return _execution_finish(execution, attempt=claimed.attempt, ctx=ctx, outputs=outputs)
 
 
-def _execution_run(execution_id: int, llm_options: dict[str, Any]) -> str | None:
-    attempt = _claim(execution_id)
-    if attempt is None:
-        return None
-    execution = RuleExecution.objects.select_related("rule", "conversation").get(pk=execution_id)
-    rule = execution.rule
-    specs = selectors.rule_specs(rule=rule)
-    ctx = execution_context(execution)
-    outputs: list[tuple[OperatorSpec, OperatorOutput]] = []
+def _run_all(
+    specs: list[OperatorSpec], ctx: OperatorContext, llm_options: dict[str, Any]
+) -> list[tuple[OperatorSpec, OperatorOutput]]:
+    outputs = []
     for spec in specs:
         output = run_operator(spec, ctx, **llm_options)
         if output is not None:
             outputs.append((spec, output))
-    return _execution_finish(execution, attempt=attempt, ctx=ctx, outputs=outputs)
+    return outputs
 
 
 def _status_of(outputs: list[tuple[OperatorSpec, OperatorOutput]]) -> str:
@@ -597,7 +684,6 @@ def _status_of(outputs: list[tuple[OperatorSpec, OperatorOutput]]) -> str:
     return ExecutionStatus.PARTIAL if errors else ExecutionStatus.SUCCEEDED
 
 
-@transaction.atomic
 def _execution_finish(
     execution: RuleExecution,
     *,
@@ -621,13 +707,18 @@ def _execution_finish(
         },
     )
     if not finished:  # a slower twin of this attempt lost the race; keep the winner's work
-        transaction.set_rollback(True)
         return None
     rule = execution.rule
     conversation = execution.conversation
+    rows = (
+        OperatorResult.objects.bulk_create(
+            [_result_row(execution, spec, output, ctx=ctx) for spec, output in outputs]
+        )
+        if rule.store_results
+        else [None] * len(outputs)
+    )
     stored: list[tuple[OperatorSpec, OperatorOutput, OperatorResult | None]] = []
-    for spec, output in outputs:
-        result = _result_store(execution, spec, output, ctx=ctx) if rule.store_results else None
+    for (spec, output), result in zip(outputs, rows, strict=True):
         stored.append((spec, output, result))
         if output.observations:
             observations_add(
@@ -654,9 +745,11 @@ def _execution_finish(
     return status
 
 
-def _result_store(
+def _result_row(
     execution: RuleExecution, spec: OperatorSpec, output: OperatorOutput, *, ctx: OperatorContext
 ) -> OperatorResult:
+    """An unsaved result. Inserted in the transaction that finishes the claimed attempt, so an
+    earlier attempt's rows were rolled back with it (the unique result_id still guards)."""
     window = ctx.window or ctx.lines
     result_id = f"ccportal_operatorresult_{execution.pk}_{spec.operator_id}"
     row = OperatorResult(
@@ -700,9 +793,6 @@ def _result_store(
             "raw_output": output.raw_output[:20_000],
         },
     )
-    # A plain INSERT: this runs in the transaction that finishes the claimed attempt, so an
-    # earlier attempt's rows were rolled back with it (the unique result_id still guards).
-    row.save(force_insert=True)
     return row
 
 
@@ -988,6 +1078,11 @@ def profiles_link(*, conversation_id: int) -> str | None:
     return agent_type_of(kind for kind, *_ in participants)
 
 
+def observation_digest(text: str) -> str:
+    """What makes two observations the same: the text, case and spacing aside."""
+    return _digest(text)
+
+
 def _digest(text: str) -> str:
     return hashlib.sha256(" ".join(text.lower().split()).encode()).hexdigest()
 
@@ -1004,6 +1099,7 @@ def observations_add(
     """Remember ``texts`` about the conversation's customer (or ``profile``); once per text."""
     targets = [profile] if profile is not None else []
     if not targets and conversation_id is not None:
+        profiles_link(conversation_id=conversation_id)
         targets = list(selectors.profiles_for_conversation(conversation_id=conversation_id))
     rows = [
         Observation(
@@ -1019,8 +1115,17 @@ def observations_add(
         for text in texts
         if text.strip()
     ]
-    created = Observation.objects.bulk_create(rows, ignore_conflicts=True)
-    return len(created)
+    if not rows:
+        return 0
+    known = set(
+        Observation.objects.filter(
+            profile__in=targets, digest__in={row.digest for row in rows}
+        ).values_list("profile_id", "digest")
+    )
+    fresh = [row for row in rows if (row.profile.pk, row.digest) not in known]
+    # ignore_conflicts: a concurrent run may add the same observation between the two queries.
+    Observation.objects.bulk_create(fresh, ignore_conflicts=True)
+    return len(fresh)
 
 
 # ---------------------------------------------------------------------------------------------

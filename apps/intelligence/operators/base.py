@@ -78,11 +78,18 @@ class OperatorContext:
     final: bool  # the conversation has ended
     trigger_on: str
     agent_type: str | None = None  # HUMAN_AGENT, AI_AGENT or None (unknown)
-    memory: Sequence[str] = ()  # observations about the customer, newest first
+    memory_loader: Callable[[], Sequence[str]] | None = None  # read only when an operator asks
     started_at: datetime | None = None
     knowledge_search: Callable[[str, int], list[KnowledgeHit]] | None = None
     rubric_for: Callable[[OperatorSpec], PinnedRubric | None] | None = None
     cache: dict[Any, Any] = field(default_factory=dict)
+
+    @property
+    def memory(self) -> Sequence[str]:
+        """Observations about the customer, newest first (loaded on first use)."""
+        if "memory" not in self.cache:
+            self.cache["memory"] = list(self.memory_loader()) if self.memory_loader else []
+        return self.cache["memory"]
 
     @property
     def latest(self) -> TranscriptLine | None:
