@@ -1,3 +1,14 @@
+"""API routes of Enterprise Knowledge (/api/knowledge/) and Conversation Memory
+(/api/profiles/)."""
+
 from __future__ import annotations
 
-urlpatterns: list = []
+from rest_framework.routers import SimpleRouter
+
+from . import knowledge
+
+router = SimpleRouter()
+router.register("knowledge", knowledge.KnowledgeArticleViewSet, basename="api-knowledge")
+router.register("profiles", knowledge.CustomerProfileViewSet, basename="api-profile")
+
+urlpatterns = router.urls

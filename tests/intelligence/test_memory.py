@@ -1,0 +1,330 @@
+"""Conversation Memory pages: the customers a person may see, and what is remembered about them.
+
+A customer is visible when one of their conversations is: supervisors and coaches see their
+teams' customers, agents their own, admins and QA analysts all, and people without a role none.
+Anything out of reach is a 404, so profile ids do not leak.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from apps.common.errors import NotFound, PermissionDenied, ValidationFailed
+from apps.conversations.models import Conversation
+from apps.intelligence import knowledge, services
+from apps.intelligence.choices import ObservationSource
+from apps.intelligence.models import CustomerProfile, Observation, OperatorResult
+
+pytestmark = pytest.mark.django_db
+
+
+def url(name: str, *args: Any) -> str:
+    return reverse(name, args=args)
+
+
+def make_profile(
+    name: str, *conversations: Conversation, profile_id: str = "", address: str = ""
+) -> CustomerProfile:
+    key = f"profile:{profile_id}" if profile_id else f"address:{address or name}"
+    profile = CustomerProfile.objects.create(
+        key=key, profile_id=profile_id, address=address, display_name=name
+    )
+    profile.conversations.add(*conversations)
+    return profile
+
+
+def listed(response) -> list[str]:
+    """The customers' names on the list page, in order."""
+    return re.findall(r'data-testid="customer-name">([^<]*)<', response.content.decode())
+
+
+def observation_texts(response) -> list[str]:
+    return re.findall(r'data-testid="observation-text">([^<]*)<', response.content.decode())
+
+
+@pytest.fixture
+def nora(world) -> CustomerProfile:
+    """The customer of the north call (agent Alice, team North)."""
+    return make_profile(
+        "Nora North", world.north_call, profile_id="mem_nora", address="+15550001111"
+    )
+
+
+@pytest.fixture
+def sid(world) -> CustomerProfile:
+    """The customer of the south call (agent Bob, team South)."""
+    return make_profile("Sid South", world.south_call, address="sid@example.com")
+
+
+# Who sees which customers -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("persona", "expected"),
+    [
+        ("admin", ["Nora North", "Sid South"]),
+        ("qa_analyst", ["Nora North", "Sid South"]),
+        ("supervisor", ["Nora North"]),
+        ("coach", ["Nora North"]),
+        ("agent_user", ["Nora North"]),
+        ("other_agent_user", ["Sid South"]),
+    ],
+)
+def test_people_see_the_customers_of_the_conversations_they_may_see(
+    world, client_for, nora, sid, persona, expected
+):
+    response = client_for(getattr(world, persona)).get(url("knowledge-customer-list"))
+    assert response.status_code == 200
+    assert listed(response) == expected
+
+
+def test_a_supervisor_opens_their_teams_customer_and_gets_404_for_another(
+    world, client_for, nora, sid
+):
+    client = client_for(world.supervisor)
+    observation = Observation.objects.create(
+        profile=sid, text="Moving abroad", digest="d1", source=ObservationSource.USER
+    )
+
+    assert client.get(url("knowledge-customer-detail", nora.pk)).status_code == 200
+    assert client.get(url("knowledge-customer-detail", sid.pk)).status_code == 404
+    assert client.post(url("knowledge-observation-add", sid.pk), {"text": "x"}).status_code == 404
+    delete = url("knowledge-observation-delete", sid.pk, observation.pk)
+    assert client.get(delete).status_code == 404
+    assert client.post(delete).status_code == 404
+    assert Observation.objects.filter(profile=sid).count() == 1
+
+
+def test_people_without_a_role_see_no_customer(world, client_for, nora):
+    client = client_for(world.outsider)
+    assert client.get(url("knowledge-customer-list")).status_code == 403
+    assert client.get(url("knowledge-customer-detail", nora.pk)).status_code == 403
+    assert list(knowledge.profile_list(user=world.outsider)) == []
+
+
+def test_anonymous_visitors_are_sent_to_sign_in(nora):
+    for path in [url("knowledge-customer-list"), url("knowledge-customer-detail", nora.pk)]:
+        response = Client().get(path)
+        assert response.status_code == 302
+        assert response["Location"].startswith(reverse("login"))
+
+
+def test_a_customer_of_two_teams_shows_only_the_visible_conversations(world, client_for):
+    both = make_profile("Bea Both", world.north_call, world.south_call)
+
+    supervisor = client_for(world.supervisor).get(url("knowledge-customer-detail", both.pk))
+    admin = client_for(world.admin).get(url("knowledge-customer-detail", both.pk))
+
+    assert supervisor.status_code == 200
+    html = supervisor.content.decode()
+    assert url("conversation-detail", world.north_call.pk) in html
+    assert url("conversation-detail", world.south_call.pk) not in html
+    admin_html = admin.content.decode()
+    assert url("conversation-detail", world.south_call.pk) in admin_html
+    [supervisor_row] = knowledge.profile_list(user=world.supervisor)
+    [admin_row] = knowledge.profile_list(user=world.admin)
+    assert (supervisor_row.conversation_count, admin_row.conversation_count) == (1, 2)
+
+
+# The list -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [("nora", ["Nora North"]), ("0001111", ["Nora North"]), ("MEM_NORA", ["Nora North"])],
+)
+def test_customers_are_found_by_name_address_or_profile_id(
+    world, client_for, nora, sid, query, expected
+):
+    response = client_for(world.admin).get(url("knowledge-customer-list"), {"q": query})
+    assert listed(response) == expected
+
+
+def test_a_search_without_matches_says_so(world, client_for, nora):
+    response = client_for(world.admin).get(url("knowledge-customer-list"), {"q": "zelda"})
+    assert listed(response) == []
+    assert "No customer matches “zelda”" in response.content.decode()
+
+
+def test_without_customers_the_list_says_so(world, client_for):
+    html = client_for(world.admin).get(url("knowledge-customer-list")).content.decode()
+    assert "No customers yet" in html
+
+
+def test_the_list_counts_observations_and_conversations(world, client_for, nora):
+    services.observations_add(
+        profile=nora, texts=["Prefers email", "Has two cards"], source=ObservationSource.USER
+    )
+    html = client_for(world.admin).get(url("knowledge-customer-list")).content.decode()
+    assert re.findall(r'data-testid="observation-count">(\d+)<', html) == ["2"]
+    assert re.findall(r'data-testid="conversation-count">(\d+)<', html) == ["1"]
+
+
+def test_the_list_shows_25_customers_a_page(world, client_for):
+    for n in range(30):
+        make_profile(f"Customer {n:02d}", world.north_call)
+    client = client_for(world.supervisor)
+    assert len(listed(client.get(url("knowledge-customer-list")))) == 25
+    assert len(listed(client.get(url("knowledge-customer-list"), {"page": 2}))) == 5
+
+
+def test_the_list_makes_as_many_queries_for_30_customers_as_for_3(world, client_for):
+    client = client_for(world.supervisor)
+    for n in range(3):
+        make_profile(f"Customer {n:02d}", world.north_call)
+    with CaptureQueriesContext(connection) as few:
+        client.get(url("knowledge-customer-list"))
+    for n in range(3, 30):
+        make_profile(f"Customer {n:02d}", world.north_call)
+    with CaptureQueriesContext(connection) as many:
+        client.get(url("knowledge-customer-list"))
+    assert len(many) == len(few)
+
+
+def test_the_memory_pages_sit_under_knowledge_in_the_navigation(world, client_for):
+    html = client_for(world.agent_user).get(url("knowledge-customer-list")).content.decode()
+    assert re.search(r'nav-link active" aria-current="page" href="/intelligence/knowledge/"', html)
+
+
+# A customer's page --------------------------------------------------------------------------------
+
+
+def test_a_customer_page_shows_observations_newest_first_with_where_they_came_from(
+    world, client_for, nora
+):
+    result = OperatorResult.objects.create(
+        result_id="LR-memory-1",
+        conversation=world.north_call,
+        operator_id="memory",
+        operator_name="Memory extractor",
+        output_format="TEXT",
+    )
+    services.observations_add(
+        conversation_id=world.north_call.pk,
+        texts=["Lost a card last month"],
+        source=ObservationSource.OPERATOR,
+        operator_result=result,
+    )
+    services.observations_add(
+        profile=nora, texts=["Prefers email"], source=ObservationSource.USER, user=world.admin
+    )
+
+    response = client_for(world.agent_user).get(url("knowledge-customer-detail", nora.pk))
+
+    html = response.content.decode()
+    assert observation_texts(response) == ["Prefers email", "Lost a card last month"]
+    assert re.findall(r'data-testid="observation-source">(?:<i[^>]*></i>)?([^<]*)<', html) == [
+        "Person",
+        "Operator",
+    ]
+    assert "from Memory extractor" in html
+    assert f'href="{url("conversation-detail", world.north_call.pk)}"' in html
+    assert "by ada" in html
+
+
+def test_an_observation_from_a_conversation_out_of_reach_is_shown_without_its_link(
+    world, client_for
+):
+    both = make_profile("Bea Both", world.north_call, world.south_call)
+    services.observations_add(
+        conversation_id=world.south_call.pk, texts=["Angry"], source=ObservationSource.OPERATOR
+    )
+
+    response = client_for(world.supervisor).get(url("knowledge-customer-detail", both.pk))
+
+    assert observation_texts(response) == ["Angry"]
+    assert "another team" in response.content.decode()
+    assert url("conversation-detail", world.south_call.pk) not in response.content.decode()
+
+
+def test_adding_the_same_observation_twice_stores_it_once(world, client_for, nora):
+    client = client_for(world.agent_user)
+
+    first = client.post(url("knowledge-observation-add", nora.pk), {"text": "Prefers email"})
+    second = client.post(
+        url("knowledge-observation-add", nora.pk), {"text": "  prefers   EMAIL "}, follow=True
+    )
+
+    assert first.status_code == 302
+    assert first["Location"] == url("knowledge-customer-detail", nora.pk)
+    [observation] = Observation.objects.filter(profile=nora)
+    assert (observation.text, observation.source, observation.created_by) == (
+        "Prefers email",
+        ObservationSource.USER,
+        world.agent_user,
+    )
+    assert "already remembered" in second.content.decode()
+
+
+def test_a_blank_observation_is_refused_next_to_its_field(world, client_for, nora):
+    response = client_for(world.agent_user).post(
+        url("knowledge-observation-add", nora.pk), {"text": "   "}
+    )
+    assert response.status_code == 200
+    assert Observation.objects.count() == 0
+    assert 'data-testid="field-error">Write what you learnt about the customer.<' in (
+        response.content.decode()
+    )
+
+
+def test_deleting_an_observation_asks_first(world, client_for, nora):
+    services.observations_add(profile=nora, texts=["Prefers email"], source="user")
+    observation = Observation.objects.get()
+    client = client_for(world.agent_user)
+    path = url("knowledge-observation-delete", nora.pk, observation.pk)
+
+    confirm = client.get(path)
+    assert confirm.status_code == 200 and "Prefers email" in confirm.content.decode()
+    assert Observation.objects.exists()
+
+    response = client.post(path)
+    assert response.status_code == 302
+    assert response["Location"] == url("knowledge-customer-detail", nora.pk)
+    assert not Observation.objects.exists()
+
+
+def test_an_observation_of_another_customer_is_a_404(world, client_for, nora):
+    other = make_profile("Other", world.north_call)
+    services.observations_add(profile=other, texts=["Prefers email"], source="user")
+    observation = Observation.objects.get()
+    path = url("knowledge-observation-delete", nora.pk, observation.pk)
+    assert client_for(world.admin).post(path).status_code == 404
+    assert Observation.objects.exists()
+
+
+# The writes themselves ----------------------------------------------------------------------------
+
+
+def test_observation_add_refuses_people_without_the_memory_feature(world, nora):
+    with pytest.raises(PermissionDenied):
+        knowledge.observation_add(user=world.outsider, profile=nora, text="Prefers email")
+
+
+def test_observation_add_refuses_a_customer_out_of_reach(world, sid):
+    with pytest.raises(NotFound):
+        knowledge.observation_add(user=world.supervisor, profile=sid, text="Prefers email")
+    assert Observation.objects.count() == 0
+
+
+def test_observation_add_says_whether_the_observation_is_new(world, nora):
+    first, created = knowledge.observation_add(
+        user=world.supervisor, profile=nora, text="Prefers email"
+    )
+    again, created_again = knowledge.observation_add(
+        user=world.supervisor, profile=nora, text="PREFERS EMAIL"
+    )
+    assert (created, created_again) == (True, False)
+    assert first.pk == again.pk
+
+
+def test_observation_add_refuses_text_too_long(world, nora):
+    with pytest.raises(ValidationFailed) as refused:
+        knowledge.observation_add(user=world.admin, profile=nora, text="x" * 2001)
+    assert list(refused.value.errors) == ["text"]
