@@ -170,6 +170,9 @@ def operator_result_store(data: OperatorResultInput) -> tuple[OperatorResult, bo
 # ---------------------------------------------------------------------------------------------
 
 STALE_RUNNING = timedelta(minutes=5)
+# A PENDING execution this old lost its message (broker down when it was queued). Not shorter:
+# during a backlog every re-queue is a duplicate message the workers must skip.
+STALE_PENDING = timedelta(minutes=2)
 MAX_ATTEMPTS = 3
 
 
@@ -428,7 +431,7 @@ def execution_sweep() -> dict[str, int]:
     ).update(status=ExecutionStatus.FAILED, finished_at=now, error="Gave up after retries.")
     stuck = list(
         RuleExecution.objects.filter(
-            Q(status=ExecutionStatus.PENDING, triggered_at__lt=now - timedelta(seconds=30))
+            Q(status=ExecutionStatus.PENDING, triggered_at__lt=now - STALE_PENDING)
             | Q(status=ExecutionStatus.RUNNING, started_at__lt=now - STALE_RUNNING),
             attempts__lt=MAX_ATTEMPTS,
         ).values_list("pk", flat=True)[:1000]

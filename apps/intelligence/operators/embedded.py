@@ -143,11 +143,17 @@ def run_next_best_response(spec: OperatorSpec, ctx: OperatorContext) -> Operator
     if not turn or not ctx.window or ctx.window[-1].pk != turn[-1].pk:
         return None  # only right after the customer spoke
     said = " ".join(line.text for line in turn)
-    words = [w for w in text.words(said) if w not in text.STOPWORDS and len(w) > 2]
+    words = [w for w in text.content_words(said) if len(w) > 2]
     if not words:
-        return None
+        return None  # "yes", "okay bye": nothing to look up, nothing to suggest
     limit = int(spec.parameters.get("candidates") or 3)
-    hits = ctx.knowledge_search(" ".join(words), limit) if ctx.knowledge_search else []
+    search = ctx.knowledge_search
+    hits = search(" ".join(words), limit) if search else []
+    if not hits and search:
+        # A short answer ("the debit one") makes sense with what the customer said before.
+        earlier = " ".join(line.text for line in ctx.lines if line.role == "customer")
+        context_words = [w for w in text.content_words(earlier) if len(w) > 2]
+        hits = search(" ".join(dict.fromkeys(words + context_words)), limit)
     mood = sentiment.sentiment_of(said)
     opener = _SORRY if mood.label == "negative" else _SURE
     if hits:
