@@ -25,31 +25,26 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Max, OuterRef, Prefetch, QuerySet, Subquery
 from django.http import Http404
 from django.utils import timezone
 from django.utils.text import slugify
 
 from apps.accounts.scoping import can_use
 from apps.common.errors import Conflict, PermissionDenied, ValidationFailed
-from apps.conversations.models import Conversation
 from apps.rubrics import selectors as rubrics_selectors
 
 from . import builtins, llm
 from .choices import CUSTOM_KINDS, Backend, ConditionOp, OperatorKind, TriggerOn
 from .models import (
     Operator,
-    OperatorResult,
     OperatorVersion,
     OutputFormat,
     Rule,
-    RuleExecution,
     RuleOperator,
 )
 from .nlp import patterns
@@ -633,136 +628,3 @@ def parse_json(text: str) -> Any:
         raise ValueError(
             f"This is not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
         ) from exc
-
-
-# ---------------------------------------------------------------------------------------------
-# Reads (selectors of the operator and rule pages and API)
-# ---------------------------------------------------------------------------------------------
-
-
-def can_read(user: Any) -> bool:
-    return can_use(user, "intelligence")
-
-
-def can_manage(user: Any) -> bool:
-    return can_use(user, "intelligence_manage")
-
-
-def can_run(user: Any) -> bool:
-    return can_use(user, "intelligence_run")
-
-
-def operator_list(*, user: Any) -> QuerySet[Operator]:
-    """Operators, built-in first, each with ``current_number`` and ``current_backend`` (its
-    latest version) and its versions prefetched, newest first; none for who may not read."""
-    if not can_read(user):
-        return Operator.objects.none()
-    latest = OperatorVersion.objects.filter(operator=OuterRef("pk")).order_by("-number")
-    return (
-        Operator.objects.select_related("created_by")
-        .annotate(
-            current_number=Subquery(latest.values("number")[:1]),
-            current_backend=Subquery(latest.values("backend")[:1]),
-        )
-        .prefetch_related(
-            Prefetch(
-                "versions",
-                queryset=OperatorVersion.objects.select_related("created_by").order_by("-number"),
-            )
-        )
-        .order_by("-is_builtin", "name", "id")
-    )
-
-
-def operator_get(*, user: Any, pk: int) -> Operator:
-    operator = operator_list(user=user).filter(pk=pk).first()
-    if operator is None:
-        raise Http404("No such operator.")
-    return operator
-
-
-def rules_using(*, operator_ids: list[int]) -> dict[int, list[Rule]]:
-    """The rules running each operator, by name."""
-    used: dict[int, list[Rule]] = {pk: [] for pk in operator_ids}
-    for item in (
-        RuleOperator.objects.filter(operator_id__in=operator_ids)
-        .select_related("rule")
-        .order_by("rule__name", "rule_id")
-    ):
-        used.setdefault(item.operator_id, []).append(item.rule)
-    return used
-
-
-def operator_result_count(*, user: Any, operator: Operator, since: datetime) -> int:
-    """Results of the operator's versions since ``since``, in conversations ``user`` may see."""
-    return (
-        OperatorResult.objects.for_user(user)
-        .filter(definition__operator=operator, created_at__gte=since)
-        .count()
-    )
-
-
-def published_rubrics(*, user: Any) -> list[Any]:
-    """Rubrics with a version in force (what Script Adherence may judge by), by name."""
-    rubrics = rubrics_selectors.rubric_list(user=user)
-    return [rubric for rubric in rubrics if getattr(rubric, "published_number", None)]
-
-
-def rule_list(*, user: Any) -> QuerySet[Rule]:
-    """Rules by name with their operators (in order, pinned versions) in a fixed number of
-    queries; none for who may not read."""
-    if not can_read(user):
-        return Rule.objects.none()
-    return (
-        Rule.objects.select_related("flag_operator", "created_by")
-        .prefetch_related(
-            Prefetch(
-                "rule_operators",
-                queryset=RuleOperator.objects.select_related("operator", "version").order_by(
-                    "position", "id"
-                ),
-            )
-        )
-        .order_by("name", "id")
-    )
-
-
-def rule_get(*, user: Any, pk: int) -> Rule:
-    rule = rule_list(user=user).filter(pk=pk).first()
-    if rule is None:
-        raise Http404("No such rule.")
-    return rule
-
-
-def execution_list(*, user: Any) -> QuerySet[RuleExecution]:
-    """Executions on conversations ``user`` may see, newest first."""
-    if not can_read(user):
-        return RuleExecution.objects.none()
-    return (
-        RuleExecution.objects.filter(
-            conversation__in=Conversation.objects.for_user(user).values("pk")
-        )
-        .select_related("rule", "requested_by")
-        .order_by("-triggered_at", "-id")
-    )
-
-
-@dataclass
-class RuleActivity:
-    """What a rule did lately, in conversations the reader may see."""
-
-    last_at: datetime | None = None
-    counts: dict[str, int] = field(default_factory=dict)
-
-
-def rule_activity(*, user: Any, rule_ids: list[int], since: datetime) -> dict[int, RuleActivity]:
-    """Per rule: the time of its newest execution, and executions since ``since`` by status
-    (two queries, whatever the number of rules)."""
-    activity = {pk: RuleActivity() for pk in rule_ids}
-    executions = execution_list(user=user).filter(rule_id__in=rule_ids).order_by()
-    for latest in executions.values("rule_id").annotate(last=Max("triggered_at")):
-        activity[latest["rule_id"]].last_at = latest["last"]
-    recent = executions.filter(triggered_at__gte=since)
-    for counted in recent.values("rule_id", "status").annotate(n=Count("id")):
-        activity[counted["rule_id"]].counts[counted["status"]] = counted["n"]
-    return activity

@@ -28,7 +28,7 @@ from apps.common.errors import ApplicationError, NotFound, ValidationFailed
 from apps.common.errors import PermissionDenied as ServicePermissionDenied
 from apps.conversations import selectors as conversation_selectors
 
-from . import definitions, services
+from . import definitions, selectors, services
 from .choices import CUSTOM_KINDS, ConditionOp, ExecutionStatus, OperatorKind, TriggerOn
 from .forms_rules import (
     ActiveForm,
@@ -95,8 +95,8 @@ RUN = "intelligence_run"
 
 @intelligence_page()
 def operator_list(request: HttpRequest) -> HttpResponse:
-    operators = list(definitions.operator_list(user=request.user))
-    used = definitions.rules_using(operator_ids=[o.pk for o in operators])
+    operators = list(selectors.operator_list(user=request.user))
+    used = selectors.rules_using(operator_ids=[o.pk for o in operators])
     for operator in operators:
         operator.used_by = used.get(operator.pk, [])
     return render(
@@ -104,7 +104,7 @@ def operator_list(request: HttpRequest) -> HttpResponse:
         "intelligence/operator_list.html",
         {
             "operators": operators,
-            "can_manage": definitions.can_manage(request.user),
+            "can_manage": selectors.can_manage(request.user),
             "tab": "operators",
         },
     )
@@ -112,7 +112,7 @@ def operator_list(request: HttpRequest) -> HttpResponse:
 
 @intelligence_page()
 def operator_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    operator = definitions.operator_get(user=request.user, pk=pk)
+    operator = selectors.operator_get(user=request.user, pk=pk)
     versions = list(operator.versions.all())
     for version in versions:
         version.parameters_json = pretty(version.parameters or {})
@@ -125,12 +125,12 @@ def operator_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "operator": operator,
             "versions": versions,
             "latest": versions[0] if versions else None,
-            "rules": definitions.rules_using(operator_ids=[operator.pk])[operator.pk],
-            "result_count": definitions.operator_result_count(
+            "rules": selectors.rules_using(operator_ids=[operator.pk])[operator.pk],
+            "result_count": selectors.operator_result_count(
                 user=request.user, operator=operator, since=since
             ),
             "result_days": RESULTS_WINDOW.days,
-            "can_manage": definitions.can_manage(request.user),
+            "can_manage": selectors.can_manage(request.user),
         },
     )
 
@@ -182,11 +182,11 @@ def operator_create(request: HttpRequest) -> HttpResponse:
 @intelligence_page(MANAGE)
 @require_http_methods(["GET", "POST"])
 def operator_new_version(request: HttpRequest, pk: int) -> HttpResponse:
-    operator = definitions.operator_get(user=request.user, pk=pk)
+    operator = selectors.operator_get(user=request.user, pk=pk)
     versions = list(operator.versions.all())
     latest = versions[0] if versions else None
     rubrics = (
-        definitions.published_rubrics(user=request.user)
+        selectors.published_rubrics(user=request.user)
         if operator.kind == OperatorKind.SCRIPT_ADHERENCE
         else []
     )
@@ -224,7 +224,7 @@ def operator_new_version(request: HttpRequest, pk: int) -> HttpResponse:
 @intelligence_page(MANAGE)
 @require_POST
 def operator_set_active(request: HttpRequest, pk: int) -> HttpResponse:
-    operator = definitions.operator_get(user=request.user, pk=pk)
+    operator = selectors.operator_get(user=request.user, pk=pk)
     form = ActiveForm(request.POST)
     if form.is_valid():
         active = form.cleaned_data["active"]
@@ -290,8 +290,8 @@ def _describe(rule: Rule) -> Rule:
 
 @intelligence_page()
 def rule_list(request: HttpRequest) -> HttpResponse:
-    rules = [_describe(rule) for rule in definitions.rule_list(user=request.user)]
-    activity = definitions.rule_activity(
+    rules = [_describe(rule) for rule in selectors.rule_list(user=request.user)]
+    activity = selectors.rule_activity(
         user=request.user,
         rule_ids=[rule.pk for rule in rules],
         since=timezone.now() - ACTIVITY_WINDOW,
@@ -308,7 +308,7 @@ def rule_list(request: HttpRequest) -> HttpResponse:
         "intelligence/rule_list.html",
         {
             "rules": rules,
-            "can_manage": definitions.can_manage(request.user),
+            "can_manage": selectors.can_manage(request.user),
             "activity_days": ACTIVITY_WINDOW.days,
             "tab": "rules",
         },
@@ -318,9 +318,9 @@ def rule_list(request: HttpRequest) -> HttpResponse:
 def _render_rule_detail(
     request: HttpRequest, rule: Rule, run_form: RuleRunForm | None = None, *, status: int = 200
 ) -> HttpResponse:
-    can_run = definitions.can_run(request.user)
+    can_run = selectors.can_run(request.user)
     executions: list[RuleExecution] = list(
-        definitions.execution_list(user=request.user).filter(rule=rule)[:RECENT_EXECUTIONS]
+        selectors.execution_list(user=request.user).filter(rule=rule)[:RECENT_EXECUTIONS]
     )
     for execution in executions:
         execution.badge = STATUS_BADGES.get(execution.status, "text-bg-light")
@@ -341,7 +341,7 @@ def _render_rule_detail(
             "rule": _describe(rule),
             "rule_operators": list(rule.rule_operators.all()),
             "executions": executions,
-            "can_manage": definitions.can_manage(request.user),
+            "can_manage": selectors.can_manage(request.user),
             "can_run": can_run,
             "run_form": run_form if run_form is not None else RuleRunForm(),
             "conversations": conversations,
@@ -352,7 +352,7 @@ def _render_rule_detail(
 
 @intelligence_page()
 def rule_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    return _render_rule_detail(request, definitions.rule_get(user=request.user, pk=pk))
+    return _render_rule_detail(request, selectors.rule_get(user=request.user, pk=pk))
 
 
 def _rule_operators_offered(request: HttpRequest, rule: Rule | None) -> list[Operator]:
@@ -361,7 +361,7 @@ def _rule_operators_offered(request: HttpRequest, rule: Rule | None) -> list[Ope
     mine = [item.operator_id for item in rule.rule_operators.all()] if rule else []
     offered = [
         operator
-        for operator in definitions.operator_list(user=request.user)
+        for operator in selectors.operator_list(user=request.user)
         if operator.is_active or operator.pk in mine
     ]
     # The rule's own first, in its order; then the others as listed.
@@ -416,13 +416,13 @@ def rule_create(request: HttpRequest) -> HttpResponse:
 @intelligence_page(MANAGE)
 @require_http_methods(["GET", "POST"])
 def rule_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    return _rule_form_page(request, definitions.rule_get(user=request.user, pk=pk))
+    return _rule_form_page(request, selectors.rule_get(user=request.user, pk=pk))
 
 
 @intelligence_page(MANAGE)
 @require_http_methods(["GET", "POST"])
 def rule_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    rule = definitions.rule_get(user=request.user, pk=pk)
+    rule = selectors.rule_get(user=request.user, pk=pk)
     if request.method == "POST":
         try:
             definitions.rule_delete(user=request.user, rule=rule)
@@ -441,7 +441,7 @@ def rule_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @intelligence_page(MANAGE)
 @require_POST
 def rule_set_active(request: HttpRequest, pk: int) -> HttpResponse:
-    rule = definitions.rule_get(user=request.user, pk=pk)
+    rule = selectors.rule_get(user=request.user, pk=pk)
     form = ActiveForm(request.POST)
     if form.is_valid():
         active = form.cleaned_data["active"]
@@ -459,7 +459,7 @@ def rule_set_active(request: HttpRequest, pk: int) -> HttpResponse:
 def rule_run(request: HttpRequest, pk: int) -> HttpResponse:
     """Run the rule now on a conversation, then show that conversation; a second submit of the
     same form (same request key) finds the first execution instead of running again."""
-    rule = definitions.rule_get(user=request.user, pk=pk)
+    rule = selectors.rule_get(user=request.user, pk=pk)
     form = RuleRunForm(request.POST)
     if not form.is_valid():
         return _render_rule_detail(request, rule, form)

@@ -29,7 +29,7 @@ from rest_framework.response import Response
 from apps.common.errors import ValidationFailed
 from ccportal.viewsets import ErrorSerializer, IdFilter, ScopedReadOnlyViewSet
 
-from .. import definitions, services
+from .. import definitions, selectors, services
 from ..choices import CUSTOM_KINDS, ConditionOp, ExecutionStatus, OperatorKind, TriggerOn
 from ..definitions import RuleInput, RuleOperatorInput
 from ..models import Operator, OperatorVersion, Rule, RuleExecution
@@ -49,21 +49,21 @@ class CanRead(BasePermission):
     message = "Only admins, QA analysts, coaches and supervisors may see operators and rules."
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        return definitions.can_read(request.user)
+        return selectors.can_read(request.user)
 
 
 class CanManage(BasePermission):
     message = "Only admins may change operators and rules."
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        return definitions.can_manage(request.user)
+        return selectors.can_manage(request.user)
 
 
 class CanRun(BasePermission):
     message = "Only admins, QA analysts, coaches and supervisors may run rules."
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        return definitions.can_run(request.user)
+        return selectors.can_run(request.user)
 
 
 READ = [IsAuthenticated, CanRead]
@@ -319,7 +319,7 @@ class OperatorFilter(django_filters.FilterSet):
 class OperatorViewSet(ScopedReadOnlyViewSet):
     """Language operators: the four built in, and admins' classifiers, extractors and prompts."""
 
-    selector = definitions.operator_list
+    selector = selectors.operator_list
     serializer_class = OperatorSerializer
     permission_classes = READ
     filterset_class = OperatorFilter
@@ -331,7 +331,7 @@ class OperatorViewSet(ScopedReadOnlyViewSet):
         return super().get_permissions()
 
     def _detail(self, pk: int, *, code: int = status.HTTP_200_OK) -> Response:
-        operator = definitions.operator_get(user=self.request.user, pk=pk)
+        operator = selectors.operator_get(user=self.request.user, pk=pk)
         return Response(OperatorSerializer(operator).data, status=code)
 
     @extend_schema(
@@ -460,7 +460,7 @@ class RuleFilter(django_filters.FilterSet):
 class RuleViewSet(ScopedReadOnlyViewSet):
     """Rules: operators to run, when, and what to do with their results."""
 
-    selector = definitions.rule_list
+    selector = selectors.rule_list
     serializer_class = RuleSerializer
     permission_classes = READ
     filterset_class = RuleFilter
@@ -472,7 +472,7 @@ class RuleViewSet(ScopedReadOnlyViewSet):
         return super().get_permissions()
 
     def _detail(self, pk: int, *, code: int = status.HTTP_200_OK) -> Response:
-        rule = definitions.rule_get(user=self.request.user, pk=pk)
+        rule = selectors.rule_get(user=self.request.user, pk=pk)
         return Response(RuleSerializer(rule).data, status=code)
 
     def create(self, request: Request) -> Response:
@@ -571,7 +571,7 @@ class ExecutionFilter(django_filters.FilterSet):
 class ExecutionViewSet(ScopedReadOnlyViewSet):
     """Runs of rules on conversations: one per trigger point, with status and error."""
 
-    selector = definitions.execution_list
+    selector = selectors.execution_list
     serializer_class = RuleExecutionSerializer
     permission_classes = READ
     filterset_class = ExecutionFilter
