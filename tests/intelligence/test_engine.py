@@ -225,3 +225,28 @@ def test_script_adherence_without_any_published_rubric_is_skipped_with_a_reason(
 def test_backfill_twice_runs_nothing_new(demo_calls):
     ids = list(Conversation.objects.values_list("pk", flat=True))
     assert services.conversations_backfill(conversation_ids=ids) == {"executions": 0}
+
+
+def test_criteria_without_an_automatic_check_are_left_to_a_reviewer_not_failed(defaults, world):
+    from tests.fixtures.rubrics import make_rubric
+
+    make_rubric(actor=world.admin, publish=True)  # card services: "verify identity" is critical
+    rule = Rule.objects.get(key="live-sentiment-adherence")
+    execution_id = services._execution_create(
+        rule=rule,
+        conversation_id=world.north_call.pk,
+        trigger_point="COMMUNICATION:2",
+        through_communication_id=None,
+    )
+    services.execution_run(execution_id=execution_id)
+    result = OperatorResult.objects.get(
+        execution_id=execution_id, definition__operator__key="script-adherence"
+    ).result
+    criteria = {
+        c["criteria_key"]: c for category in result["categories"] for c in category["criteria"]
+    }
+    assert criteria["verify_identity"]["criteria_met"] == "NotApplicable"
+    assert criteria["verify_identity"]["reason"] == "no_check"
+    assert "verify_identity" in result["unchecked"]
+    assert result["passed_critical"] is True
+    assert result["score"] == 100.0  # the greeting, the one thing a machine could check, was said

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
 from apps.rubrics import checks as rubric_checks
 from apps.rubrics import scoring
 from apps.rubrics.choices import Outcome
+from apps.rubrics.structure import RubricStructure
 
 from ..choices import OperatorKind
 from ..nlp import patterns, sentiment, summary, text
@@ -201,8 +203,16 @@ def run_script_adherence(spec: OperatorSpec, ctx: OperatorContext) -> OperatorOu
     ]
     results = rubric_checks.check_conversation(structure, lines, participant_type=ctx.agent_type)
     latest_ms = max((line.offset_ms or 0 for line in ctx.lines), default=0)
-    outcomes = rubric_checks.outcomes(results)
-    scored = scoring.score(structure, outcomes, participant_type=ctx.agent_type, missing=Outcome.NA)
+    # A criterion with nothing to check automatically (no phrases, no window) is left to a
+    # reviewer or a language model: it is not scored here, rather than counted as failed.
+    unchecked = {c.key for c in results if c.reason == rubric_checks.REASON_NO_CHECK}
+    outcomes = {c.key: c.outcome for c in results if c.key not in unchecked}
+    scored = scoring.score(
+        _without(structure, unchecked),
+        outcomes,
+        participant_type=ctx.agent_type,
+        missing=Outcome.NA,
+    )
     by_section: dict[str, list[dict[str, Any]]] = {}
     pending = 0
     for check in results:
@@ -280,12 +290,37 @@ def run_script_adherence(spec: OperatorSpec, ctx: OperatorContext) -> OperatorOu
         "explanation": (
             f"{met} of {judged} checked criteria met"
             + (f", {pending} still open" if pending else "")
+            + (f"; {len(unchecked)} left to a reviewer (no automatic check)" if unchecked else "")
             + "."
         ),
+        "unchecked": sorted(unchecked),
     }
     return OperatorOutput(
         output_format=spec.output_format, result=result, rubric_version_id=pinned.version_id
     )
+
+
+_WITHOUT: dict[tuple[int, frozenset[str]], RubricStructure] = {}  # by frozen version id
+
+
+def _without(structure: RubricStructure, keys: set[str]) -> RubricStructure:
+    """``structure`` minus the criteria ``keys`` (and sections left empty), for scoring."""
+    if not keys:
+        return structure
+    cache_key = (structure.version_id, frozenset(keys)) if structure.version_id else None
+    cached = _WITHOUT.get(cache_key) if cache_key else None
+    if cached is None:
+        sections = tuple(
+            replace(section, criteria=kept)
+            for section in structure.sections
+            if (kept := tuple(c for c in section.criteria if c.key not in keys))
+        )
+        cached = replace(structure, sections=sections)
+        if cache_key:
+            if len(_WITHOUT) > 1024:
+                _WITHOUT.clear()
+            _WITHOUT[cache_key] = cached
+    return cached
 
 
 def _speaker_lines(ctx: OperatorContext, speaker: str) -> list[TranscriptLine]:
