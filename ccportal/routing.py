@@ -5,7 +5,9 @@ from __future__ import annotations
 from django.urls import path
 
 from apps.common.consumers import PingConsumer
+from apps.live.consumers import ConversationConsumer
 
 websocket_urlpatterns = [
     path("ws/ping/", PingConsumer.as_asgi()),
+    path("ws/conversations/<int:pk>/", ConversationConsumer.as_asgi()),
 ]

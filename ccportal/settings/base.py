@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "apps.relay",
     "apps.webhooks",
     "apps.demo",
+    "apps.live",
 ]
 
 MIDDLEWARE = [
