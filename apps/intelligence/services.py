@@ -23,6 +23,7 @@ from apps.accounts.scoping import can_use
 from apps.common.db import asynchronous_commit_local
 from apps.common.errors import NotFound, PermissionDenied, ValidationFailed
 from apps.common.live import broadcast_on_commit, conversation_group
+from apps.common.wake import Waker
 from apps.conversations import services as conversations
 from apps.conversations.choices import ConversationStatus, ParticipantType
 from apps.conversations.models import Communication, Conversation, Participant
@@ -176,14 +177,37 @@ STALE_PENDING = timedelta(minutes=2)
 MAX_ATTEMPTS = 3
 
 
-def _enqueue_execution(execution_id: int) -> None:
-    """Ask a worker to run the execution; if the broker is down the sweeper asks again later."""
+def _drain_task() -> Any:
     from . import tasks
 
-    try:
-        tasks.execution_run.apply_async(args=[execution_id], retry=False)
-    except Exception:
-        logger.warning("could not enqueue execution %s; the sweeper will", execution_id)
+    return tasks.drain_executions
+
+
+# Pending executions are the queue; one wake-up message per burst, not one per execution (a
+# Celery publish per communication cost the ingest workers two thirds of their throughput).
+OPERATORS_WAKER = Waker(
+    key="ccportal:operators:wake", ttl_ms=2000, task=_drain_task, what="operator workers"
+)
+
+
+def _enqueue_execution() -> None:
+    """After commit: make sure a worker drains the pending executions (this one among them)."""
+    OPERATORS_WAKER.wake()
+
+
+def executions_drain(*, max_seconds: float = 50.0, **llm_options: Any) -> int:
+    """Run pending executions, oldest first, until none is left or time is up (then ask for
+    another drain). Several workers drain at once: each claims a different execution."""
+    OPERATORS_WAKER.clear()
+    deadline = time.monotonic() + max_seconds
+    done = 0
+    while time.monotonic() < deadline:
+        claimed, _ = _execution_run(None, llm_options)
+        if not claimed:
+            return done
+        done += 1
+    OPERATORS_WAKER.wake()
+    return done
 
 
 @transaction.atomic
@@ -267,9 +291,8 @@ def _execution_create(
 
 def _created(ids: list[int | None], *, enqueue: bool) -> list[int]:
     made = [pk for pk in ids if pk is not None]
-    if enqueue:
-        for pk in made:
-            transaction.on_commit(functools.partial(_enqueue_execution, pk))
+    if enqueue and made:
+        transaction.on_commit(_enqueue_execution)  # one wake-up covers them all
     return made
 
 
@@ -283,20 +306,34 @@ def communication_added(
     Called inside the transaction that stored the communication (the conversation row is
     locked, so counts are consistent); the work is queued after commit.
     """
-    rules = selectors.active_rules(trigger_on=TriggerOn.COMMUNICATION)
-    if not rules:
-        return []
-    count = Communication.objects.filter(conversation_id=conversation_id).count()
-    ids = [
-        _execution_create(
-            rule=rule,
-            conversation_id=conversation_id,
-            trigger_point=f"COMMUNICATION:{count}",
-            through_communication_id=communication_id,
+    # One statement (this runs for every communication Twilio sends): count, match the active
+    # rules whose N divides the count, insert their executions unless already there.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {RuleExecution._meta.db_table}
+                (rule_id, conversation_id, trigger_on, trigger_point, through_communication_id,
+                 status, triggered_at, attempts, error, detail)
+            SELECT r.id, %s, r.trigger_on, 'COMMUNICATION:' || n.count, %s, %s, %s, 0, '',
+                   '{{}}'::jsonb
+              FROM {Rule._meta.db_table} r,
+                   (SELECT count(*) AS count FROM {Communication._meta.db_table}
+                     WHERE conversation_id = %s) n
+             WHERE r.is_active AND r.trigger_on = %s AND n.count > 0
+               AND n.count %% GREATEST(r.every_n, 1) = 0
+            ON CONFLICT (rule_id, conversation_id, trigger_point) DO NOTHING
+            RETURNING id
+            """,
+            [
+                conversation_id,
+                communication_id,
+                ExecutionStatus.PENDING,
+                timezone.now(),
+                conversation_id,
+                TriggerOn.COMMUNICATION,
+            ],
         )
-        for rule in rules
-        if count and count % max(rule.every_n, 1) == 0
-    ]
+        ids: list[int | None] = [row[0] for row in cursor.fetchall()]
     return _created(ids, enqueue=enqueue)
 
 
@@ -367,7 +404,7 @@ def rule_run_on_demand(
         requested_by_id=user.pk,
     )
     if created is not None:
-        transaction.on_commit(lambda: _enqueue_execution(created))
+        transaction.on_commit(_enqueue_execution)
     return RuleExecution.objects.get(rule=rule, conversation=conversation, trigger_point=point)
 
 
@@ -436,8 +473,9 @@ def execution_sweep() -> dict[str, int]:
             attempts__lt=MAX_ATTEMPTS,
         ).values_list("pk", flat=True)[:1000]
     )
-    for pk in stuck:
-        _enqueue_execution(pk)
+    if stuck:
+        OPERATORS_WAKER.clear()  # a flag left by a lost message must not block this wake-up
+        OPERATORS_WAKER.wake()
     return {"requeued": len(stuck), "failed": give_up}
 
 
@@ -456,8 +494,11 @@ def _columns(model: Any, alias: str) -> tuple[list[str], str]:
     return names, sql
 
 
-def _claim(execution_id: int) -> _Claimed | None:
+def _claim(execution_id: int | None) -> _Claimed | None:
     """PENDING (or RUNNING but abandoned) -> RUNNING, and everything the run needs to start.
+
+    ``execution_id`` None claims the oldest claimable execution, skipping rows another worker
+    is claiming at this moment (SKIP LOCKED), so concurrent drains never wait on each other.
 
     One statement: the conditional UPDATE (a second worker finds nothing to claim) returns the
     execution, joined with its rule, its conversation, the conversation's participant types
@@ -472,11 +513,19 @@ def _claim(execution_id: int) -> _Claimed | None:
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            WITH c AS (
-                UPDATE {executions}
-                   SET status = %s, started_at = %s, attempts = attempts + 1
-                 WHERE id = %s AND (status = %s OR (status = %s AND started_at < %s))
-                RETURNING *
+            WITH t AS (
+                SELECT id FROM {executions}
+                 WHERE (%s::bigint IS NULL OR id = %s::bigint)
+                   AND (status = %s OR (status = %s AND started_at < %s))
+                 ORDER BY id
+                 LIMIT 1
+                   FOR UPDATE SKIP LOCKED
+            ), c AS (
+                UPDATE {executions} x
+                   SET status = %s, started_at = %s, attempts = x.attempts + 1
+                  FROM t
+                 WHERE x.id = t.id
+                RETURNING x.*
             )
             SELECT {execution_sql}, {rule_sql}, {conversation_sql},
                    ARRAY(SELECT p.type FROM {Participant._meta.db_table} p
@@ -491,12 +540,13 @@ def _claim(execution_id: int) -> _Claimed | None:
               JOIN {Conversation._meta.db_table} v ON v.id = c.conversation_id
             """,
             [
-                ExecutionStatus.RUNNING,
-                now,
+                execution_id,
                 execution_id,
                 ExecutionStatus.PENDING,
                 ExecutionStatus.RUNNING,
                 now - STALE_RUNNING,
+                ExecutionStatus.RUNNING,
+                now,
             ],
         )
         row = cursor.fetchone()
@@ -634,19 +684,29 @@ def _memory(conversation_id: int) -> list[str]:
     return selectors.memory_for_conversation(conversation_id=conversation_id)
 
 
-def execution_run(*, execution_id: int, **llm_options: Any) -> str | None:
+def execution_run(*, execution_id: int | None, **llm_options: Any) -> str | None:
     """Run one execution's operators and apply the rule's actions; safe to call twice.
+
+    ``execution_id`` None runs the oldest pending execution (the drain). Returns the final
+    status, or None when there was nothing to claim (finished, or another worker has it).
 
     Claimed with a conditional UPDATE (a second worker finds it taken). Operators run outside
     any transaction (a language model may take seconds); the results, observations, flag and
     webhook delivery are stored in one transaction that also marks the execution finished, so
     a crash in between leaves it RUNNING for the sweeper and never half-stored.
     """
+    return _execution_run(execution_id, llm_options)[1]
+
+
+def _execution_run(
+    execution_id: int | None, llm_options: dict[str, Any]
+) -> tuple[bool, str | None]:
+    """(whether an execution was claimed, its final status)."""
     with transaction.atomic():
         asynchronous_commit_local()
         claimed = _claim(execution_id)
         if claimed is None:
-            return None
+            return False, None
         execution = claimed.execution
         specs = selectors.rule_specs(rule=execution.rule)
         ctx = execution_context(
@@ -658,13 +718,15 @@ def execution_run(*, execution_id: int, **llm_options: Any) -> str | None:
             # Offline operators take a millisecond or two: claim, run and store in one
             # transaction (one commit, no fsync: the execution row makes it redoable).
             outputs = _run_all(specs, ctx, llm_options)
-            return _execution_finish(execution, attempt=claimed.attempt, ctx=ctx, outputs=outputs)
+            return True, _execution_finish(
+                execution, attempt=claimed.attempt, ctx=ctx, outputs=outputs
+            )
     # A language model may take seconds: the claim is committed, the model is called outside
     # any transaction, and the results are stored in a second one.
     outputs = _run_all(specs, ctx, llm_options)
     with transaction.atomic():
         asynchronous_commit_local()
-        return _execution_finish(execution, attempt=claimed.attempt, ctx=ctx, outputs=outputs)
+        return True, _execution_finish(execution, attempt=claimed.attempt, ctx=ctx, outputs=outputs)
 
 
 def _run_all(

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import redis
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
@@ -27,6 +26,7 @@ from django.http import QueryDict
 from django.utils import timezone
 
 from apps.common.db import asynchronous_commit
+from apps.common.wake import Waker
 
 from .choices import EventStatus, Source
 from .handlers import intelligence, orchestrator, relay, voice
@@ -127,39 +127,23 @@ def inbox_store(
 
 # ---- waking the workers ---------------------------------------------------------------------
 
-_redis_client: redis.Redis | None = None
-_redis_down_until = 0.0
+
+def _drain_task() -> Any:
+    from .tasks import drain_inbox
+
+    return drain_inbox
 
 
-def _redis() -> redis.Redis:
-    global _redis_client
-    if _redis_client is None:
-        _redis_client = redis.Redis.from_url(
-            settings.REDIS_URL, socket_connect_timeout=0.5, socket_timeout=0.5
-        )
-    return _redis_client
+INGEST_WAKER = Waker(key=WAKE_KEY, ttl_ms=WAKE_TTL_MS, task=_drain_task, what="ingest workers")
 
 
 def wake_workers() -> None:
     """Ask for a drain unless one is already due. Never raises: the sweeper is the safety net."""
-    global _redis_down_until
-    if time.monotonic() < _redis_down_until:
-        return
-    try:
-        if _redis().set(WAKE_KEY, "1", nx=True, px=WAKE_TTL_MS):
-            from .tasks import drain_inbox
-
-            drain_inbox.apply_async()
-    except Exception as exc:  # broker or Redis unreachable: stored events wait for the sweeper
-        _redis_down_until = time.monotonic() + 5
-        logger.warning("could not wake ingest workers (%s); the sweeper will pick events up", exc)
+    INGEST_WAKER.wake()
 
 
 def wake_flag_clear() -> None:
-    try:
-        _redis().delete(WAKE_KEY)
-    except Exception as exc:
-        logger.warning("could not clear the wake flag: %s", exc)
+    INGEST_WAKER.clear()
 
 
 # ---- processing -----------------------------------------------------------------------------

@@ -212,3 +212,29 @@ def test_with_the_broker_down_executions_wait_for_the_sweeper(
         triggered_at=execution.triggered_at.replace(year=2020)
     )
     assert services.execution_sweep()["requeued"] == 1
+
+
+def test_a_drain_runs_every_pending_execution_oldest_first(client):
+    deliver(client, "conversation_created")
+    for number in range(1, 4):
+        communication(client, number, f"i would like to pay my bill number {number}")
+    drain()
+    pending = RuleExecution.objects.filter(status=ExecutionStatus.PENDING)
+    assert pending.count() == 6  # two COMMUNICATION rules, three communications
+    assert services.executions_drain(max_seconds=30) == 6
+    assert not pending.exists()
+    assert services.executions_drain(max_seconds=30) == 0
+
+
+def test_ingest_wakes_the_operator_workers_once_per_commit_not_per_execution(
+    client, django_capture_on_commit_callbacks, monkeypatch
+):
+    wakes = []
+    monkeypatch.setattr(services.OPERATORS_WAKER, "wake", lambda: wakes.append(1))
+    deliver(client, "conversation_created")
+    communication(client, 1, "hello i need help with my card")
+    with django_capture_on_commit_callbacks(execute=True):
+        drain()
+    # Two COMMUNICATION rules fired on the one communication: one wake-up.
+    assert RuleExecution.objects.count() == 2
+    assert len(wakes) == 1

@@ -114,13 +114,11 @@ def redis_unreachable(settings):
     settings.REDIS_URL = dead
     app.conf.broker_url = dead
     app.pool.force_close_all()
-    services._redis_client = None
-    services._redis_down_until = 0.0
+    services.INGEST_WAKER.reset()
     yield
     app.conf.broker_url = previous_broker
     app.pool.force_close_all()
-    services._redis_client = None
-    services._redis_down_until = 0.0
+    services.INGEST_WAKER.reset()
 
 
 def test_broker_down_event_is_still_stored_and_acknowledged(
@@ -141,8 +139,7 @@ def test_celery_publish_fails_but_the_request_is_still_acknowledged(
     previous = app.conf.broker_url
     app.conf.broker_url = "redis://127.0.0.1:1/0"
     app.pool.force_close_all()
-    services._redis_client = None
-    services._redis_down_until = 0.0
+    services.INGEST_WAKER.reset()
     services.wake_flag_clear()
     try:
         with django_capture_on_commit_callbacks(execute=True):
@@ -150,7 +147,7 @@ def test_celery_publish_fails_but_the_request_is_still_acknowledged(
     finally:
         app.conf.broker_url = previous
         app.pool.force_close_all()
-        services._redis_down_until = 0.0
+        services.INGEST_WAKER.reset()
         services.wake_flag_clear()
     assert response.status_code == 200
     assert InboundEvent.objects.get().status == "pending"
