@@ -172,8 +172,8 @@ def _run(args: argparse.Namespace) -> int:
                 "-Q",
                 "default,ingest,insights",
             ],
-            # Rule executions (one per communication): a solo-pool process answers in half the
-            # time of a prefork child (docs/benchmarks.md, "Language operators").
+            # Rule executions (one per communication) in their own process, so a burst of
+            # webhooks or a slow language model never delays the other.
             "operators": [
                 python,
                 "-m",
@@ -182,7 +182,7 @@ def _run(args: argparse.Namespace) -> int:
                 "ccportal",
                 "worker",
                 "--loglevel=INFO",
-                "--pool=solo",
+                "--concurrency=1",
                 "-n",
                 "operators@%h",
                 "-Q",
