@@ -355,6 +355,24 @@ class RuleOperatorInput:
     version: Any = None
 
 
+# The fields of a rule that a form or an API request sets one for one (operators aside).
+RULE_SCALAR_FIELDS = (
+    "name",
+    "description",
+    "is_active",
+    "trigger_on",
+    "every_n",
+    "store_results",
+    "broadcast",
+    "flag",
+    "flag_field",
+    "flag_op",
+    "flag_value",
+    "flag_reason",
+    "webhook_url",
+)
+
+
 @dataclass(frozen=True)
 class RuleInput:
     """Everything a rule is made of, as the form or the API gives it (checked by the service)."""

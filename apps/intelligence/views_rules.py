@@ -372,24 +372,7 @@ def _rule_form_page(request: HttpRequest, rule: Rule | None) -> HttpResponse:
     operators = _rule_operators_offered(request, rule)
     initial: dict[str, Any] = {}
     if rule is not None:
-        initial = {
-            name: getattr(rule, name)
-            for name in (
-                "name",
-                "description",
-                "is_active",
-                "trigger_on",
-                "every_n",
-                "store_results",
-                "broadcast",
-                "flag",
-                "flag_field",
-                "flag_op",
-                "flag_value",
-                "flag_reason",
-                "webhook_url",
-            )
-        }
+        initial = {name: getattr(rule, name) for name in definitions.RULE_SCALAR_FIELDS}
     form = RuleForm(request.POST or None, operators=operators, rule=rule, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:

@@ -265,21 +265,7 @@ class RuleRunSerializer(serializers.Serializer):
 def _rule_input(data: dict[str, Any], *, base: RuleInput | None = None) -> RuleInput:
     """The service's input from validated fields; a PATCH starts from the stored rule."""
     values: dict[str, Any] = dict(base.__dict__) if base is not None else {}
-    for name in (
-        "name",
-        "description",
-        "is_active",
-        "trigger_on",
-        "every_n",
-        "store_results",
-        "broadcast",
-        "flag",
-        "flag_field",
-        "flag_op",
-        "flag_value",
-        "flag_reason",
-        "webhook_url",
-    ):
+    for name in definitions.RULE_SCALAR_FIELDS:
         if name in data:
             values[name] = data[name]
     if "flag_operator_id" in data:
