@@ -194,6 +194,15 @@ DEFAULT_RULES: tuple[dict[str, Any], ...] = (
         "broadcast": True,
     },
     {
+        "key": "rolling-summary",
+        "name": "Rolling summary",
+        "description": "A summary of the conversation so far, every five communications.",
+        "trigger_on": TriggerOn.COMMUNICATION,
+        "every_n": 5,
+        "operators": ("summary",),
+        "broadcast": True,
+    },
+    {
         "key": "live-suggestions",
         "name": "Live suggestions for agents",
         "description": "A next best response after every communication, from the knowledge base.",

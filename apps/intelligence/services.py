@@ -661,14 +661,19 @@ def execution_context(
         for line in lines
         if (previous is None or line.pk > previous) and (through is None or line.pk <= through)
     ]
+    complete = True
     if through is not None:
+        seen = len(lines)
         lines = [line for line in lines if line.pk <= through]
+        complete = len(lines) == seen
     return OperatorContext(
         conversation_id=conversation.pk,
         conversation_twilio_id=conversation.twilio_id,
         lines=lines,
         window=window,
-        final=conversation.status == ConversationStatus.CLOSED,
+        # Final: the conversation has ended and this run sees all of it (a run for an earlier
+        # trigger point that executes late still judges the conversation as it was then).
+        final=conversation.status == ConversationStatus.CLOSED and complete,
         trigger_on=execution.trigger_on,
         agent_type=agent_type,
         memory_loader=functools.partial(_memory, conversation.pk),

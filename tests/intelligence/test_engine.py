@@ -58,7 +58,8 @@ def test_defaults_do_not_overwrite_what_an_admin_changed(defaults):
 
 
 def test_after_load_demo_every_demo_call_has_sentiment_adherence_and_a_summary(demo_calls):
-    assert demo_calls.executions == 3 * 6  # three default rules, six calls, all closed
+    # Four default rules (the rolling summary fires at the last multiple of 5), six closed calls.
+    assert demo_calls.executions == 4 * 6
     for conversation in Conversation.objects.all():
         kinds = set(
             OperatorResult.objects.filter(conversation=conversation).values_list(
@@ -105,11 +106,22 @@ def test_script_adherence_judges_the_bank_script_with_evidence(demo_calls):
 
 
 def test_summary_at_the_end_mentions_the_reason_for_the_call(demo_calls):
-    (result,) = results(CARD_CALL, "summary")
+    (result,) = [r for r in results(CARD_CALL, "summary") if r.trigger_on == "CONVERSATION_END"]
     assert result.result["final"] is True
     assert "card" in result.result["text"].lower()
     assert result.output_format == "TEXT"
     assert result.trigger_on == TriggerOn.CONVERSATION_END
+
+
+def test_the_rolling_summary_covers_the_call_up_to_its_trigger_point(demo_calls):
+    (rolling,) = [r for r in results(CARD_CALL, "summary") if r.trigger_on == "COMMUNICATION"]
+    lines = Communication.objects.filter(conversation=rolling.conversation).count()
+    point = lines - lines % 5
+    assert rolling.execution.trigger_point == f"COMMUNICATION:{point}"
+    # The call has ended, but this run saw it only up to its trigger point: not final.
+    assert point < lines
+    assert rolling.result["final"] is False
+    assert "card" in rolling.result["text"].lower()
 
 
 def test_summary_at_the_end_is_remembered_about_the_customer(demo_calls):

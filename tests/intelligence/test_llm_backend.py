@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from apps.conversations.models import Communication
+from apps.conversations.models import Communication, Conversation
 from apps.intelligence import services
 from apps.intelligence.choices import Backend, ExecutionStatus, OperatorKind, ResultStatus
 from apps.intelligence.models import (
@@ -59,10 +59,13 @@ def run(rule, conversation, llm_server, **settings_overrides) -> RuleExecution:
     return RuleExecution.objects.get(pk=execution_id)
 
 
-def test_llm_sentiment_is_stored_with_model_latency_and_tokens(defaults, world, llm_server):
+def test_llm_sentiment_is_stored_with_model_latency_and_tokens(demo_calls, llm_server):
+    from apps.demo.services import conversation_twilio_id
+
+    card_call = Conversation.objects.get(twilio_id=conversation_twilio_id("0002f70f7386445b"))
     llm_version("sentiment")
     llm_server.reply_json({"label": "negative", "score": -0.6})
-    execution = run(rule_with("sentiment"), world.north_call, llm_server)
+    execution = run(rule_with("sentiment"), card_call, llm_server)
 
     result = OperatorResult.objects.get(execution=execution)
     assert result.status == ResultStatus.OK
@@ -74,7 +77,9 @@ def test_llm_sentiment_is_stored_with_model_latency_and_tokens(defaults, world, 
     assert result.execution_details["backend"] == "llm"
     (request,) = llm_server.requests
     assert request.json["response_format"]["type"] == "json_schema"
-    assert "i lost my debit card" in request.json["messages"][1]["content"]
+    prompt = request.json["messages"][1]["content"]
+    assert "agent: hello this is harper valley national bank" in prompt  # the demo call, in order
+    assert prompt.index("i lost my debit card") < prompt.index("have a great day")
 
 
 def test_a_schema_violating_answer_is_an_error_result_and_the_rule_goes_on(
