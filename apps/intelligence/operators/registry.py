@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -43,6 +44,18 @@ def run_operator(
     spec: OperatorSpec, ctx: OperatorContext, **llm_options: Any
 ) -> OperatorOutput | None:
     """Run one operator; errors become error outputs, never exceptions (the rule goes on)."""
+    started = time.perf_counter()
+    output = _run(spec, ctx, **llm_options)
+    if output is not None and "latencyMs" not in output.system:
+        # Embedded operators report their own compute time, as a model's call reports its own.
+        output.system = {
+            **output.system,
+            "latencyMs": round((time.perf_counter() - started) * 1000, 2),
+        }
+    return output
+
+
+def _run(spec: OperatorSpec, ctx: OperatorContext, **llm_options: Any) -> OperatorOutput | None:
     try:
         if spec.backend == Backend.LLM:
             output = llm_backend.run(spec, ctx, **llm_options)
