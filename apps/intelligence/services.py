@@ -459,7 +459,8 @@ def conversations_backfill(*, conversation_ids: list[int], run: bool = True) -> 
 
 
 def execution_sweep() -> dict[str, int]:
-    """Safety net (beat): re-queue executions whose message was lost or whose worker died."""
+    """Safety net (beat): wake the workers for executions whose wake-up was lost (Redis or the
+    broker down) or whose worker died; give up on those past their attempts."""
     now = timezone.now()
     give_up = RuleExecution.objects.filter(
         status__in=[ExecutionStatus.PENDING, ExecutionStatus.RUNNING],

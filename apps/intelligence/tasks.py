@@ -18,17 +18,6 @@ WEBHOOK_MAX_RETRIES = 6
     soft_time_limit=240,
     time_limit=300,
 )
-def execution_run(execution_id: int) -> str | None:
-    return services.execution_run(execution_id=execution_id)
-
-
-@shared_task(
-    queue=CeleryQueue.OPERATORS,
-    acks_late=True,
-    ignore_result=True,
-    soft_time_limit=240,
-    time_limit=300,
-)
 def drain_executions() -> int:
     """Woken after commits that add executions (apps.common.wake); runs all pending ones."""
     return services.executions_drain()
