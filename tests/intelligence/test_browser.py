@@ -136,10 +136,15 @@ def test_admin_fixes_a_classifier_builds_a_flagging_rule_and_runs_it_on_a_call(
     page.get_by_test_id("new-rule").click()
     page.wait_for_url(re.compile(r"/rules/new/$"))
     page.fill("#id_name", "Card issues")
+    page.get_by_label("Runs", exact=True).select_option(label="Every N communications")
+    expect(page.locator("#id_every_n")).to_be_visible()
     page.get_by_label("Runs", exact=True).select_option(label="Only on demand")
+    expect(page.locator("#id_every_n")).to_be_hidden()  # N only means something per message
     choice = page.get_by_test_id("operator-choice").filter(has_text="Card reason")
     choice.get_by_role("checkbox").check()
+    expect(page.locator("#id_flag_field")).to_be_hidden()  # the condition shows with the flag
     page.get_by_label("Raise a flag for QA review").check()
+    expect(page.locator("#id_flag_field")).to_be_visible()
     page.locator("#id_flag_operator").select_option(label="Card reason")
     page.locator("#id_flag_field").fill("label")
     page.locator("#id_flag_op").select_option(label="equals")
