@@ -15,7 +15,7 @@ from typing import Any
 
 import requests
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -707,12 +707,38 @@ def execution_run(*, execution_id: int | None, **llm_options: Any) -> str | None
 def _execution_run(
     execution_id: int | None, llm_options: dict[str, Any]
 ) -> tuple[bool, str | None]:
-    """(whether an execution was claimed, its final status)."""
+    """(whether an execution was claimed, its final status).
+
+    An execution that raises (a bug, data PostgreSQL refuses) is marked FAILED with the error,
+    so a drain never picks the same poison again; a lost database connection is left to the
+    sweeper and Celery instead.
+    """
+    claimed_ids: list[int] = []
+    try:
+        return _execution_attempt(execution_id, llm_options, claimed_ids)
+    except (OperationalError, InterfaceError):
+        raise
+    except Exception as error:
+        if not claimed_ids:
+            raise
+        logger.exception("rule execution %s failed", claimed_ids[0])
+        RuleExecution.objects.filter(pk=claimed_ids[0]).update(
+            status=ExecutionStatus.FAILED,
+            finished_at=timezone.now(),
+            error=f"internal error: {error!r}"[:5000],
+        )
+        return True, ExecutionStatus.FAILED
+
+
+def _execution_attempt(
+    execution_id: int | None, llm_options: dict[str, Any], claimed_ids: list[int]
+) -> tuple[bool, str | None]:
     with transaction.atomic():
         asynchronous_commit_local()
         claimed = _claim(execution_id)
         if claimed is None:
             return False, None
+        claimed_ids.append(claimed.execution.pk)
         execution = claimed.execution
         specs = selectors.rule_specs(rule=execution.rule)
         ctx = execution_context(

@@ -238,3 +238,26 @@ def test_ingest_wakes_the_operator_workers_once_per_commit_not_per_execution(
     # Two COMMUNICATION rules fired on the one communication: one wake-up.
     assert RuleExecution.objects.count() == 2
     assert len(wakes) == 1
+
+
+def test_an_execution_that_raises_is_marked_failed_and_the_drain_goes_on(client, monkeypatch):
+    deliver(client, "conversation_created")
+    communication(client, 1, "i would like to order checks")
+    drain()
+    real_finish = services._execution_finish
+    calls = []
+
+    def finish_once_broken(execution, **kwargs):
+        calls.append(execution.pk)
+        if len(calls) == 1:
+            raise ValueError("a bug")
+        return real_finish(execution, **kwargs)
+
+    monkeypatch.setattr(services, "_execution_finish", finish_once_broken)
+    assert services.executions_drain(max_seconds=30) == 2  # both rules' executions, one broken
+    broken = RuleExecution.objects.get(pk=calls[0])
+    assert broken.status == ExecutionStatus.FAILED
+    assert "a bug" in broken.error
+    assert not OperatorResult.objects.filter(execution=broken).exists()
+    # The next one ran normally (the suggestion rule: nothing to suggest for an unknown author).
+    assert RuleExecution.objects.get(pk=calls[1]).status == ExecutionStatus.SKIPPED
