@@ -12,9 +12,8 @@ from django.db.models import Count, F, Max, OuterRef, Prefetch, QuerySet, Subque
 from django.http import Http404
 
 from apps.accounts.scoping import can_use
-from apps.conversations.models import Communication, Conversation, Participant
+from apps.conversations.models import Communication, Conversation
 from apps.rubrics import selectors as rubrics_selectors
-from apps.rubrics.checks import agent_type_of
 
 from .models import (
     CustomerProfile,
@@ -52,13 +51,6 @@ def transcript_lines(*, conversation_id: int) -> list[TranscriptLine]:
         )
         for pk, twilio_id, author_type, offset_ms, duration_ms, text in rows
     ]
-
-
-def conversation_agent_type(*, conversation_id: int) -> str | None:
-    types = Participant.objects.filter(conversation_id=conversation_id).values_list(
-        "type", flat=True
-    )
-    return agent_type_of(types)
 
 
 def knowledge_search(
@@ -159,16 +151,6 @@ def _rule_specs(rule: Rule) -> list[OperatorSpec]:
         if version is not None:
             specs.append(operator_spec(version))
     return specs
-
-
-def previous_through(*, execution: RuleExecution) -> int | None:
-    """The newest communication an earlier execution of the same rule already covered."""
-    earlier = RuleExecution.objects.filter(
-        rule_id=execution.rule_id, conversation_id=execution.conversation_id
-    ).exclude(pk=execution.pk)
-    if execution.through_communication_id is not None:
-        earlier = earlier.filter(through_communication_id__lt=execution.through_communication_id)
-    return earlier.aggregate(value=Max("through_communication_id"))["value"]
 
 
 def results_for_conversation(*, conversation: Conversation) -> QuerySet[OperatorResult]:

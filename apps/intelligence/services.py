@@ -638,25 +638,15 @@ def _structure(version: Any) -> Any:
 
 
 def execution_context(
-    execution: RuleExecution,
-    *,
-    agent_types: list[str] | None = None,
-    previous_through: int | Any | None = ...,
+    execution: RuleExecution, *, agent_types: list[str], previous_through: int | None
 ) -> OperatorContext:
-    """What the operators see; ``agent_types`` and ``previous_through`` when already known."""
+    """What the operators see; the participant types and where the rule's previous execution
+    stopped come with the claim (``_claim``)."""
     conversation = execution.conversation
-    agent_type = (
-        agent_type_of(agent_types)
-        if agent_types is not None
-        else selectors.conversation_agent_type(conversation_id=conversation.pk)
-    )
+    agent_type = agent_type_of(agent_types)
     lines = selectors.transcript_lines(conversation_id=conversation.pk)
     through = execution.through_communication_id
-    previous = (
-        selectors.previous_through(execution=execution)
-        if previous_through is ...
-        else previous_through
-    )
+    previous = previous_through
     window = [
         line
         for line in lines
