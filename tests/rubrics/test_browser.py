@@ -6,36 +6,16 @@ script (add, reorder and renumber fields, live weight totals) runs for real here
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
-
-import pytest
 
 from apps.accounts.choices import Role
 from apps.rubrics import selectors
 from apps.rubrics.models import Rubric
 from tests.fixtures import builders
+from tests.fixtures.browser import MARKS, log_in
 from tests.fixtures.rubrics import make_rubric
 
-# Playwright's sync API runs an event loop in this thread; Django's ORM refuses to run inside
-# one unless told it is fine (the test's own ORM calls are synchronous and safe).
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM}"),
-]
+pytestmark = MARKS
 
 SECTIONS = [  # name, criterion, weight: 30 + 30 + 20 + 10 = 90
     ("Opening", "Greets the caller", "30"),
@@ -43,26 +23,6 @@ SECTIONS = [  # name, criterion, weight: 30 + 30 + 20 + 10 = 90
     ("Resolution", "Resolves the request", "20"),
     ("Closing", "Offers more help", "10"),
 ]
-
-
-@pytest.fixture
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-def log_in(browser, live_server, username: str):
-    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-    page.set_default_timeout(10_000)
-    page.goto(f"{live_server.url}/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", builders.PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r"/conversations/"))
-    return page
 
 
 def test_admin_builds_fixes_and_publishes_a_rubric_and_an_agent_is_refused(

@@ -1,0 +1,145 @@
+"""The two commands of the Quick start, for any machine with a Python (make or not).
+
+    python3 scripts/dev.py run  [--port N] [...]    what `make run` does
+    python3 scripts/dev.py test [pytest args...]    what `make test` does
+    python3 scripts/dev.py install                  the virtual environment alone
+
+It checks the Python first, makes the virtual environment (.venv, or --venv DIR) with the
+project and its `dev` and `embedded` extras, reinstalls when pyproject.toml changes or the
+environment was made by another Python, then hands over to ccportal/devstack.py inside it.
+
+Standard library only, and no syntax newer than Python 3.0, so that an old Python gets the
+sentence below instead of a SyntaxError.
+"""
+
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The Pythons the test suite runs on; pyproject.toml's requires-python says the same.
+OLDEST = (3, 11)
+NEWEST = (3, 13)
+EXTRAS = ".[dev,embedded]"
+
+
+def log(message):
+    sys.stdout.write("[ccportal] " + message + "\n")
+    sys.stdout.flush()
+
+
+def dotted(version):
+    return ".".join(str(part) for part in version)
+
+
+def python_problem(version):
+    """None when `version` is supported, else one sentence that says what to do."""
+    if OLDEST <= tuple(version[:2]) <= NEWEST:
+        return None
+    supported = ", ".join("3." + str(minor) for minor in range(OLDEST[1], NEWEST[1] + 1))
+    found = "older" if tuple(version[:2]) < OLDEST else "newer than ccportal is tested with"
+    return (
+        "ccportal runs on Python "
+        + supported
+        + "; this Python is "
+        + dotted(version[:3])
+        + " ("
+        + found
+        + "): install one of those and point the command at it, e.g. "
+        + "`make run PYTHON=python"
+        + dotted(NEWEST)
+        + "`"
+        + " or `python"
+        + dotted(NEWEST)
+        + " scripts/dev.py run`"
+    )
+
+
+def venv_python(venv):
+    return os.path.join(venv, "bin", "python")
+
+
+def stamp_text():
+    return sys.version.split()[0] + "\n"
+
+
+def ensure_venv(venv):
+    """Make or refresh the environment; return its Python."""
+    python = venv_python(venv)
+    stamp = os.path.join(venv, ".installed-stamp")
+    pyproject = os.path.join(ROOT, "pyproject.toml")
+    made_by = None
+    if os.path.exists(stamp):
+        with open(stamp) as handle:
+            made_by = handle.read()
+    if os.path.exists(python) and made_by not in (None, stamp_text()):
+        log(
+            venv
+            + " was made with Python "
+            + made_by.strip()
+            + "; making it anew with "
+            + sys.version.split()[0]
+        )
+        subprocess.check_call([sys.executable, "-m", "venv", "--clear", venv])
+    elif not os.path.exists(python):
+        subprocess.check_call([sys.executable, "-m", "venv", venv])
+    fresh = (
+        made_by == stamp_text()
+        and os.path.exists(stamp)
+        and os.path.getmtime(stamp) >= os.path.getmtime(pyproject)
+    )
+    if not fresh:
+        log("installing ccportal and what it needs into " + venv + " (a minute or two, once)")
+        pip = [python, "-m", "pip", "--disable-pip-version-check"]
+        subprocess.check_call(pip + ["install", "--quiet", "--upgrade", "pip"])
+        # setuptools warns on every editable install that folders named like the package may
+        # shadow it; that is how this checkout is meant to be used, so keep the install quiet.
+        quiet = dict(os.environ, PYTHONWARNINGS="ignore")
+        subprocess.check_call(pip + ["install", "--quiet", "-e", EXTRAS], cwd=ROOT, env=quiet)
+        with open(stamp, "w") as handle:
+            handle.write(stamp_text())
+    return python
+
+
+def main(argv):
+    venv = os.path.join(ROOT, ".venv")
+    if len(argv) >= 2 and argv[0] == "--venv":
+        venv, argv = os.path.abspath(argv[1]), argv[2:]
+    if not argv or argv[0] not in ("run", "test", "install"):
+        sys.stderr.write(__doc__)
+        return 2
+    problem = python_problem(sys.version_info)
+    if problem:
+        log(problem)
+        return 1
+    try:
+        python = ensure_venv(venv)
+    except subprocess.CalledProcessError as error:
+        log(
+            "installing into "
+            + venv
+            + " failed (exit code "
+            + str(error.returncode)
+            + "; pip's message is above): check the network or the proxy, then run the "
+            + "command again"
+        )
+        return 1
+    command, rest = argv[0], argv[1:]
+    if command == "install":
+        return 0
+    devstack = [python, "-m", "ccportal.devstack"]
+    if command == "run":
+        devstack += ["run"] + rest
+    else:
+        devstack += ["exec", "--", python, "-m", "pytest"] + rest
+    # Become devstack rather than wait for it: Ctrl+C then reaches a process that stops the
+    # servers in order, with no parent in between to kill it halfway.
+    os.chdir(ROOT)
+    os.execv(python, devstack)
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except KeyboardInterrupt:
+        sys.exit(130)
