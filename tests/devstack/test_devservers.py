@@ -230,3 +230,46 @@ def test_make_run_on_an_occupied_port_says_so_and_starts_nothing(data_dir, monke
     assert f"make run PORT={port + 1}" in out
     assert "Traceback" not in out
     assert list(data_dir.iterdir()) == []  # no server was started for nothing
+
+
+def test_make_run_stops_what_a_killed_run_left_running_and_nothing_else(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    dead_run = subprocess.Popen(["true"])
+    dead_run.wait()
+    ours = subprocess.Popen(  # a worker of ours: its command names the project
+        [sys.executable, "-c", "import time; time.sleep(60)", "-A", "ccportal"],
+        start_new_session=True,
+    )
+    stranger = subprocess.Popen(["sleep", "60"], start_new_session=True)  # a reused pid
+    (run_dir / "processes.json").write_text(
+        json.dumps({"run": dead_run.pid, "children": [ours.pid, stranger.pid]})
+    )
+    try:
+        devstack._stop_leftovers(run_dir)
+
+        assert ours.wait(timeout=5) == -signal.SIGTERM
+        assert stranger.poll() is None
+        assert (
+            "stopped 1 processes left running by an earlier `make run`" in capsys.readouterr().out
+        )
+        assert not (run_dir / "processes.json").exists()
+    finally:
+        stranger.kill()
+        ours.kill()
+
+
+def test_make_run_leaves_the_processes_of_a_run_that_is_still_going(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    worker = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)", "ccportal"], start_new_session=True
+    )
+    (run_dir / "processes.json").write_text(
+        json.dumps({"run": os.getpid(), "children": [worker.pid]})
+    )
+    try:
+        devstack._stop_leftovers(run_dir)
+        assert worker.poll() is None
+    finally:
+        worker.kill()
