@@ -56,10 +56,15 @@ def _array_add(queryset: Any, field: str, value: str) -> None:
 
 
 def conversation_ensure(
-    *, twilio_id: str, account_id: str = "", at: datetime | None = None
+    *, twilio_id: str, account_id: str = "", at: datetime | None = None, lock: bool = False
 ) -> Conversation:
-    """The conversation with this id, created as a placeholder if it has not arrived yet."""
-    conversation = Conversation.objects.filter(twilio_id=twilio_id).first()
+    """The conversation with this id, created as a placeholder if it has not arrived yet.
+
+    ``lock`` holds its row until the caller's transaction ends (a new row is held by being
+    uncommitted), in the same statement that finds it.
+    """
+    conversations = Conversation.objects.select_for_update() if lock else Conversation.objects
+    conversation = conversations.filter(twilio_id=twilio_id).first()
     if conversation is not None:
         return conversation
     try:
@@ -68,7 +73,7 @@ def conversation_ensure(
                 twilio_id=twilio_id, account_id=account_id, started_at=at, is_placeholder=True
             )
     except IntegrityError:
-        return Conversation.objects.get(twilio_id=twilio_id)
+        return conversations.get(twilio_id=twilio_id)
 
 
 @transaction.atomic
@@ -236,9 +241,18 @@ class CommunicationInput:
 
 @transaction.atomic
 def communication_apply(data: CommunicationInput) -> tuple[Communication, bool]:
-    """Apply COMMUNICATION_CREATED/UPDATED. The text is redacted before it is stored."""
+    """Apply COMMUNICATION_CREATED/UPDATED. The text is redacted before it is stored.
+
+    One at a time per conversation: the conversation row stays locked until the caller's
+    transaction ends, so whoever counts the conversation's communications in it (the
+    COMMUNICATION trigger points, ``intelligence.communication_added``) sees every earlier one.
+    Two workers counting at once would compute the same point and lose the other's.
+    """
     conversation = conversation_ensure(
-        twilio_id=data.conversation_twilio_id, account_id=data.account_id, at=data.occurred_at
+        twilio_id=data.conversation_twilio_id,
+        account_id=data.account_id,
+        at=data.occurred_at,
+        lock=True,
     )
     if conversation.started_at is None or (
         conversation.is_placeholder and data.occurred_at < conversation.started_at

@@ -303,8 +303,9 @@ def communication_added(
 
     The trigger point is the conversation's communication count, so the same communication
     delivered twice (or an update of it) computes the same point and creates nothing new.
-    Called inside the transaction that stored the communication (the conversation row is
-    locked, so counts are consistent); the work is queued after commit.
+    Called inside the transaction that stored the communication, which holds the conversation
+    row (``conversations.communication_apply``), so counts are consistent; the work is queued
+    after commit.
     """
     # One statement (this runs for every communication Twilio sends): count, match the active
     # rules whose N divides the count, insert their executions unless already there.

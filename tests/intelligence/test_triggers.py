@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+import time
+from datetime import UTC, datetime
+from threading import Event, Thread
 
+import pytest
+from django.db import connection, transaction
+
+from apps.conversations import services as conversations
 from apps.conversations.models import Conversation
 from apps.intelligence import services
 from apps.intelligence.choices import ExecutionStatus, TriggerOn
@@ -261,3 +267,100 @@ def test_an_execution_that_raises_is_marked_failed_and_the_drain_goes_on(client,
     assert not OperatorResult.objects.filter(execution=broken).exists()
     # The next one ran normally (the suggestion rule: nothing to suggest for an unknown author).
     assert RuleExecution.objects.get(pk=calls[1]).status == ExecutionStatus.SKIPPED
+
+
+# ---- two ingest workers at once ---------------------------------------------------------------
+
+
+def _line(number):
+    return conversations.CommunicationInput(
+        twilio_id=f"conv_communication_race{number:020d}",
+        conversation_twilio_id=CONV,
+        occurred_at=datetime(2026, 5, 18, 20, 42, number, tzinfo=UTC),
+        text=f"line {number}",
+        author_address="+15551230000",
+        channel="VOICE",
+    )
+
+
+def _store_and_trigger(number, *, before_counting=lambda: None, after_counting=lambda: None):
+    """What an ingest worker does with one COMMUNICATION_CREATED, in one transaction."""
+    with transaction.atomic():
+        stored, _ = conversations.communication_apply(_line(number))
+        before_counting()
+        services.communication_added(
+            conversation_id=stored.conversation_id, communication_id=stored.pk, enqueue=False
+        )
+        after_counting()
+
+
+def _waits_on_a_lock(backend_pid):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [backend_pid])
+        row = cursor.fetchone()
+    return row is not None and row[0] == "Lock"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_storing_two_communications_at_once_fire_both_trigger_points():
+    """Worker A has stored communication 2 and not yet counted when worker B, in its own
+    PostgreSQL session, stores communication 3; B counts once A has, and A commits only when B
+    is stuck behind one of A's locks. Each must end at its own trigger point: none may be lost
+    to the other's uncommitted row (ON CONFLICT DO NOTHING would drop it silently)."""
+    services.defaults_ensure()
+    Rule.objects.exclude(key="live-sentiment-adherence").update(is_active=False)
+    _store_and_trigger(1)
+    b_started, b_stored, a_counted = Event(), Event(), Event()
+    b_backend, failures, workers = [], [], []
+
+    def worker_b():
+        try:
+            b_backend.append(connection.cursor().connection.info.backend_pid)
+            b_started.set()
+            _store_and_trigger(3, before_counting=lambda: (b_stored.set(), a_counted.wait(10)))
+        except Exception as error:
+            failures.append(error)
+        finally:
+            connection.close()
+
+    def until(condition):
+        deadline = time.monotonic() + 10
+        while not condition():
+            assert time.monotonic() < deadline, "worker B neither went on nor waited"
+            time.sleep(0.01)
+
+    def b_waits():
+        return _waits_on_a_lock(b_backend[0])
+
+    def start_b_and_let_it_store():
+        workers.append(Thread(target=worker_b))
+        workers[0].start()
+        b_started.wait(10)
+        until(lambda: b_stored.is_set() or b_waits())
+
+    def let_b_count():
+        a_counted.set()
+        until(lambda: b_waits() or not workers[0].is_alive())
+
+    def worker_a():
+        try:
+            _store_and_trigger(
+                2, before_counting=start_b_and_let_it_store, after_counting=let_b_count
+            )
+        except Exception as error:
+            failures.append(error)
+        finally:
+            connection.close()
+
+    a = Thread(target=worker_a)
+    a.start()
+    a.join(30)
+    for b in workers:
+        b.join(30)
+
+    assert not failures, failures
+    assert points("live-sentiment-adherence") == [
+        "COMMUNICATION:1",
+        "COMMUNICATION:2",
+        "COMMUNICATION:3",
+    ]
