@@ -37,6 +37,12 @@ app.conf.beat_schedule = {
         "schedule": 30.0,
         "options": {"expires": 60},
     },
+    # Rule webhook deliveries whose message or retry was lost.
+    "sweep-deliveries": {
+        "task": "apps.intelligence.tasks.sweep_deliveries",
+        "schedule": 60.0,
+        "options": {"expires": 120},
+    },
     "purge-inbox": {
         "task": "apps.webhooks.tasks.purge_inbox",
         "schedule": crontab(hour=3, minute=17),

@@ -19,7 +19,10 @@ from apps.conversations.models import Conversation
 from tests.fixtures import builders
 from tests.fixtures.llm_server import llm_server_fixture  # noqa: F401
 
-pytest_plugins = ["tests.fixtures.browser"]  # browser, sync_api
+pytest_plugins = [
+    "tests.fixtures.browser",  # browser, sync_api
+    "tests.fixtures.demo",  # demo_calls
+]
 
 # CI replays the same generated cases every run (a submission passes or fails for its code, not
 # its luck); developers' runs keep exploring new ones and remember failures in .hypothesis/.

@@ -888,7 +888,7 @@ def _field(value: Any, path: str) -> Any:
     for part in [p for p in path.split(".") if p]:
         if isinstance(value, dict):
             value = value.get(part)
-        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+        elif isinstance(value, list) and part.isdecimal() and int(part) < len(value):
             value = value[int(part)]
         else:
             return None
@@ -1084,7 +1084,9 @@ def webhook_deliver(*, delivery_id: int, final_attempt: bool = False) -> str | N
         headers["X-Ccportal-Signature"] = webhook_signature(
             secret=secret, timestamp=timestamp, body=body
         )
-    WebhookDelivery.objects.filter(pk=delivery.pk).update(attempts=F("attempts") + 1)
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        attempts=F("attempts") + 1, updated_at=timezone.now()
+    )
     try:
         response = requests.post(
             delivery.url,
@@ -1101,6 +1103,7 @@ def webhook_deliver(*, delivery_id: int, final_attempt: bool = False) -> str | N
             status=DeliveryStatus.DELIVERED,
             response_status=response.status_code,
             delivered_at=timezone.now(),
+            updated_at=timezone.now(),
             last_error="",
         )
         return DeliveryStatus.DELIVERED
@@ -1116,7 +1119,48 @@ def _delivery_failed(
         response_status=status_code,
         last_error=message[:2000],
         status=DeliveryStatus.FAILED if final else DeliveryStatus.PENDING,
+        updated_at=timezone.now(),
     )
+
+
+# A delivery never tried this long after it was made lost its message (broker down when it was
+# queued); one tried and waiting longer than the longest retry pause (tasks: 600 s) lost its
+# retry (a worker died holding it). The receiver dedupes on X-Ccportal-Delivery if a slow
+# retry and the sweeper's overlap.
+DELIVERY_UNSENT = timedelta(minutes=2)
+DELIVERY_STALLED = timedelta(minutes=15)
+DELIVERY_MAX_ATTEMPTS = 7  # the task's first attempt and its 6 retries
+
+
+def delivery_sweep() -> dict[str, int]:
+    """Safety net (beat): re-enqueue pending deliveries whose message was lost; give up on
+    those past their attempts."""
+    now = timezone.now()
+    pending = WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING)
+    failed = pending.filter(
+        attempts__gte=DELIVERY_MAX_ATTEMPTS, updated_at__lt=now - DELIVERY_STALLED
+    ).update(
+        status=DeliveryStatus.FAILED,
+        last_error="Gave up: no attempt succeeded.",
+        updated_at=now,
+    )
+    lost = list(
+        pending.filter(
+            Q(attempts=0, updated_at__lt=now - DELIVERY_UNSENT)
+            | Q(attempts__gt=0, updated_at__lt=now - DELIVERY_STALLED),
+            attempts__lt=DELIVERY_MAX_ATTEMPTS,
+        )
+        .order_by("id")
+        .values_list("pk", flat=True)[:500]
+    )
+    if lost:
+        # Marked first, so the next sweep does not queue them again while these wait.
+        WebhookDelivery.objects.filter(pk__in=lost).update(updated_at=now)
+        from . import tasks
+
+        for pk in lost:
+            _safe_delay(tasks.webhook_deliver, pk)
+    return {"requeued": len(lost), "failed": failed}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from ccportal.celery import CeleryQueue
 
 from . import services
 
-WEBHOOK_MAX_RETRIES = 6
+WEBHOOK_MAX_RETRIES = services.DELIVERY_MAX_ATTEMPTS - 1
 
 
 @shared_task(
@@ -26,6 +26,11 @@ def drain_executions() -> int:
 @shared_task(queue=CeleryQueue.OPERATORS, acks_late=True, ignore_result=True, expires=60)
 def sweep_executions() -> dict[str, int]:
     return services.execution_sweep()
+
+
+@shared_task(queue=CeleryQueue.DEFAULT, acks_late=True, ignore_result=True, expires=60)
+def sweep_deliveries() -> dict[str, int]:
+    return services.delivery_sweep()
 
 
 @shared_task(

@@ -163,4 +163,6 @@ def _unknown(item: dict[str, Any], known: Any, prefix: str, add: Any) -> None:
 
 def _order(path: str) -> tuple[Any, ...]:
     """Sort paths as they appear in the document: numbers numerically."""
-    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in path.split("."))
+    return tuple(
+        (0, int(part), "") if part.isdecimal() else (1, 0, part) for part in path.split(".")
+    )

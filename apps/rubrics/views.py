@@ -439,19 +439,19 @@ def _where(path: str, sections: list[Any]) -> list[str]:
         )
 
     parts = path.split(".")
-    if parts[0] != "sections" or len(parts) == 1 or not parts[1].isdigit():
+    if parts[0] != "sections" or len(parts) == 1 or not parts[1].isdecimal():
         return [_FIELD_LABELS.get(parts[0], parts[0])]
     i = int(parts[1])
     where = [named(sections, i, "Section")]
     rest = parts[2:]
-    if len(rest) >= 2 and rest[0] == "criteria" and rest[1].isdigit():
+    if len(rest) >= 2 and rest[0] == "criteria" and rest[1].isdecimal():
         section = sections[i] if i < len(sections) and isinstance(sections[i], dict) else {}
         criteria = section.get("criteria")
         where.append(
             named(criteria if isinstance(criteria, list) else [], int(rest[1]), "Criterion")
         )
         rest = rest[2:]
-        if len(rest) >= 2 and rest[0] == "required_phrases" and rest[1].isdigit():
+        if len(rest) >= 2 and rest[0] == "required_phrases" and rest[1].isdecimal():
             where.append(f"Phrase {int(rest[1]) + 1}")
             rest = rest[2:]
     if rest:
@@ -465,7 +465,7 @@ def _path_order(path: str) -> tuple[Any, ...]:
     parts = path.split(".")
     if parts[0] != "sections":
         return (0, top.index(parts[0]) if parts[0] in top else len(top))
-    return (1, *(int(p) if p.isdigit() else -1 for p in parts[1:]))
+    return (1, *(int(p) if p.isdecimal() else -1 for p in parts[1:]))
 
 
 def _summary(data: dict[str, Any], errors: dict[str, list[str]]) -> list[dict[str, Any]]:

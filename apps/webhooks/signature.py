@@ -33,7 +33,8 @@ def _validators(tokens: tuple[str, ...]) -> tuple[tuple[str, RequestValidator], 
         account, sep, token = entry.partition(":")
         if not sep:
             account, token = "", entry
-        pairs.append((account.strip(), RequestValidator(token.strip())))
+        if token.strip():  # settings refuse an empty one; never build a validator on it
+            pairs.append((account.strip(), RequestValidator(token.strip())))
     return tuple(pairs)
 
 

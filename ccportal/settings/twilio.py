@@ -2,15 +2,38 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ImproperlyConfigured
+
 from .env import get_int, get_list, get_str
+
+
+def auth_tokens(entries: list[str]) -> list[str]:
+    """The entries of TWILIO_AUTH_TOKENS, each checked: an empty token would check signatures
+    with an empty key, which anyone can compute."""
+    for entry in entries:
+        account, sep, token = entry.partition(":")
+        if sep and not token.strip():
+            raise ImproperlyConfigured(
+                f"TWILIO_AUTH_TOKENS: the entry for {account.strip() or 'an account'} has no "
+                "token after the colon; write AC...:<auth token>, or drop the entry."
+            )
+        if sep and not account.strip():
+            raise ImproperlyConfigured(
+                "TWILIO_AUTH_TOKENS: an entry starts with a colon; write AC...:<auth token>, "
+                "or the bare token."
+            )
+    return entries
+
 
 # Auth tokens that sign inbound webhooks. Several accounts (or a token being rotated) may be
 # configured: "AC...:token" pairs or bare tokens, comma separated. TWILIO_AUTH_TOKEN adds one more.
 TWILIO_ACCOUNT_SID = get_str("TWILIO_ACCOUNT_SID", "")
-TWILIO_AUTH_TOKENS = [
-    *get_list("TWILIO_AUTH_TOKENS"),
-    *([token] if (token := get_str("TWILIO_AUTH_TOKEN", "")) else []),
-]
+TWILIO_AUTH_TOKENS = auth_tokens(
+    [
+        *get_list("TWILIO_AUTH_TOKENS"),
+        *([token] if (token := get_str("TWILIO_AUTH_TOKEN", "")) else []),
+    ]
+)
 
 WEBHOOK_MAX_BODY_BYTES = get_int("WEBHOOK_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
 INGEST_MAX_ATTEMPTS = get_int("INGEST_MAX_ATTEMPTS", 8, minimum=1)

@@ -6,11 +6,13 @@ import hashlib
 import hmac
 import json
 import threading
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.utils import timezone
 
 from apps.common.live import conversation_group
 from apps.intelligence import services
@@ -184,3 +186,50 @@ def test_a_broadcast_rule_tells_the_conversations_group_after_commit(
     assert message["event"] == "insights"
     assert message["payload"]["execution"] == execution_id
     assert message["payload"]["operators"] == ["sentiment"]
+
+
+@pytest.fixture
+def tasks_run_here(settings):
+    """Tasks run in the caller (Celery's eager mode, which reads Django's settings), as a
+    worker would run them."""
+    settings.CELERY_TASK_ALWAYS_EAGER = settings.CELERY_TASK_EAGER_PROPAGATES = True
+
+
+def test_a_delivery_whose_enqueue_was_lost_is_sent_by_the_sweeper(
+    defaults, world, receiver, tasks_run_here
+):
+    hook = receiver(200)
+    rule = sentiment_rule(webhook_url=hook.url)
+    # The test's transaction never commits, so the task was never queued: as with the broker
+    # down at commit.
+    delivery = WebhookDelivery.objects.get(execution_id=fire(rule, world.north_call))
+    assert services.delivery_sweep() == {"requeued": 0, "failed": 0}  # too fresh to be lost
+
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        updated_at=timezone.now() - timedelta(minutes=3)
+    )
+    assert services.delivery_sweep() == {"requeued": 1, "failed": 0}
+
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts, len(hook.requests)) == ("DELIVERED", 1, 1)
+    assert services.delivery_sweep() == {"requeued": 0, "failed": 0}
+
+
+def test_the_sweeper_leaves_a_delivery_in_its_retry_pause_and_fails_one_past_its_attempts(
+    defaults, world, receiver
+):
+    hook = receiver(500)
+    delivery = WebhookDelivery.objects.get(
+        execution_id=fire(sentiment_rule(webhook_url=hook.url), world.north_call)
+    )
+    with pytest.raises(services.DeliveryRetry):
+        services.webhook_deliver(delivery_id=delivery.pk)
+    waiting = WebhookDelivery.objects.filter(pk=delivery.pk)
+    waiting.update(updated_at=timezone.now() - timedelta(minutes=5))  # the task retries at 10
+    assert services.delivery_sweep() == {"requeued": 0, "failed": 0}
+
+    waiting.update(attempts=7, updated_at=timezone.now() - timedelta(minutes=20))
+    assert services.delivery_sweep() == {"requeued": 0, "failed": 1}
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.FAILED
+    assert delivery.last_error == "Gave up: no attempt succeeded."

@@ -88,6 +88,32 @@ def test_no_configured_token_refuses_everything_even_in_debug(twilio, settings):
     assert InboundEvent.objects.get().status == "rejected"
 
 
+@pytest.mark.parametrize("entry", ["AC00000000000000000000000000000000:", "AC1: ", ":token"])
+def test_a_token_entry_without_its_token_or_account_is_refused_at_start_up(entry):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TWILIO_AUTH_TOKENS": entry, "DJANGO_SETTINGS_MODULE": "ccportal.settings"}
+    env.pop("TWILIO_AUTH_TOKEN", None)
+    started = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert started.returncode != 0
+    assert "ImproperlyConfigured: TWILIO_AUTH_TOKENS: " in started.stderr
+    assert "AC...:<auth token>" in started.stderr
+
+
+def test_a_request_signed_with_an_empty_key_is_refused_even_if_settings_hold_one(twilio, settings):
+    settings.TWILIO_AUTH_TOKENS = ["AC00000000000000000000000000000000:"]  # bypassing start-up
+    response = post_json(twilio, ORCHESTRATOR, fixture("conversation_created"), token="")
+    assert response.status_code == 403
+
+
 def test_missing_signature_header_is_refused(twilio):
     body = json.dumps(fixture("conversation_created"))
     response = twilio.post(

@@ -159,6 +159,15 @@ class ObservationCreateSerializer(serializers.Serializer):
     text = serializers.CharField(max_length=OBSERVATION_MAX_LENGTH)
 
 
+class ArticleQuerySerializer(serializers.Serializer):
+    q = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    tag = serializers.CharField(required=False, allow_blank=True)
+
+    def to_internal_value(self, data: Any) -> dict[str, str]:
+        values = super().to_internal_value(data)
+        return {"query": values.get("q", ""), "tag": values.get("tag", "")}
+
+
 # Permissions --------------------------------------------------------------------------------------
 
 
@@ -241,10 +250,10 @@ class KnowledgeArticleViewSet(viewsets.ModelViewSet):
 
     def get_queryset(self) -> QuerySet[KnowledgeArticle]:
         if self.action == "list":
-            params = self.request.query_params
-            return knowledge.article_list(
-                user=self.request.user, query=params.get("q", ""), tag=params.get("tag", "")
-            )
+            # Checked like any input (a NUL character, which PostgreSQL cannot search, is a 400).
+            params = ArticleQuerySerializer(data=self.request.query_params)
+            params.is_valid(raise_exception=True)
+            return knowledge.article_list(user=self.request.user, **params.validated_data)
         return knowledge.article_list(user=self.request.user)
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:

@@ -315,7 +315,7 @@ class RubricVersionViewSet(ScopedReadOnlyViewSet):
                 )
             against = version.based_on
         else:
-            if not raw.isdigit():
+            if not raw.isdecimal():
                 raise ValidationFailed({"against": ["A version id (a whole number)."]})
             against = self.get_queryset().filter(pk=int(raw)).first()
             if against is None:

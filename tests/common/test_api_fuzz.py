@@ -1,0 +1,109 @@
+"""No query string answers 5xx: arbitrary text in every query parameter of every GET endpoint.
+
+The endpoints and their parameters come from the OpenAPI schema (drf-spectacular), so a new
+endpoint or filter is fuzzed without anyone listing it here. Path ids are real: each detail
+endpoint is asked about an object of the demo data, reached through its list endpoint.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import quote, urlencode
+
+import pytest
+from drf_spectacular.generators import SchemaGenerator
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from apps.accounts.choices import Role
+from tests.fixtures import builders
+
+pytestmark = pytest.mark.django_db
+
+
+def _get_operations() -> list[tuple[str, list[str]]]:
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    operations = []
+    for path, methods in sorted(schema["paths"].items()):
+        if "get" in methods:
+            parameters = methods["get"].get("parameters", [])
+            query = sorted(p["name"] for p in parameters if p["in"] == "query")
+            operations.append((path, query))
+    return operations
+
+
+OPERATIONS = _get_operations()
+FILTERED = [(path, parameters) for path, parameters in OPERATIONS if parameters]
+DETAILS = [path for path, _ in OPERATIONS if "{" in path]
+# Any text a client can put in a URL: NUL, controls, other scripts' digits ("²", "٣"), huge
+# numbers, SQL and JSON punctuation.
+NASTY = ["²", "٣", "-1", "0", "1e309", "9" * 40, "\x00", "%", "'", "[]", "{}", " ", "true"]
+VALUES = st.one_of(st.text(max_size=40), st.sampled_from(NASTY), st.integers().map(str))
+
+
+@pytest.fixture
+def admin_client(client, demo_calls):
+    admin = builders.make_user(username="fuzz-admin", role=Role.ADMIN)
+    client.force_login(admin)
+    return client
+
+
+def _concrete(client, path: str) -> str | None:
+    """``path`` with its ids replaced by those of real objects (None: no object to ask about)."""
+    names = re.findall(r"{(\w+)}", path)
+    if not names:
+        return path
+    listing = path.split("{", 1)[0]
+    response = client.get(listing, {"page_size": 1})
+    assert response.status_code == 200, (listing, response.status_code)
+    body = response.json()
+    rows = body.get("results", body) if isinstance(body, dict) else body
+    if not rows:
+        return None
+    first = rows[0]
+    return re.sub(r"{\w+}", str(first.get("id", first.get("pk"))), path, count=1)
+
+
+@pytest.mark.parametrize(("path", "parameters"), FILTERED, ids=[p for p, _ in FILTERED])
+def test_no_query_string_answers_a_server_error(admin_client, path, parameters):
+    url = _concrete(admin_client, path)
+    assert url is not None, f"the demo data has nothing for {path}"
+
+    @settings(
+        max_examples=25,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(query=st.dictionaries(st.sampled_from(parameters), VALUES, max_size=4))
+    def ask(query):
+        response = admin_client.get(f"{url}?{urlencode(query)}")
+        assert response.status_code < 500, (url, query, response.status_code)
+
+    for name in parameters:  # every nasty value in every parameter, then random ones
+        for value in NASTY:
+            ask.hypothesis.inner_test(query={name: value})
+    ask()
+
+
+@pytest.mark.parametrize("path", DETAILS)
+def test_no_id_in_the_path_answers_a_server_error(admin_client, path):
+    prefix, rest = path.split("{", 1)
+    suffix = rest.split("}", 1)[1]
+    real = _concrete(admin_client, path)
+    assert real is not None, f"the demo data has nothing for {path}"
+    tail = re.sub(r"{\w+}", "1", suffix)  # nested ids after the first: any number
+
+    @settings(
+        max_examples=25,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(value=VALUES.filter(lambda v: v not in ("", ".", "..")))
+    def ask(value):
+        response = admin_client.get(f"{prefix}{quote(value, safe='')}{tail}")
+        assert response.status_code < 500, (path, value, response.status_code)
+
+    for value in NASTY:
+        if value.strip():
+            ask.hypothesis.inner_test(value=value)
+    ask()
