@@ -8,4 +8,5 @@ urlpatterns = [
     path("", include("apps.conversations.api.urls")),
     path("", include("apps.rubrics.api.urls")),
     path("", include("apps.intelligence.api.urls")),
+    path("", include("apps.knowledge.api.urls")),
 ]

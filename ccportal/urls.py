@@ -11,6 +11,7 @@ urlpatterns = [
     path("", include("apps.conversations.urls")),
     path("rubrics/", include("apps.rubrics.urls")),
     path("intelligence/", include("apps.intelligence.urls")),
+    path("intelligence/", include("apps.knowledge.urls")),
     path(
         "login/",
         auth_views.LoginView.as_view(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
@@ -21,6 +21,28 @@ _communication_count = (
     .annotate(n=Count("*"))
     .values("n")
 )
+
+
+def conversations_of(*, user: Any) -> QuerySet[Conversation]:
+    """Every conversation ``user`` may see, unadorned: to filter or count other rows by."""
+    return Conversation.objects.for_user(user)
+
+
+class ParticipantBrief(NamedTuple):
+    type: str
+    profile_id: str
+    addresses: list[Any]
+    name: str
+
+
+def participants_brief(*, conversation_id: int) -> list[ParticipantBrief]:
+    """Who took part in a conversation (no user: for the services that work on it)."""
+    return [
+        ParticipantBrief(*row)
+        for row in Participant.objects.filter(conversation_id=conversation_id)
+        .order_by("joined_at", "id")
+        .values_list("type", "profile_id", "addresses", "name")
+    ]
 
 
 def conversation_list(*, user: Any) -> QuerySet[Conversation]:

@@ -433,6 +433,7 @@ class DemoIntelligenceResult:
 def demo_intelligence_load() -> DemoIntelligenceResult:
     """Idempotent: the rubric and articles are added once (by name / title), rules run once."""
     from apps.intelligence import services as intelligence
+    from apps.knowledge import services as knowledge_services
     from apps.rubrics import services as rubrics
     from apps.rubrics.imports import rubric_import
     from apps.rubrics.models import Rubric
@@ -447,7 +448,7 @@ def demo_intelligence_load() -> DemoIntelligenceResult:
         rubrics.version_publish(version=draft, actor=admin)
         rubric_created = True
     knowledge = json.loads(KNOWLEDGE_PATH.read_text(encoding="utf-8"))
-    articles = intelligence.knowledge_seed(articles=knowledge["articles"], user=admin)
+    articles = knowledge_services.knowledge_seed(articles=knowledge["articles"], user=admin)
     ids = list(
         Conversation.objects.filter(twilio_id__startswith="demo_conversation_").values_list(
             "pk", flat=True

@@ -1,4 +1,4 @@
-"""Choices of the intelligence app: operators, rules, executions, flags, memory."""
+"""Choices of the intelligence app: operators, rules, executions, flags."""
 
 from __future__ import annotations
 
@@ -71,12 +71,6 @@ class DeliveryStatus(models.TextChoices):
     PENDING = "PENDING", "Pending"
     DELIVERED = "DELIVERED", "Delivered"
     FAILED = "FAILED", "Failed"
-
-
-class ObservationSource(models.TextChoices):
-    OPERATOR = "operator", "Operator"
-    USER = "user", "Person"
-    TWILIO = "twilio", "Twilio"
 
 
 class ConditionOp(models.TextChoices):

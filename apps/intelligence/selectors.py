@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db.models import Count, F, Max, OuterRef, Prefetch, QuerySet, Subquery
 from django.http import Http404
 
@@ -16,9 +15,6 @@ from apps.conversations.models import Communication, Conversation
 from apps.rubrics import selectors as rubrics_selectors
 
 from .models import (
-    CustomerProfile,
-    KnowledgeArticle,
-    Observation,
     Operator,
     OperatorResult,
     OperatorVersion,
@@ -26,7 +22,7 @@ from .models import (
     RuleExecution,
     RuleOperator,
 )
-from .operators.base import KnowledgeHit, OperatorSpec, TranscriptLine
+from .operators.base import OperatorSpec, TranscriptLine
 
 _ROLE = {"CUSTOMER": "customer", "HUMAN_AGENT": "agent", "AI_AGENT": "agent", "AGENT": "agent"}
 _WORD = re.compile(r"[a-z0-9]+")
@@ -51,55 +47,6 @@ def transcript_lines(*, conversation_id: int) -> list[TranscriptLine]:
         )
         for pk, twilio_id, author_type, offset_ms, duration_ms, text in rows
     ]
-
-
-def knowledge_search(
-    query: str, limit: int = 5, *, published_only: bool = True
-) -> list[KnowledgeHit]:
-    """Articles ranked by PostgreSQL full-text search; any of the query's words may match."""
-    words = sorted(set(_WORD.findall(query.lower())))
-    if not words:
-        return []
-    search = SearchQuery(" | ".join(words), search_type="raw", config="english")
-    articles = KnowledgeArticle.objects.filter(search_vector=search)
-    if published_only:
-        articles = articles.filter(is_published=True)
-    ranked = articles.annotate(rank=SearchRank(F("search_vector"), search)).order_by("-rank", "id")[
-        :limit
-    ]
-    return [
-        KnowledgeHit(id=a.pk, title=a.title, body=a.body, rank=float(a.rank), tags=tuple(a.tags))
-        for a in ranked
-    ]
-
-
-def knowledge_list(*, query: str = "", tag: str = "") -> QuerySet[KnowledgeArticle]:
-    articles = KnowledgeArticle.objects.all()
-    if tag:
-        articles = articles.filter(tags__contains=[tag])
-    if query.strip():
-        words = sorted(set(_WORD.findall(query.lower())))
-        if words:
-            search = SearchQuery(" & ".join(words), search_type="raw", config="english")
-            articles = (
-                articles.filter(search_vector=search)
-                .annotate(rank=SearchRank(F("search_vector"), search))
-                .order_by("-rank", "title", "id")
-            )
-    return articles
-
-
-def profiles_for_conversation(*, conversation_id: int) -> QuerySet[CustomerProfile]:
-    return CustomerProfile.objects.filter(conversations__id=conversation_id)
-
-
-def memory_for_conversation(*, conversation_id: int, limit: int = 20) -> list[str]:
-    """Observations about the conversation's customer(s), newest first."""
-    return list(
-        Observation.objects.filter(profile__conversations__id=conversation_id)
-        .order_by("-created_at", "-id")
-        .values_list("text", flat=True)[:limit]
-    )
 
 
 def operator_spec(version: OperatorVersion) -> OperatorSpec:

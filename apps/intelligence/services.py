@@ -25,8 +25,11 @@ from apps.common.errors import NotFound, PermissionDenied, ValidationFailed
 from apps.common.live import broadcast_on_commit, conversation_group
 from apps.common.wake import Waker
 from apps.conversations import services as conversations
-from apps.conversations.choices import ConversationStatus, ParticipantType
+from apps.conversations.choices import ConversationStatus
 from apps.conversations.models import Communication, Conversation, Participant
+from apps.knowledge import selectors as knowledge_selectors
+from apps.knowledge import services as knowledge
+from apps.knowledge.choices import ObservationSource
 from apps.rubrics import selectors as rubrics_selectors
 from apps.rubrics.checks import agent_type_of
 
@@ -37,16 +40,12 @@ from .choices import (
     DeliveryStatus,
     ExecutionStatus,
     FlagStatus,
-    ObservationSource,
     ResultStatus,
     TriggerOn,
 )
 from .models import (
     ConversationRubric,
-    CustomerProfile,
     Flag,
-    KnowledgeArticle,
-    Observation,
     Operator,
     OperatorResult,
     OperatorVersion,
@@ -670,15 +669,15 @@ def execution_context(
         agent_type=agent_type,
         memory_loader=functools.partial(_memory, conversation.pk),
         started_at=conversation.started_at,
-        knowledge_search=selectors.knowledge_search,
+        knowledge_search=knowledge_selectors.knowledge_search,
         rubric_for=_rubric_resolver(conversation.pk),
     )
 
 
 def _memory(conversation_id: int) -> list[str]:
     # Linking first: a returning customer's observations from earlier conversations count.
-    profiles_link(conversation_id=conversation_id)
-    return selectors.memory_for_conversation(conversation_id=conversation_id)
+    knowledge.profiles_link(conversation_id=conversation_id)
+    return knowledge_selectors.memory_for_conversation(conversation_id=conversation_id)
 
 
 def execution_run(*, execution_id: int | None, **llm_options: Any) -> str | None:
@@ -809,7 +808,7 @@ def _execution_finish(
     for (spec, output), result in zip(outputs, rows, strict=True):
         stored.append((spec, output, result))
         if output.observations:
-            observations_add(
+            knowledge.observations_add(
                 conversation_id=conversation.pk,
                 texts=output.observations,
                 source=ObservationSource.OPERATOR,
@@ -1161,198 +1160,3 @@ def delivery_sweep() -> dict[str, int]:
         for pk in lost:
             _safe_delay(tasks.webhook_deliver, pk)
     return {"requeued": len(lost), "failed": failed}
-
-
-# ---------------------------------------------------------------------------------------------
-# Conversation Memory
-# ---------------------------------------------------------------------------------------------
-
-
-def _profile_key(*, profile_id: str, address: str) -> str:
-    return f"profile:{profile_id}" if profile_id else f"address:{address.lower()}"
-
-
-def profiles_link(*, conversation_id: int) -> str | None:
-    """Link the conversation to its customers' profiles (Twilio profile id, else address),
-    creating profiles on first sight; returns the conversation's agent type for the operators.
-    """
-    participants = list(
-        Participant.objects.filter(conversation_id=conversation_id).values_list(
-            "type", "profile_id", "addresses", "name"
-        )
-    )
-    wanted: dict[str, dict[str, str]] = {}
-    for kind, profile_id, addresses, name in participants:
-        if kind != ParticipantType.CUSTOMER:
-            continue
-        address = next(
-            (
-                str(item["address"])
-                for item in addresses or []
-                if isinstance(item, dict) and item.get("address")
-            ),
-            "",
-        )
-        if profile_id or address:
-            key = _profile_key(profile_id=profile_id, address=address)
-            wanted[key] = {"profile_id": profile_id, "address": address, "display_name": name}
-    if wanted:
-        linked = set(
-            CustomerProfile.objects.filter(
-                key__in=list(wanted), conversations__id=conversation_id
-            ).values_list("key", flat=True)
-        )
-        for key, defaults in wanted.items():
-            if key in linked:
-                continue
-            profile, _ = CustomerProfile.objects.get_or_create(key=key, defaults=defaults)
-            profile.conversations.add(conversation_id)
-    return agent_type_of(kind for kind, *_ in participants)
-
-
-def observation_digest(text: str) -> str:
-    """What makes two observations the same: the text, case and spacing aside."""
-    return _digest(text)
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(" ".join(text.lower().split()).encode()).hexdigest()
-
-
-def observations_add(
-    *,
-    conversation_id: int | None = None,
-    profile: CustomerProfile | None = None,
-    texts: list[str],
-    source: str,
-    operator_result: OperatorResult | None = None,
-    user: Any = None,
-) -> int:
-    """Remember ``texts`` about the conversation's customer (or ``profile``); once per text."""
-    targets = [profile] if profile is not None else []
-    if not targets and conversation_id is not None:
-        profiles_link(conversation_id=conversation_id)
-        targets = list(selectors.profiles_for_conversation(conversation_id=conversation_id))
-    rows = [
-        Observation(
-            profile=target,
-            text=text.strip()[:2000],
-            digest=_digest(text),
-            source=source,
-            conversation_id=conversation_id,
-            operator_result=operator_result,
-            created_by=user if getattr(user, "is_authenticated", False) else None,
-        )
-        for target in targets
-        for text in texts
-        if text.strip()
-    ]
-    if not rows:
-        return 0
-    known = set(
-        Observation.objects.filter(
-            profile__in=targets, digest__in={row.digest for row in rows}
-        ).values_list("profile_id", "digest")
-    )
-    fresh = [row for row in rows if (row.profile.pk, row.digest) not in known]
-    # ignore_conflicts: a concurrent run may add the same observation between the two queries.
-    Observation.objects.bulk_create(fresh, ignore_conflicts=True)
-    return len(fresh)
-
-
-# ---------------------------------------------------------------------------------------------
-# Enterprise Knowledge
-# ---------------------------------------------------------------------------------------------
-
-
-def _clean_tags(tags: Any) -> list[str]:
-    if isinstance(tags, str):
-        tags = tags.split(",")
-    cleaned: list[str] = []
-    for tag in tags or []:
-        value = " ".join(str(tag).split()).lower()[:50]
-        if value and value not in cleaned:
-            cleaned.append(value)
-    return cleaned
-
-
-def _article_errors(*, title: str, body: str) -> dict[str, list[str]]:
-    errors: dict[str, list[str]] = {}
-    if not title.strip():
-        errors["title"] = ["Give the article a title."]
-    elif len(title) > 255:
-        errors["title"] = ["Keep the title under 255 characters."]
-    if not body.strip():
-        errors["body"] = ["Write the article's text."]
-    return errors
-
-
-@transaction.atomic
-def knowledge_article_create(
-    *, user: Any, title: str, body: str, tags: Any = (), is_published: bool = True
-) -> KnowledgeArticle:
-    if not can_use(user, "knowledge_manage"):
-        raise PermissionDenied("Only admins may write knowledge articles.")
-    errors = _article_errors(title=title, body=body)
-    if errors:
-        raise ValidationFailed(errors)
-    return KnowledgeArticle.objects.create(
-        title=title.strip(),
-        body=body.strip(),
-        tags=_clean_tags(tags),
-        is_published=is_published,
-        created_by=user,
-        updated_by=user,
-    )
-
-
-@transaction.atomic
-def knowledge_article_update(
-    *,
-    user: Any,
-    article: KnowledgeArticle,
-    title: str,
-    body: str,
-    tags: Any = (),
-    is_published: bool = True,
-) -> KnowledgeArticle:
-    if not can_use(user, "knowledge_manage"):
-        raise PermissionDenied("Only admins may edit knowledge articles.")
-    errors = _article_errors(title=title, body=body)
-    if errors:
-        raise ValidationFailed(errors)
-    KnowledgeArticle.objects.filter(pk=article.pk).update(
-        title=title.strip(),
-        body=body.strip(),
-        tags=_clean_tags(tags),
-        is_published=is_published,
-        updated_by=user,
-        updated_at=timezone.now(),
-    )
-    return KnowledgeArticle.objects.get(pk=article.pk)
-
-
-@transaction.atomic
-def knowledge_article_delete(*, user: Any, article: KnowledgeArticle) -> None:
-    if not can_use(user, "knowledge_manage"):
-        raise PermissionDenied("Only admins may delete knowledge articles.")
-    KnowledgeArticle.objects.filter(pk=article.pk).delete()
-
-
-@transaction.atomic
-def knowledge_seed(*, articles: list[dict[str, Any]], user: Any = None) -> int:
-    """Add the articles whose title is not there yet (demo data, imports); returns how many."""
-    existing = set(KnowledgeArticle.objects.values_list("title", flat=True))
-    rows = [
-        KnowledgeArticle(
-            title=item["title"],
-            body=item["body"],
-            tags=_clean_tags(item.get("tags")),
-            created_by=user,
-            updated_by=user,
-        )
-        for item in articles
-        if item["title"] not in existing
-    ]
-    KnowledgeArticle.objects.bulk_create(rows)
-    return len(rows)

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "apps.accounts",
     "apps.conversations",
     "apps.rubrics",
+    "apps.knowledge",
     "apps.intelligence",
     "apps.relay",
     "apps.webhooks",
@@ -60,6 +61,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "apps.common.middleware.ApplicationErrorPages",
 ]
 
 ROOT_URLCONF = "ccportal.urls"

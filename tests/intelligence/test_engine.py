@@ -14,12 +14,12 @@ from apps.intelligence import selectors, services
 from apps.intelligence.choices import ExecutionStatus, ResultStatus, TriggerOn
 from apps.intelligence.models import (
     ConversationRubric,
-    KnowledgeArticle,
-    Observation,
     OperatorResult,
     Rule,
     RuleExecution,
 )
+from apps.knowledge import selectors as knowledge_selectors
+from apps.knowledge.models import KnowledgeArticle, Observation
 from apps.rubrics import services as rubrics
 from apps.rubrics.models import Rubric
 
@@ -126,7 +126,7 @@ def test_the_rolling_summary_covers_the_call_up_to_its_trigger_point(demo_calls)
 
 def test_summary_at_the_end_is_remembered_about_the_customer(demo_calls):
     conversation = Conversation.objects.get(twilio_id=conversation_twilio_id(CARD_CALL))
-    memory = selectors.memory_for_conversation(conversation_id=conversation.pk)
+    memory = knowledge_selectors.memory_for_conversation(conversation_id=conversation.pk)
     assert any(text.startswith("Last conversation:") and "card" in text for text in memory)
     assert Observation.objects.filter(conversation=conversation, source="operator").count() == 1
 

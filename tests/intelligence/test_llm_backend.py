@@ -18,6 +18,7 @@ from apps.intelligence.models import (
     RuleExecution,
     RuleOperator,
 )
+from apps.knowledge import services as knowledge_services
 
 pytestmark = pytest.mark.django_db
 
@@ -170,13 +171,13 @@ def test_a_custom_prompt_operator_validates_its_schema_and_adds_observations(
 
 
 def test_llm_next_best_response_cites_the_article_the_model_chose(defaults, world, llm_server):
-    services.knowledge_seed(
+    knowledge_services.knowledge_seed(
         articles=[
             {"title": "Replacing a lost card", "body": "We send a new debit card in five days."},
             {"title": "Branch hours", "body": "Branches open at nine."},
         ]
     )
-    article = __import__("apps.intelligence.models", fromlist=["KnowledgeArticle"]).KnowledgeArticle
+    article = __import__("apps.knowledge.models", fromlist=["KnowledgeArticle"]).KnowledgeArticle
     card = article.objects.get(title="Replacing a lost card")
     llm_version("next-best-response")
     llm_server.reply_json({"text": "I can send you a new debit card.", "article_id": card.pk})

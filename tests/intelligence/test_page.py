@@ -17,13 +17,14 @@ from apps.intelligence import services
 from apps.intelligence.choices import FlagStatus, ResultStatus, TriggerOn
 from apps.intelligence.models import (
     Flag,
-    KnowledgeArticle,
     Operator,
     OperatorResult,
     ResultSource,
     Rule,
     RuleExecution,
 )
+from apps.knowledge import services as knowledge_services
+from apps.knowledge.models import KnowledgeArticle
 from tests.fixtures import builders
 from tests.fixtures.rubrics import make_rubric
 
@@ -75,7 +76,7 @@ def engine(world):
     """The built-in operators and rules, one published rubric, and a knowledge article."""
     services.defaults_ensure()
     make_rubric(actor=world.admin, name="Card services", publish=True)
-    return services.knowledge_article_create(
+    return knowledge_services.knowledge_article_create(
         user=world.admin,
         title="Replacing a lost debit card",
         body="Block the lost debit card in the app, then order a replacement card. "

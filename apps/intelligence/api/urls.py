@@ -1,8 +1,14 @@
-"""API routes of the intelligence app."""
+"""API routes of operators, rules and rule executions."""
 
 from __future__ import annotations
 
-from .urls_knowledge import urlpatterns as knowledge_urls
-from .urls_rules import urlpatterns as rules_urls
+from rest_framework.routers import SimpleRouter
 
-urlpatterns = [*knowledge_urls, *rules_urls]
+from . import rules
+
+router = SimpleRouter()
+router.register("operators", rules.OperatorViewSet, basename="api-operator")
+router.register("rules", rules.RuleViewSet, basename="api-rule")
+router.register("executions", rules.ExecutionViewSet, basename="api-execution")
+
+urlpatterns = router.urls

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from apps.knowledge.selectors import KnowledgeHit
 from apps.rubrics.structure import RubricStructure
 
 from ..choices import ResultStatus
@@ -47,15 +48,6 @@ class OperatorSpec:
     parameters: dict[str, Any]
     output_schema: dict[str, Any]
     prompt: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class KnowledgeHit:
-    id: int
-    title: str
-    body: str
-    rank: float
-    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,9 +18,10 @@ from django.urls import reverse
 
 from apps.common.errors import NotFound, PermissionDenied, ValidationFailed
 from apps.conversations.models import Conversation
-from apps.intelligence import knowledge, services
-from apps.intelligence.choices import ObservationSource
-from apps.intelligence.models import CustomerProfile, Observation, OperatorResult
+from apps.intelligence.models import OperatorResult
+from apps.knowledge import selectors, services
+from apps.knowledge.choices import ObservationSource
+from apps.knowledge.models import CustomerProfile, Observation
 
 pytestmark = pytest.mark.django_db
 
@@ -106,7 +107,7 @@ def test_people_without_a_role_see_no_customer(world, client_for, nora):
     client = client_for(world.outsider)
     assert client.get(url("knowledge-customer-list")).status_code == 403
     assert client.get(url("knowledge-customer-detail", nora.pk)).status_code == 403
-    assert list(knowledge.profile_list(user=world.outsider)) == []
+    assert list(selectors.profile_list(user=world.outsider)) == []
 
 
 def test_anonymous_visitors_are_sent_to_sign_in(nora):
@@ -128,8 +129,8 @@ def test_a_customer_of_two_teams_shows_only_the_visible_conversations(world, cli
     assert url("conversation-detail", world.south_call.pk) not in html
     admin_html = admin.content.decode()
     assert url("conversation-detail", world.south_call.pk) in admin_html
-    [supervisor_row] = knowledge.profile_list(user=world.supervisor)
-    [admin_row] = knowledge.profile_list(user=world.admin)
+    [supervisor_row] = selectors.profile_list(user=world.supervisor)
+    [admin_row] = selectors.profile_list(user=world.admin)
     assert (supervisor_row.conversation_count, admin_row.conversation_count) == (1, 2)
 
 
@@ -304,20 +305,20 @@ def test_an_observation_of_another_customer_is_a_404(world, client_for, nora):
 
 def test_observation_add_refuses_people_without_the_memory_feature(world, nora):
     with pytest.raises(PermissionDenied):
-        knowledge.observation_add(user=world.outsider, profile=nora, text="Prefers email")
+        services.observation_add(user=world.outsider, profile=nora, text="Prefers email")
 
 
 def test_observation_add_refuses_a_customer_out_of_reach(world, sid):
     with pytest.raises(NotFound):
-        knowledge.observation_add(user=world.supervisor, profile=sid, text="Prefers email")
+        services.observation_add(user=world.supervisor, profile=sid, text="Prefers email")
     assert Observation.objects.count() == 0
 
 
 def test_observation_add_says_whether_the_observation_is_new(world, nora):
-    first, created = knowledge.observation_add(
+    first, created = services.observation_add(
         user=world.supervisor, profile=nora, text="Prefers email"
     )
-    again, created_again = knowledge.observation_add(
+    again, created_again = services.observation_add(
         user=world.supervisor, profile=nora, text="PREFERS EMAIL"
     )
     assert (created, created_again) == (True, False)
@@ -326,5 +327,5 @@ def test_observation_add_says_whether_the_observation_is_new(world, nora):
 
 def test_observation_add_refuses_text_too_long(world, nora):
     with pytest.raises(ValidationFailed) as refused:
-        knowledge.observation_add(user=world.admin, profile=nora, text="x" * 2001)
+        services.observation_add(user=world.admin, profile=nora, text="x" * 2001)
     assert list(refused.value.errors) == ["text"]

@@ -4,8 +4,8 @@ Articles: everyone with a role reads the published ones (``FEATURES["knowledge"]
 (``knowledge_manage``) also drafts, and only admins write; others get a 403 on every write, before
 anything is looked up. Profiles: those of conversations the caller may see
 (``CustomerProfile.objects.for_user``), each with what is remembered about the customer; anyone
-who may see a profile may add an observation to it. Every read comes from
-``apps.intelligence.knowledge``, every write is one service call.
+who may see a profile may add an observation to it. Every read comes from ``selectors``, every
+write is one service call.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
 )
-from rest_framework import serializers, status, viewsets
+from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
 from rest_framework.request import Request
@@ -31,9 +31,17 @@ from rest_framework.serializers import BaseSerializer
 from apps.accounts.scoping import can_use
 from ccportal.viewsets import ErrorSerializer, ScopedReadOnlyViewSet
 
-from .. import knowledge, services
-from ..knowledge import OBSERVATION_MAX_LENGTH
-from ..models import CustomerProfile, KnowledgeArticle, Observation
+from .. import selectors, services
+from ..models import CustomerProfile, KnowledgeArticle
+from .serializers import (
+    ArticleQuerySerializer,
+    CustomerObservationSerializer,
+    CustomerProfileDetailSerializer,
+    CustomerProfileSerializer,
+    KnowledgeArticleSerializer,
+    KnowledgeArticleWriteSerializer,
+    ObservationCreateSerializer,
+)
 
 _NOT_FOUND = OpenApiResponse(
     ErrorSerializer, description="No such row, or not one the caller may see."
@@ -47,127 +55,6 @@ _INVALID = OpenApiResponse(
 )
 
 
-# Serializers --------------------------------------------------------------------------------------
-
-
-class KnowledgeArticleSerializer(serializers.ModelSerializer):
-    created_by: serializers.StringRelatedField[Any] = serializers.StringRelatedField()
-    updated_by: serializers.StringRelatedField[Any] = serializers.StringRelatedField()
-
-    class Meta:
-        model = KnowledgeArticle
-        fields = [
-            "id",
-            "title",
-            "body",
-            "tags",
-            "is_published",
-            "created_by",
-            "created_at",
-            "updated_by",
-            "updated_at",
-        ]
-        read_only_fields = fields
-
-
-class KnowledgeArticleWriteSerializer(serializers.Serializer):
-    title = serializers.CharField(max_length=255)
-    body = serializers.CharField()
-    tags = serializers.ListField(
-        child=serializers.CharField(max_length=50),
-        required=False,
-        max_length=50,
-        help_text="Stored lower-case, without duplicates.",
-    )
-    is_published = serializers.BooleanField(
-        required=False,
-        help_text="Drafts (false) are seen by admins only and never used by Next Best Response. "
-        "Default true.",
-    )
-
-
-class ProfileConversationSerializer(serializers.Serializer):
-    """One of the customer's conversations the caller may see."""
-
-    id = serializers.IntegerField()
-    name = serializers.CharField()
-    status = serializers.CharField()
-    channels = serializers.ListField(child=serializers.CharField())
-    started_at = serializers.DateTimeField(allow_null=True)
-
-
-class CustomerObservationSerializer(serializers.ModelSerializer):
-    operator_name = serializers.CharField(
-        source="operator_result.operator_name",
-        allow_null=True,
-        read_only=True,
-        help_text="The operator whose result it came from (source `operator`).",
-    )
-    created_by: serializers.StringRelatedField[Any] = serializers.StringRelatedField()
-
-    class Meta:
-        model = Observation
-        fields = [
-            "id",
-            "text",
-            "source",
-            "conversation",
-            "operator_result",
-            "operator_name",
-            "created_by",
-            "created_at",
-        ]
-        read_only_fields = fields
-
-
-class CustomerProfileSerializer(serializers.ModelSerializer):
-    observation_count = serializers.IntegerField(read_only=True)
-    conversation_count = serializers.IntegerField(
-        read_only=True, help_text="Conversations the caller may see."
-    )
-
-    class Meta:
-        model = CustomerProfile
-        fields = [
-            "id",
-            "key",
-            "profile_id",
-            "address",
-            "display_name",
-            "observation_count",
-            "conversation_count",
-            "created_at",
-            "updated_at",
-        ]
-        read_only_fields = fields
-
-
-class CustomerProfileDetailSerializer(CustomerProfileSerializer):
-    observations = CustomerObservationSerializer(
-        many=True, read_only=True, help_text="Newest first."
-    )
-    conversations = ProfileConversationSerializer(
-        source="visible_conversations", many=True, read_only=True, help_text="Newest first."
-    )
-
-    class Meta(CustomerProfileSerializer.Meta):
-        fields = [*CustomerProfileSerializer.Meta.fields, "observations", "conversations"]
-        read_only_fields = fields
-
-
-class ObservationCreateSerializer(serializers.Serializer):
-    text = serializers.CharField(max_length=OBSERVATION_MAX_LENGTH)
-
-
-class ArticleQuerySerializer(serializers.Serializer):
-    q = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
-    tag = serializers.CharField(required=False, allow_blank=True)
-
-    def to_internal_value(self, data: Any) -> dict[str, str]:
-        values = super().to_internal_value(data)
-        return {"query": values.get("q", ""), "tag": values.get("tag", "")}
-
-
 # Permissions --------------------------------------------------------------------------------------
 
 
@@ -179,7 +66,7 @@ class KnowledgePermission(BasePermission):
             self.message = "Your role does not include the knowledge base."
             return can_use(request.user, "knowledge")
         self.message = "Only admins may write knowledge articles."
-        return knowledge.can_manage_knowledge(request.user)
+        return selectors.can_manage_knowledge(request.user)
 
 
 class CanUseMemory(BasePermission):
@@ -253,8 +140,8 @@ class KnowledgeArticleViewSet(viewsets.ModelViewSet):
             # Checked like any input (a NUL character, which PostgreSQL cannot search, is a 400).
             params = ArticleQuerySerializer(data=self.request.query_params)
             params.is_valid(raise_exception=True)
-            return knowledge.article_list(user=self.request.user, **params.validated_data)
-        return knowledge.article_list(user=self.request.user)
+            return selectors.article_list(user=self.request.user, **params.validated_data)
+        return selectors.article_list(user=self.request.user)
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         incoming = KnowledgeArticleWriteSerializer(data=request.data)
@@ -301,7 +188,7 @@ class ProfileFilter(django_filters.FilterSet):
     def search(
         self, queryset: QuerySet[CustomerProfile], name: str, value: str
     ) -> QuerySet[CustomerProfile]:
-        return knowledge.profile_search(queryset, value)
+        return selectors.profile_search(queryset, value)
 
 
 @extend_schema_view(
@@ -320,7 +207,7 @@ class ProfileFilter(django_filters.FilterSet):
 class CustomerProfileViewSet(ScopedReadOnlyViewSet):
     """Conversation Memory: one customer across conversations, with observations about them."""
 
-    selector = knowledge.profile_list
+    selector = selectors.profile_list
     serializer_class = CustomerProfileSerializer
     permission_classes = [IsAuthenticated, CanUseMemory]
     filterset_class = ProfileFilter
@@ -328,7 +215,7 @@ class CustomerProfileViewSet(ScopedReadOnlyViewSet):
 
     def get_queryset(self) -> QuerySet[CustomerProfile]:
         if self.action == "retrieve":
-            return knowledge.profile_detail_list(user=self.request.user)
+            return selectors.profile_detail_list(user=self.request.user)
         return super().get_queryset()
 
     def get_serializer_class(self) -> type[BaseSerializer[Any]]:
@@ -354,7 +241,7 @@ class CustomerProfileViewSet(ScopedReadOnlyViewSet):
         profile = self.get_object()
         incoming = ObservationCreateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
-        observation, created = knowledge.observation_add(
+        observation, created = services.observation_add(
             user=request.user, profile=profile, text=incoming.validated_data["text"]
         )
         return Response(

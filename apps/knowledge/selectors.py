@@ -1,31 +1,40 @@
-"""Reads and writes behind the Enterprise Knowledge and Conversation Memory pages and API.
+"""Reads of Enterprise Knowledge and Conversation Memory, for the pages, the API and operators.
 
 Who may see what is decided here, once, for the pages and the API alike: everyone with the
 ``knowledge`` feature reads published articles, ``knowledge_manage`` (admins) also drafts;
 customer profiles are those of conversations the user may see
-(``CustomerProfile.objects.for_user``). The article writes themselves are
-``services.knowledge_article_*``; the observation writes here wrap ``services.observations_add``
-(which operators call without a user) with the person's permission and input checks.
+(``CustomerProfile.objects.for_user``). Operators read without a user: ``knowledge_search``
+(published articles) and ``memory_for_conversation``.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db.models import CharField, Count, F, Func, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
-from django.http import Http404
 
 from apps.accounts.scoping import can_use
-from apps.common.errors import NotFound, PermissionDenied, ValidationFailed
-from apps.conversations.models import Conversation
+from apps.common.errors import NotFound
+from apps.conversations import selectors as conversations
 
-from . import selectors, services
-from .choices import ObservationSource
 from .models import CustomerProfile, KnowledgeArticle, Observation
 
-OBSERVATION_MAX_LENGTH = 2000
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+@dataclass(frozen=True, slots=True)
+class KnowledgeHit:
+    """An article found for an operator, detached from the ORM."""
+
+    id: int
+    title: str
+    body: str
+    rank: float
+    tags: tuple[str, ...] = ()
 
 
 # Enterprise Knowledge ----------------------------------------------------------------------------
@@ -35,8 +44,44 @@ def can_manage_knowledge(user: Any) -> bool:
     return can_use(user, "knowledge_manage")
 
 
+def knowledge_search(
+    query: str, limit: int = 5, *, published_only: bool = True
+) -> list[KnowledgeHit]:
+    """Articles ranked by PostgreSQL full-text search; any of the query's words may match."""
+    words = sorted(set(_WORD.findall(query.lower())))
+    if not words:
+        return []
+    search = SearchQuery(" | ".join(words), search_type="raw", config="english")
+    articles = KnowledgeArticle.objects.filter(search_vector=search)
+    if published_only:
+        articles = articles.filter(is_published=True)
+    ranked = articles.annotate(rank=SearchRank(F("search_vector"), search)).order_by("-rank", "id")[
+        :limit
+    ]
+    return [
+        KnowledgeHit(id=a.pk, title=a.title, body=a.body, rank=float(a.rank), tags=tuple(a.tags))
+        for a in ranked
+    ]
+
+
+def _knowledge_list(*, query: str = "", tag: str = "") -> QuerySet[KnowledgeArticle]:
+    articles = KnowledgeArticle.objects.all()
+    if tag:
+        articles = articles.filter(tags__contains=[tag])
+    if query.strip():
+        words = sorted(set(_WORD.findall(query.lower())))
+        if words:
+            search = SearchQuery(" & ".join(words), search_type="raw", config="english")
+            articles = (
+                articles.filter(search_vector=search)
+                .annotate(rank=SearchRank(F("search_vector"), search))
+                .order_by("-rank", "title", "id")
+            )
+    return articles
+
+
 def _normalise_tag(tag: str) -> str:
-    # Tags are stored lower-case with single spaces (services._clean_tags); match them so.
+    # Tags are stored lower-case with single spaces (services.clean_tags); match them so.
     return " ".join(tag.split()).lower()
 
 
@@ -53,15 +98,15 @@ def _readable_articles(
 
 def article_list(*, user: Any, query: str = "", tag: str = "") -> QuerySet[KnowledgeArticle]:
     """Articles ``user`` may read: by title, or best match first when searching."""
-    articles = selectors.knowledge_list(query=query, tag=_normalise_tag(tag))
+    articles = _knowledge_list(query=query, tag=_normalise_tag(tag))
     return _readable_articles(user, articles).select_related("created_by", "updated_by")
 
 
 def article_get(*, user: Any, pk: int) -> KnowledgeArticle:
-    """One article ``user`` may read; 404 otherwise (drafts too, for non-admins)."""
+    """One article ``user`` may read; NotFound otherwise (drafts too, for non-admins)."""
     article = article_list(user=user).filter(pk=pk).first()
     if article is None:
-        raise Http404("No such article.")
+        raise NotFound("No such article.")
     return article
 
 
@@ -79,10 +124,6 @@ def article_tags(*, user: Any) -> list[str]:
 # Conversation Memory -----------------------------------------------------------------------------
 
 
-def _visible_conversations(user: Any) -> QuerySet[Conversation]:
-    return Conversation.objects.for_user(user)
-
-
 def profile_list(*, user: Any, query: str = "") -> QuerySet[CustomerProfile]:
     """Customer profiles ``user`` may see, with how many observations and conversations (those
     ``user`` may see) each has; ``query`` matches the name, address or Twilio profile id."""
@@ -91,7 +132,7 @@ def profile_list(*, user: Any, query: str = "") -> QuerySet[CustomerProfile]:
     # Correlated counts: computed only for the rows of the page, never joined into one another.
     links = CustomerProfile.conversations.through.objects.filter(
         customerprofile_id=OuterRef("pk"),
-        conversation_id__in=_visible_conversations(user).values("pk"),
+        conversation_id__in=conversations.conversations_of(user=user).values("pk"),
     )
     observations = Observation.objects.filter(profile_id=OuterRef("pk"))
     profiles: QuerySet[CustomerProfile] = CustomerProfile.objects.filter(
@@ -121,11 +162,15 @@ def _count(rows: QuerySet[Any], group: str) -> QuerySet[Any]:
 
 
 def profile_get(*, user: Any, pk: int) -> CustomerProfile:
-    """One profile ``user`` may see; 404 otherwise, so profile ids do not leak."""
+    """One profile ``user`` may see; NotFound otherwise, so profile ids do not leak."""
     profile = profile_list(user=user).filter(pk=pk).first()
     if profile is None:
-        raise Http404("No such customer.")
+        raise NotFound("No such customer.")
     return profile
+
+
+def profile_visible(*, user: Any, profile: CustomerProfile) -> bool:
+    return CustomerProfile.objects.for_user(user).filter(pk=profile.pk).exists()
 
 
 def profile_observations(*, profile: CustomerProfile) -> QuerySet[Observation]:
@@ -137,10 +182,10 @@ def profile_observations(*, profile: CustomerProfile) -> QuerySet[Observation]:
     )
 
 
-def profile_conversations(*, user: Any, profile: CustomerProfile) -> QuerySet[Conversation]:
+def profile_conversations(*, user: Any, profile: CustomerProfile) -> QuerySet[Any]:
     """The customer's conversations that ``user`` may see, newest first."""
     return (
-        _visible_conversations(user)
+        conversations.conversations_of(user=user)
         .filter(profiles=profile)
         .select_related("team")
         .order_by(F("started_at").desc(nulls_last=True), "-id")
@@ -159,7 +204,7 @@ def profile_detail_list(*, user: Any) -> QuerySet[CustomerProfile]:
         ),
         Prefetch(
             "conversations",
-            queryset=_visible_conversations(user).order_by(
+            queryset=conversations.conversations_of(user=user).order_by(
                 F("started_at").desc(nulls_last=True), "-id"
             ),
             to_attr="visible_conversations",
@@ -170,43 +215,19 @@ def profile_detail_list(*, user: Any) -> QuerySet[CustomerProfile]:
 def observation_get(*, profile: CustomerProfile, pk: int) -> Observation:
     observation = profile_observations(profile=profile).filter(pk=pk).first()
     if observation is None:
-        raise Http404("No such observation.")
+        raise NotFound("No such observation.")
     observation.profile = profile
     return observation
 
 
-def _check_memory_access(user: Any, profile: CustomerProfile) -> None:
-    if not can_use(user, "memory"):
-        raise PermissionDenied("Your role does not include customer memory.")
-    if not CustomerProfile.objects.for_user(user).filter(pk=profile.pk).exists():
-        raise NotFound("No such customer.")
+def profiles_for_conversation(*, conversation_id: int) -> QuerySet[CustomerProfile]:
+    return CustomerProfile.objects.filter(conversations__id=conversation_id)
 
 
-@transaction.atomic
-def observation_add(*, user: Any, profile: CustomerProfile, text: str) -> tuple[Observation, bool]:
-    """Remember ``text`` about the customer, as written by ``user``; once per text.
-
-    Returns the observation and whether it is new: the same text again (ignoring case and
-    spacing) finds the one already remembered.
-    """
-    _check_memory_access(user, profile)
-    text = text.strip()
-    if not text:
-        raise ValidationFailed({"text": ["Write what you learnt about the customer."]})
-    if len(text) > OBSERVATION_MAX_LENGTH:
-        raise ValidationFailed({"text": [f"Keep it under {OBSERVATION_MAX_LENGTH} characters."]})
-    # The digest is the observation's identity (unique per profile); services computes it.
-    digest = services.observation_digest(text)
-    known = Observation.objects.filter(profile=profile, digest=digest).exists()
-    services.observations_add(
-        profile=profile, texts=[text], source=ObservationSource.USER, user=user
+def memory_for_conversation(*, conversation_id: int, limit: int = 20) -> list[str]:
+    """Observations about the conversation's customer(s), newest first (what operators get)."""
+    return list(
+        Observation.objects.filter(profile__conversations__id=conversation_id)
+        .order_by("-created_at", "-id")
+        .values_list("text", flat=True)[:limit]
     )
-    observation = profile_observations(profile=profile).get(digest=digest)
-    return observation, not known
-
-
-@transaction.atomic
-def observation_delete(*, user: Any, observation: Observation) -> None:
-    """Forget one observation (wrong, outdated, or not for the record)."""
-    _check_memory_access(user, observation.profile)
-    Observation.objects.filter(pk=observation.pk).delete()

@@ -16,8 +16,8 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from apps.intelligence import services
-from apps.intelligence.models import KnowledgeArticle
+from apps.knowledge import services
+from apps.knowledge.models import KnowledgeArticle
 
 pytestmark = pytest.mark.django_db
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from rest_framework.routers import SimpleRouter
 
-from . import knowledge
+from . import views
 
 router = SimpleRouter()
-router.register("knowledge", knowledge.KnowledgeArticleViewSet, basename="api-knowledge")
-router.register("profiles", knowledge.CustomerProfileViewSet, basename="api-profile")
+router.register("knowledge", views.KnowledgeArticleViewSet, basename="api-knowledge")
+router.register("profiles", views.CustomerProfileViewSet, basename="api-profile")
 
 urlpatterns = router.urls

@@ -1,8 +1,9 @@
 """Forms of the knowledge and customer memory pages.
 
 They check the shape of what was typed; the services check the rest and their
-``ValidationFailed`` errors come back next to the same fields (``add_service_errors``), so a page
-shown again after an error keeps everything that was typed.
+``ValidationFailed`` errors come back next to the same fields
+(``apps.common.forms.add_service_errors``), so a page shown again after an error keeps
+everything that was typed.
 """
 
 from __future__ import annotations
@@ -11,17 +12,8 @@ from typing import Any
 
 from django import forms
 
-from apps.common.errors import ValidationFailed
-
-from .knowledge import OBSERVATION_MAX_LENGTH
 from .models import KnowledgeArticle
-
-
-def add_service_errors(form: forms.Form, exc: ValidationFailed) -> None:
-    """A service's ``{field: [messages]}`` as the form's own errors (unknown fields: the form's)."""
-    for path, problems in exc.errors.items():
-        for problem in problems:
-            form.add_error(path if path in form.fields else None, problem)
+from .services import OBSERVATION_MAX_LENGTH
 
 
 class KnowledgeSearchForm(forms.Form):

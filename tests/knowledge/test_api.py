@@ -13,9 +13,9 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
 
 from apps.conversations.models import Conversation
-from apps.intelligence import services
-from apps.intelligence.choices import ObservationSource
-from apps.intelligence.models import CustomerProfile, KnowledgeArticle, Observation
+from apps.knowledge import services
+from apps.knowledge.choices import ObservationSource
+from apps.knowledge.models import CustomerProfile, KnowledgeArticle, Observation
 
 pytestmark = pytest.mark.django_db
 

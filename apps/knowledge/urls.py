@@ -1,11 +1,12 @@
 """Pages of Enterprise Knowledge (articles) and Conversation Memory (customers), under
-/intelligence/. Every name contains "knowledge" so the navigation highlights Knowledge."""
+/intelligence/ where they began. Every name contains "knowledge" so the navigation highlights
+Knowledge."""
 
 from __future__ import annotations
 
 from django.urls import path
 
-from . import views_knowledge as views
+from . import views
 
 urlpatterns = [
     path("knowledge/", views.knowledge_list, name="knowledge-list"),

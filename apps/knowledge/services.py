@@ -1,0 +1,244 @@
+"""Writes of Enterprise Knowledge and Conversation Memory.
+
+Articles are written by admins (``knowledge_manage``). Observations come from operators
+(``observations_add``, no user: the engine calls it with a conversation) and from people
+(``observation_add`` / ``observation_delete``, which check the person's access first).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.accounts.scoping import can_use
+from apps.common.errors import NotFound, PermissionDenied, ValidationFailed
+from apps.conversations import selectors as conversations
+
+from . import selectors
+from .choices import ObservationSource
+from .models import CustomerProfile, KnowledgeArticle, Observation
+
+OBSERVATION_MAX_LENGTH = 2000
+
+
+# Enterprise Knowledge ----------------------------------------------------------------------------
+
+
+def clean_tags(tags: Any) -> list[str]:
+    """Tags as stored: lower case, single spaces, at most 50 characters, each once."""
+    if isinstance(tags, str):
+        tags = tags.split(",")
+    cleaned: list[str] = []
+    for tag in tags or []:
+        value = " ".join(str(tag).split()).lower()[:50]
+        if value and value not in cleaned:
+            cleaned.append(value)
+    return cleaned
+
+
+def _article_errors(*, title: str, body: str) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    if not title.strip():
+        errors["title"] = ["Give the article a title."]
+    elif len(title) > 255:
+        errors["title"] = ["Keep the title under 255 characters."]
+    if not body.strip():
+        errors["body"] = ["Write the article's text."]
+    return errors
+
+
+@transaction.atomic
+def knowledge_article_create(
+    *, user: Any, title: str, body: str, tags: Any = (), is_published: bool = True
+) -> KnowledgeArticle:
+    if not can_use(user, "knowledge_manage"):
+        raise PermissionDenied("Only admins may write knowledge articles.")
+    errors = _article_errors(title=title, body=body)
+    if errors:
+        raise ValidationFailed(errors)
+    return KnowledgeArticle.objects.create(
+        title=title.strip(),
+        body=body.strip(),
+        tags=clean_tags(tags),
+        is_published=is_published,
+        created_by=user,
+        updated_by=user,
+    )
+
+
+@transaction.atomic
+def knowledge_article_update(
+    *,
+    user: Any,
+    article: KnowledgeArticle,
+    title: str,
+    body: str,
+    tags: Any = (),
+    is_published: bool = True,
+) -> KnowledgeArticle:
+    if not can_use(user, "knowledge_manage"):
+        raise PermissionDenied("Only admins may edit knowledge articles.")
+    errors = _article_errors(title=title, body=body)
+    if errors:
+        raise ValidationFailed(errors)
+    KnowledgeArticle.objects.filter(pk=article.pk).update(
+        title=title.strip(),
+        body=body.strip(),
+        tags=clean_tags(tags),
+        is_published=is_published,
+        updated_by=user,
+        updated_at=timezone.now(),
+    )
+    return KnowledgeArticle.objects.get(pk=article.pk)
+
+
+@transaction.atomic
+def knowledge_article_delete(*, user: Any, article: KnowledgeArticle) -> None:
+    if not can_use(user, "knowledge_manage"):
+        raise PermissionDenied("Only admins may delete knowledge articles.")
+    KnowledgeArticle.objects.filter(pk=article.pk).delete()
+
+
+@transaction.atomic
+def knowledge_seed(*, articles: list[dict[str, Any]], user: Any = None) -> int:
+    """Add the articles whose title is not there yet (demo data, imports); returns how many."""
+    existing = set(KnowledgeArticle.objects.values_list("title", flat=True))
+    rows = [
+        KnowledgeArticle(
+            title=item["title"],
+            body=item["body"],
+            tags=clean_tags(item.get("tags")),
+            created_by=user,
+            updated_by=user,
+        )
+        for item in articles
+        if item["title"] not in existing
+    ]
+    KnowledgeArticle.objects.bulk_create(rows)
+    return len(rows)
+
+
+# Conversation Memory -----------------------------------------------------------------------------
+
+
+def _profile_key(*, profile_id: str, address: str) -> str:
+    return f"profile:{profile_id}" if profile_id else f"address:{address.lower()}"
+
+
+def profiles_link(*, conversation_id: int) -> None:
+    """Link the conversation to its customers' profiles (Twilio profile id, else address),
+    creating profiles on first sight."""
+    wanted: dict[str, dict[str, str]] = {}
+    for participant in conversations.participants_brief(conversation_id=conversation_id):
+        if participant.type != "CUSTOMER":
+            continue
+        address = next(
+            (
+                str(item["address"])
+                for item in participant.addresses or []
+                if isinstance(item, dict) and item.get("address")
+            ),
+            "",
+        )
+        if participant.profile_id or address:
+            key = _profile_key(profile_id=participant.profile_id, address=address)
+            wanted[key] = {
+                "profile_id": participant.profile_id,
+                "address": address,
+                "display_name": participant.name,
+            }
+    if not wanted:
+        return
+    linked = set(
+        CustomerProfile.objects.filter(
+            key__in=list(wanted), conversations__id=conversation_id
+        ).values_list("key", flat=True)
+    )
+    for key, defaults in wanted.items():
+        if key in linked:
+            continue
+        profile, _ = CustomerProfile.objects.get_or_create(key=key, defaults=defaults)
+        profile.conversations.add(conversation_id)
+
+
+def observation_digest(text: str) -> str:
+    """What makes two observations the same: the text, case and spacing aside."""
+    return hashlib.sha256(" ".join(text.lower().split()).encode()).hexdigest()
+
+
+def observations_add(
+    *,
+    conversation_id: int | None = None,
+    profile: CustomerProfile | None = None,
+    texts: list[str],
+    source: str,
+    operator_result: Any = None,
+    user: Any = None,
+) -> int:
+    """Remember ``texts`` about the conversation's customer (or ``profile``); once per text."""
+    targets = [profile] if profile is not None else []
+    if not targets and conversation_id is not None:
+        profiles_link(conversation_id=conversation_id)
+        targets = list(selectors.profiles_for_conversation(conversation_id=conversation_id))
+    rows = [
+        Observation(
+            profile=target,
+            text=text.strip()[:OBSERVATION_MAX_LENGTH],
+            digest=observation_digest(text),
+            source=source,
+            conversation_id=conversation_id,
+            operator_result=operator_result,
+            created_by=user if getattr(user, "is_authenticated", False) else None,
+        )
+        for target in targets
+        for text in texts
+        if text.strip()
+    ]
+    if not rows:
+        return 0
+    known = set(
+        Observation.objects.filter(
+            profile__in=targets, digest__in={row.digest for row in rows}
+        ).values_list("profile_id", "digest")
+    )
+    fresh = [row for row in rows if (row.profile.pk, row.digest) not in known]
+    # ignore_conflicts: a concurrent run may add the same observation between the two queries.
+    Observation.objects.bulk_create(fresh, ignore_conflicts=True)
+    return len(fresh)
+
+
+def _check_memory_access(user: Any, profile: CustomerProfile) -> None:
+    if not can_use(user, "memory"):
+        raise PermissionDenied("Your role does not include customer memory.")
+    if not selectors.profile_visible(user=user, profile=profile):
+        raise NotFound("No such customer.")
+
+
+@transaction.atomic
+def observation_add(*, user: Any, profile: CustomerProfile, text: str) -> tuple[Observation, bool]:
+    """Remember ``text`` about the customer, as written by ``user``; once per text.
+
+    Returns the observation and whether it is new: the same text again (ignoring case and
+    spacing) finds the one already remembered.
+    """
+    _check_memory_access(user, profile)
+    text = text.strip()
+    if not text:
+        raise ValidationFailed({"text": ["Write what you learnt about the customer."]})
+    if len(text) > OBSERVATION_MAX_LENGTH:
+        raise ValidationFailed({"text": [f"Keep it under {OBSERVATION_MAX_LENGTH} characters."]})
+    digest = observation_digest(text)  # the observation's identity (unique per profile)
+    known = Observation.objects.filter(profile=profile, digest=digest).exists()
+    observations_add(profile=profile, texts=[text], source=ObservationSource.USER, user=user)
+    observation = selectors.profile_observations(profile=profile).get(digest=digest)
+    return observation, not known
+
+
+@transaction.atomic
+def observation_delete(*, user: Any, observation: Observation) -> None:
+    """Forget one observation (wrong, outdated, or not for the record)."""
+    _check_memory_access(user, observation.profile)
+    Observation.objects.filter(pk=observation.pk).delete()
