@@ -74,6 +74,8 @@ FEATURES: dict[str, set[str]] = {
     "knowledge_manage": {Role.ADMIN},
     # Customer memory, for the customers of conversations the user may see.
     "memory": {Role.ADMIN, Role.QA_ANALYST, Role.COACH, Role.SUPERVISOR, Role.AGENT},
+    # Deleting anyone's observation (others delete only their own).
+    "memory_manage": {Role.ADMIN},
 }
 
 

@@ -813,6 +813,7 @@ def _execution_finish(
                 texts=output.observations,
                 source=ObservationSource.OPERATOR,
                 operator_result=result,
+                quotes_conversation=output.observations_quote,
             )
     flag = _flag_apply(execution, stored) if rule.flag else None
     if rule.webhook_url:

@@ -13,6 +13,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
+from django.db.models import Q
 
 from apps.common.models import TimeStampedModel
 from apps.conversations.models import Conversation
@@ -81,8 +82,33 @@ class CustomerProfile(TimeStampedModel):
         return self.display_name or self.profile_id or self.address or self.key
 
 
+class ObservationQuerySet(models.QuerySet["Observation"]):
+    def for_user(self, user: Any) -> ObservationQuerySet:
+        """What ``user`` may read: people's notes on the customer (meant for everyone who may
+        see the customer), and what came from a conversation ``user`` may see."""
+        return self.filter(
+            Q(source=ObservationSource.USER, conversation__isnull=True)
+            | Q(conversation__in=Conversation.objects.for_user(user).values("pk"))
+        )
+
+    def shared_with(self, conversation_id: int) -> ObservationQuerySet:
+        """What a conversation's operators may be told: people's notes, what came from this
+        conversation, and from others only what quotes no words of theirs (classifier labels).
+        Text said in one conversation never reaches another one's results this way."""
+        return self.filter(
+            Q(source=ObservationSource.USER, conversation__isnull=True)
+            | Q(conversation_id=conversation_id)
+            | Q(quotes_conversation=False, conversation__isnull=False)
+        )
+
+
 class Observation(TimeStampedModel):
-    """Something learnt about a customer that carries over to their next conversations."""
+    """Something learnt about a customer that carries over to their next conversations.
+
+    One from a conversation (an operator's) is shown only to people who may see that
+    conversation; one that quotes it (a summary, extracted values, a language model's words)
+    stays with it and is not given to other conversations' operators.
+    """
 
     profile = models.ForeignKey(
         CustomerProfile, on_delete=models.CASCADE, related_name="observations"
@@ -103,6 +129,11 @@ class Observation(TimeStampedModel):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    quotes_conversation = models.BooleanField(
+        default=True, help_text="Holds words of its conversation: it stays with that conversation"
+    )
+
+    objects = ObservationQuerySet.as_manager()
 
     class Meta:
         db_table = "intelligence_observation"
@@ -110,3 +141,28 @@ class Observation(TimeStampedModel):
         constraints = [
             models.UniqueConstraint(fields=["profile", "digest"], name="observation_once"),
         ]
+
+
+class ObservationDeletion(models.Model):
+    """A forgotten observation: who deleted what, and when (read in the admin site)."""
+
+    profile = models.ForeignKey(
+        CustomerProfile, on_delete=models.CASCADE, related_name="observation_deletions"
+    )
+    observation_id = models.BigIntegerField()
+    text = models.TextField()
+    source = models.CharField(max_length=10, choices=ObservationSource.choices)
+    conversation_id = models.BigIntegerField(null=True, blank=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    deleted_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-deleted_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"observation {self.observation_id} of {self.profile_id}"

@@ -134,7 +134,7 @@ def profile_list(*, user: Any, query: str = "") -> QuerySet[CustomerProfile]:
         customerprofile_id=OuterRef("pk"),
         conversation_id__in=conversations.conversations_of(user=user).values("pk"),
     )
-    observations = Observation.objects.filter(profile_id=OuterRef("pk"))
+    observations = Observation.objects.for_user(user).filter(profile_id=OuterRef("pk"))
     profiles: QuerySet[CustomerProfile] = CustomerProfile.objects.filter(
         pk__in=CustomerProfile.objects.for_user(user).values("pk")
     )
@@ -173,12 +173,21 @@ def profile_visible(*, user: Any, profile: CustomerProfile) -> bool:
     return CustomerProfile.objects.for_user(user).filter(pk=profile.pk).exists()
 
 
-def profile_observations(*, profile: CustomerProfile) -> QuerySet[Observation]:
-    """What is remembered about the customer, newest first, with where each came from."""
+def profile_observations(*, user: Any, profile: CustomerProfile) -> QuerySet[Observation]:
+    """What ``user`` may read of what is remembered about the customer (people's notes, and
+    what came from conversations ``user`` may see), newest first, with where each came from."""
     return (
-        Observation.objects.filter(profile=profile)
+        Observation.objects.for_user(user)
+        .filter(profile=profile)
         .select_related("conversation", "operator_result", "created_by")
         .order_by("-created_at", "-id")
+    )
+
+
+def can_delete_observation(*, user: Any, observation: Observation) -> bool:
+    """The person who wrote it, or an admin."""
+    return can_use(user, "memory_manage") or (
+        observation.created_by_id is not None and observation.created_by_id == user.pk
     )
 
 
@@ -198,9 +207,9 @@ def profile_detail_list(*, user: Any) -> QuerySet[CustomerProfile]:
     return profile_list(user=user).prefetch_related(
         Prefetch(
             "observations",
-            queryset=Observation.objects.select_related("operator_result", "created_by").order_by(
-                "-created_at", "-id"
-            ),
+            queryset=Observation.objects.for_user(user)
+            .select_related("operator_result", "created_by")
+            .order_by("-created_at", "-id"),
         ),
         Prefetch(
             "conversations",
@@ -212,8 +221,8 @@ def profile_detail_list(*, user: Any) -> QuerySet[CustomerProfile]:
     )
 
 
-def observation_get(*, profile: CustomerProfile, pk: int) -> Observation:
-    observation = profile_observations(profile=profile).filter(pk=pk).first()
+def observation_get(*, user: Any, profile: CustomerProfile, pk: int) -> Observation:
+    observation = profile_observations(user=user, profile=profile).filter(pk=pk).first()
     if observation is None:
         raise NotFound("No such observation.")
     observation.profile = profile
@@ -225,9 +234,14 @@ def profiles_for_conversation(*, conversation_id: int) -> QuerySet[CustomerProfi
 
 
 def memory_for_conversation(*, conversation_id: int, limit: int = 20) -> list[str]:
-    """Observations about the conversation's customer(s), newest first (what operators get)."""
-    return list(
-        Observation.objects.filter(profile__conversations__id=conversation_id)
+    """What the conversation's operators are told about its customer(s), newest first: nothing
+    said in another conversation (``ObservationQuerySet.shared_with``)."""
+    texts = (
+        Observation.objects.shared_with(conversation_id)
+        .filter(profile__conversations__id=conversation_id)
         .order_by("-created_at", "-id")
-        .values_list("text", flat=True)[:limit]
+        .values_list("text", flat=True)[: limit * 5]
     )
+    # Once each: a conversation linked to two profiles (a profile id and an address) has a copy
+    # of what it taught on each.
+    return list(dict.fromkeys(texts))[:limit]

@@ -19,7 +19,7 @@ from apps.conversations import selectors as conversations
 
 from . import selectors
 from .choices import ObservationSource
-from .models import CustomerProfile, KnowledgeArticle, Observation
+from .models import CustomerProfile, KnowledgeArticle, Observation, ObservationDeletion
 
 OBSERVATION_MAX_LENGTH = 2000
 
@@ -177,8 +177,13 @@ def observations_add(
     source: str,
     operator_result: Any = None,
     user: Any = None,
+    quotes_conversation: bool = True,
 ) -> int:
-    """Remember ``texts`` about the conversation's customer (or ``profile``); once per text."""
+    """Remember ``texts`` about the conversation's customer (or ``profile``); once per text.
+
+    ``quotes_conversation`` (the default, to be safe): the texts hold words said in the
+    conversation, so they stay with it (``Observation``).
+    """
     targets = [profile] if profile is not None else []
     if not targets and conversation_id is not None:
         profiles_link(conversation_id=conversation_id)
@@ -192,6 +197,7 @@ def observations_add(
             conversation_id=conversation_id,
             operator_result=operator_result,
             created_by=user if getattr(user, "is_authenticated", False) else None,
+            quotes_conversation=quotes_conversation,
         )
         for target in targets
         for text in texts
@@ -232,13 +238,38 @@ def observation_add(*, user: Any, profile: CustomerProfile, text: str) -> tuple[
         raise ValidationFailed({"text": [f"Keep it under {OBSERVATION_MAX_LENGTH} characters."]})
     digest = observation_digest(text)  # the observation's identity (unique per profile)
     known = Observation.objects.filter(profile=profile, digest=digest).exists()
-    observations_add(profile=profile, texts=[text], source=ObservationSource.USER, user=user)
-    observation = selectors.profile_observations(profile=profile).get(digest=digest)
+    observations_add(
+        profile=profile,
+        texts=[text],
+        source=ObservationSource.USER,
+        user=user,
+        quotes_conversation=False,  # a person's note on the customer, for everyone
+    )
+    observation = (
+        selectors.profile_observations(user=user, profile=profile).filter(digest=digest).first()
+    )
+    if observation is None:  # the same text came from a conversation ``user`` may not open
+        raise ValidationFailed({"text": ["That is already remembered about this customer."]})
     return observation, not known
 
 
 @transaction.atomic
 def observation_delete(*, user: Any, observation: Observation) -> None:
-    """Forget one observation (wrong, outdated, or not for the record)."""
+    """Forget one observation (wrong, outdated, or not for the record): its author or an admin
+    only, and the deletion is recorded (``ObservationDeletion``)."""
     _check_memory_access(user, observation.profile)
-    Observation.objects.filter(pk=observation.pk).delete()
+    if not selectors.can_delete_observation(user=user, observation=observation):
+        raise PermissionDenied(
+            "Only the person who wrote an observation, or an admin, may delete it."
+        )
+    deleted, _ = Observation.objects.filter(pk=observation.pk).delete()
+    if deleted:  # not already gone (a double click)
+        ObservationDeletion.objects.create(
+            profile=observation.profile,
+            observation_id=observation.pk,
+            text=observation.text,
+            source=observation.source,
+            conversation_id=observation.conversation_id,
+            author_id=observation.created_by_id,
+            deleted_by=user,
+        )

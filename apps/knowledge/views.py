@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.accounts.decorators import page_for
+from apps.accounts.scoping import can_use
 from apps.common.errors import ValidationFailed
 from apps.common.forms import add_service_errors
 
@@ -147,10 +148,12 @@ def _customer_page(
             "profile": profile,
             "form": form,
             "conversations": conversations,
-            # Observations may come from a conversation of another team: linked only if visible.
-            "visible_conversation_ids": {conversation.pk for conversation in conversations},
+            # Their own notes anyone deletes, anybody's an admin (services.observation_delete).
+            "can_delete_any": can_use(request.user, "memory_manage"),
             **_page(
-                request, selectors.profile_observations(profile=profile), OBSERVATIONS_PAGE_SIZE
+                request,
+                selectors.profile_observations(user=request.user, profile=profile),
+                OBSERVATIONS_PAGE_SIZE,
             ),
         },
     )
@@ -188,7 +191,7 @@ def observation_add(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def observation_delete(request: HttpRequest, pk: int, observation_pk: int) -> HttpResponse:
     profile = selectors.profile_get(user=request.user, pk=pk)
-    observation = selectors.observation_get(profile=profile, pk=observation_pk)
+    observation = selectors.observation_get(user=request.user, profile=profile, pk=observation_pk)
     if request.method == "POST":
         services.observation_delete(user=request.user, observation=observation)
         messages.success(request, "Observation deleted.")

@@ -19,6 +19,7 @@ from apps.intelligence.models import (
     RuleOperator,
 )
 from apps.knowledge import services as knowledge_services
+from apps.knowledge.models import CustomerProfile, Observation
 
 pytestmark = pytest.mark.django_db
 
@@ -201,3 +202,31 @@ def test_an_unconfigured_llm_gives_an_error_result_not_a_crash(defaults, world, 
     assert services.execution_run(execution_id=execution_id) == ExecutionStatus.FAILED
     result = OperatorResult.objects.get(execution_id=execution_id)
     assert result.error.startswith("not_configured")
+
+
+def test_a_model_working_on_one_call_is_not_told_what_was_said_in_another(
+    defaults, world, llm_server
+):
+    """Bea called the south team, then the north team. The summary of her south call is
+    remembered, but it quotes that call: a model working on her north call (whose answer the
+    north team reads) must not be given it."""
+    bea = CustomerProfile.objects.create(key="address:bea", display_name="Bea Both")
+    bea.conversations.add(world.north_call, world.south_call)
+    llm_version("summary")
+    llm_server.reply_json({"text": "The customer is getting divorced and closing the account."})
+    run(rule_with("summary"), world.south_call, llm_server)
+    assert Observation.objects.filter(profile=bea, text__contains="divorced").exists()
+
+    operator = Operator.objects.create(key="intent", name="Intent", kind=OperatorKind.LLM_PROMPT)
+    OperatorVersion.objects.create(
+        operator=operator,
+        number=1,
+        backend=Backend.LLM,
+        output_format=OutputFormat.JSON,
+        output_schema={"type": "object", "properties": {"intent": {"type": "string"}}},
+        prompt="What does the customer want?",
+    )
+    llm_server.reply_json({"intent": "replace card"})
+    run(rule_with("intent", name="Intent rule"), world.north_call, llm_server)
+
+    assert "divorced" not in llm_server.requests[-1].body.decode()

@@ -281,6 +281,27 @@ def test_a_profile_comes_with_its_observations_and_visible_conversations(
     assert [c["id"] for c in body["conversations"]] == [world.north_call.pk]
 
 
+def test_a_profile_shows_no_observation_of_a_conversation_the_caller_may_not_see(
+    world, client_for
+):
+    both = make_profile("Bea Both", world.north_call, world.south_call)
+    services.observations_add(
+        profile=both, conversation_id=world.south_call.pk, texts=["Angry"], source="operator"
+    )
+    services.observations_add(
+        profile=both, conversation_id=world.north_call.pk, texts=["Lost a card"], source="operator"
+    )
+
+    body = client_for(world.supervisor).get(f"/api/profiles/{both.pk}/").json()
+    listed = client_for(world.supervisor).get("/api/profiles/").json()["results"]
+
+    assert [(o["text"], o["conversation"]) for o in body["observations"]] == [
+        ("Lost a card", world.north_call.pk)
+    ]
+    assert body["observation_count"] == 1
+    assert [row["observation_count"] for row in listed] == [1]
+
+
 def test_adding_an_observation_twice_stores_one(world, client_for, profiles):
     nora = profiles["nora"]
     client = client_for(world.agent_user)

@@ -21,7 +21,7 @@ from apps.conversations.models import Conversation
 from apps.intelligence.models import OperatorResult
 from apps.knowledge import selectors, services
 from apps.knowledge.choices import ObservationSource
-from apps.knowledge.models import CustomerProfile, Observation
+from apps.knowledge.models import CustomerProfile, Observation, ObservationDeletion
 
 pytestmark = pytest.mark.django_db
 
@@ -230,19 +230,71 @@ def test_a_customer_page_shows_observations_newest_first_with_where_they_came_fr
     assert "by ada" in html
 
 
-def test_an_observation_from_a_conversation_out_of_reach_is_shown_without_its_link(
+def test_an_observation_from_a_conversation_out_of_reach_is_not_shown_nor_counted(
     world, client_for
 ):
+    """A customer of both teams: what an operator learnt in the south call (its words, even)
+    is for those who may open that call, not for the north team's supervisor."""
     both = make_profile("Bea Both", world.north_call, world.south_call)
     services.observations_add(
         conversation_id=world.south_call.pk, texts=["Angry"], source=ObservationSource.OPERATOR
     )
+    services.observations_add(
+        profile=both, texts=["Prefers email"], source=ObservationSource.USER, user=world.admin
+    )
 
-    response = client_for(world.supervisor).get(url("knowledge-customer-detail", both.pk))
+    supervisor = client_for(world.supervisor).get(url("knowledge-customer-detail", both.pk))
+    admin = client_for(world.admin).get(url("knowledge-customer-detail", both.pk))
 
-    assert observation_texts(response) == ["Angry"]
-    assert "another team" in response.content.decode()
-    assert url("conversation-detail", world.south_call.pk) not in response.content.decode()
+    assert observation_texts(supervisor) == ["Prefers email"]
+    assert "Angry" not in supervisor.content.decode()
+    assert observation_texts(admin) == ["Prefers email", "Angry"]
+    [row] = selectors.profile_list(user=world.supervisor)
+    assert row.observation_count == 1
+
+
+def test_an_agent_sees_only_the_observations_of_their_own_calls(world, client_for):
+    both = make_profile("Bea Both", world.north_call, world.south_call)
+    services.observations_add(
+        conversation_id=world.north_call.pk, texts=["Card lost"], source=ObservationSource.OPERATOR
+    )
+    services.observations_add(
+        conversation_id=world.south_call.pk, texts=["Divorcing"], source=ObservationSource.OPERATOR
+    )
+
+    alice = client_for(world.agent_user).get(url("knowledge-customer-detail", both.pk))
+    bob = client_for(world.other_agent_user).get(url("knowledge-customer-detail", both.pk))
+
+    assert observation_texts(alice) == ["Card lost"]
+    assert observation_texts(bob) == ["Divorcing"]
+
+
+def test_words_said_in_one_conversation_are_not_memory_for_another(world):
+    """What operators of a conversation are told: people's notes, what came from it, and from
+    the customer's other conversations only what quotes nothing said there (a label)."""
+    both = make_profile("Bea Both", world.north_call, world.south_call)
+    services.observations_add(
+        conversation_id=world.south_call.pk,
+        texts=["Last conversation: i am getting divorced"],
+        source=ObservationSource.OPERATOR,
+    )
+    services.observations_add(
+        conversation_id=world.south_call.pk,
+        texts=["Reason for calling: lost card"],
+        source=ObservationSource.OPERATOR,
+        quotes_conversation=False,
+    )
+    services.observation_add(user=world.admin, profile=both, text="Prefers email")
+
+    north = selectors.memory_for_conversation(conversation_id=world.north_call.pk)
+    south = selectors.memory_for_conversation(conversation_id=world.south_call.pk)
+
+    assert sorted(north) == ["Prefers email", "Reason for calling: lost card"]
+    assert sorted(south) == [
+        "Last conversation: i am getting divorced",
+        "Prefers email",
+        "Reason for calling: lost card",
+    ]
 
 
 def test_adding_the_same_observation_twice_stores_it_once(world, client_for, nora):
@@ -276,7 +328,9 @@ def test_a_blank_observation_is_refused_next_to_its_field(world, client_for, nor
 
 
 def test_deleting_an_observation_asks_first(world, client_for, nora):
-    services.observations_add(profile=nora, texts=["Prefers email"], source="user")
+    services.observations_add(
+        profile=nora, texts=["Prefers email"], source="user", user=world.agent_user
+    )
     observation = Observation.objects.get()
     client = client_for(world.agent_user)
     path = url("knowledge-observation-delete", nora.pk, observation.pk)
@@ -289,6 +343,45 @@ def test_deleting_an_observation_asks_first(world, client_for, nora):
     assert response.status_code == 302
     assert response["Location"] == url("knowledge-customer-detail", nora.pk)
     assert not Observation.objects.exists()
+
+
+def test_only_its_author_or_an_admin_deletes_an_observation_and_each_deletion_is_recorded(
+    world, client_for, nora
+):
+    services.observations_add(
+        profile=nora, texts=["Prefers email"], source="user", user=world.supervisor
+    )
+    services.observations_add(
+        profile=nora, conversation_id=world.north_call.pk, texts=["Card lost"], source="operator"
+    )
+    note, learnt = (
+        Observation.objects.get(text="Prefers email"),
+        Observation.objects.get(text="Card lost"),
+    )
+    agent = client_for(world.agent_user)
+
+    page = agent.get(url("knowledge-customer-detail", nora.pk)).content.decode()
+    assert 'data-testid="delete-observation"' not in page
+    for observation in (note, learnt):
+        path = url("knowledge-observation-delete", nora.pk, observation.pk)
+        assert agent.post(path).status_code == 403
+    with pytest.raises(PermissionDenied):
+        services.observation_delete(user=world.agent_user, observation=learnt)
+    assert Observation.objects.count() == 2
+
+    author = client_for(world.supervisor)
+    assert author.post(url("knowledge-observation-delete", nora.pk, note.pk)).status_code == 302
+    assert author.post(url("knowledge-observation-delete", nora.pk, learnt.pk)).status_code == 403
+    admin = client_for(world.admin)
+    assert admin.post(url("knowledge-observation-delete", nora.pk, learnt.pk)).status_code == 302
+
+    assert not Observation.objects.exists()
+    recorded = ObservationDeletion.objects.order_by("id")
+    assert [(d.text, d.source, d.author, d.deleted_by) for d in recorded] == [
+        ("Prefers email", "user", world.supervisor, world.supervisor),
+        ("Card lost", "operator", None, world.admin),
+    ]
+    assert recorded[1].conversation_id == world.north_call.pk
 
 
 def test_an_observation_of_another_customer_is_a_404(world, client_for, nora):
@@ -329,3 +422,14 @@ def test_observation_add_refuses_text_too_long(world, nora):
     with pytest.raises(ValidationFailed) as refused:
         services.observation_add(user=world.admin, profile=nora, text="x" * 2001)
     assert list(refused.value.errors) == ["text"]
+
+
+def test_deleting_someone_elses_observation_says_why_on_the_403_page(world, client_for, nora):
+    services.observations_add(profile=nora, texts=["Prefers email"], source="user")
+    observation = Observation.objects.get()
+    path = url("knowledge-observation-delete", nora.pk, observation.pk)
+
+    response = client_for(world.agent_user).post(path)
+
+    assert response.status_code == 403
+    assert "Only the person who wrote an observation, or an admin" in response.content.decode()

@@ -97,6 +97,9 @@ class OperatorOutput:
     raw_output: str = ""
     system: dict[str, Any] = field(default_factory=dict)  # metadata.system (model, latency...)
     observations: list[str] = field(default_factory=list)  # to remember about the customer
+    # Whether they hold words said in the conversation (then they stay with it); only texts an
+    # admin wrote, such as a classifier's label, may reach the customer's other conversations.
+    observations_quote: bool = True
     rubric_version_id: int | None = None
     communication_first: str = ""
     communication_last: str = ""

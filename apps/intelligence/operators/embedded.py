@@ -373,7 +373,10 @@ def run_classifier(spec: OperatorSpec, ctx: OperatorContext) -> OperatorOutput |
         [f"{spec.name}: {found.label}"] if spec.parameters.get("remember") and found.matches else []
     )
     return OperatorOutput(
-        output_format=spec.output_format, result=result, observations=observations
+        output_format=spec.output_format,
+        result=result,
+        observations=observations,
+        observations_quote=False,  # the operator's name and an admin's label, nothing said
     )
 
 
