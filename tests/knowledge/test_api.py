@@ -281,9 +281,7 @@ def test_a_profile_comes_with_its_observations_and_visible_conversations(
     assert [c["id"] for c in body["conversations"]] == [world.north_call.pk]
 
 
-def test_a_profile_shows_no_observation_of_a_conversation_the_caller_may_not_see(
-    world, client_for
-):
+def test_a_profile_shows_no_observation_of_a_conversation_the_caller_may_not_see(world, client_for):
     both = make_profile("Bea Both", world.north_call, world.south_call)
     services.observations_add(
         profile=both, conversation_id=world.south_call.pk, texts=["Angry"], source="operator"
