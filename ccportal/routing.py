@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from apps.common.consumers import PingConsumer
-from apps.live.consumers import ConversationConsumer
+from apps.live.consumers import ConversationConsumer, PingConsumer
 
 websocket_urlpatterns = [
     path("ws/ping/", PingConsumer.as_asgi()),

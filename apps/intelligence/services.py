@@ -22,7 +22,8 @@ from django.utils import timezone
 from apps.accounts.scoping import can_use
 from apps.common.db import asynchronous_commit_local
 from apps.common.errors import NotFound, PermissionDenied, ValidationFailed
-from apps.common.live import broadcast_on_commit, conversation_group
+from apps.live.broadcast import broadcast_on_commit
+from apps.live.groups import conversation_group
 from apps.common.wake import Waker
 from apps.conversations import services as conversations
 from apps.conversations.choices import ConversationStatus

@@ -1,8 +1,10 @@
 """WebSocket consumers of the pages that update live.
 
-Services broadcast to a scope's group (``apps.common.live``); a consumer checks that its user
-may see the scope before joining that group, and forwards every event as it is. Events carry
-ids only: the page fetches what changed over HTTP, through the same permission checks.
+Services broadcast to a scope's group (``apps.live.broadcast``, names from ``apps.live.groups``);
+a consumer checks that its user may see the scope before joining that group, and forwards every
+event as it is. Events carry ids only: the page fetches what changed over HTTP, through the same
+permission checks. A new live page subclasses ``ScopedGroupConsumer``: it names the group of
+the scope in the URL and says who may join it.
 """
 
 from __future__ import annotations
@@ -12,34 +14,57 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from apps.common.live import conversation_group
 from apps.conversations import selectors as conversations
+
+from .groups import conversation_group
 
 # An application close code (4000-4999) after HTTP's 403: the page's script stops retrying.
 CLOSE_FORBIDDEN = 4403
 
 
-@database_sync_to_async
-def _may_see(user: Any, conversation_id: int) -> bool:
-    return conversations.conversation_list(user=user).filter(pk=conversation_id).exists()
-
-
-class ConversationConsumer(AsyncJsonWebsocketConsumer):
-    """``ws/conversations/<pk>/``: the live events of one conversation the user may see."""
-
-    group: str | None = None
+class PingConsumer(AsyncJsonWebsocketConsumer):
+    """``ws/ping/``: echoes what it gets, proving the stack end to end (ASGI, auth, Redis)."""
 
     async def connect(self) -> None:
         user = self.scope.get("user")
-        pk = int(self.scope["url_route"]["kwargs"]["pk"])
-        if user is None or not user.is_authenticated or not await _may_see(user, pk):
+        if user is None or not user.is_authenticated:
+            await self.close(code=4401)
+            return
+        await self.accept()
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        await self.send_json({"type": "pong", "echo": content})
+
+
+class ScopedGroupConsumer(AsyncJsonWebsocketConsumer):
+    """Joins one group, for users who may see its scope; forwards its events as they are.
+
+    Subclasses give ``group_name`` (from the URL's kwargs) and ``may_join`` (a database read,
+    run off the event loop). Anyone else is accepted and closed with ``CLOSE_FORBIDDEN``.
+    """
+
+    group: str | None = None
+
+    def group_name(self, kwargs: dict[str, Any]) -> str:
+        raise NotImplementedError
+
+    def may_join(self, user: Any, kwargs: dict[str, Any]) -> bool:
+        raise NotImplementedError
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        kwargs = self.scope["url_route"]["kwargs"]
+        allowed = user is not None and user.is_authenticated
+        if allowed:
+            allowed = await database_sync_to_async(self.may_join)(user, kwargs)
+        if not allowed:
             # Accept, then close with a code: a handshake refused before accept reaches the
             # browser as a bare 1006, and the script could not tell "no" from "network down".
             await self.accept()
             await self.close(code=CLOSE_FORBIDDEN)
             return
         # Join before accepting: once the client sees the socket open, it gets every event.
-        self.group = conversation_group(pk)
+        self.group = self.group_name(kwargs)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
 
@@ -52,5 +77,15 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
         """The browser only listens; anything it sends is ignored."""
 
     async def live_event(self, message: dict[str, Any]) -> None:
-        """A ``apps.common.live.broadcast`` message ("live.event"), forwarded as it is."""
+        """A ``apps.live.broadcast`` message ("live.event"), forwarded as it is."""
         await self.send_json({"event": message["event"], "payload": message["payload"]})
+
+
+class ConversationConsumer(ScopedGroupConsumer):
+    """``ws/conversations/<pk>/``: the live events of one conversation the user may see."""
+
+    def group_name(self, kwargs: dict[str, Any]) -> str:
+        return conversation_group(int(kwargs["pk"]))
+
+    def may_join(self, user: Any, kwargs: dict[str, Any]) -> bool:
+        return conversations.conversations_of(user=user).filter(pk=int(kwargs["pk"])).exists()

@@ -14,7 +14,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.utils import timezone
 
-from apps.common.live import conversation_group
+from apps.live.groups import conversation_group
 from apps.intelligence import services
 from apps.intelligence.choices import ConditionOp, DeliveryStatus, FlagStatus
 from apps.intelligence.models import Flag, Operator, Rule, RuleOperator, WebhookDelivery

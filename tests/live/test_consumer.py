@@ -1,7 +1,7 @@
 """The conversation socket: who may listen, and what they hear after a rule ran.
 
 Through the whole ASGI stack (origin check, session auth, routing) and the real Redis channel
-layer; events are sent the way services send them, with ``apps.common.live.broadcast``.
+layer; events are sent the way services send them, with ``apps.live.broadcast.broadcast``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.test import Client
 
-from apps.common.live import broadcast, conversation_group
+from apps.live.broadcast import broadcast
+from apps.live.groups import conversation_group
 from apps.live.consumers import CLOSE_FORBIDDEN
 from ccportal.asgi import application
 

@@ -1,9 +1,9 @@
 """Live updates: services name a group and an event; browsers in that group get it after commit.
 
-Group names come from the builders here, one group per scope (a conversation), never one global
-group filtered in the consumer. Payloads are small and JSON round-trippable; a page that gets an
-event fetches what changed. A broadcast that fails (Redis down) is logged and dropped: live
-updates are a convenience, the data is in PostgreSQL.
+Group names come from ``apps.live.groups``, one group per scope (a conversation, a team's
+floor, a user). Payloads are small and JSON round-trippable; a page that gets an event fetches
+what changed. A broadcast that fails (Redis down) is logged and dropped: live updates are a
+convenience, the data is in PostgreSQL. Imports no app.
 """
 
 from __future__ import annotations
@@ -19,10 +19,6 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 
 logger = logging.getLogger(__name__)
-
-
-def conversation_group(conversation_id: int) -> str:
-    return f"conversation.{conversation_id}"
 
 
 _loop: asyncio.AbstractEventLoop | None = None
