@@ -22,8 +22,6 @@ from django.utils import timezone
 from apps.accounts.scoping import can_use
 from apps.common.db import asynchronous_commit_local
 from apps.common.errors import NotFound, PermissionDenied, ValidationFailed
-from apps.live.broadcast import broadcast_on_commit
-from apps.live.groups import conversation_group
 from apps.common.wake import Waker
 from apps.conversations import services as conversations
 from apps.conversations.choices import ConversationStatus
@@ -31,6 +29,8 @@ from apps.conversations.models import Communication, Conversation, Participant
 from apps.knowledge import selectors as knowledge_selectors
 from apps.knowledge import services as knowledge
 from apps.knowledge.choices import ObservationSource
+from apps.live.broadcast import broadcast_on_commit
+from apps.live.groups import conversation_group
 from apps.rubrics import selectors as rubrics_selectors
 from apps.rubrics.checks import agent_type_of
 

@@ -14,10 +14,10 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.utils import timezone
 
-from apps.live.groups import conversation_group
 from apps.intelligence import services
 from apps.intelligence.choices import ConditionOp, DeliveryStatus, FlagStatus
 from apps.intelligence.models import Flag, Operator, Rule, RuleOperator, WebhookDelivery
+from apps.live.groups import conversation_group
 
 pytestmark = pytest.mark.django_db
 

@@ -16,8 +16,8 @@ from django.conf import settings
 from django.test import Client
 
 from apps.live.broadcast import broadcast
-from apps.live.groups import conversation_group
 from apps.live.consumers import CLOSE_FORBIDDEN
+from apps.live.groups import conversation_group
 from ccportal.asgi import application
 
 # The consumer reads the database from a worker thread: the test's rows must be committed.
