@@ -12,20 +12,20 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from typing import Any
 
 import redis
 from django.conf import settings
+
+from .tasks import task as task_at
 
 logger = logging.getLogger(__name__)
 
 
 class Waker:
-    def __init__(self, *, key: str, ttl_ms: int, task: Callable[[], Any], what: str) -> None:
+    def __init__(self, *, key: str, ttl_ms: int, task: str, what: str) -> None:
         self.key = key
         self.ttl_ms = ttl_ms
-        self.task = task  # returns the Celery task to publish (imported late: no import cycle)
+        self.task = task  # the drain task's dotted path (``apps.common.tasks``)
         self.what = what
         self._client: redis.Redis | None = None
         self._down_until = 0.0
@@ -43,7 +43,7 @@ class Waker:
             return
         try:
             if self._redis().set(self.key, "1", nx=True, px=self.ttl_ms):
-                self.task().apply_async(retry=False)
+                task_at(self.task).apply_async(retry=False)
         except Exception as exc:  # Redis or the broker unreachable: the sweeper is the net
             self._down_until = time.monotonic() + 5
             logger.warning("could not wake the %s (%s); the sweeper will", self.what, exc)

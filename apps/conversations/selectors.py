@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Count, F, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import Http404
 
@@ -43,6 +43,50 @@ def participants_brief(*, conversation_id: int) -> list[ParticipantBrief]:
         .order_by("joined_at", "id")
         .values_list("type", "profile_id", "addresses", "name")
     ]
+
+
+def conversations_by_id(*, ids: list[int]) -> QuerySet[Conversation]:
+    """Conversations by primary key, in that order, for the services that work on them (no
+    user: not for showing to a person)."""
+    return Conversation.objects.filter(pk__in=ids).order_by("pk")
+
+
+def communication_ids(*, conversation_id: int) -> list[int]:
+    """The conversation's communications in the order they were stored."""
+    return list(
+        Communication.objects.filter(conversation_id=conversation_id)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+
+
+def latest_communication_id(*, conversation_id: int) -> int | None:
+    """The conversation's newest stored communication."""
+    return (
+        Communication.objects.filter(conversation_id=conversation_id)
+        .order_by("-id")
+        .values_list("id", flat=True)
+        .first()
+    )
+
+
+class TranscriptRow(NamedTuple):
+    pk: int
+    twilio_id: str
+    author_type: str | None
+    offset_ms: int | None
+    duration_ms: int | None
+    text: str
+
+
+def transcript_rows(*, conversation_id: int) -> list[TranscriptRow]:
+    """Every communication of the conversation in spoken order, with its author's type."""
+    rows = (
+        Communication.objects.filter(conversation_id=conversation_id)
+        .order_by(F("offset_ms").asc(nulls_last=True), "occurred_at", "id")
+        .values_list("pk", "twilio_id", "author__type", "offset_ms", "duration_ms", "text")
+    )
+    return [TranscriptRow(*row) for row in rows]
 
 
 def conversation_list(*, user: Any) -> QuerySet[Conversation]:

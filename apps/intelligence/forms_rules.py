@@ -14,7 +14,8 @@ from typing import Any
 from django import forms
 
 from .choices import Backend, ConditionOp, OperatorKind, TriggerOn
-from .definitions import (
+from .models import Operator, OperatorVersion, Rule
+from .services.definitions import (
     EVERY_N_MAX,
     KEY_MAX,
     NAME_MAX,
@@ -23,7 +24,6 @@ from .definitions import (
     RuleOperatorInput,
     parse_json,
 )
-from .models import Operator, OperatorVersion, Rule
 
 EXAMPLE_PARAMETERS: dict[str, Any] = {
     OperatorKind.CLASSIFIER: {

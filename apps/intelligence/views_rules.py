@@ -28,7 +28,7 @@ from apps.common.errors import ApplicationError, NotFound, ValidationFailed
 from apps.common.errors import PermissionDenied as ServicePermissionDenied
 from apps.conversations import selectors as conversation_selectors
 
-from . import definitions, selectors, services
+from . import selectors, services
 from .choices import CUSTOM_KINDS, ConditionOp, ExecutionStatus, OperatorKind, TriggerOn
 from .forms_rules import (
     ActiveForm,
@@ -40,6 +40,7 @@ from .forms_rules import (
     pretty,
 )
 from .models import Operator, Rule, RuleExecution
+from .services import definitions
 
 View = Callable[..., HttpResponse]
 RESULTS_WINDOW = timedelta(days=30)

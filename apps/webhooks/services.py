@@ -128,13 +128,9 @@ def inbox_store(
 # ---- waking the workers ---------------------------------------------------------------------
 
 
-def _drain_task() -> Any:
-    from .tasks import drain_inbox
-
-    return drain_inbox
-
-
-INGEST_WAKER = Waker(key=WAKE_KEY, ttl_ms=WAKE_TTL_MS, task=_drain_task, what="ingest workers")
+INGEST_WAKER = Waker(
+    key=WAKE_KEY, ttl_ms=WAKE_TTL_MS, task="apps.webhooks.tasks.drain_inbox", what="ingest workers"
+)
 
 
 def wake_workers() -> None:

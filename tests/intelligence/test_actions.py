@@ -29,7 +29,7 @@ def sentiment_rule(**fields) -> Rule:
 
 
 def fire(rule, conversation, point="ON_DEMAND:1"):
-    execution_id = services._execution_create(
+    execution_id = services.execution_create(
         rule=rule,
         conversation_id=conversation.pk,
         trigger_point=point,

@@ -136,7 +136,7 @@ def test_next_best_response_answers_a_lost_card_from_the_card_article(demo_calls
     lost = Communication.objects.get(conversation=conversation, text="i lost my debit card")
     rule = Rule.objects.get(key="live-suggestions")
     through = Communication.objects.filter(conversation=conversation, pk__lte=lost.pk).count()
-    execution_id = services._execution_create(
+    execution_id = services.execution_create(
         rule=rule,
         conversation_id=conversation.pk,
         trigger_point=f"COMMUNICATION:{through}",
@@ -184,7 +184,7 @@ def test_an_execution_abandoned_by_a_dead_worker_is_taken_over(defaults, world):
     conversation = world.north_call
     rule = Rule.objects.get(key="live-sentiment-adherence")
     last = Communication.objects.filter(conversation=conversation).order_by("-pk").first()
-    execution_id = services._execution_create(
+    execution_id = services.execution_create(
         rule=rule,
         conversation_id=conversation.pk,
         trigger_point="COMMUNICATION:2",
@@ -205,7 +205,7 @@ def test_an_execution_abandoned_by_a_dead_worker_is_taken_over(defaults, world):
 
 def test_a_fresh_running_execution_is_not_taken_over(defaults, world):
     rule = Rule.objects.get(key="live-sentiment-adherence")
-    execution_id = services._execution_create(
+    execution_id = services.execution_create(
         rule=rule,
         conversation_id=world.north_call.pk,
         trigger_point="COMMUNICATION:2",
@@ -220,7 +220,7 @@ def test_a_fresh_running_execution_is_not_taken_over(defaults, world):
 
 def test_script_adherence_without_any_published_rubric_is_skipped_with_a_reason(defaults, world):
     rule = Rule.objects.get(key="live-sentiment-adherence")
-    execution_id = services._execution_create(
+    execution_id = services.execution_create(
         rule=rule,
         conversation_id=world.north_call.pk,
         trigger_point="COMMUNICATION:2",
@@ -244,7 +244,7 @@ def test_criteria_without_an_automatic_check_are_left_to_a_reviewer_not_failed(d
 
     make_rubric(actor=world.admin, publish=True)  # card services: "verify identity" is critical
     rule = Rule.objects.get(key="live-sentiment-adherence")
-    execution_id = services._execution_create(
+    execution_id = services.execution_create(
         rule=rule,
         conversation_id=world.north_call.pk,
         trigger_point="COMMUNICATION:2",

@@ -49,7 +49,7 @@ def rule_with(*keys: str, name: str = "LLM rule") -> Rule:
 
 
 def run(rule, conversation, llm_server, **settings_overrides) -> RuleExecution:
-    execution_id = services._execution_create(
+    execution_id = services.execution_create(
         rule=rule,
         conversation_id=conversation.pk,
         trigger_point=f"ON_DEMAND:{rule.pk}",
@@ -160,7 +160,7 @@ def test_a_custom_prompt_operator_validates_its_schema_and_adds_observations(
     llm_server.reply_json({"intent": "replace card", "observations": []})
     rule = Rule.objects.get(name="LLM rule")
     services.execution_run(
-        execution_id=services._execution_create(
+        execution_id=services.execution_create(
             rule=rule,
             conversation_id=world.north_call.pk,
             trigger_point="ON_DEMAND:second",
@@ -193,7 +193,7 @@ def test_an_unconfigured_llm_gives_an_error_result_not_a_crash(defaults, world, 
     settings.LLM_MODEL = ""
     llm_version("summary")
     rule = rule_with("summary")
-    execution_id = services._execution_create(
+    execution_id = services.execution_create(
         rule=rule,
         conversation_id=world.north_call.pk,
         trigger_point="ON_DEMAND:x",

@@ -12,6 +12,7 @@ from django.db import connection, transaction
 from apps.conversations import services as conversations
 from apps.conversations.models import Conversation
 from apps.intelligence import services
+from apps.intelligence.services import engine
 from apps.intelligence.choices import ExecutionStatus, TriggerOn
 from apps.intelligence.models import OperatorResult, Rule, RuleExecution, RuleOperator
 from apps.webhooks import services as inbox
@@ -250,7 +251,7 @@ def test_an_execution_that_raises_is_marked_failed_and_the_drain_goes_on(client,
     deliver(client, "conversation_created")
     communication(client, 1, "i would like to order checks")
     drain()
-    real_finish = services._execution_finish
+    real_finish = engine.execution_finish
     calls = []
 
     def finish_once_broken(execution, **kwargs):
@@ -259,7 +260,7 @@ def test_an_execution_that_raises_is_marked_failed_and_the_drain_goes_on(client,
             raise ValueError("a bug")
         return real_finish(execution, **kwargs)
 
-    monkeypatch.setattr(services, "_execution_finish", finish_once_broken)
+    monkeypatch.setattr(engine, "execution_finish", finish_once_broken)
     assert services.executions_drain(max_seconds=30) == 2  # both rules' executions, one broken
     broken = RuleExecution.objects.get(pk=calls[0])
     assert broken.status == ExecutionStatus.FAILED

@@ -4,8 +4,8 @@ Reads: admins, QA analysts, coaches and supervisors (``FEATURES["intelligence"]`
 gets 403 on every route. Writes (operators, their versions, rules): admins only. Running a rule
 on demand: ``FEATURES["intelligence_run"]``, on a conversation the caller may see (404 else).
 Executions are listed only for conversations the caller may see. Every write is one call to
-``apps.intelligence.definitions`` (or ``services.rule_run_on_demand``), which checks the same
-permission and validates; its errors come back as 400 with ``extra.errors`` keyed by field path.
+``services.definitions`` (or ``services.rule_run_on_demand``), which checks the same permission
+and validates; its errors come back as 400 with ``extra.errors`` keyed by field path.
 """
 
 from __future__ import annotations
@@ -29,10 +29,11 @@ from rest_framework.response import Response
 from apps.common.errors import ValidationFailed
 from ccportal.viewsets import ErrorSerializer, IdFilter, ScopedReadOnlyViewSet
 
-from .. import definitions, selectors, services
+from .. import selectors, services
 from ..choices import CUSTOM_KINDS, ConditionOp, ExecutionStatus, OperatorKind, TriggerOn
-from ..definitions import RuleInput, RuleOperatorInput
 from ..models import Operator, OperatorVersion, Rule, RuleExecution
+from ..services import definitions
+from ..services.definitions import RuleInput, RuleOperatorInput
 
 _NOT_FOUND = OpenApiResponse(ErrorSerializer, description="No such row.")
 _FORBIDDEN = OpenApiResponse(

@@ -38,16 +38,16 @@ from apps.accounts.scoping import can_use
 from apps.common.errors import Conflict, PermissionDenied, ValidationFailed
 from apps.rubrics import selectors as rubrics_selectors
 
-from . import builtins, llm
-from .choices import CUSTOM_KINDS, Backend, ConditionOp, OperatorKind, TriggerOn
-from .models import (
+from .. import builtins, llm
+from ..choices import CUSTOM_KINDS, Backend, ConditionOp, OperatorKind, TriggerOn
+from ..models import (
     Operator,
     OperatorVersion,
     OutputFormat,
     Rule,
     RuleOperator,
 )
-from .nlp import patterns
+from ..nlp import patterns
 
 NAME_MAX = 255
 KEY_MAX = 64

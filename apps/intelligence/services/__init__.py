@@ -1,0 +1,73 @@
+"""Writes of the intelligence app, one module per concern; this package names the public ones.
+
+- ``results``: storing operator results (Twilio's and ccportal's own, one shape).
+- ``defaults``: the built-in operators and default rules.
+- ``triggers``: when rules run, one execution per (rule, conversation, trigger point).
+- ``wakeup``: waking the operator workers after commit.
+- ``engine``: claiming and running executions, storing what they found.
+- ``actions``: what a rule does with results: flags, signed webhooks, live broadcasts.
+- ``definitions``: operators and rules as admins write them (versions, validation).
+
+Other apps call ``from apps.intelligence import services`` and the names below.
+"""
+
+from __future__ import annotations
+
+from .actions import (
+    DELIVERY_MAX_ATTEMPTS,
+    DeliveryRetry,
+    condition_holds,
+    delivery_sweep,
+    webhook_deliver,
+    webhook_payload,
+    webhook_signature,
+)
+from .defaults import defaults_ensure
+from .engine import (
+    execution_context,
+    execution_finish,
+    execution_run,
+    execution_sweep,
+    executions_drain,
+)
+from .results import (
+    OperatorResultInput,
+    operator_result_store,
+    output_format_normalise,
+    result_normalise,
+)
+from .triggers import (
+    communication_added,
+    conversation_status_seen,
+    conversations_backfill,
+    execution_create,
+    rule_run_on_demand,
+)
+from .wakeup import OPERATORS_WAKER, executions_wake
+
+__all__ = [
+    "DELIVERY_MAX_ATTEMPTS",
+    "OPERATORS_WAKER",
+    "DeliveryRetry",
+    "OperatorResultInput",
+    "communication_added",
+    "condition_holds",
+    "conversation_status_seen",
+    "conversations_backfill",
+    "defaults_ensure",
+    "delivery_sweep",
+    "execution_context",
+    "execution_create",
+    "execution_finish",
+    "execution_run",
+    "execution_sweep",
+    "executions_drain",
+    "executions_wake",
+    "operator_result_store",
+    "output_format_normalise",
+    "result_normalise",
+    "rule_run_on_demand",
+    "webhook_deliver",
+    "webhook_payload",
+    "webhook_signature",
+]

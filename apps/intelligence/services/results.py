@@ -1,0 +1,118 @@
+"""Storing operator results: Twilio's (Conversation Intelligence webhooks) and ccportal's own
+rows share one table and one shape (twilio-wire §2.4). Results are immutable: a second delivery
+of the same result changes nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+
+from apps.conversations import services as conversations
+
+from ..models import OperatorResult, OutputFormat, ResultSource
+
+# Older formats some senders still use; mapped onto the current four (twilio-wire §2.5).
+_LEGACY_FORMATS = {"GENERATION": OutputFormat.TEXT}
+
+
+def output_format_normalise(value: str) -> str | None:
+    upper = (value or "").upper()
+    if upper in OutputFormat.values:
+        return upper
+    return _LEGACY_FORMATS.get(upper)
+
+
+def result_normalise(output_format: str, result: Any) -> Any:
+    """A TEXT result always as ``{"text": ...}`` (twilio-wire §2.5), so readers need one shape.
+
+    Some senders post a bare string; legacy GENERATION results (stored as TEXT) wrap it as
+    ``{"result": ...}``.
+    """
+    if output_format != OutputFormat.TEXT:
+        return result
+    if isinstance(result, str):
+        return {"text": result}
+    if isinstance(result, dict) and "text" not in result and isinstance(result.get("result"), str):
+        return {"text": result["result"], **{k: v for k, v in result.items() if k != "result"}}
+    return result
+
+
+@dataclass(frozen=True)
+class OperatorResultInput:
+    result_id: str
+    conversation_twilio_id: str
+    operator_id: str
+    output_format: str
+    result: Any
+    operator_name: str = ""
+    operator_version: str = ""
+    operator_parameters: Any = None
+    account_id: str = ""
+    configuration_id: str = ""
+    configuration_name: str = ""
+    configuration_version: str = ""
+    rule_id: str = ""
+    trigger_on: str = ""
+    trigger_at: datetime | None = None
+    communication_first: str = ""
+    communication_last: str = ""
+    channels: list[str] = field(default_factory=list)
+    reference_ids: list[str] = field(default_factory=list)
+    participants: list[Any] = field(default_factory=list)
+    execution_details: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    date_created: datetime | None = None
+    source: str = ResultSource.TWILIO
+
+
+def _call_sid(reference_ids: list[str]) -> str:
+    # Several CA… may appear (transfers); the last one is the current leg (twilio-wire §2.8).
+    calls = [ref for ref in reference_ids if ref.startswith("CA")]
+    return calls[-1] if calls else ""
+
+
+@transaction.atomic
+def operator_result_store(data: OperatorResultInput) -> tuple[OperatorResult, bool]:
+    """Store one result once; results are immutable, so a second delivery changes nothing."""
+    existing = OperatorResult.objects.filter(result_id=data.result_id).first()
+    if existing is not None:
+        return existing, False
+    conversation = conversations.conversation_ensure(
+        twilio_id=data.conversation_twilio_id, account_id=data.account_id, at=data.trigger_at
+    )
+    call_sid = _call_sid(data.reference_ids)
+    if call_sid:
+        conversations.call_link(call_sid=call_sid, conversation=conversation)
+    result, created = OperatorResult.objects.get_or_create(
+        result_id=data.result_id,
+        defaults={
+            "source": data.source,
+            "conversation": conversation,
+            "call_sid": call_sid,
+            "account_id": data.account_id,
+            "configuration_id": data.configuration_id,
+            "configuration_name": data.configuration_name,
+            "configuration_version": data.configuration_version,
+            "rule_id": data.rule_id,
+            "operator_id": data.operator_id,
+            "operator_name": data.operator_name,
+            "operator_version": data.operator_version,
+            "operator_parameters": data.operator_parameters,
+            "output_format": data.output_format,
+            "result": result_normalise(data.output_format, data.result),
+            "trigger_on": data.trigger_on,
+            "trigger_at": data.trigger_at,
+            "communication_first": data.communication_first,
+            "communication_last": data.communication_last,
+            "channels": data.channels,
+            "reference_ids": data.reference_ids,
+            "participants": data.participants,
+            "execution_details": data.execution_details,
+            "metadata": data.metadata,
+            "date_created": data.date_created,
+        },
+    )
+    return result, created
