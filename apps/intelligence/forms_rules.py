@@ -15,15 +15,8 @@ from django import forms
 
 from .choices import Backend, ConditionOp, OperatorKind, TriggerOn
 from .models import Operator, OperatorVersion, Rule
-from .services.definitions import (
-    EVERY_N_MAX,
-    KEY_MAX,
-    NAME_MAX,
-    NOTE_MAX,
-    RuleInput,
-    RuleOperatorInput,
-    parse_json,
-)
+from .services.operators import KEY_MAX, NAME_MAX, NOTE_MAX
+from .services.rules import EVERY_N_MAX, RuleInput, RuleOperatorInput
 
 EXAMPLE_PARAMETERS: dict[str, Any] = {
     OperatorKind.CLASSIFIER: {
@@ -61,6 +54,16 @@ EXAMPLE_PROMPT = (
     "Read the call transcript. Say in a few words why the customer called, and whether the "
     "agent resolved it."
 )
+
+
+def parse_json(text: str) -> Any:
+    """JSON typed into a form; ValueError says where it stops being JSON."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(
+            f"This is not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
+        ) from exc
 
 
 def pretty(value: Any) -> str:

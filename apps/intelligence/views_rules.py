@@ -40,7 +40,6 @@ from .forms_rules import (
     pretty,
 )
 from .models import Operator, Rule, RuleExecution
-from .services import definitions
 
 View = Callable[..., HttpResponse]
 RESULTS_WINDOW = timedelta(days=30)
@@ -150,7 +149,7 @@ def operator_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            operator = definitions.operator_create(
+            operator = services.operator_create(
                 user=request.user,
                 kind=kind,
                 name=data["name"],
@@ -197,7 +196,7 @@ def operator_new_version(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            version = definitions.operator_version_create(
+            version = services.operator_version_create(
                 user=request.user,
                 operator=operator,
                 backend=data.get("backend") or None,
@@ -229,9 +228,7 @@ def operator_set_active(request: HttpRequest, pk: int) -> HttpResponse:
     form = ActiveForm(request.POST)
     if form.is_valid():
         active = form.cleaned_data["active"]
-        changed = definitions.operator_set_active(
-            user=request.user, operator=operator, active=active
-        )
+        changed = services.operator_set_active(user=request.user, operator=operator, active=active)
         state = "on" if active else "off"
         if changed:
             messages.success(request, f"“{operator.name}” is switched {state}.")
@@ -373,14 +370,14 @@ def _rule_form_page(request: HttpRequest, rule: Rule | None) -> HttpResponse:
     operators = _rule_operators_offered(request, rule)
     initial: dict[str, Any] = {}
     if rule is not None:
-        initial = {name: getattr(rule, name) for name in definitions.RULE_SCALAR_FIELDS}
+        initial = {name: getattr(rule, name) for name in services.RULE_SCALAR_FIELDS}
     form = RuleForm(request.POST or None, operators=operators, rule=rule, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             if rule is None:
-                saved = definitions.rule_create(user=request.user, data=form.to_input())
+                saved = services.rule_create(user=request.user, data=form.to_input())
             else:
-                saved = definitions.rule_update(user=request.user, rule=rule, data=form.to_input())
+                saved = services.rule_update(user=request.user, rule=rule, data=form.to_input())
         except ValidationFailed as exc:
             form.add_service_errors(exc.errors)
         else:
@@ -409,7 +406,7 @@ def rule_delete(request: HttpRequest, pk: int) -> HttpResponse:
     rule = selectors.rule_get(user=request.user, pk=pk)
     if request.method == "POST":
         try:
-            definitions.rule_delete(user=request.user, rule=rule)
+            services.rule_delete(user=request.user, rule=rule)
         except ApplicationError as exc:
             messages.error(request, exc.message)
             return redirect("rules-detail", pk=rule.pk)
@@ -429,7 +426,7 @@ def rule_set_active(request: HttpRequest, pk: int) -> HttpResponse:
     form = ActiveForm(request.POST)
     if form.is_valid():
         active = form.cleaned_data["active"]
-        changed = definitions.rule_set_active(user=request.user, rule=rule, active=active)
+        changed = services.rule_set_active(user=request.user, rule=rule, active=active)
         state = "on" if active else "off"
         if changed:
             messages.success(request, f"Rule “{rule.name}” is switched {state}.")

@@ -1,4 +1,4 @@
-"""Defining operators and rules (apps.intelligence.services.definitions): admins only, every problem
+"""Defining operators and rules (services.operators, services.rules): admins only, every problem
 reported at once by its path, versions never changed, and the engine sees every change."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ import pytest
 
 from apps.common.errors import Conflict, PermissionDenied, ValidationFailed
 from apps.intelligence import builtins, selectors
+from apps.intelligence import services as definitions
 from apps.intelligence.choices import Backend, ConditionOp, OperatorKind, TriggerOn
 from apps.intelligence.models import Operator, OperatorVersion, OutputFormat, Rule, RuleOperator
-from apps.intelligence.services import definitions
-from apps.intelligence.services.definitions import RuleInput, RuleOperatorInput
+from apps.intelligence.services.rules import RuleInput, RuleOperatorInput
 from tests.fixtures.rubrics import make_rubric
 
 pytestmark = pytest.mark.django_db

@@ -12,10 +12,10 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from apps.intelligence import selectors
+from apps.intelligence import services as definitions
 from apps.intelligence.choices import Backend, OperatorKind, TriggerOn
 from apps.intelligence.models import Operator, OperatorVersion, Rule, RuleExecution, RuleOperator
-from apps.intelligence.services import definitions
-from apps.intelligence.services.definitions import RuleInput, RuleOperatorInput
+from apps.intelligence.services.rules import RuleInput, RuleOperatorInput
 
 pytestmark = pytest.mark.django_db
 

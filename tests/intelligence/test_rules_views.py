@@ -13,10 +13,10 @@ from django.test.html import Element, parse_html
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from apps.intelligence import services as definitions
 from apps.intelligence.choices import Backend, OperatorKind, TriggerOn
 from apps.intelligence.models import Operator, OperatorVersion, Rule, RuleExecution
-from apps.intelligence.services import definitions
-from apps.intelligence.services.definitions import RuleInput, RuleOperatorInput
+from apps.intelligence.services.rules import RuleInput, RuleOperatorInput
 from tests.fixtures.rubrics import make_rubric
 
 pytestmark = pytest.mark.django_db

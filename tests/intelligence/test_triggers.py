@@ -12,9 +12,9 @@ from django.db import connection, transaction
 from apps.conversations import services as conversations
 from apps.conversations.models import Conversation
 from apps.intelligence import services
-from apps.intelligence.services import engine
 from apps.intelligence.choices import ExecutionStatus, TriggerOn
 from apps.intelligence.models import OperatorResult, Rule, RuleExecution, RuleOperator
+from apps.intelligence.services import engine
 from apps.webhooks import services as inbox
 from apps.webhooks.models import InboundEvent
 from tests.fixtures.twilio import ORCHESTRATOR, fixture, post_json

@@ -32,8 +32,7 @@ from ccportal.viewsets import ErrorSerializer, IdFilter, ScopedReadOnlyViewSet
 from .. import selectors, services
 from ..choices import CUSTOM_KINDS, ConditionOp, ExecutionStatus, OperatorKind, TriggerOn
 from ..models import Operator, OperatorVersion, Rule, RuleExecution
-from ..services import definitions
-from ..services.definitions import RuleInput, RuleOperatorInput
+from ..services.rules import RuleInput, RuleOperatorInput
 
 _NOT_FOUND = OpenApiResponse(ErrorSerializer, description="No such row.")
 _FORBIDDEN = OpenApiResponse(
@@ -126,9 +125,9 @@ class OperatorCreateSerializer(serializers.Serializer):
     """A custom operator and the settings of its version 1."""
 
     kind = serializers.ChoiceField(choices=[(k.value, k.label) for k in CUSTOM_KINDS])
-    name = serializers.CharField(max_length=definitions.NAME_MAX)
+    name = serializers.CharField(max_length=services.NAME_MAX)
     key = serializers.CharField(
-        max_length=definitions.KEY_MAX,
+        max_length=services.KEY_MAX,
         required=False,
         allow_blank=True,
         help_text="A slug; made from the name when left out.",
@@ -146,7 +145,7 @@ class OperatorCreateSerializer(serializers.Serializer):
         required=False,
         help_text='LLM_PROMPT: a JSON Schema (2020-12) whose root is "type": "object".',
     )
-    note = serializers.CharField(max_length=definitions.NOTE_MAX, required=False, allow_blank=True)
+    note = serializers.CharField(max_length=services.NOTE_MAX, required=False, allow_blank=True)
 
 
 class OperatorVersionCreateSerializer(serializers.Serializer):
@@ -161,7 +160,7 @@ class OperatorVersionCreateSerializer(serializers.Serializer):
     parameters = serializers.JSONField(required=False)
     prompt = serializers.CharField(required=False, allow_blank=True)
     output_schema = serializers.JSONField(required=False, help_text="LLM_PROMPT operators only.")
-    note = serializers.CharField(max_length=definitions.NOTE_MAX, required=False, allow_blank=True)
+    note = serializers.CharField(max_length=services.NOTE_MAX, required=False, allow_blank=True)
 
 
 class PinnedVersionField(serializers.IntegerField):
@@ -191,7 +190,7 @@ class RuleSerializer(serializers.Serializer):
     key = serializers.CharField(
         read_only=True, allow_null=True, help_text="Set on the default rules only."
     )
-    name = serializers.CharField(max_length=definitions.NAME_MAX)
+    name = serializers.CharField(max_length=services.NAME_MAX)
     description = serializers.CharField(required=False, allow_blank=True, default="")
     is_active = serializers.BooleanField(required=False, default=True)
     trigger_on = serializers.ChoiceField(choices=TriggerOn.choices)
@@ -266,7 +265,7 @@ class RuleRunSerializer(serializers.Serializer):
 def _rule_input(data: dict[str, Any], *, base: RuleInput | None = None) -> RuleInput:
     """The service's input from validated fields; a PATCH starts from the stored rule."""
     values: dict[str, Any] = dict(base.__dict__) if base is not None else {}
-    for name in definitions.RULE_SCALAR_FIELDS:
+    for name in services.RULE_SCALAR_FIELDS:
         if name in data:
             values[name] = data[name]
     if "flag_operator_id" in data:
@@ -333,7 +332,7 @@ class OperatorViewSet(ScopedReadOnlyViewSet):
         incoming = OperatorCreateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         data = incoming.validated_data
-        operator = definitions.operator_create(
+        operator = services.operator_create(
             user=request.user,
             kind=data["kind"],
             name=data["name"],
@@ -360,7 +359,7 @@ class OperatorViewSet(ScopedReadOnlyViewSet):
         incoming = OperatorVersionCreateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         data = incoming.validated_data
-        version = definitions.operator_version_create(
+        version = services.operator_version_create(
             user=request.user,
             operator=operator,
             backend=data.get("backend"),
@@ -379,7 +378,7 @@ class OperatorViewSet(ScopedReadOnlyViewSet):
     @action(detail=True, methods=["post"], permission_classes=MANAGE, filter_backends=[])
     def activate(self, request: Request, pk: str | None = None) -> Response:
         operator = self.get_object()
-        definitions.operator_set_active(user=request.user, operator=operator, active=True)
+        services.operator_set_active(user=request.user, operator=operator, active=True)
         return self._detail(operator.pk)
 
     @extend_schema(
@@ -391,7 +390,7 @@ class OperatorViewSet(ScopedReadOnlyViewSet):
     @action(detail=True, methods=["post"], permission_classes=MANAGE, filter_backends=[])
     def deactivate(self, request: Request, pk: str | None = None) -> Response:
         operator = self.get_object()
-        definitions.operator_set_active(user=request.user, operator=operator, active=False)
+        services.operator_set_active(user=request.user, operator=operator, active=False)
         return self._detail(operator.pk)
 
 
@@ -465,15 +464,15 @@ class RuleViewSet(ScopedReadOnlyViewSet):
     def create(self, request: Request) -> Response:
         incoming = RuleSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
-        rule = definitions.rule_create(user=request.user, data=_rule_input(incoming.validated_data))
+        rule = services.rule_create(user=request.user, data=_rule_input(incoming.validated_data))
         return self._detail(rule.pk, code=status.HTTP_201_CREATED)
 
     def update(self, request: Request, pk: str | None = None, partial: bool = False) -> Response:
         rule = self.get_object()
         incoming = RuleSerializer(data=request.data, partial=partial)
         incoming.is_valid(raise_exception=True)
-        base = definitions.rule_input(rule) if partial else None
-        definitions.rule_update(
+        base = services.rule_input(rule) if partial else None
+        services.rule_update(
             user=request.user, rule=rule, data=_rule_input(incoming.validated_data, base=base)
         )
         return self._detail(rule.pk)
@@ -482,7 +481,7 @@ class RuleViewSet(ScopedReadOnlyViewSet):
         return self.update(request, pk, partial=True)
 
     def destroy(self, request: Request, pk: str | None = None) -> Response:
-        definitions.rule_delete(user=request.user, rule=self.get_object())
+        services.rule_delete(user=request.user, rule=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(

@@ -6,7 +6,7 @@
 - ``wakeup``: waking the operator workers after commit.
 - ``engine``: claiming and running executions, storing what they found.
 - ``actions``: what a rule does with results: flags, signed webhooks, live broadcasts.
-- ``definitions``: operators and rules as admins write them (versions, validation).
+- ``operators``, ``rules``: operators and rules as admins write them (versions, validation).
 
 Other apps call ``from apps.intelligence import services`` and the names below.
 """
@@ -30,11 +30,30 @@ from .engine import (
     execution_sweep,
     executions_drain,
 )
+from .operators import (
+    KEY_MAX,
+    NAME_MAX,
+    NOTE_MAX,
+    operator_create,
+    operator_set_active,
+    operator_version_create,
+    rules_touch,
+)
 from .results import (
     OperatorResultInput,
     operator_result_store,
     output_format_normalise,
     result_normalise,
+)
+from .rules import (
+    RULE_SCALAR_FIELDS,
+    RuleInput,
+    RuleOperatorInput,
+    rule_create,
+    rule_delete,
+    rule_input,
+    rule_set_active,
+    rule_update,
 )
 from .triggers import (
     communication_added,
@@ -47,9 +66,15 @@ from .wakeup import OPERATORS_WAKER, executions_wake
 
 __all__ = [
     "DELIVERY_MAX_ATTEMPTS",
+    "KEY_MAX",
+    "NAME_MAX",
+    "NOTE_MAX",
     "OPERATORS_WAKER",
+    "RULE_SCALAR_FIELDS",
     "DeliveryRetry",
     "OperatorResultInput",
+    "RuleInput",
+    "RuleOperatorInput",
     "communication_added",
     "condition_holds",
     "conversation_status_seen",
@@ -63,10 +88,19 @@ __all__ = [
     "execution_sweep",
     "executions_drain",
     "executions_wake",
+    "operator_create",
     "operator_result_store",
+    "operator_set_active",
+    "operator_version_create",
     "output_format_normalise",
     "result_normalise",
+    "rule_create",
+    "rule_delete",
+    "rule_input",
     "rule_run_on_demand",
+    "rule_set_active",
+    "rule_update",
+    "rules_touch",
     "webhook_deliver",
     "webhook_payload",
     "webhook_signature",
