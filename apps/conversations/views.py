@@ -8,9 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.cache import add_never_cache_headers, patch_vary_headers
 
-from apps.intelligence import page as insights_page
-
-from . import selectors
+from . import panels, selectors
 from .filters import ConversationPageFilter
 
 PAGE_SIZE = 25
@@ -48,26 +46,17 @@ def conversation_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def conversation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     conversation = selectors.conversation_get(user=request.user, pk=pk)
-    if request.GET.get("partial") == "insights":
-        # What the page's live script fetches after an "insights" event: the panels only.
-        insights = insights_page.conversation_insights(conversation=conversation)
-        response = render(
-            request,
-            "intelligence/_insights_live.html",
-            {
-                "conversation": conversation,
-                "insights": insights,
-                "line_sentiment": insights_page.line_sentiment_data(insights),
-            },
-        )
+    if key := request.GET.get("partial"):
+        # What a panel's script fetches to refresh itself (``panels.partial``): never cached.
+        response = panels.partial(request, conversation, key)
         add_never_cache_headers(response)
         return response
     lines = list(selectors.communication_timeline(conversation=conversation))
-    insights = insights_page.conversation_insights(conversation=conversation, lines=lines)
-    by_line = insights["line_sentiment"]
-    timeline = [(line, by_line.get(line.twilio_id)) for line in lines]
+    shown = panels.panels_for(request, conversation, lines)
+    marks = panels.line_marks(shown)
+    timeline = [(line, marks.get(line.twilio_id, [])) for line in lines]
     return render(
         request,
         "conversations/detail.html",
-        {"conversation": conversation, "lines": lines, "timeline": timeline, "insights": insights},
+        {"conversation": conversation, "lines": lines, "timeline": timeline, "panels": shown},
     )

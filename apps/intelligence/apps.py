@@ -20,3 +20,9 @@ class IntelligenceConfig(AppConfig):
 
     def ready(self) -> None:
         post_migrate.connect(_ensure_defaults, sender=self)
+        # The conversation page (and every page showing a conversation) gets the insights.
+        from apps.conversations import panels
+
+        from .panels import insights_panel, insights_partial
+
+        panels.register("insights", insights_panel, partial=insights_partial, order=10)

@@ -483,3 +483,39 @@ def test_conversation_page_makes_the_same_number_of_queries_for_2_or_200_lines(w
         return len(queries)
 
     assert queries_for(long) == queries_for(short)
+
+
+# ---- panels of other apps --------------------------------------------------------------------
+
+
+def test_the_page_shows_every_registered_panel_and_its_line_marks(world, client_for):
+    from django.http import HttpResponse
+    from django.utils.html import format_html
+
+    from apps.conversations import panels
+
+    line = world.north_call.communications.order_by("id").first()
+
+    def review(request, conversation, lines):
+        return panels.Panel(
+            aside=format_html(
+                '<section data-testid="review-panel">Review of {}</section>', conversation.pk
+            ),
+            line_marks={line.twilio_id: [panels.LineMark(kind="Review", label="checked")]},
+        )
+
+    panels.register("review", review, partial=lambda r, c: HttpResponse("fresh"), order=50)
+    try:
+        client = client_for(world.supervisor)
+        url = detail_url(world.north_call)
+        page = client.get(url).content.decode()
+        partial = client.get(url, {"partial": "review"})
+        unknown = client.get(url, {"partial": "nothing"})
+    finally:
+        panels._PANELS.pop("review")
+
+    assert f'data-testid="review-panel">Review of {world.north_call.pk}<' in page
+    assert 'data-testid="line-review"' in page and "Review: </span>checked" in page
+    assert 'data-testid="insights"' in page  # the intelligence app's panel, still there
+    assert (partial.status_code, partial.content) == (200, b"fresh")
+    assert unknown.status_code == 404

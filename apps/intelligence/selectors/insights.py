@@ -17,16 +17,18 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet
 from django.urls import NoReverseMatch, reverse
 
-from apps.conversations.models import Communication, Conversation
+from apps.conversations import selectors as conversations
 
-from . import selectors
-from .choices import FlagStatus, OperatorKind, ResultStatus, TriggerOn
-from .models import Flag, OperatorResult, ResultSource
+from ..choices import FlagStatus, OperatorKind, ResultStatus, TriggerOn
+from ..models import Flag, OperatorResult, ResultSource
+
+if TYPE_CHECKING:
+    from apps.conversations.models import Communication, Conversation
 
 SUGGESTIONS_SHOWN = 3
 RESULTS_SHOWN = 100  # a live call stores a few results per line; older rows are summarised
@@ -437,11 +439,17 @@ def _row(result: OperatorResult) -> ResultRow:
 
 def _lines(conversation: Conversation, lines: Sequence[Communication] | None) -> dict[str, _Line]:
     if lines is None:
-        rows = Communication.objects.filter(conversation=conversation).values_list(
-            "pk", "twilio_id", "text"
-        )
-        return {twilio_id: _Line(pk=pk, text=text) for pk, twilio_id, text in rows}
+        rows = conversations.transcript_rows(conversation_id=conversation.pk)
+        return {row.twilio_id: _Line(pk=row.pk, text=row.text) for row in rows}
     return {line.twilio_id: _Line(pk=line.pk, text=line.text) for line in lines}
+
+
+def results_for_conversation(*, conversation: Conversation) -> QuerySet[OperatorResult]:
+    return (
+        OperatorResult.objects.filter(conversation=conversation)
+        .select_related("definition__operator", "execution__rule", "rubric_version__rubric")
+        .order_by("date_created", "id")
+    )
 
 
 def open_flags(*, conversation: Conversation) -> QuerySet[Flag]:
@@ -462,7 +470,7 @@ def conversation_insights(
     """
     by_twilio_id = _lines(conversation, lines)
     results = sorted(
-        selectors.results_for_conversation(conversation=conversation),
+        results_for_conversation(conversation=conversation),
         key=lambda result: (_when(result), result.pk),
     )
     collected = _collect(results, by_twilio_id)
@@ -480,17 +488,4 @@ def conversation_insights(
         "results_hidden": max(len(results) - RESULTS_SHOWN, 0),
         "line_count": len(by_twilio_id),
         "has_any": bool(results or flags),
-    }
-
-
-def line_sentiment_data(insights: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The per-line map as plain JSON, for the page's script to refresh the transcript badges."""
-    return {
-        twilio_id: {
-            "label": tone.label,
-            "score": tone.score,
-            "colour": tone.colour,
-            "title": tone.title,
-        }
-        for twilio_id, tone in insights["line_sentiment"].items()
     }

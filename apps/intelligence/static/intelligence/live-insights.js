@@ -39,28 +39,29 @@
     show("stopped");
   }
 
-  function badge(mood) {
+  // The same badge as the page's conversations/_line_mark.html.
+  function badge(mark) {
     const outer = document.createElement("span");
-    outer.className = `badge rounded-pill bg-${mood.colour}-subtle text-${mood.colour}-emphasis`;
-    outer.title = mood.title;
-    outer.dataset.testid = "line-sentiment";
+    outer.className = `badge rounded-pill bg-${mark.colour}-subtle text-${mark.colour}-emphasis`;
+    outer.title = mark.title;
+    outer.dataset.testid = `line-${mark.slug}`;
     const dot = document.createElement("i");
-    dot.className = `bi bi-circle-fill text-${mood.colour} me-1`;
+    dot.className = `bi bi-circle-fill text-${mark.colour} me-1`;
     dot.setAttribute("aria-hidden", "true");
     const hidden = document.createElement("span");
     hidden.className = "visually-hidden";
-    hidden.textContent = "Sentiment: ";
-    outer.append(dot, hidden, mood.label);
+    hidden.textContent = `${mark.kind}: `;
+    outer.append(dot, hidden, mark.label);
     return outer;
   }
 
   function updateLines(doc) {
     const data = doc.getElementById("line-sentiment-data");
     if (data) {
-      const moods = JSON.parse(data.textContent);
-      for (const slot of document.querySelectorAll("[data-sentiment-for]")) {
-        const mood = moods[slot.dataset.sentimentFor];
-        if (mood) slot.replaceChildren(badge(mood));
+      const marks = JSON.parse(data.textContent);
+      for (const slot of document.querySelectorAll("[data-line-marks-for]")) {
+        const line = marks[slot.dataset.lineMarksFor];
+        if (line) slot.replaceChildren(...line.map(badge));
       }
     }
     const panel = document.getElementById("insights-panel");
