@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views_rules as views
+from . import views
 
 urlpatterns = [
     path("rules/", views.rule_list, name="rules-list"),

@@ -2,7 +2,7 @@
 and a preview of a version's deterministic checks over one stored conversation.
 
 Thin views over ``services`` (every write) and ``selectors`` (every read). Who may do what is
-decided once, in :func:`rubric_page`: staff who may read rubrics (``FEATURES["rubrics"]``) open
+decided once, in ``page_for``: staff who may read rubrics (``FEATURES["rubrics"]``) open
 the read pages, admins (``FEATURES["rubrics_manage"]``) the rest; anyone else gets the 403 page
 before anything is looked up, so rubric ids do not leak either.
 """
@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import OuterRef, QuerySet, Subquery
@@ -26,9 +23,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from apps.accounts.scoping import can_use
+from apps.accounts.decorators import page_for
 from apps.common.errors import ApplicationError, ValidationFailed
-from apps.common.errors import PermissionDenied as ServicePermissionDenied
 from apps.conversations import selectors as conversation_selectors
 
 from . import checks, selectors, services, twilio_publish
@@ -63,27 +59,6 @@ AUDIT_PAGE_SIZE = 50
 PREVIEW_CONVERSATIONS = 50
 
 
-def rubric_page(*, manage: bool = False) -> Callable[[View], View]:
-    """Sign-in required; then readers of rubrics (or, with ``manage``, admins) only: 403 else.
-
-    A service refusing the user (``apps.common.errors.PermissionDenied``) is a 403 too.
-    """
-
-    def decorator(view: View) -> View:
-        @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if not can_use(request.user, "rubrics_manage" if manage else "rubrics"):
-                raise PermissionDenied
-            try:
-                return view(request, *args, **kwargs)
-            except ServicePermissionDenied as exc:
-                raise PermissionDenied(exc.message) from exc
-
-        return login_required(wrapper)
-
-    return decorator
-
-
 def _rubric(request: HttpRequest, pk: int) -> Rubric:
     return selectors.rubric_get(user=request.user, pk=pk)
 
@@ -113,7 +88,7 @@ def _fail(request: HttpRequest, exc: ApplicationError) -> None:
 # The list and a rubric
 
 
-@rubric_page()
+@page_for("rubrics")
 def rubric_list(request: HttpRequest) -> HttpResponse:
     rubrics = _with_last_change(selectors.rubric_list(user=request.user))
     return render(
@@ -127,7 +102,7 @@ def rubric_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-@rubric_page(manage=True)
+@page_for("rubrics_manage")
 @require_http_methods(["GET", "POST"])
 def rubric_create(request: HttpRequest) -> HttpResponse:
     form = RubricCreateForm(request.POST or None)
@@ -150,7 +125,7 @@ def rubric_create(request: HttpRequest) -> HttpResponse:
     return render(request, "rubrics/create.html", {"form": form})
 
 
-@rubric_page()
+@page_for("rubrics")
 def rubric_detail(request: HttpRequest, pk: int) -> HttpResponse:
     rubric = _rubric(request, pk)
     versions = list(selectors.version_list(user=request.user, rubric=rubric))
@@ -174,7 +149,7 @@ def rubric_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@rubric_page(manage=True)
+@page_for("rubrics_manage")
 @require_POST
 def rubric_new_draft(request: HttpRequest, pk: int) -> HttpResponse:
     rubric = _rubric(request, pk)
@@ -191,7 +166,7 @@ def rubric_new_draft(request: HttpRequest, pk: int) -> HttpResponse:
 # A version: read-only, editor, lifecycle
 
 
-@rubric_page()
+@page_for("rubrics")
 def version_detail(request: HttpRequest, pk: int, number: int) -> HttpResponse:
     rubric = _rubric(request, pk)
     version = _version(request, rubric, number)
@@ -231,7 +206,7 @@ EXPORTS = [
 ]
 
 
-@rubric_page()
+@page_for("rubrics")
 def version_export(request: HttpRequest, pk: int, number: int, fmt: str) -> HttpResponse:
     """The version as a Twilio Script Adherence script or a ccportal JSON document, to save."""
     rubric = _rubric(request, pk)
@@ -261,7 +236,7 @@ def version_export(request: HttpRequest, pk: int, number: int, fmt: str) -> Http
     return response
 
 
-@rubric_page(manage=True)
+@page_for("rubrics_manage")
 @require_POST
 def version_push(request: HttpRequest, pk: int, number: int) -> HttpResponse:
     """Send the published version's script to the configured Twilio Intelligence rule."""
@@ -280,7 +255,7 @@ def version_push(request: HttpRequest, pk: int, number: int) -> HttpResponse:
     return redirect("rubric-version", pk=rubric.pk, number=version.number)
 
 
-@rubric_page(manage=True)
+@page_for("rubrics_manage")
 @require_http_methods(["GET", "POST"])
 def rubric_import_page(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     """Import a Twilio script or a JSON document as a new rubric, or as a rubric's next draft."""
@@ -335,7 +310,7 @@ def rubric_import_page(request: HttpRequest, pk: int | None = None) -> HttpRespo
     )
 
 
-@rubric_page(manage=True)
+@page_for("rubrics_manage")
 @require_http_methods(["GET", "POST"])
 def version_edit(request: HttpRequest, pk: int, number: int) -> HttpResponse:
     rubric = _rubric(request, pk)
@@ -535,7 +510,7 @@ def _confirm(
     )
 
 
-@rubric_page(manage=True)
+@page_for("rubrics_manage")
 @require_http_methods(["GET", "POST"])
 def version_publish(request: HttpRequest, pk: int, number: int) -> HttpResponse:
     rubric = _rubric(request, pk)
@@ -571,7 +546,7 @@ def version_publish(request: HttpRequest, pk: int, number: int) -> HttpResponse:
     )
 
 
-@rubric_page(manage=True)
+@page_for("rubrics_manage")
 @require_http_methods(["GET", "POST"])
 def version_retire(request: HttpRequest, pk: int, number: int) -> HttpResponse:
     rubric = _rubric(request, pk)
@@ -594,7 +569,7 @@ def version_retire(request: HttpRequest, pk: int, number: int) -> HttpResponse:
     return _confirm(request, rubric, version, "retire")
 
 
-@rubric_page(manage=True)
+@page_for("rubrics_manage")
 @require_http_methods(["GET", "POST"])
 def version_discard(request: HttpRequest, pk: int, number: int) -> HttpResponse:
     rubric = _rubric(request, pk)
@@ -616,7 +591,7 @@ def version_discard(request: HttpRequest, pk: int, number: int) -> HttpResponse:
 # Comparing versions and the history
 
 
-@rubric_page()
+@page_for("rubrics")
 def rubric_diff(request: HttpRequest, pk: int) -> HttpResponse:
     rubric = _rubric(request, pk)
     versions = list(selectors.version_list(user=request.user, rubric=rubric))
@@ -659,7 +634,7 @@ def _int(value: str | None) -> int | None:
         return None
 
 
-@rubric_page(manage=True)
+@page_for("rubrics_manage")
 def rubric_audit(request: HttpRequest, pk: int) -> HttpResponse:
     rubric = _rubric(request, pk)
     paginator = Paginator(
@@ -672,7 +647,7 @@ def rubric_audit(request: HttpRequest, pk: int) -> HttpResponse:
 # Preview of the deterministic checks
 
 
-@rubric_page()
+@page_for("rubrics")
 def version_preview(request: HttpRequest, pk: int, number: int) -> HttpResponse:
     rubric = _rubric(request, pk)
     version = _version(request, rubric, number)

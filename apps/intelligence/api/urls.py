@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from rest_framework.routers import SimpleRouter
 
-from . import rules
+from . import views
 
 router = SimpleRouter()
-router.register("operators", rules.OperatorViewSet, basename="api-operator")
-router.register("rules", rules.RuleViewSet, basename="api-rule")
-router.register("executions", rules.ExecutionViewSet, basename="api-execution")
+router.register("operators", views.OperatorViewSet, basename="api-operator")
+router.register("rules", views.RuleViewSet, basename="api-rule")
+router.register("executions", views.ExecutionViewSet, basename="api-execution")
 
 urlpatterns = router.urls

@@ -13,6 +13,8 @@ from typing import Any
 
 from django import forms
 
+from apps.common.forms import add_service_errors
+
 from .choices import Backend, ConditionOp, OperatorKind, TriggerOn
 from .models import Operator, OperatorVersion, Rule
 from .services.operators import KEY_MAX, NAME_MAX, NOTE_MAX
@@ -68,22 +70,6 @@ def parse_json(text: str) -> Any:
 
 def pretty(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False)
-
-
-def add_service_errors(
-    form: forms.Form, errors: dict[str, list[str]], aliases: dict[str, str] | None = None
-) -> None:
-    """Put a service's errors next to their fields: ``aliases`` maps a path to a field name;
-    a path with no field becomes a message at the top, prefixed with the path."""
-    for path, messages in errors.items():
-        name = (aliases or {}).get(path, path)
-        for message in messages:
-            if name in form.fields:
-                form.add_error(name, message)
-            elif name == "__all__":
-                form.add_error(None, message)
-            else:
-                form.add_error(None, f"{path}: {message}")
 
 
 class StyledForm(forms.Form):

@@ -1,7 +1,7 @@
 """Operator and rule pages: lists, details, the admin's forms, and "run now" on a conversation.
 
 Thin views over ``definitions`` (operator and rule writes, and their reads) and
-``services.rule_run_on_demand``. Who may do what is decided once, in :func:`intelligence_page`:
+``services.rule_run_on_demand``. Who may do what is decided once, in ``page_for``:
 staff who may read operators and rules (``FEATURES["intelligence"]``) open the read pages,
 admins (``"intelligence_manage"``) the forms, and the run form is for ``"intelligence_run"``;
 anyone else gets the 403 page before anything is looked up.
@@ -11,32 +11,28 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from functools import wraps
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from apps.accounts.scoping import can_use
+from apps.accounts.decorators import page_for
 from apps.common.errors import ApplicationError, NotFound, ValidationFailed
-from apps.common.errors import PermissionDenied as ServicePermissionDenied
+from apps.common.forms import add_service_errors
 from apps.conversations import selectors as conversation_selectors
 
 from . import selectors, services
 from .choices import CUSTOM_KINDS, ConditionOp, ExecutionStatus, OperatorKind, TriggerOn
-from .forms_rules import (
+from .forms import (
     ActiveForm,
     OperatorCreateForm,
     OperatorVersionForm,
     RuleForm,
     RuleRunForm,
-    add_service_errors,
     pretty,
 )
 from .models import Operator, Rule, RuleExecution
@@ -65,25 +61,6 @@ KIND_HELP = {
 }
 
 
-def intelligence_page(feature: str = "intelligence") -> Callable[[View], View]:
-    """Sign-in required; then users of ``feature`` only (403 else). A service refusing the user
-    (``apps.common.errors.PermissionDenied``) is a 403 too."""
-
-    def decorator(view: View) -> View:
-        @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if not can_use(request.user, "intelligence") or not can_use(request.user, feature):
-                raise PermissionDenied
-            try:
-                return view(request, *args, **kwargs)
-            except ServicePermissionDenied as exc:
-                raise PermissionDenied(exc.message) from exc
-
-        return login_required(wrapper)
-
-    return decorator
-
-
 MANAGE = "intelligence_manage"
 RUN = "intelligence_run"
 
@@ -93,7 +70,7 @@ RUN = "intelligence_run"
 # ---------------------------------------------------------------------------------------------
 
 
-@intelligence_page()
+@page_for("intelligence")
 def operator_list(request: HttpRequest) -> HttpResponse:
     operators = list(selectors.operator_list(user=request.user))
     used = selectors.rules_using(operator_ids=[o.pk for o in operators])
@@ -110,7 +87,7 @@ def operator_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-@intelligence_page()
+@page_for("intelligence")
 def operator_detail(request: HttpRequest, pk: int) -> HttpResponse:
     operator = selectors.operator_get(user=request.user, pk=pk)
     versions = list(operator.versions.all())
@@ -135,7 +112,7 @@ def operator_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@intelligence_page(MANAGE)
+@page_for("intelligence", MANAGE)
 @require_http_methods(["GET", "POST"])
 def operator_create(request: HttpRequest) -> HttpResponse:
     kind = request.POST.get("kind") or request.GET.get("kind") or ""
@@ -179,7 +156,7 @@ def operator_create(request: HttpRequest) -> HttpResponse:
     )
 
 
-@intelligence_page(MANAGE)
+@page_for("intelligence", MANAGE)
 @require_http_methods(["GET", "POST"])
 def operator_new_version(request: HttpRequest, pk: int) -> HttpResponse:
     operator = selectors.operator_get(user=request.user, pk=pk)
@@ -221,7 +198,7 @@ def operator_new_version(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@intelligence_page(MANAGE)
+@page_for("intelligence", MANAGE)
 @require_POST
 def operator_set_active(request: HttpRequest, pk: int) -> HttpResponse:
     operator = selectors.operator_get(user=request.user, pk=pk)
@@ -286,7 +263,7 @@ def _describe(rule: Rule) -> Rule:
     return rule
 
 
-@intelligence_page()
+@page_for("intelligence")
 def rule_list(request: HttpRequest) -> HttpResponse:
     rules = [_describe(rule) for rule in selectors.rule_list(user=request.user)]
     activity = selectors.rule_activity(
@@ -348,7 +325,7 @@ def _render_rule_detail(
     )
 
 
-@intelligence_page()
+@page_for("intelligence")
 def rule_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return _render_rule_detail(request, selectors.rule_get(user=request.user, pk=pk))
 
@@ -388,19 +365,19 @@ def _rule_form_page(request: HttpRequest, rule: Rule | None) -> HttpResponse:
     return render(request, "intelligence/rule_form.html", {"form": form, "rule": rule})
 
 
-@intelligence_page(MANAGE)
+@page_for("intelligence", MANAGE)
 @require_http_methods(["GET", "POST"])
 def rule_create(request: HttpRequest) -> HttpResponse:
     return _rule_form_page(request, None)
 
 
-@intelligence_page(MANAGE)
+@page_for("intelligence", MANAGE)
 @require_http_methods(["GET", "POST"])
 def rule_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return _rule_form_page(request, selectors.rule_get(user=request.user, pk=pk))
 
 
-@intelligence_page(MANAGE)
+@page_for("intelligence", MANAGE)
 @require_http_methods(["GET", "POST"])
 def rule_delete(request: HttpRequest, pk: int) -> HttpResponse:
     rule = selectors.rule_get(user=request.user, pk=pk)
@@ -419,7 +396,7 @@ def rule_delete(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@intelligence_page(MANAGE)
+@page_for("intelligence", MANAGE)
 @require_POST
 def rule_set_active(request: HttpRequest, pk: int) -> HttpResponse:
     rule = selectors.rule_get(user=request.user, pk=pk)
@@ -435,7 +412,7 @@ def rule_set_active(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("rules-detail", pk=rule.pk)
 
 
-@intelligence_page(RUN)
+@page_for("intelligence", RUN)
 @require_POST
 def rule_run(request: HttpRequest, pk: int) -> HttpResponse:
     """Run the rule now on a conversation, then show that conversation; a second submit of the
