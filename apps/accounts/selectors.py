@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from .choices import IdentityKind
-from .models import Agent
+from .models import Agent, Team
+from .scoping import Reach, scope_for
 
 
 def agent_find_by_identity(
@@ -49,3 +51,30 @@ def agent_find_by_identity(
         return min((rank.get(identity.kind, 99) for identity in agent.identities.all()), default=99)
 
     return min(matches, key=best)
+
+
+def agent_choices(*, user: Any) -> QuerySet[Agent]:
+    """Agents ``user`` may filter by: all for full reach, their teams' agents, or themselves."""
+    scope = scope_for(user)
+    agents = Agent.objects.select_related("team").order_by("display_name", "id")
+    if scope.reach is Reach.EVERYTHING:
+        return agents
+    if scope.reach is Reach.TEAMS:
+        return agents.filter(team_id__in=scope.team_ids)
+    if scope.reach is Reach.OWN:
+        return agents.filter(user_id=user.pk)
+    return agents.none()
+
+
+def team_choices(*, user: Any) -> QuerySet[Team]:
+    """Teams ``user`` may filter by: all for full reach, the teams they lead, or their own team."""
+    scope = scope_for(user)
+    teams = Team.objects.order_by("name")
+    if scope.reach is Reach.EVERYTHING:
+        return teams
+    if scope.reach is Reach.TEAMS:
+        return teams.filter(id__in=scope.team_ids)
+    if scope.reach is Reach.OWN:
+        member_of = Q(members__id=user.pk) | Q(agents__user_id=user.pk)
+        return teams.filter(id__in=Team.objects.filter(member_of).values("id"))
+    return teams.none()

@@ -2,25 +2,42 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import django_filters
 from django import forms
 from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 
-from apps.accounts.models import Agent, Team
+from apps.accounts import selectors as accounts
 
 from .choices import Channel, ConversationStatus, ParticipantType
 from .models import Communication, Conversation, Participant
-from .selectors import agent_choices, team_choices
+
+if TYPE_CHECKING:
+    from apps.accounts.models import Agent
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class ScopedChoiceFilter(django_filters.ModelChoiceFilter):
+    """One of the caller's agents or teams, by id."""
+
+
+def _agents(request: Any) -> QuerySet[Any]:
+    return accounts.agent_choices(user=getattr(request, "user", None))
+
+
+def _teams(request: Any) -> QuerySet[Any]:
+    return accounts.team_choices(user=getattr(request, "user", None))
 
 
 class ConversationFilter(django_filters.FilterSet):
-    agent = django_filters.ModelChoiceFilter(
-        queryset=Agent.objects.all(), method="filter_agent", label="Agent"
-    )
-    team = django_filters.ModelChoiceFilter(queryset=Team.objects.all(), label="Team")
+    # Choices are the caller's scope (the request's user; the page's ``user``): an agent or team
+    # outside it is "not a valid choice", exactly like one that does not exist.
+    agent = ScopedChoiceFilter(queryset=_agents, method="filter_agent", label="Agent")
+    team = ScopedChoiceFilter(queryset=_teams, label="Team")
     status = django_filters.ChoiceFilter(choices=ConversationStatus.choices)
     channel = django_filters.CharFilter(method="filter_channel", label="Channel")
     queue = django_filters.CharFilter(field_name="queue", lookup_expr="iexact")
@@ -36,15 +53,6 @@ class ConversationFilter(django_filters.FilterSet):
     class Meta:
         model = Conversation
         fields = ["agent", "team", "status", "channel", "queue", "started_after", "started_before"]
-
-    def __init__(self, data: Any = None, queryset: Any = None, **kwargs: Any) -> None:
-        super().__init__(data, queryset, **kwargs)
-        user = getattr(self.request, "user", None)
-        if user is not None:
-            # An agent or team outside the caller's scope is "not a valid choice", exactly like
-            # one that does not exist: the filter must not reveal what exists elsewhere.
-            self.filters["agent"].queryset = agent_choices(user=user)
-            self.filters["team"].queryset = team_choices(user=user)
 
     def filter_agent(self, queryset: QuerySet[Conversation], name: str, value: Agent | None) -> Any:
         if value is None:
@@ -133,8 +141,8 @@ class ConversationPageFilter(ConversationFilter):
 
     def __init__(self, data: Any = None, queryset: Any = None, *, user: Any, **kwargs: Any) -> None:
         super().__init__(data, queryset, **kwargs)
-        self.filters["agent"].queryset = agent_choices(user=user)
-        self.filters["team"].queryset = team_choices(user=user)
+        self.filters["agent"].queryset = accounts.agent_choices(user=user)
+        self.filters["team"].queryset = accounts.team_choices(user=user)
 
     @property
     def active(self) -> bool:

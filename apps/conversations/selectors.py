@@ -6,10 +6,8 @@ from typing import Any, NamedTuple
 
 from django.db.models import Count, F, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
-from django.http import Http404
 
-from apps.accounts.models import Agent, Team
-from apps.accounts.scoping import Reach, scope_for
+from apps.common.errors import NotFound
 
 from .models import Communication, Conversation, Participant
 
@@ -89,6 +87,12 @@ def transcript_rows(*, conversation_id: int) -> list[TranscriptRow]:
     return [TranscriptRow(*row) for row in rows]
 
 
+def conversation_for_call(*, call_sid: str) -> Conversation | None:
+    return Conversation.objects.filter(
+        Q(call_sids__contains=[call_sid]) | Q(calls__call_sid=call_sid)
+    ).first()
+
+
 def conversation_list(*, user: Any) -> QuerySet[Conversation]:
     """Conversations ``user`` may see, with what a list row shows, in a fixed number of queries."""
     return (
@@ -120,7 +124,7 @@ def conversation_get(*, user: Any, pk: int) -> Conversation:
         .first()
     )
     if conversation is None:
-        raise Http404("No such conversation.")
+        raise NotFound("No such conversation.")
     return conversation
 
 
@@ -139,30 +143,3 @@ def participant_list(*, user: Any) -> QuerySet[Participant]:
 
 def communication_list(*, user: Any) -> QuerySet[Communication]:
     return Communication.objects.for_user(user).select_related("author", "conversation")
-
-
-def agent_choices(*, user: Any) -> QuerySet[Agent]:
-    """Agents ``user`` may filter by: all for full reach, their teams' agents, or themselves."""
-    scope = scope_for(user)
-    agents = Agent.objects.select_related("team").order_by("display_name", "id")
-    if scope.reach is Reach.EVERYTHING:
-        return agents
-    if scope.reach is Reach.TEAMS:
-        return agents.filter(team_id__in=scope.team_ids)
-    if scope.reach is Reach.OWN:
-        return agents.filter(user_id=user.pk)
-    return agents.none()
-
-
-def team_choices(*, user: Any) -> QuerySet[Team]:
-    """Teams ``user`` may filter by: all for full reach, the teams they lead, or their own team."""
-    scope = scope_for(user)
-    teams = Team.objects.order_by("name")
-    if scope.reach is Reach.EVERYTHING:
-        return teams
-    if scope.reach is Reach.TEAMS:
-        return teams.filter(id__in=scope.team_ids)
-    if scope.reach is Reach.OWN:
-        member_of = Q(members__id=user.pk) | Q(agents__user_id=user.pk)
-        return teams.filter(id__in=Team.objects.filter(member_of).values("id"))
-    return teams.none()

@@ -14,11 +14,12 @@ from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Func, Q, Value
+from django.db.models import F, Func, Value
 from django.db.models.functions import Extract
 
 from apps.accounts.selectors import agent_find_by_identity
 
+from . import selectors
 from .choices import AGENT_TYPES, ContentType, ConversationStatus, ParticipantType
 from .models import Call, Communication, Conversation, Participant
 
@@ -316,12 +317,6 @@ def call_link(*, call_sid: str, conversation: Conversation) -> None:
         Call.objects.filter(pk=call.pk, conversation__isnull=True).update(conversation=conversation)
 
 
-def conversation_for_call(*, call_sid: str) -> Conversation | None:
-    return Conversation.objects.filter(
-        Q(call_sids__contains=[call_sid]) | Q(calls__call_sid=call_sid)
-    ).first()
-
-
 @transaction.atomic
 def call_status_apply(
     *,
@@ -353,6 +348,6 @@ def call_status_apply(
             duration_seconds if duration_seconds is not None else call.duration_seconds
         )
     if call.conversation_id is None:
-        call.conversation = conversation_for_call(call_sid=call_sid)
+        call.conversation = selectors.conversation_for_call(call_sid=call_sid)
     call.save()
     return call, True

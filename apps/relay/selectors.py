@@ -2,11 +2,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import Http404
-
 from apps.accounts.scoping import Reach, scope_for
-from apps.conversations import services as conversations
-from apps.conversations.models import Conversation
+from apps.common.errors import NotFound
+from apps.conversations import selectors as conversations
 
 from .models import Handoff
 
@@ -16,7 +14,7 @@ def _may_see(user: Any, handoff: Handoff) -> bool:
         return True
     return (
         handoff.conversation is not None
-        and Conversation.objects.for_user(user).filter(pk=handoff.conversation.pk).exists()
+        and conversations.conversations_of(user=user).filter(pk=handoff.conversation.pk).exists()
     )
 
 
@@ -33,5 +31,5 @@ def handoff_get(*, user: Any, pk: int) -> Handoff:
     if handoff is not None and handoff.conversation is None:
         handoff.conversation = conversations.conversation_for_call(call_sid=handoff.call_sid)
     if handoff is None or not _may_see(user, handoff):
-        raise Http404("No such handoff.")
+        raise NotFound("No such handoff.")
     return handoff

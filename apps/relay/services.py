@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from twilio.twiml.voice_response import VoiceResponse
 
+from apps.conversations import selectors as conversations_selectors
 from apps.conversations import services as conversations
 
 from .models import Handoff
@@ -72,7 +73,7 @@ def handoff_record(action: RelayAction) -> tuple[Handoff, bool]:
     if conversation_twilio_id:
         conversation = conversations.conversation_ensure(twilio_id=conversation_twilio_id)
     if conversation is None:
-        conversation = conversations.conversation_for_call(call_sid=action.call_sid)
+        conversation = conversations_selectors.conversation_for_call(call_sid=action.call_sid)
     if conversation is not None:
         conversations.call_link(call_sid=action.call_sid, conversation=conversation)
     try:

@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
-from django.http import Http404
 
 from apps.accounts.scoping import can_use
+from apps.common.errors import NotFound
 
 from .choices import VersionStatus
 from .diff import Change, structure_diff
@@ -55,7 +55,7 @@ def rubric_get(*, user: Any, pk: int) -> Rubric:
     """One rubric ``user`` may read; 404 otherwise, so ids do not leak."""
     rubric = rubric_list(user=user).filter(pk=pk).first()
     if rubric is None:
-        raise Http404("No such rubric.")
+        raise NotFound("No such rubric.")
     return rubric
 
 
@@ -78,7 +78,7 @@ def version_get(*, user: Any, pk: int) -> RubricVersion:
         .first()
     )
     if version is None:
-        raise Http404("No such rubric version.")
+        raise NotFound("No such rubric version.")
     return version
 
 

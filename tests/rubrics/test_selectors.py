@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
-from django.http import Http404
 from django.test.utils import CaptureQueriesContext
 
+from apps.common.errors import NotFound
 from apps.rubrics import selectors, services
 from apps.rubrics.choices import AuditAction
 from apps.rubrics.structure import PhraseSpec
@@ -33,9 +33,9 @@ def test_agents_and_outsiders_see_no_rubrics(world, persona):
     rubric, version = make_rubric(actor=world.admin)
     user = getattr(world, persona)
     assert list(selectors.rubric_list(user=user)) == []
-    with pytest.raises(Http404):
+    with pytest.raises(NotFound):
         selectors.rubric_get(user=user, pk=rubric.pk)
-    with pytest.raises(Http404):
+    with pytest.raises(NotFound):
         selectors.version_get(user=user, pk=version.pk)
     assert list(selectors.version_list(user=user, rubric=rubric)) == []
     assert list(selectors.rubric_audit_list(user=user, rubric=rubric)) == []
