@@ -217,6 +217,23 @@ def _finish(
     )
 
 
+def inbox_event_settle(
+    *, event_id: int, status: str, result: dict[str, Any] | None = None, error: str = ""
+) -> bool:
+    """Record the outcome of an event processed as it arrived (a relay action, which Twilio waits
+    on). Only the delivery that stored it as PROCESSING settles it: a duplicate of an event
+    already settled changes nothing. True if this call settled it."""
+    return bool(
+        InboundEvent.objects.filter(pk=event_id, status=EventStatus.PROCESSING).update(
+            status=status,
+            result=result or {},
+            error=error,
+            attempts=1,
+            processed_at=timezone.now(),
+        )
+    )
+
+
 def inbox_drain(*, batch_size: int | None = None, max_seconds: float = 50.0) -> int:
     """Process pending events until none are left (or time is up, then ask for another drain)."""
     wake_flag_clear()

@@ -13,14 +13,12 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from . import services
 from .choices import EventStatus, Source
 from .handlers import orchestrator, relay
-from .models import InboundEvent
 from .signature import public_url, verify
 
 logger = logging.getLogger(__name__)
@@ -173,13 +171,13 @@ def _relay_answer(stored: services.Stored, params: dict[str, Any]) -> HttpRespon
     except Exception as exc:  # the caller must still reach a human
         logger.exception("relay action failed; answering the fallback")
         if stored.event_id:
-            InboundEvent.objects.filter(pk=stored.event_id).update(
-                status=EventStatus.FAILED, error=str(exc)
+            services.inbox_event_settle(
+                event_id=stored.event_id, status=EventStatus.FAILED, error=str(exc)
             )
         return HttpResponse(relay.fallback_twiml(params), content_type="text/xml")
     if stored.event_id:
-        InboundEvent.objects.filter(pk=stored.event_id).update(
-            status=outcome.status, result=outcome.detail, attempts=1, processed_at=timezone.now()
+        services.inbox_event_settle(
+            event_id=stored.event_id, status=outcome.status, result=outcome.detail
         )
     return HttpResponse(twiml, content_type="text/xml")
 

@@ -257,6 +257,24 @@ def test_same_idempotency_token_twice_is_one_handoff_and_the_same_twiml(twilio):
     assert InboundEvent.objects.count() == 1
 
 
+def test_a_duplicate_that_fails_leaves_the_settled_event_as_it_was(twilio, monkeypatch):
+    from apps.webhooks.handlers import relay
+
+    deliver(twilio, action(), idempotency_token="tok-relay-2")
+    settled = InboundEvent.objects.get()
+    assert settled.status == "processed"
+
+    def broken(params):
+        raise RuntimeError("a bug on the second delivery")
+
+    monkeypatch.setattr(relay, "respond", broken)
+    again = deliver(twilio, action(), idempotency_token="tok-relay-2")
+
+    assert again.status_code == 200  # the caller still reaches a human (the fallback)
+    event = InboundEvent.objects.get()
+    assert (event.status, event.error, event.result) == ("processed", "", settled.result)
+
+
 def test_tac_handoff_twice_gives_the_same_twiml(twilio):
     first = deliver(twilio, action(handoff_data=TAC_HANDOFF_DATA))
     second = deliver(twilio, action(handoff_data=TAC_HANDOFF_DATA), idempotency_token="tok-retry")
