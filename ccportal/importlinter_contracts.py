@@ -54,10 +54,8 @@ class PublicSurfaceContract(Contract):
         return any(_within(module, package) for package in self.public)  # type: ignore[attr-defined]
 
     def check(self, graph: Any, verbose: bool) -> ContractCheck:
-        ignored = {
-            tuple(part.strip() for part in pair.split("->"))
-            for pair in (self.ignore_imports or [])  # type: ignore[attr-defined]
-        }
+        pairs: list[str] = self.ignore_imports or []  # type: ignore[assignment]
+        ignored = {tuple(part.strip() for part in pair.split("->")) for pair in pairs}
         broken = []
         for importer in sorted(graph.modules):
             importer_app = _app(importer)

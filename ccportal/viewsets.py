@@ -31,7 +31,7 @@ class ErrorSerializer(serializers.Serializer):
 
     detail = serializers.CharField()
     code = serializers.CharField(required=False)
-    errors = serializers.DictField(
+    errors = serializers.DictField(  # type: ignore[assignment]  # a field, not the attribute
         child=serializers.ListField(child=serializers.CharField()),
         required=False,
         help_text="Invalid parameters, each with its messages (400 only).",

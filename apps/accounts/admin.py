@@ -10,7 +10,7 @@ from .models import Agent, AgentIdentity, Team, User
 class UserAdmin(BaseUserAdmin):
     list_display = ("username", "email", "first_name", "last_name", "role", "is_active")
     list_filter = ("role", "is_active", "teams")
-    fieldsets = (*BaseUserAdmin.fieldsets, ("Portal", {"fields": ("role", "teams")}))
+    fieldsets = (*(BaseUserAdmin.fieldsets or ()), ("Portal", {"fields": ("role", "teams")}))
     filter_horizontal = ("teams", "groups", "user_permissions")
 
 

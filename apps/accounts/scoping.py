@@ -9,9 +9,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, TypeAlias
 
 from .choices import Role
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
+
+    from .models import User
+
+    # Whoever is asking: a signed-in user, or the anonymous one (who may see nothing).
+    Person: TypeAlias = User | AnonymousUser
 
 
 class Reach(Enum):
@@ -32,18 +40,18 @@ _EVERYTHING_ROLES = {Role.ADMIN, Role.QA_ANALYST}
 _TEAM_ROLES = {Role.SUPERVISOR, Role.COACH}
 
 
-def scope_for(user: Any) -> Scope:
+def scope_for(user: Person | None) -> Scope:
     """Return what ``user`` may see. Cached on the user object for the request."""
     cached = getattr(user, "_ccportal_scope", None)
     if cached is not None:
         return cached
     scope = _compute_scope(user)
-    if getattr(user, "is_authenticated", False):
-        user._ccportal_scope = scope
+    if user is not None and user.is_authenticated:
+        setattr(user, "_ccportal_scope", scope)  # noqa: B010 (not a field of either user type)
     return scope
 
 
-def _compute_scope(user: Any) -> Scope:
+def _compute_scope(user: Person | None) -> Scope:
     if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
         return Scope(Reach.NOTHING)
     if user.is_superuser or user.role in _EVERYTHING_ROLES:
@@ -79,9 +87,10 @@ FEATURES: dict[str, set[str]] = {
 }
 
 
-def can_use(user: Any, feature: str) -> bool:
-    if not getattr(user, "is_authenticated", False) or not user.is_active:
+def can_use(user: Person | None, feature: str) -> bool:
+    role = getattr(user, "role", None)  # the anonymous user has none
+    if user is None or not user.is_authenticated or not user.is_active or role is None:
         return False
     if user.is_superuser:
         return True
-    return user.role in FEATURES.get(feature, set())
+    return role in FEATURES.get(feature, set())

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.db.models import Q, QuerySet
 
 from .choices import IdentityKind
-from .models import Agent, Team
+from .models import Agent, Team, User
 from .scoping import Reach, scope_for
+
+if TYPE_CHECKING:
+    from .scoping import Person
 
 
 def agent_find_by_identity(
@@ -53,7 +56,12 @@ def agent_find_by_identity(
     return min(matches, key=best)
 
 
-def agent_choices(*, user: Any) -> QuerySet[Agent]:
+def signed_in(user: Person | None) -> User | None:
+    """``user`` if signed in, else None: what a row's ``created_by`` may hold."""
+    return user if isinstance(user, User) and user.is_authenticated else None
+
+
+def agent_choices(*, user: Person | None) -> QuerySet[Agent]:
     """Agents ``user`` may filter by: all for full reach, their teams' agents, or themselves."""
     scope = scope_for(user)
     agents = Agent.objects.select_related("team").order_by("display_name", "id")
@@ -61,12 +69,12 @@ def agent_choices(*, user: Any) -> QuerySet[Agent]:
         return agents
     if scope.reach is Reach.TEAMS:
         return agents.filter(team_id__in=scope.team_ids)
-    if scope.reach is Reach.OWN:
-        return agents.filter(user_id=user.pk)
+    if scope.reach is Reach.OWN and scope.user_id is not None:
+        return agents.filter(user_id=scope.user_id)
     return agents.none()
 
 
-def team_choices(*, user: Any) -> QuerySet[Team]:
+def team_choices(*, user: Person | None) -> QuerySet[Team]:
     """Teams ``user`` may filter by: all for full reach, the teams they lead, or their own team."""
     scope = scope_for(user)
     teams = Team.objects.order_by("name")
@@ -74,7 +82,7 @@ def team_choices(*, user: Any) -> QuerySet[Team]:
         return teams
     if scope.reach is Reach.TEAMS:
         return teams.filter(id__in=scope.team_ids)
-    if scope.reach is Reach.OWN:
-        member_of = Q(members__id=user.pk) | Q(agents__user_id=user.pk)
+    if scope.reach is Reach.OWN and scope.user_id is not None:
+        member_of = Q(members__id=scope.user_id) | Q(agents__user_id=scope.user_id)
         return teams.filter(id__in=Team.objects.filter(member_of).values("id"))
     return teams.none()

@@ -18,6 +18,7 @@ from .models import Communication, Conversation, Participant
 
 if TYPE_CHECKING:
     from apps.accounts.models import Agent
+    from apps.accounts.scoping import Person
 
 
 @extend_schema_field(OpenApiTypes.INT)
@@ -100,7 +101,7 @@ class ConversationFilterBarForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        fields = self.fields
+        fields: Any = self.fields  # django-filter's fields: empty_label, label_from_instance
         fields["agent"].empty_label = "Any agent"
         # Names are unique within a team only: say which team in the dropdown.
         fields["agent"].label_from_instance = _agent_label
@@ -139,7 +140,9 @@ class ConversationPageFilter(ConversationFilter):
     class Meta(ConversationFilter.Meta):
         form = ConversationFilterBarForm
 
-    def __init__(self, data: Any = None, queryset: Any = None, *, user: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, data: Any = None, queryset: Any = None, *, user: Person, **kwargs: Any
+    ) -> None:
         super().__init__(data, queryset, **kwargs)
         self.filters["agent"].queryset = accounts.agent_choices(user=user)
         self.filters["team"].queryset = accounts.team_choices(user=user)

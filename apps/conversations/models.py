@@ -5,7 +5,7 @@ Twilio ids are opaque strings (their formats vary between docs, SDKs and fixture
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
@@ -18,11 +18,14 @@ from apps.common.models import TimeStampedModel
 
 from .choices import ContentType, ConversationStatus, ParticipantType
 
+if TYPE_CHECKING:
+    from apps.accounts.scoping import Person
+
 TWILIO_ID_LENGTH = 128
 
 
 class ConversationQuerySet(models.QuerySet["Conversation"]):
-    def for_user(self, user: Any) -> ConversationQuerySet:
+    def for_user(self, user: Person) -> ConversationQuerySet:
         """Only the conversations ``user`` may see (see apps.accounts.scoping)."""
         scope = scope_for(user)
         if scope.reach is Reach.EVERYTHING:
@@ -91,7 +94,7 @@ class Conversation(TimeStampedModel):
 
 
 class ParticipantQuerySet(models.QuerySet["Participant"]):
-    def for_user(self, user: Any) -> ParticipantQuerySet:
+    def for_user(self, user: Person) -> ParticipantQuerySet:
         return self.filter(conversation__in=Conversation.objects.for_user(user).values("pk"))
 
 
@@ -141,7 +144,7 @@ class Participant(TimeStampedModel):
 
 
 class CommunicationQuerySet(models.QuerySet["Communication"]):
-    def for_user(self, user: Any) -> CommunicationQuerySet:
+    def for_user(self, user: Person) -> CommunicationQuerySet:
         return self.filter(conversation__in=Conversation.objects.for_user(user).values("pk"))
 
 
@@ -189,7 +192,7 @@ class Communication(TimeStampedModel):
 
 
 class CallQuerySet(models.QuerySet["Call"]):
-    def for_user(self, user: Any) -> CallQuerySet:
+    def for_user(self, user: Person) -> CallQuerySet:
         return self.filter(conversation__in=Conversation.objects.for_user(user).values("pk"))
 
 

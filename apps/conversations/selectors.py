@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.db.models import Count, F, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
@@ -10,6 +10,9 @@ from django.db.models.functions import Coalesce
 from apps.common.errors import NotFound
 
 from .models import Communication, Conversation, Participant
+
+if TYPE_CHECKING:
+    from apps.accounts.scoping import Person
 
 # A correlated count: PostgreSQL computes it only for the rows of the page, not the whole table.
 _communication_count = (
@@ -21,7 +24,7 @@ _communication_count = (
 )
 
 
-def conversations_of(*, user: Any) -> QuerySet[Conversation]:
+def conversations_of(*, user: Person) -> QuerySet[Conversation]:
     """Every conversation ``user`` may see, unadorned: to filter or count other rows by."""
     return Conversation.objects.for_user(user)
 
@@ -93,7 +96,7 @@ def conversation_for_call(*, call_sid: str) -> Conversation | None:
     ).first()
 
 
-def conversation_list(*, user: Any) -> QuerySet[Conversation]:
+def conversation_list(*, user: Person) -> QuerySet[Conversation]:
     """Conversations ``user`` may see, with what a list row shows, in a fixed number of queries."""
     return (
         Conversation.objects.for_user(user)
@@ -109,7 +112,7 @@ def conversation_list(*, user: Any) -> QuerySet[Conversation]:
     )
 
 
-def conversation_get(*, user: Any, pk: int) -> Conversation:
+def conversation_get(*, user: Person, pk: int) -> Conversation:
     """One conversation ``user`` may see; 404 for anything else, so ids do not leak."""
     conversation = (
         Conversation.objects.for_user(user)
@@ -137,9 +140,9 @@ def communication_timeline(*, conversation: Conversation) -> QuerySet[Communicat
     )
 
 
-def participant_list(*, user: Any) -> QuerySet[Participant]:
+def participant_list(*, user: Person) -> QuerySet[Participant]:
     return Participant.objects.for_user(user).select_related("agent", "conversation")
 
 
-def communication_list(*, user: Any) -> QuerySet[Communication]:
+def communication_list(*, user: Person) -> QuerySet[Communication]:
     return Communication.objects.for_user(user).select_related("author", "conversation")

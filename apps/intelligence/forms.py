@@ -80,6 +80,11 @@ class StyledForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.style_widgets()
 
+    def _choice_field(self, name: str) -> forms.ChoiceField:
+        field = self.fields[name]
+        assert isinstance(field, forms.ChoiceField)
+        return field
+
     def style_widgets(self) -> None:
         for field in self.fields.values():
             widget = field.widget
@@ -124,7 +129,7 @@ class JSONTextField(forms.CharField):
 
     def to_python(self, value: Any) -> Any:
         text = super().to_python(value)
-        if not text.strip():
+        if text is None or not text.strip():
             return None
         try:
             return parse_json(text)
@@ -233,7 +238,7 @@ class OperatorVersionForm(StyledForm):
         else:
             self.fields["backend"].initial = latest.backend if latest else Backend.EMBEDDED
         if kind == OperatorKind.SCRIPT_ADHERENCE:
-            self.fields["rubric"].choices = [
+            choices = [
                 ("", "Automatic: the only rubric with a published version"),
                 *[
                     (str(r.pk), f"{r.name} (version {r.published_number} in force)")
@@ -244,9 +249,8 @@ class OperatorVersionForm(StyledForm):
             if current is not None and all(str(r.pk) != str(current) for r in rubrics):
                 # Kept visible rather than silently replaced; saving it is refused until the
                 # rubric has a published version again.
-                self.fields["rubric"].choices.append(
-                    (str(current), f"Rubric {current} (no version in force)")
-                )
+                choices.append((str(current), f"Rubric {current} (no version in force)"))
+            self._choice_field("rubric").choices = choices
             self.fields["rubric"].initial = "" if current is None else str(current)
             self.fields["parameters"].required = False
             self.fields["parameters"].help_text = "Other settings; the rubric is chosen above."
@@ -365,7 +369,7 @@ class RuleForm(StyledForm):
                 max_value=999,
                 initial=(position if position is not None else len(chosen) + index) + 1,
             )
-        self.fields["flag_operator"].choices = [
+        self._choice_field("flag_operator").choices = [
             ("", "any result (flag on every run)"),
             *[(str(o.pk), o.name) for o in operators],
         ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
@@ -24,6 +24,9 @@ from .choices import (
     TriggerOn,
 )
 
+if TYPE_CHECKING:
+    from apps.accounts.scoping import Person
+
 
 class OutputFormat(models.TextChoices):
     TEXT = "TEXT", "Text"
@@ -38,7 +41,7 @@ class ResultSource(models.TextChoices):
 
 
 class OperatorResultQuerySet(models.QuerySet["OperatorResult"]):
-    def for_user(self, user: Any) -> OperatorResultQuerySet:
+    def for_user(self, user: Person) -> OperatorResultQuerySet:
         return self.filter(conversation__in=Conversation.objects.for_user(user).values("pk"))
 
 
@@ -259,7 +262,7 @@ class RuleExecution(models.Model):
 
 
 class FlagQuerySet(models.QuerySet["Flag"]):
-    def for_user(self, user: Any) -> FlagQuerySet:
+    def for_user(self, user: Person) -> FlagQuerySet:
         return self.filter(conversation__in=Conversation.objects.for_user(user).values("pk"))
 
 

@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.accounts.decorators import page_for
+from apps.common.display import Shown
 from apps.common.errors import ApplicationError, NotFound, ValidationFailed
 from apps.common.forms import add_service_errors
 from apps.conversations import selectors as conversation_selectors
@@ -35,7 +36,7 @@ from .forms import (
     RuleRunForm,
     pretty,
 )
-from .models import Operator, Rule, RuleExecution
+from .models import Operator, Rule
 
 View = Callable[..., HttpResponse]
 RESULTS_WINDOW = timedelta(days=30)
@@ -43,7 +44,7 @@ ACTIVITY_WINDOW = timedelta(days=7)
 RECENT_EXECUTIONS = 25
 RUN_CONVERSATION_CHOICES = 20
 
-STATUS_BADGES = {
+STATUS_BADGES: dict[str, str] = {
     ExecutionStatus.PENDING: "text-bg-light border",
     ExecutionStatus.RUNNING: "text-bg-info",
     ExecutionStatus.SUCCEEDED: "text-bg-success",
@@ -72,10 +73,9 @@ RUN = "intelligence_run"
 
 @page_for("intelligence")
 def operator_list(request: HttpRequest) -> HttpResponse:
-    operators = list(selectors.operator_list(user=request.user))
-    used = selectors.rules_using(operator_ids=[o.pk for o in operators])
-    for operator in operators:
-        operator.used_by = used.get(operator.pk, [])
+    listed = list(selectors.operator_list(user=request.user))
+    used = selectors.rules_using(operator_ids=[o.pk for o in listed])
+    operators = [Shown(operator, used_by=used.get(operator.pk, [])) for operator in listed]
     return render(
         request,
         "intelligence/operator_list.html",
@@ -90,10 +90,14 @@ def operator_list(request: HttpRequest) -> HttpResponse:
 @page_for("intelligence")
 def operator_detail(request: HttpRequest, pk: int) -> HttpResponse:
     operator = selectors.operator_get(user=request.user, pk=pk)
-    versions = list(operator.versions.all())
-    for version in versions:
-        version.parameters_json = pretty(version.parameters or {})
-        version.schema_json = pretty(version.output_schema or {})
+    versions = [
+        Shown(
+            version,
+            parameters_json=pretty(version.parameters or {}),
+            schema_json=pretty(version.output_schema or {}),
+        )
+        for version in operator.versions.all()
+    ]
     since = timezone.now() - RESULTS_WINDOW
     return render(
         request,
@@ -256,28 +260,36 @@ def _actions(rule: Rule) -> list[str]:
     return actions
 
 
-def _describe(rule: Rule) -> Rule:
-    rule.trigger_text = _trigger_text(rule)
-    rule.actions = _actions(rule)
-    rule.condition_text = _condition_text(rule)
-    return rule
+def _describe(rule: Rule, **extras: Any) -> Shown[Rule]:
+    return Shown(
+        rule,
+        trigger_text=_trigger_text(rule),
+        actions=_actions(rule),
+        condition_text=_condition_text(rule),
+        **extras,
+    )
 
 
 @page_for("intelligence")
 def rule_list(request: HttpRequest) -> HttpResponse:
-    rules = [_describe(rule) for rule in selectors.rule_list(user=request.user)]
+    listed = list(selectors.rule_list(user=request.user))
     activity = selectors.rule_activity(
         user=request.user,
-        rule_ids=[rule.pk for rule in rules],
+        rule_ids=[rule.pk for rule in listed],
         since=timezone.now() - ACTIVITY_WINDOW,
     )
-    for rule in rules:
-        rule.activity = activity[rule.pk]
-        rule.status_counts = [
-            (status, label, STATUS_BADGES[status], rule.activity.counts[status])
-            for status, label in ExecutionStatus.choices
-            if rule.activity.counts.get(status)
-        ]
+    rules = [
+        _describe(
+            rule,
+            activity=activity[rule.pk],
+            status_counts=[
+                (status, label, STATUS_BADGES[status], activity[rule.pk].counts[status])
+                for status, label in ExecutionStatus.choices
+                if activity[rule.pk].counts.get(status)
+            ],
+        )
+        for rule in listed
+    ]
     return render(
         request,
         "intelligence/rule_list.html",
@@ -294,16 +306,20 @@ def _render_rule_detail(
     request: HttpRequest, rule: Rule, run_form: RuleRunForm | None = None, *, status: int = 200
 ) -> HttpResponse:
     can_run = selectors.can_run(request.user)
-    executions: list[RuleExecution] = list(
-        selectors.execution_list(user=request.user).filter(rule=rule)[:RECENT_EXECUTIONS]
-    )
-    for execution in executions:
-        execution.badge = STATUS_BADGES.get(execution.status, "text-bg-light")
-        execution.duration = (
-            execution.finished_at - execution.started_at
-            if execution.finished_at and execution.started_at
-            else None
+    executions = [
+        Shown(
+            execution,
+            badge=STATUS_BADGES.get(execution.status, "text-bg-light"),
+            duration=(
+                execution.finished_at - execution.started_at
+                if execution.finished_at and execution.started_at
+                else None
+            ),
         )
+        for execution in selectors.execution_list(user=request.user).filter(rule=rule)[
+            :RECENT_EXECUTIONS
+        ]
+    ]
     conversations = (
         list(conversation_selectors.conversation_list(user=request.user)[:RUN_CONVERSATION_CHOICES])
         if can_run

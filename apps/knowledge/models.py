@@ -6,7 +6,7 @@ here without moving any data (migrations 0001 of knowledge, 0003 of intelligence
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
@@ -19,6 +19,9 @@ from apps.common.models import TimeStampedModel
 from apps.conversations.models import Conversation
 
 from .choices import ObservationSource
+
+if TYPE_CHECKING:
+    from apps.accounts.scoping import Person
 
 
 class KnowledgeArticle(TimeStampedModel):
@@ -54,7 +57,7 @@ class KnowledgeArticle(TimeStampedModel):
 
 
 class CustomerProfileQuerySet(models.QuerySet["CustomerProfile"]):
-    def for_user(self, user: Any) -> CustomerProfileQuerySet:
+    def for_user(self, user: Person) -> CustomerProfileQuerySet:
         from apps.accounts.scoping import Reach, scope_for
 
         if scope_for(user).reach == Reach.EVERYTHING:
@@ -83,7 +86,7 @@ class CustomerProfile(TimeStampedModel):
 
 
 class ObservationQuerySet(models.QuerySet["Observation"]):
-    def for_user(self, user: Any) -> ObservationQuerySet:
+    def for_user(self, user: Person) -> ObservationQuerySet:
         """What ``user`` may read: people's notes on the customer (meant for everyone who may
         see the customer), and what came from a conversation ``user`` may see."""
         return self.filter(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db.models import CharField, Count, F, Func, OuterRef, Prefetch, Q, QuerySet, Subquery
@@ -22,6 +22,9 @@ from apps.common.errors import NotFound
 from apps.conversations import selectors as conversations
 
 from .models import CustomerProfile, KnowledgeArticle, Observation
+
+if TYPE_CHECKING:
+    from apps.accounts.scoping import Person
 
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -40,7 +43,7 @@ class KnowledgeHit:
 # Enterprise Knowledge ----------------------------------------------------------------------------
 
 
-def can_manage_knowledge(user: Any) -> bool:
+def can_manage_knowledge(user: Person) -> bool:
     return can_use(user, "knowledge_manage")
 
 
@@ -86,7 +89,7 @@ def _normalise_tag(tag: str) -> str:
 
 
 def _readable_articles(
-    user: Any, articles: QuerySet[KnowledgeArticle]
+    user: Person, articles: QuerySet[KnowledgeArticle]
 ) -> QuerySet[KnowledgeArticle]:
     if not can_use(user, "knowledge"):
         return articles.none()
@@ -96,13 +99,13 @@ def _readable_articles(
     return articles
 
 
-def article_list(*, user: Any, query: str = "", tag: str = "") -> QuerySet[KnowledgeArticle]:
+def article_list(*, user: Person, query: str = "", tag: str = "") -> QuerySet[KnowledgeArticle]:
     """Articles ``user`` may read: by title, or best match first when searching."""
     articles = _knowledge_list(query=query, tag=_normalise_tag(tag))
     return _readable_articles(user, articles).select_related("created_by", "updated_by")
 
 
-def article_get(*, user: Any, pk: int) -> KnowledgeArticle:
+def article_get(*, user: Person, pk: int) -> KnowledgeArticle:
     """One article ``user`` may read; NotFound otherwise (drafts too, for non-admins)."""
     article = article_list(user=user).filter(pk=pk).first()
     if article is None:
@@ -110,7 +113,7 @@ def article_get(*, user: Any, pk: int) -> KnowledgeArticle:
     return article
 
 
-def article_tags(*, user: Any) -> list[str]:
+def article_tags(*, user: Person) -> list[str]:
     """Every tag used by an article ``user`` may read, alphabetically."""
     articles = _readable_articles(user, KnowledgeArticle.objects.all())
     return list(
@@ -124,7 +127,7 @@ def article_tags(*, user: Any) -> list[str]:
 # Conversation Memory -----------------------------------------------------------------------------
 
 
-def profile_list(*, user: Any, query: str = "") -> QuerySet[CustomerProfile]:
+def profile_list(*, user: Person, query: str = "") -> QuerySet[CustomerProfile]:
     """Customer profiles ``user`` may see, with how many observations and conversations (those
     ``user`` may see) each has; ``query`` matches the name, address or Twilio profile id."""
     if not can_use(user, "memory"):
@@ -161,7 +164,7 @@ def _count(rows: QuerySet[Any], group: str) -> QuerySet[Any]:
     return rows.order_by().values(group).annotate(n=Count("*")).values("n")
 
 
-def profile_get(*, user: Any, pk: int) -> CustomerProfile:
+def profile_get(*, user: Person, pk: int) -> CustomerProfile:
     """One profile ``user`` may see; NotFound otherwise, so profile ids do not leak."""
     profile = profile_list(user=user).filter(pk=pk).first()
     if profile is None:
@@ -169,11 +172,11 @@ def profile_get(*, user: Any, pk: int) -> CustomerProfile:
     return profile
 
 
-def profile_visible(*, user: Any, profile: CustomerProfile) -> bool:
+def profile_visible(*, user: Person, profile: CustomerProfile) -> bool:
     return CustomerProfile.objects.for_user(user).filter(pk=profile.pk).exists()
 
 
-def profile_observations(*, user: Any, profile: CustomerProfile) -> QuerySet[Observation]:
+def profile_observations(*, user: Person, profile: CustomerProfile) -> QuerySet[Observation]:
     """What ``user`` may read of what is remembered about the customer (people's notes, and
     what came from conversations ``user`` may see), newest first, with where each came from."""
     return (
@@ -184,14 +187,14 @@ def profile_observations(*, user: Any, profile: CustomerProfile) -> QuerySet[Obs
     )
 
 
-def can_delete_observation(*, user: Any, observation: Observation) -> bool:
+def can_delete_observation(*, user: Person, observation: Observation) -> bool:
     """The person who wrote it, or an admin."""
     return can_use(user, "memory_manage") or (
         observation.created_by_id is not None and observation.created_by_id == user.pk
     )
 
 
-def profile_conversations(*, user: Any, profile: CustomerProfile) -> QuerySet[Any]:
+def profile_conversations(*, user: Person, profile: CustomerProfile) -> QuerySet[Any]:
     """The customer's conversations that ``user`` may see, newest first."""
     return (
         conversations.conversations_of(user=user)
@@ -201,7 +204,7 @@ def profile_conversations(*, user: Any, profile: CustomerProfile) -> QuerySet[An
     )
 
 
-def profile_detail_list(*, user: Any) -> QuerySet[CustomerProfile]:
+def profile_detail_list(*, user: Person) -> QuerySet[CustomerProfile]:
     """``profile_list`` with each profile's observations and visible conversations prefetched
     (``visible_conversations``), for the API's detail."""
     return profile_list(user=user).prefetch_related(
@@ -221,7 +224,7 @@ def profile_detail_list(*, user: Any) -> QuerySet[CustomerProfile]:
     )
 
 
-def observation_get(*, user: Any, profile: CustomerProfile, pk: int) -> Observation:
+def observation_get(*, user: Person, profile: CustomerProfile, pk: int) -> Observation:
     observation = profile_observations(user=user, profile=profile).filter(pk=pk).first()
     if observation is None:
         raise NotFound("No such observation.")

@@ -8,18 +8,22 @@ Articles are written by admins (``knowledge_manage``). Observations come from op
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.scoping import can_use
+from apps.accounts.selectors import signed_in
 from apps.common.errors import NotFound, PermissionDenied, ValidationFailed
 from apps.conversations import selectors as conversations
 
 from . import selectors
 from .choices import ObservationSource
 from .models import CustomerProfile, KnowledgeArticle, Observation, ObservationDeletion
+
+if TYPE_CHECKING:
+    from apps.accounts.scoping import Person
 
 OBSERVATION_MAX_LENGTH = 2000
 
@@ -52,7 +56,7 @@ def _article_errors(*, title: str, body: str) -> dict[str, list[str]]:
 
 @transaction.atomic
 def knowledge_article_create(
-    *, user: Any, title: str, body: str, tags: Any = (), is_published: bool = True
+    *, user: Person, title: str, body: str, tags: Any = (), is_published: bool = True
 ) -> KnowledgeArticle:
     if not can_use(user, "knowledge_manage"):
         raise PermissionDenied("Only admins may write knowledge articles.")
@@ -64,15 +68,15 @@ def knowledge_article_create(
         body=body.strip(),
         tags=clean_tags(tags),
         is_published=is_published,
-        created_by=user,
-        updated_by=user,
+        created_by=signed_in(user),
+        updated_by=signed_in(user),
     )
 
 
 @transaction.atomic
 def knowledge_article_update(
     *,
-    user: Any,
+    user: Person,
     article: KnowledgeArticle,
     title: str,
     body: str,
@@ -89,21 +93,21 @@ def knowledge_article_update(
         body=body.strip(),
         tags=clean_tags(tags),
         is_published=is_published,
-        updated_by=user,
+        updated_by=signed_in(user),
         updated_at=timezone.now(),
     )
     return KnowledgeArticle.objects.get(pk=article.pk)
 
 
 @transaction.atomic
-def knowledge_article_delete(*, user: Any, article: KnowledgeArticle) -> None:
+def knowledge_article_delete(*, user: Person, article: KnowledgeArticle) -> None:
     if not can_use(user, "knowledge_manage"):
         raise PermissionDenied("Only admins may delete knowledge articles.")
     KnowledgeArticle.objects.filter(pk=article.pk).delete()
 
 
 @transaction.atomic
-def knowledge_seed(*, articles: list[dict[str, Any]], user: Any = None) -> int:
+def knowledge_seed(*, articles: list[dict[str, Any]], user: Person | None = None) -> int:
     """Add the articles whose title is not there yet (demo data, imports); returns how many."""
     existing = set(KnowledgeArticle.objects.values_list("title", flat=True))
     rows = [
@@ -111,8 +115,8 @@ def knowledge_seed(*, articles: list[dict[str, Any]], user: Any = None) -> int:
             title=item["title"],
             body=item["body"],
             tags=clean_tags(item.get("tags")),
-            created_by=user,
-            updated_by=user,
+            created_by=signed_in(user),
+            updated_by=signed_in(user),
         )
         for item in articles
         if item["title"] not in existing
@@ -176,7 +180,7 @@ def observations_add(
     texts: list[str],
     source: str,
     operator_result: Any = None,
-    user: Any = None,
+    user: Person | None = None,
     quotes_conversation: bool = True,
 ) -> int:
     """Remember ``texts`` about the conversation's customer (or ``profile``); once per text.
@@ -196,7 +200,7 @@ def observations_add(
             source=source,
             conversation_id=conversation_id,
             operator_result=operator_result,
-            created_by=user if getattr(user, "is_authenticated", False) else None,
+            created_by=signed_in(user) if getattr(user, "is_authenticated", False) else None,
             quotes_conversation=quotes_conversation,
         )
         for target in targets
@@ -216,7 +220,7 @@ def observations_add(
     return len(fresh)
 
 
-def _check_memory_access(user: Any, profile: CustomerProfile) -> None:
+def _check_memory_access(user: Person, profile: CustomerProfile) -> None:
     if not can_use(user, "memory"):
         raise PermissionDenied("Your role does not include customer memory.")
     if not selectors.profile_visible(user=user, profile=profile):
@@ -224,7 +228,9 @@ def _check_memory_access(user: Any, profile: CustomerProfile) -> None:
 
 
 @transaction.atomic
-def observation_add(*, user: Any, profile: CustomerProfile, text: str) -> tuple[Observation, bool]:
+def observation_add(
+    *, user: Person, profile: CustomerProfile, text: str
+) -> tuple[Observation, bool]:
     """Remember ``text`` about the customer, as written by ``user``; once per text.
 
     Returns the observation and whether it is new: the same text again (ignoring case and
@@ -254,7 +260,7 @@ def observation_add(*, user: Any, profile: CustomerProfile, text: str) -> tuple[
 
 
 @transaction.atomic
-def observation_delete(*, user: Any, observation: Observation) -> None:
+def observation_delete(*, user: Person, observation: Observation) -> None:
     """Forget one observation (wrong, outdated, or not for the record): its author or an admin
     only, and the deletion is recorded (``ObservationDeletion``)."""
     _check_memory_access(user, observation.profile)
@@ -271,5 +277,5 @@ def observation_delete(*, user: Any, observation: Observation) -> None:
             source=observation.source,
             conversation_id=observation.conversation_id,
             author_id=observation.created_by_id,
-            deleted_by=user,
+            deleted_by=signed_in(user),
         )

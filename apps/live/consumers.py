@@ -9,7 +9,7 @@ the scope in the URL and says who may join it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -17,6 +17,9 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from apps.conversations import selectors as conversations
 
 from .groups import conversation_group
+
+if TYPE_CHECKING:
+    from apps.accounts.scoping import Person
 
 # An application close code (4000-4999) after HTTP's 403: the page's script stops retrying.
 CLOSE_FORBIDDEN = 4403
@@ -48,7 +51,7 @@ class ScopedGroupConsumer(AsyncJsonWebsocketConsumer):
     def group_name(self, kwargs: dict[str, Any]) -> str:
         raise NotImplementedError
 
-    def may_join(self, user: Any, kwargs: dict[str, Any]) -> bool:
+    def may_join(self, user: Person, kwargs: dict[str, Any]) -> bool:
         raise NotImplementedError
 
     async def connect(self) -> None:
@@ -87,5 +90,5 @@ class ConversationConsumer(ScopedGroupConsumer):
     def group_name(self, kwargs: dict[str, Any]) -> str:
         return conversation_group(int(kwargs["pk"]))
 
-    def may_join(self, user: Any, kwargs: dict[str, Any]) -> bool:
+    def may_join(self, user: Person, kwargs: dict[str, Any]) -> bool:
         return conversations.conversations_of(user=user).filter(pk=int(kwargs["pk"])).exists()

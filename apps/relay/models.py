@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.db import models
 
 from apps.common.models import TimeStampedModel
 from apps.conversations.models import Conversation
 
+if TYPE_CHECKING:
+    from apps.accounts.scoping import Person
+
 
 class HandoffQuerySet(models.QuerySet["Handoff"]):
-    def for_user(self, user: Any) -> HandoffQuerySet:
+    def for_user(self, user: Person) -> HandoffQuerySet:
         return self.filter(conversation__in=Conversation.objects.for_user(user).values("pk"))
 
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from apps.accounts.scoping import Reach, scope_for
 from apps.common.errors import NotFound
@@ -8,8 +8,11 @@ from apps.conversations import selectors as conversations
 
 from .models import Handoff
 
+if TYPE_CHECKING:
+    from apps.accounts.scoping import Person
 
-def _may_see(user: Any, handoff: Handoff) -> bool:
+
+def _may_see(user: Person, handoff: Handoff) -> bool:
     if scope_for(user).reach is Reach.EVERYTHING:
         return True
     return (
@@ -18,7 +21,7 @@ def _may_see(user: Any, handoff: Handoff) -> bool:
     )
 
 
-def handoff_get(*, user: Any, pk: int) -> Handoff:
+def handoff_get(*, user: Person, pk: int) -> Handoff:
     """A handoff the user may see, scoped by its conversation; none known: all-seeing roles only.
 
     The relay callback is answered at once while the Orchestrator events of the same call may still

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .structure import CRITERION_FIELDS as ALL_CRITERION_FIELDS
 from .structure import jsonable
 
 Change = dict[str, Any]
@@ -33,18 +34,7 @@ Change = dict[str, Any]
 RUBRIC_FIELDS = ("name", "description")
 VERSION_FIELDS = ("weighting", "critical_mode", "notes")
 SECTION_FIELDS = ("name", "description", "weight")
-CRITERION_FIELDS = (
-    "name",
-    "description",
-    "expected_action",
-    "required_phrases",
-    "window_seconds",
-    "window_anchor",
-    "weight",
-    "kind",
-    "na_allowed",
-    "applies_to",
-)
+CRITERION_FIELDS = tuple(name for name in ALL_CRITERION_FIELDS if name != "key")  # matched by key
 
 
 def structure_diff(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:

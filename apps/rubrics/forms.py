@@ -20,6 +20,7 @@ from django import forms
 from django.http import QueryDict
 
 from .choices import AppliesTo, CriterionKind, CriticalMode, Weighting, WindowAnchor
+from .structure import CRITERION_FIELDS as ALL_CRITERION_FIELDS
 from .structure import DEFAULT_PHRASE_TOLERANCE, NAME_MAX_LENGTH, counts_in_main_score
 from .validation import normalise_key
 
@@ -75,18 +76,8 @@ class RubricImportForm(forms.Form):
 
 
 SECTION_FIELDS = ("key", "name", "description", "weight")
-CRITERION_FIELDS = (
-    "key",
-    "name",
-    "description",
-    "expected_action",
-    "window_seconds",
-    "window_anchor",
-    "weight",
-    "kind",
-    "na_allowed",
-    "applies_to",
-)
+# The phrases of a criterion have rows of their own (PHRASE_FIELDS).
+CRITERION_FIELDS = tuple(name for name in ALL_CRITERION_FIELDS if name != "required_phrases")
 PHRASE_FIELDS = ("text", "tolerance")
 TOP_FIELDS = ("name", "description", "notes", "weighting", "critical_mode")
 
@@ -202,7 +193,7 @@ def editor_rows(data: dict[str, Any], errors: dict[str, list[str]]) -> list[Row]
             if not isinstance(criterion, dict):
                 continue
             c_path = f"{path}.criteria.{j}"
-            values = {name: _text(criterion.get(name)) for name in CRITERION_FIELDS}
+            values: dict[str, Any] = {name: _text(criterion.get(name)) for name in CRITERION_FIELDS}
             values["na_allowed"] = criterion.get("na_allowed") is True
             values["kind"] = values["kind"] or CriterionKind.SCORED
             values["applies_to"] = values["applies_to"] or AppliesTo.BOTH

@@ -44,7 +44,7 @@ from typing import Any
 
 from apps.common.errors import ValidationFailed
 
-from .structure import jsonable
+from .structure import CRITERION_FIELDS, jsonable
 from .validation import Errors, clean_structure
 
 FORMAT = "ccportal.rubric"
@@ -53,19 +53,7 @@ FORMAT_VERSION = 1
 _TOP_FIELDS = {"format", "version", "rubric", "sections", "source"}
 _RUBRIC_FIELDS = ("name", "description", "notes", "weighting", "critical_mode")
 _SECTION_FIELDS = ("key", "name", "description", "weight", "criteria")
-_CRITERION_FIELDS = (
-    "key",
-    "name",
-    "description",
-    "expected_action",
-    "required_phrases",
-    "window_seconds",
-    "window_anchor",
-    "weight",
-    "kind",
-    "na_allowed",
-    "applies_to",
-)
+
 _PHRASE_FIELDS = ("text", "tolerance")
 
 # Editable-format error paths that live under "rubric" in the document.
@@ -85,7 +73,7 @@ def export_document(
             {
                 **{field: section[field] for field in _SECTION_FIELDS if field != "criteria"},
                 "criteria": [
-                    {field: criterion[field] for field in _CRITERION_FIELDS}
+                    {field: criterion[field] for field in CRITERION_FIELDS}
                     for criterion in section["criteria"]
                 ],
             }
@@ -136,7 +124,7 @@ def data_from_document(document: Any) -> dict[str, Any]:
                 if not isinstance(criterion, dict):
                     continue
                 c_path = f"sections.{i}.criteria.{j}."
-                _unknown(criterion, _CRITERION_FIELDS, c_path, add)
+                _unknown(criterion, CRITERION_FIELDS, c_path, add)
                 phrases = criterion.get("required_phrases")
                 for k, phrase in enumerate(phrases if isinstance(phrases, list) else []):
                     if isinstance(phrase, dict):

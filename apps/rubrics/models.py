@@ -12,7 +12,7 @@ the database can guarantee (one draft and one published version per rubric, uniq
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
@@ -39,9 +39,12 @@ from .structure import (
     WEIGHT_MAX_DIGITS,
 )
 
+if TYPE_CHECKING:
+    from apps.accounts.scoping import Person
+
 
 class RubricQuerySet(models.QuerySet["Rubric"]):
-    def for_user(self, user: Any) -> RubricQuerySet:
+    def for_user(self, user: Person) -> RubricQuerySet:
         """Every rubric for the staff roles that may read rubrics, none for anyone else."""
         return self if can_use(user, "rubrics") else self.none()
 
@@ -73,7 +76,7 @@ class Rubric(TimeStampedModel):
 
 
 class RubricVersionQuerySet(models.QuerySet["RubricVersion"]):
-    def for_user(self, user: Any) -> RubricVersionQuerySet:
+    def for_user(self, user: Person) -> RubricVersionQuerySet:
         return self if can_use(user, "rubrics") else self.none()
 
 

@@ -10,7 +10,7 @@ operator, the scorer), so they do not scope.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 
@@ -22,12 +22,15 @@ from .diff import Change, structure_diff
 from .models import Criterion, Rubric, RubricAuditEntry, RubricVersion, Section
 from .structure import CriterionSpec, PhraseSpec, RubricStructure, SectionSpec
 
+if TYPE_CHECKING:
+    from apps.accounts.scoping import Person
 
-def can_read_rubrics(user: Any) -> bool:
+
+def can_read_rubrics(user: Person) -> bool:
     return can_use(user, "rubrics")
 
 
-def can_manage_rubrics(user: Any) -> bool:
+def can_manage_rubrics(user: Person) -> bool:
     return can_use(user, "rubrics_manage")
 
 
@@ -37,7 +40,7 @@ def _version_number(status: str) -> Subquery:
     )
 
 
-def rubric_list(*, user: Any) -> QuerySet[Rubric]:
+def rubric_list(*, user: Person) -> QuerySet[Rubric]:
     """Rubrics ``user`` may read, by name, each annotated with ``published_number`` and
     ``draft_number`` (None when there is none), in one query."""
     return (
@@ -51,7 +54,7 @@ def rubric_list(*, user: Any) -> QuerySet[Rubric]:
     )
 
 
-def rubric_get(*, user: Any, pk: int) -> Rubric:
+def rubric_get(*, user: Person, pk: int) -> Rubric:
     """One rubric ``user`` may read; 404 otherwise, so ids do not leak."""
     rubric = rubric_list(user=user).filter(pk=pk).first()
     if rubric is None:
@@ -59,7 +62,7 @@ def rubric_get(*, user: Any, pk: int) -> Rubric:
     return rubric
 
 
-def version_list(*, user: Any, rubric: Rubric) -> QuerySet[RubricVersion]:
+def version_list(*, user: Person, rubric: Rubric) -> QuerySet[RubricVersion]:
     """The versions of ``rubric``, newest first."""
     return (
         RubricVersion.objects.for_user(user)
@@ -69,7 +72,7 @@ def version_list(*, user: Any, rubric: Rubric) -> QuerySet[RubricVersion]:
     )
 
 
-def version_get(*, user: Any, pk: int) -> RubricVersion:
+def version_get(*, user: Person, pk: int) -> RubricVersion:
     """One version ``user`` may read, with its rubric and people; 404 otherwise."""
     version = (
         RubricVersion.objects.for_user(user)
@@ -204,7 +207,7 @@ def version_diff(*, old: RubricVersion, new: RubricVersion) -> list[Change]:
     return structure_diff(version_data(version=old), version_data(version=new))
 
 
-def rubric_audit_list(*, user: Any, rubric: Rubric) -> QuerySet[RubricAuditEntry]:
+def rubric_audit_list(*, user: Person, rubric: Rubric) -> QuerySet[RubricAuditEntry]:
     """``rubric``'s history, newest first, for users who may read rubrics."""
     if not can_read_rubrics(user):
         return RubricAuditEntry.objects.none()

@@ -31,6 +31,22 @@ MAX_WEIGHT = Decimal(100)
 # No call lasts longer than this by default; settings.RUBRICS_MAX_WINDOW_SECONDS overrides it.
 DEFAULT_MAX_WINDOW_SECONDS = 3600
 
+# A criterion's fields, in document order: what the JSON format writes, the editor shows (its
+# phrases aside, which have rows of their own) and the diff compares (by key).
+CRITERION_FIELDS = (
+    "key",
+    "name",
+    "description",
+    "expected_action",
+    "required_phrases",
+    "window_seconds",
+    "window_anchor",
+    "weight",
+    "kind",
+    "na_allowed",
+    "applies_to",
+)
+
 
 @dataclass(frozen=True, slots=True)
 class PhraseSpec:

@@ -445,7 +445,8 @@ def _path_order(path: str) -> tuple[Any, ...]:
 
 def _summary(data: dict[str, Any], errors: dict[str, list[str]]) -> list[dict[str, Any]]:
     """Every message with where it is and the id of its field, in page order."""
-    sections = data.get("sections") if isinstance(data.get("sections"), list) else []
+    found = data.get("sections")
+    sections: list[Any] = found if isinstance(found, list) else []
     return [
         {"where": _where(path, sections), "anchor": _anchor(path), "message": message}
         for path in sorted(errors, key=_path_order)
@@ -596,8 +597,8 @@ def rubric_diff(request: HttpRequest, pk: int) -> HttpResponse:
     rubric = _rubric(request, pk)
     versions = list(selectors.version_list(user=request.user, rubric=rubric))
     by_number = {v.number: v for v in versions}
-    old = by_number.get(_int(request.GET.get("old")))
-    new = by_number.get(_int(request.GET.get("new")))
+    old = by_number.get(_int(request.GET.get("old")) or 0)
+    new = by_number.get(_int(request.GET.get("new")) or 0)
     if old is None or new is None:
         old, new = _default_pair(versions, old, new)
     changes = None

@@ -80,7 +80,7 @@ class ConversationSerializer(serializers.ModelSerializer):
 
 
 class ConversationDetailSerializer(ConversationSerializer):
-    participants = ParticipantSerializer(many=True, read_only=True)
+    participants = ParticipantSerializer(many=True, read_only=True)  # type: ignore[assignment]
 
     class Meta(ConversationSerializer.Meta):
         fields = [

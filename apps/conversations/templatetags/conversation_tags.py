@@ -11,12 +11,12 @@ from ..models import Communication, Conversation, Participant
 
 register = template.Library()
 
-_STATUS_BADGES = {
+_STATUS_BADGES: dict[str, str] = {
     ConversationStatus.ACTIVE: "text-bg-success",
     ConversationStatus.INACTIVE: "text-bg-warning",
     ConversationStatus.CLOSED: "text-bg-secondary",
 }
-_CHANNEL_ICONS = {
+_CHANNEL_ICONS: dict[str, str] = {
     Channel.VOICE: "bi-telephone",
     Channel.SMS: "bi-chat-left-text",
     Channel.RCS: "bi-chat-square-text",
@@ -25,7 +25,7 @@ _CHANNEL_ICONS = {
     Channel.EMAIL: "bi-envelope",
 }
 # Side of the transcript a speaker's lines go: customers left, people and bots of ours right.
-_SPEAKER_KINDS = {
+_SPEAKER_KINDS: dict[str, str] = {
     ParticipantType.CUSTOMER: "customer",
     ParticipantType.HUMAN_AGENT: "agent",
     ParticipantType.AGENT: "agent",

@@ -7,13 +7,15 @@ from typing import Any
 from rest_framework import serializers
 
 from .. import services
-from ..choices import CUSTOM_KINDS, ConditionOp, TriggerOn
+from ..choices import CUSTOM_KINDS, Backend, ConditionOp, TriggerOn
 from ..models import Operator, OperatorVersion, RuleExecution
 from ..services.rules import RuleInput, RuleOperatorInput
 
 
 class OperatorVersionSerializer(serializers.ModelSerializer):
-    created_by = serializers.StringRelatedField(help_text="Who saved it; null when built in.")
+    created_by: serializers.StringRelatedField[Any] = serializers.StringRelatedField(
+        help_text="Who saved it; null when built in."
+    )
 
     class Meta:
         model = OperatorVersion
@@ -90,7 +92,7 @@ class OperatorVersionCreateSerializer(serializers.Serializer):
     """An operator's next version; what is left out is copied from the latest version."""
 
     backend = serializers.ChoiceField(
-        choices=OperatorVersion._meta.get_field("backend").choices,
+        choices=Backend.choices,
         required=False,
         help_text="Built-in operators may switch; classifiers and extractors run embedded, "
         "prompts on a language model.",
@@ -164,14 +166,16 @@ class RuleSerializer(serializers.Serializer):
     webhook_url = serializers.CharField(
         required=False, allow_blank=True, default="", help_text="http(s) URL, or empty."
     )
-    created_by = serializers.StringRelatedField(read_only=True)
+    created_by: serializers.StringRelatedField[Any] = serializers.StringRelatedField(read_only=True)
     created_at = serializers.DateTimeField(read_only=True)
     updated_at = serializers.DateTimeField(read_only=True)
 
 
 class RuleExecutionSerializer(serializers.ModelSerializer):
     rule_name = serializers.CharField(source="rule.name", read_only=True)
-    requested_by = serializers.StringRelatedField(help_text="Who ran it on demand.")
+    requested_by: serializers.StringRelatedField[Any] = serializers.StringRelatedField(
+        help_text="Who ran it on demand."
+    )
 
     class Meta:
         model = RuleExecution

@@ -10,6 +10,7 @@ same permission and validate; errors come back as 400 with ``extra.errors`` keye
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import django_filters
@@ -113,7 +114,7 @@ class OperatorViewSet(ScopedReadOnlyViewSet):
     filterset_class = OperatorFilter
     ordering_fields = ["name", "key", "created_at", "updated_at"]
 
-    def get_permissions(self) -> list[BasePermission]:
+    def get_permissions(self) -> Sequence[Any]:
         if self.action == "create":
             return [permission() for permission in MANAGE]
         return super().get_permissions()
@@ -254,7 +255,7 @@ class RuleViewSet(ScopedReadOnlyViewSet):
     filterset_class = RuleFilter
     ordering_fields = ["name", "created_at", "updated_at"]
 
-    def get_permissions(self) -> list[BasePermission]:
+    def get_permissions(self) -> Sequence[Any]:
         if self.action in ("create", "update", "partial_update", "destroy"):
             return [permission() for permission in MANAGE]
         return super().get_permissions()

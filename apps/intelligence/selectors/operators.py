@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 
@@ -13,16 +13,19 @@ from apps.common.errors import NotFound
 from ..models import Operator, OperatorResult, OperatorVersion, Rule, RuleOperator
 from ..operators.base import OperatorSpec
 
+if TYPE_CHECKING:
+    from apps.accounts.scoping import Person
 
-def can_read(user: Any) -> bool:
+
+def can_read(user: Person) -> bool:
     return can_use(user, "intelligence")
 
 
-def can_manage(user: Any) -> bool:
+def can_manage(user: Person) -> bool:
     return can_use(user, "intelligence_manage")
 
 
-def can_run(user: Any) -> bool:
+def can_run(user: Person) -> bool:
     return can_use(user, "intelligence_run")
 
 
@@ -47,7 +50,7 @@ def latest_version(*, operator: Operator) -> OperatorVersion | None:
     return operator.versions.order_by("-number").select_related("operator").first()
 
 
-def operator_list(*, user: Any) -> QuerySet[Operator]:
+def operator_list(*, user: Person) -> QuerySet[Operator]:
     """Operators, built-in first, each with ``current_number`` and ``current_backend`` (its
     latest version) and its versions prefetched, newest first; none for who may not read."""
     if not can_read(user):
@@ -69,7 +72,7 @@ def operator_list(*, user: Any) -> QuerySet[Operator]:
     )
 
 
-def operator_get(*, user: Any, pk: int) -> Operator:
+def operator_get(*, user: Person, pk: int) -> Operator:
     operator = operator_list(user=user).filter(pk=pk).first()
     if operator is None:
         raise NotFound("No such operator.")
@@ -88,7 +91,7 @@ def rules_using(*, operator_ids: list[int]) -> dict[int, list[Rule]]:
     return used
 
 
-def operator_result_count(*, user: Any, operator: Operator, since: datetime) -> int:
+def operator_result_count(*, user: Person, operator: Operator, since: datetime) -> int:
     """Results of the operator's versions since ``since``, in conversations ``user`` may see."""
     return (
         OperatorResult.objects.for_user(user)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Count, Max, Prefetch, QuerySet
 
@@ -15,6 +15,9 @@ from apps.rubrics import selectors as rubrics_selectors
 from ..models import Rule, RuleExecution, RuleOperator
 from ..operators.base import OperatorSpec
 from .operators import can_read, latest_version, operator_spec
+
+if TYPE_CHECKING:
+    from apps.accounts.scoping import Person
 
 _SPECS: dict[tuple[int, Any], list[OperatorSpec]] = {}
 
@@ -50,13 +53,13 @@ def active_rules(*, trigger_on: str) -> list[Rule]:
     return list(Rule.objects.filter(is_active=True, trigger_on=trigger_on).order_by("id"))
 
 
-def published_rubrics(*, user: Any) -> list[Any]:
+def published_rubrics(*, user: Person) -> list[Any]:
     """Rubrics with a version in force (what Script Adherence may judge by), by name."""
     rubrics = rubrics_selectors.rubric_list(user=user)
     return [rubric for rubric in rubrics if getattr(rubric, "published_number", None)]
 
 
-def rule_list(*, user: Any) -> QuerySet[Rule]:
+def rule_list(*, user: Person) -> QuerySet[Rule]:
     """Rules by name with their operators (in order, pinned versions) in a fixed number of
     queries; none for who may not read."""
     if not can_read(user):
@@ -75,14 +78,14 @@ def rule_list(*, user: Any) -> QuerySet[Rule]:
     )
 
 
-def rule_get(*, user: Any, pk: int) -> Rule:
+def rule_get(*, user: Person, pk: int) -> Rule:
     rule = rule_list(user=user).filter(pk=pk).first()
     if rule is None:
         raise NotFound("No such rule.")
     return rule
 
 
-def execution_list(*, user: Any) -> QuerySet[RuleExecution]:
+def execution_list(*, user: Person) -> QuerySet[RuleExecution]:
     """Executions on conversations ``user`` may see, newest first."""
     if not can_read(user):
         return RuleExecution.objects.none()
@@ -103,7 +106,7 @@ class RuleActivity:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-def rule_activity(*, user: Any, rule_ids: list[int], since: datetime) -> dict[int, RuleActivity]:
+def rule_activity(*, user: Person, rule_ids: list[int], since: datetime) -> dict[int, RuleActivity]:
     """Per rule: the time of its newest execution, and executions since ``since`` by status
     (two queries, whatever the number of rules)."""
     activity = {pk: RuleActivity() for pk in rule_ids}

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
 from apps.accounts.scoping import can_use
+from apps.accounts.selectors import signed_in
 from apps.common.errors import NotFound, PermissionDenied, ValidationFailed
 from apps.rubrics import selectors as rubrics_selectors
 
@@ -32,6 +33,9 @@ from .. import builtins, llm
 from ..choices import CUSTOM_KINDS, Backend, OperatorKind
 from ..models import Operator, OperatorVersion, OutputFormat, Rule
 from ..nlp import patterns
+
+if TYPE_CHECKING:
+    from apps.accounts.scoping import Person
 
 NAME_MAX = 255
 
@@ -64,7 +68,7 @@ _ONLY_BACKEND: dict[str, str] = {
 }
 
 
-def require_manage(user: Any, message: str) -> None:
+def require_manage(user: Person, message: str) -> None:
     if not can_use(user, "intelligence_manage"):
         raise PermissionDenied(message)
 
@@ -185,7 +189,7 @@ def _free_key(name: str) -> str:
 @transaction.atomic
 def operator_create(
     *,
-    user: Any,
+    user: Person,
     kind: str,
     name: str,
     key: str = "",
@@ -237,7 +241,7 @@ def operator_create(
                 description=description.strip(),
                 kind=kind,
                 is_builtin=False,
-                created_by=user,
+                created_by=signed_in(user),
             )
     except IntegrityError as exc:  # the key was taken in between
         raise ValidationFailed({"key": ["That key was just taken; choose another."]}) from exc
@@ -246,7 +250,7 @@ def operator_create(
 
 
 def _version_store(
-    *, operator: Operator, number: int, definition: _Definition, note: str, user: Any
+    *, operator: Operator, number: int, definition: _Definition, note: str, user: Person
 ) -> OperatorVersion:
     return OperatorVersion.objects.create(
         operator=operator,
@@ -257,14 +261,14 @@ def _version_store(
         output_schema=definition.output_schema,
         prompt=definition.prompt,
         note=note.strip(),
-        created_by=user,
+        created_by=signed_in(user),
     )
 
 
 @transaction.atomic
 def operator_version_create(
     *,
-    user: Any,
+    user: Person,
     operator: Operator,
     backend: str | None = None,
     parameters: Any = None,
@@ -316,7 +320,7 @@ def operator_version_create(
 
 
 @transaction.atomic
-def operator_set_active(*, user: Any, operator: Operator, active: bool) -> bool:
+def operator_set_active(*, user: Person, operator: Operator, active: bool) -> bool:
     """Switch an operator on or off everywhere (rules skip inactive operators); True if it
     changed, False if it already was so."""
     require_manage(user, "Only admins may switch operators on or off.")

@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import URLValidator
 from django.db import transaction
 from django.utils import timezone
 
+from apps.accounts.selectors import signed_in
 from apps.common.errors import Conflict, NotFound, ValidationFailed
 
 from ..choices import ConditionOp, TriggerOn
 from ..models import Operator, OperatorVersion, Rule, RuleOperator
 from .operators import name_errors, require_manage
+
+if TYPE_CHECKING:
+    from apps.accounts.scoping import Person
 
 URL_MAX = 500
 
@@ -272,17 +276,17 @@ def _operators_store(rule: Rule, operators: list[tuple[Operator, OperatorVersion
 
 
 @transaction.atomic
-def rule_create(*, user: Any, data: RuleInput) -> Rule:
+def rule_create(*, user: Person, data: RuleInput) -> Rule:
     """A rule with its operators in the order given; ValidationFailed names every problem."""
     require_manage(user, "Only admins may create rules.")
     clean = _clean_rule(data)
-    rule = Rule.objects.create(**clean.fields, created_by=user)
+    rule = Rule.objects.create(**clean.fields, created_by=signed_in(user))
     _operators_store(rule, clean.operators)
     return rule
 
 
 @transaction.atomic
-def rule_update(*, user: Any, rule: Rule, data: RuleInput) -> Rule:
+def rule_update(*, user: Person, rule: Rule, data: RuleInput) -> Rule:
     """Replace the rule's definition (operators included); its executions stay as they are."""
     require_manage(user, "Only admins may change rules.")
     locked = Rule.objects.select_for_update().filter(pk=rule.pk).first()
@@ -296,7 +300,7 @@ def rule_update(*, user: Any, rule: Rule, data: RuleInput) -> Rule:
 
 
 @transaction.atomic
-def rule_set_active(*, user: Any, rule: Rule, active: bool) -> bool:
+def rule_set_active(*, user: Person, rule: Rule, active: bool) -> bool:
     """Switch a rule on or off; True if it changed, False if it already was so."""
     require_manage(user, "Only admins may switch rules on or off.")
     changed = Rule.objects.filter(pk=rule.pk, is_active=not active).update(
@@ -307,7 +311,7 @@ def rule_set_active(*, user: Any, rule: Rule, active: bool) -> bool:
 
 
 @transaction.atomic
-def rule_delete(*, user: Any, rule: Rule) -> None:
+def rule_delete(*, user: Person, rule: Rule) -> None:
     """Delete a rule with its execution history (flags and results stay, unlinked).
 
     The default rules are refused: ``services.defaults_ensure`` would bring them back at the

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.accounts.scoping import can_use
+from apps.accounts.selectors import signed_in
 from apps.common.errors import NotFound, PermissionDenied, ValidationFailed
 from apps.conversations import selectors as conversations_selectors
 from apps.conversations.choices import ConversationStatus
@@ -22,6 +23,9 @@ from .. import selectors
 from ..choices import ExecutionStatus, TriggerOn
 from ..models import Rule, RuleExecution
 from . import engine, wakeup
+
+if TYPE_CHECKING:
+    from apps.accounts.scoping import Person
 
 
 def _communications_table() -> str:
@@ -142,7 +146,7 @@ def conversation_status_seen(
 
 @transaction.atomic
 def rule_run_on_demand(
-    *, user: Any, rule_id: int, conversation_id: int, request_key: str = ""
+    *, user: Person, rule_id: int, conversation_id: int, request_key: str = ""
 ) -> RuleExecution:
     """Run a rule now on one conversation the user may see; one run per request key.
 
@@ -161,6 +165,7 @@ def rule_run_on_demand(
         raise NotFound("No such rule.")
     if not rule.rule_operators.exists():
         raise ValidationFailed({"rule": ["This rule has no operators to run."]})
+    requester = signed_in(user)
     key = (request_key or uuid.uuid4().hex)[:100]
     point = f"ON_DEMAND:{key}"
     through = conversations_selectors.latest_communication_id(conversation_id=conversation.pk)
@@ -169,7 +174,7 @@ def rule_run_on_demand(
         conversation_id=conversation.pk,
         trigger_point=point,
         through_communication_id=through,
-        requested_by_id=user.pk,
+        requested_by_id=requester.pk if requester else None,
     )
     if created is not None:
         transaction.on_commit(wakeup.executions_wake)

@@ -70,9 +70,9 @@ class VersionSummarySerializer(serializers.ModelSerializer):
         read_only=True,
         help_text="Number of the version this one was copied from.",
     )
-    created_by = serializers.StringRelatedField()
-    published_by = serializers.StringRelatedField()
-    retired_by = serializers.StringRelatedField()
+    created_by: serializers.StringRelatedField[Any] = serializers.StringRelatedField()
+    published_by: serializers.StringRelatedField[Any] = serializers.StringRelatedField()
+    retired_by: serializers.StringRelatedField[Any] = serializers.StringRelatedField()
 
     class Meta:
         model = RubricVersion
@@ -119,7 +119,7 @@ class RubricSerializer(serializers.ModelSerializer):
     draft_number = serializers.IntegerField(
         read_only=True, allow_null=True, help_text="Number of the draft, if any."
     )
-    created_by = serializers.StringRelatedField()
+    created_by: serializers.StringRelatedField[Any] = serializers.StringRelatedField()
 
     class Meta:
         model = Rubric
@@ -153,7 +153,7 @@ class ChangeSerializer(serializers.Serializer):
     key = serializers.CharField(required=False)
     name = serializers.CharField(required=False)
     section = serializers.CharField(required=False, help_text="Criteria: their section's key.")
-    fields = serializers.DictField(
+    fields = serializers.DictField(  # type: ignore[assignment]  # a field, not the attribute
         child=serializers.JSONField(),
         required=False,
         help_text="Changed: {field: {before, after}}.",
@@ -192,7 +192,7 @@ class RubricDocumentSerializer(serializers.Serializer):
     version = serializers.ChoiceField(choices=[FORMAT_VERSION], help_text="Format version.")
     rubric = DocumentRubricSerializer()
     sections = SectionSerializer(many=True)
-    source = DocumentSourceSerializer(
+    source = DocumentSourceSerializer(  # type: ignore[assignment]  # a field, not the attribute
         required=False, help_text="Where an export came from; ignored on import."
     )
 
@@ -236,6 +236,6 @@ class ImportErrorSerializer(serializers.Serializer):
         "(errors: {document path: [messages]}) or `invalid` (the request's own fields)."
     )
     extra = serializers.JSONField(required=False, help_text="`{errors: ...}` as `code` says.")
-    errors = serializers.DictField(
+    errors = serializers.DictField(  # type: ignore[assignment]  # a field, not the attribute
         child=serializers.ListField(child=serializers.CharField()), required=False
     )

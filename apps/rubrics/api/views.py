@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404
@@ -61,6 +61,9 @@ from .serializers import (
     VersionSummarySerializer,
 )
 
+if TYPE_CHECKING:
+    from apps.accounts.scoping import Person
+
 _PEOPLE = ("created_by", "published_by", "retired_by")
 
 _NOT_FOUND = OpenApiResponse(ErrorSerializer, description="No such row.")
@@ -95,7 +98,7 @@ READ = [IsAuthenticated, CanReadRubrics]
 MANAGE = [IsAuthenticated, CanManageRubrics]
 
 
-def version_list(*, user: Any) -> QuerySet[RubricVersion]:
+def version_list(*, user: Person) -> QuerySet[RubricVersion]:
     """Every version ``user`` may read, across rubrics: by rubric name, newest version first.
 
     (``selectors.version_list`` lists one rubric's versions; the API lists them all.)"""

@@ -31,17 +31,17 @@ from ..structure import format_decimal
 
 register = template.Library()
 
-_VERSION_BADGES = {
+_VERSION_BADGES: dict[str, str] = {
     VersionStatus.DRAFT: "text-bg-warning",
     VersionStatus.PUBLISHED: "text-bg-success",
     VersionStatus.RETIRED: "text-bg-secondary",
 }
-_VERSION_ICONS = {
+_VERSION_ICONS: dict[str, str] = {
     VersionStatus.DRAFT: "bi-pencil",
     VersionStatus.PUBLISHED: "bi-check-circle",
     VersionStatus.RETIRED: "bi-archive",
 }
-_AUDIT_BADGES = {
+_AUDIT_BADGES: dict[str, str] = {
     AuditAction.CREATE: "text-bg-primary",
     AuditAction.EDIT: "text-bg-light border",
     AuditAction.IMPORT: "text-bg-info",
@@ -50,12 +50,12 @@ _AUDIT_BADGES = {
     AuditAction.NEW_VERSION: "text-bg-warning",
     AuditAction.DELETE_DRAFT: "text-bg-danger",
 }
-_KIND_BADGES = {
+_KIND_BADGES: dict[str, str] = {
     CriterionKind.SCORED: "badge-kind-scored",
     CriterionKind.CRITICAL: "badge-kind-critical",
     CriterionKind.INFORMATIONAL: "badge-kind-info",
 }
-_OUTCOMES = {
+_OUTCOMES: dict[str, tuple[str, str, str]] = {
     Outcome.MET: ("text-bg-success", "bi-check-circle-fill", "Met"),
     Outcome.NOT_MET: ("text-bg-danger", "bi-x-circle-fill", "Not met"),
     Outcome.NA: ("text-bg-light border", "bi-dash-circle", "N/A"),
