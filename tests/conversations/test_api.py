@@ -8,9 +8,7 @@ from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
 from django.test import Client
-from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
@@ -18,6 +16,7 @@ from apps.accounts.models import Agent, Team
 from apps.conversations.choices import ContentType, ConversationStatus, ParticipantType
 from apps.conversations.models import Communication, Conversation, Participant
 from tests.fixtures import builders
+from tests.fixtures.queries import queries_for
 
 pytestmark = pytest.mark.django_db
 
@@ -509,11 +508,8 @@ def _at(joined_at: datetime | None, agent_id: int | None) -> datetime:
 
 
 def count_queries(client: Client, path: str) -> int:
-    with CaptureQueriesContext(connection) as queries:
-        response = client.get(path)
-    assert response.status_code == 200
-    assert response.json()["results"]
-    return len(queries)
+    assert client.get(path).json()["results"]
+    return queries_for(client, path)
 
 
 @pytest.mark.parametrize("path", LISTS)

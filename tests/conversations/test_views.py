@@ -6,15 +6,14 @@ import re
 from datetime import datetime, timedelta
 
 import pytest
-from django.db import connection
 from django.test import Client
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from apps.conversations.choices import ConversationStatus, ParticipantType
 from apps.conversations.models import Communication, Participant
 from tests.fixtures import builders
+from tests.fixtures.queries import queries_for
 
 pytestmark = pytest.mark.django_db
 
@@ -371,9 +370,7 @@ def test_conversation_list_makes_the_same_number_of_queries_for_10_or_1000_conve
     client = client_for(world.supervisor)
 
     def queries_for_list() -> int:
-        with CaptureQueriesContext(connection) as queries:
-            assert client.get(LIST_URL).status_code == 200
-        return len(queries)
+        return queries_for(client, LIST_URL)
 
     many_conversations(count=10, agent=world.agent)
     few = queries_for_list()
@@ -477,12 +474,10 @@ def test_conversation_page_makes_the_same_number_of_queries_for_2_or_200_lines(w
         agent=world.agent, texts=[("agent", "hi"), ("customer", "hello")] * 100
     )
 
-    def queries_for(conversation) -> int:
-        with CaptureQueriesContext(connection) as queries:
-            assert client.get(detail_url(conversation)).status_code == 200
-        return len(queries)
+    def queries_for_page(conversation) -> int:
+        return queries_for(client, detail_url(conversation))
 
-    assert queries_for(long) == queries_for(short)
+    assert queries_for_page(long) == queries_for_page(short)
 
 
 # ---- panels of other apps --------------------------------------------------------------------

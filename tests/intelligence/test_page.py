@@ -6,8 +6,6 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
@@ -26,6 +24,7 @@ from apps.intelligence.models import (
 from apps.knowledge import services as knowledge_services
 from apps.knowledge.models import KnowledgeArticle
 from tests.fixtures import builders
+from tests.fixtures.queries import queries_for
 from tests.fixtures.rubrics import make_rubric
 
 pytestmark = pytest.mark.django_db
@@ -357,13 +356,11 @@ def test_page_makes_the_same_number_of_queries_for_1_or_5_results(world, client_
     _results(one, 1)
     _results(five, 5)
 
-    def queries_for(conversation, **params) -> int:
-        with CaptureQueriesContext(connection) as queries:
-            assert client.get(detail_url(conversation, **params)).status_code == 200
-        return len(queries)
+    def queries_for_page(conversation, **params) -> int:
+        return queries_for(client, detail_url(conversation, **params))
 
-    assert queries_for(five) == queries_for(one)
-    assert queries_for(five, partial="insights") == queries_for(one, partial="insights")
+    assert queries_for_page(five) == queries_for_page(one)
+    assert queries_for_page(five, partial="insights") == queries_for_page(one, partial="insights")
 
 
 def test_an_active_call_shows_checks_in_progress_and_no_summary_yet(world, client_for, engine):

@@ -7,15 +7,14 @@ import json
 from typing import Any
 
 import pytest
-from django.db import connection
 from django.test import Client
-from django.test.utils import CaptureQueriesContext
 
 from apps.intelligence import selectors
 from apps.intelligence import services as definitions
 from apps.intelligence.choices import Backend, OperatorKind, TriggerOn
 from apps.intelligence.models import Operator, OperatorVersion, Rule, RuleExecution, RuleOperator
 from apps.intelligence.services.rules import RuleInput, RuleOperatorInput
+from tests.fixtures.queries import queries_for
 
 pytestmark = pytest.mark.django_db
 
@@ -444,12 +443,6 @@ def test_executions_are_scoped_to_conversations_the_caller_sees(world, client_fo
 
 
 # Query counts and schema ------------------------------------------------------------------------
-
-
-def queries_for(client: Client, path: str) -> int:
-    with CaptureQueriesContext(connection) as captured:
-        assert client.get(path).status_code == 200
-    return len(captured)
 
 
 def test_lists_take_a_fixed_number_of_queries(world, client_for, rule, classifier):

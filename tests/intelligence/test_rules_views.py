@@ -8,15 +8,14 @@ import uuid
 from typing import Any
 
 import pytest
-from django.db import connection
 from django.test.html import Element, parse_html
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from apps.intelligence import services as definitions
 from apps.intelligence.choices import Backend, OperatorKind, TriggerOn
 from apps.intelligence.models import Operator, OperatorVersion, Rule, RuleExecution
 from apps.intelligence.services.rules import RuleInput, RuleOperatorInput
+from tests.fixtures.queries import queries_for
 from tests.fixtures.rubrics import make_rubric
 
 pytestmark = pytest.mark.django_db
@@ -532,12 +531,6 @@ def test_the_rule_page_lists_recent_executions_on_visible_conversations_only(
 
 
 # Query counts -----------------------------------------------------------------------------------
-
-
-def queries_for(client, address: str) -> int:
-    with CaptureQueriesContext(connection) as captured:
-        assert client.get(address).status_code == 200
-    return len(captured)
 
 
 def test_the_lists_take_a_fixed_number_of_queries(world, admin, defaults, rule, classifier):

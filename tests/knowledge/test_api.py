@@ -7,15 +7,14 @@ import json
 from typing import Any
 
 import pytest
-from django.db import connection
 from django.test import Client
-from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
 
 from apps.conversations.models import Conversation
 from apps.knowledge import services
 from apps.knowledge.choices import ObservationSource
 from apps.knowledge.models import CustomerProfile, KnowledgeArticle, Observation
+from tests.fixtures.queries import queries_for
 
 pytestmark = pytest.mark.django_db
 
@@ -129,13 +128,11 @@ def test_the_list_makes_as_many_queries_for_30_articles_as_for_3(world, client_f
     client = client_for(world.agent_user)
     for n in range(3):
         write(f"Article {n:02d}")
-    with CaptureQueriesContext(connection) as few:
-        client.get("/api/knowledge/")
+    few = queries_for(client, "/api/knowledge/")
     for n in range(3, 30):
         write(f"Article {n:02d}")
-    with CaptureQueriesContext(connection) as many:
-        client.get("/api/knowledge/")
-    assert len(many) == len(few)
+    many = queries_for(client, "/api/knowledge/")
+    assert many == few
 
 
 # Articles: writing --------------------------------------------------------------------------------
@@ -327,13 +324,11 @@ def test_the_profile_list_makes_as_many_queries_for_30_profiles_as_for_3(world, 
     client = client_for(world.supervisor)
     for n in range(3):
         make_profile(f"Customer {n:02d}", world.north_call)
-    with CaptureQueriesContext(connection) as few:
-        client.get("/api/profiles/")
+    few = queries_for(client, "/api/profiles/")
     for n in range(3, 30):
         make_profile(f"Customer {n:02d}", world.north_call)
-    with CaptureQueriesContext(connection) as many:
-        client.get("/api/profiles/")
-    assert len(many) == len(few)
+    many = queries_for(client, "/api/profiles/")
+    assert many == few
 
 
 def test_the_schema_documents_the_knowledge_and_profile_routes(world, client_for):

@@ -11,9 +11,7 @@ import re
 from typing import Any
 
 import pytest
-from django.db import connection
 from django.test import Client
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from apps.common.errors import NotFound, PermissionDenied, ValidationFailed
@@ -22,6 +20,7 @@ from apps.intelligence.models import OperatorResult
 from apps.knowledge import selectors, services
 from apps.knowledge.choices import ObservationSource
 from apps.knowledge.models import CustomerProfile, Observation, ObservationDeletion
+from tests.fixtures.queries import queries_for
 
 pytestmark = pytest.mark.django_db
 
@@ -180,13 +179,11 @@ def test_the_list_makes_as_many_queries_for_30_customers_as_for_3(world, client_
     client = client_for(world.supervisor)
     for n in range(3):
         make_profile(f"Customer {n:02d}", world.north_call)
-    with CaptureQueriesContext(connection) as few:
-        client.get(url("knowledge-customer-list"))
+    few = queries_for(client, url("knowledge-customer-list"))
     for n in range(3, 30):
         make_profile(f"Customer {n:02d}", world.north_call)
-    with CaptureQueriesContext(connection) as many:
-        client.get(url("knowledge-customer-list"))
-    assert len(many) == len(few)
+    many = queries_for(client, url("knowledge-customer-list"))
+    assert many == few
 
 
 def test_the_memory_pages_sit_under_knowledge_in_the_navigation(world, client_for):

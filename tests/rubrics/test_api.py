@@ -6,13 +6,12 @@ import json
 from typing import Any
 
 import pytest
-from django.db import connection
 from django.test import Client
-from django.test.utils import CaptureQueriesContext
 
 from apps.rubrics.choices import AuditAction, VersionStatus
 from apps.rubrics.models import Criterion, Rubric, RubricAuditEntry, RubricVersion, Section
 from apps.rubrics.services import version_new_draft
+from tests.fixtures.queries import queries_for
 from tests.fixtures.rubrics import card_services, make_rubric
 
 from .test_scripttext import TUTORIAL
@@ -372,12 +371,6 @@ def test_reads_are_read_only(world, client_for, rubric):
 
 
 # Query counts -----------------------------------------------------------------------------------
-
-
-def queries_for(client: Client, path: str) -> int:
-    with CaptureQueriesContext(connection) as captured:
-        assert client.get(path).status_code == 200
-    return len(captured)
 
 
 def test_lists_and_details_take_a_fixed_number_of_queries(world, client_for, rubric):
