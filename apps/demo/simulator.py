@@ -14,13 +14,10 @@ conversations. Times in the payloads follow the wall clock the events are sent o
 
 from __future__ import annotations
 
-import contextlib
-import http.client
 import itertools
 import json
 import random
 import secrets
-import socket
 import threading
 import time
 import uuid
@@ -28,11 +25,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from twilio.request_validator import RequestValidator
 
 from .dataset import DemoCall, DemoSegment
+from .sender import TIMEOUT_SECONDS, Retryable, Sender, SimulatorError
 
 ORCHESTRATOR_PATH = "/webhooks/twilio/orchestrator"
 DEFAULT_ACCOUNT_SID = "AC" + "0" * 32
@@ -46,11 +44,6 @@ USER_AGENT = "ccportal-simulate-calls/1"
 RETRIES = 5
 BACKOFF_SECONDS = 0.25
 BACKOFF_MAX_SECONDS = 4.0
-TIMEOUT_SECONDS = 10.0
-
-
-class SimulatorError(Exception):
-    """The run cannot go on; the message says what to do about it."""
 
 
 @dataclass(frozen=True)
@@ -302,75 +295,8 @@ def sign(event: PlannedEvent, *, base_url: str, token: str) -> SignedRequest:
     return SignedRequest(url=url, body=body.encode(), headers=headers)
 
 
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    body: dict[str, Any]
-
-
 class _Fatal(SimulatorError):
     """Stops every worker: nothing more can be delivered."""
-
-
-class _Retryable(Exception):
-    pass
-
-
-class Sender:
-    """One keep-alive connection to the portal, used by one thread at a time."""
-
-    def __init__(self, base_url: str, *, timeout: float = TIMEOUT_SECONDS) -> None:
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise SimulatorError(f"Not an http(s) URL: {base_url!r}")
-        self.base_url = base_url
-        self._connection_class = (
-            http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-        )
-        self._netloc = parts.netloc
-        self._timeout = timeout
-        self._connection: http.client.HTTPConnection | None = None
-
-    def post(self, request: SignedRequest) -> Answer:
-        parts = urlsplit(request.url)
-        target = f"{parts.path}?{parts.query}"
-        if self._connection is None:
-            self._connection = self._connection_class(self._netloc, timeout=self._timeout)
-        try:
-            self._connection.request("POST", target, body=request.body, headers=request.headers)
-            _ack_quickly(self._connection.sock)
-            response = self._connection.getresponse()
-            raw = response.read()
-        except (OSError, http.client.HTTPException) as exc:
-            # Includes a keep-alive connection the server closed meanwhile: reconnect and retry.
-            self.close()
-            raise _Retryable(f"{exc.__class__.__name__}: {exc}") from exc
-        if response.will_close:
-            self.close()
-        try:
-            body = json.loads(raw) if raw else {}
-        except ValueError:
-            body = {"error": raw[:200].decode("utf-8", "replace")}
-        return Answer(response.status, body if isinstance(body, dict) else {})
-
-    def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
-
-
-def _ack_quickly(sock: socket.socket | None) -> None:
-    """Acknowledge the response's first packet at once (Linux only; elsewhere a no-op).
-
-    Servers that write the headers and the body of a response separately (Django's own
-    server does) stall on a kept-alive connection: Nagle holds the body back until the headers
-    are acknowledged, and delayed ACK holds the acknowledgement back for up to 40 ms. Quick ACK
-    is not sticky, so it is asked for again before every response.
-    """
-    quickack = getattr(socket, "TCP_QUICKACK", None)
-    if sock is not None and quickack is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.IPPROTO_TCP, quickack, 1)
 
 
 # ---- the run --------------------------------------------------------------------------------
@@ -568,7 +494,7 @@ def _deliver(run: _Run, sender: Sender, event: PlannedEvent) -> int:
                 return 1
         try:
             answer = sender.post(request)
-        except _Retryable as exc:
+        except Retryable as exc:
             unreachable, problem = True, str(exc)
             continue
         unreachable = False

@@ -27,7 +27,7 @@ from apps.accounts.decorators import page_for
 from apps.common.errors import ApplicationError, ValidationFailed
 from apps.conversations import selectors as conversation_selectors
 
-from . import checks, selectors, services, twilio_publish
+from . import preview, selectors, services, twilio_publish
 from .choices import (
     AppliesTo,
     AuditAction,
@@ -37,6 +37,7 @@ from .choices import (
     Weighting,
     WindowAnchor,
 )
+from .editor import error_summary
 from .forms import (
     Row,
     RubricCreateForm,
@@ -352,108 +353,6 @@ def _to_editor_checked(rubric: Rubric, version: RubricVersion) -> HttpResponse:
     return redirect(f"{address}?check")
 
 
-_FIELD_LABELS = {
-    "name": "Name",
-    "description": "Description",
-    "notes": "Notes",
-    "weighting": "Weighting",
-    "critical_mode": "Critical criteria",
-    "weights": "Weights",
-    "sections": "Sections",
-    "key": "Key",
-    "weight": "Weight",
-    "criteria": "Criteria",
-    "expected_action": "Expected action",
-    "required_phrases": "Required phrases",
-    "window_seconds": "Time window",
-    "window_anchor": "Window starts at",
-    "kind": "Kind",
-    "na_allowed": "N/A allowed",
-    "applies_to": "Applies to",
-    "text": "Phrase",
-    "tolerance": "Tolerance",
-    "__all__": "Rubric",
-}
-
-
-def _anchor(path: str) -> str:
-    """The id of the field (or box) an error path is shown at, for the summary's links."""
-    parts = path.split(".")
-    if parts[0] == "weights":
-        return "weights-total"
-    if parts[0] != "sections":
-        return "sections" if parts[0] == "__all__" else f"f-{parts[0]}"
-    if len(parts) == 1:
-        return "sections"
-    i, rest = parts[1], parts[2:]
-    if not rest:
-        return f"section-{i}"
-    if rest[0] != "criteria":
-        return f"f-sections-{i}-{rest[0]}"
-    if len(rest) == 1:
-        return f"section-{i}-criteria"
-    j, rest = rest[1], rest[2:]
-    if not rest:
-        return f"criterion-{i}-{j}"
-    if rest[0] != "required_phrases":
-        return f"f-sections-{i}-criteria-{j}-{rest[0]}"
-    if len(rest) == 1:
-        return f"criterion-{i}-{j}-phrases"
-    field = rest[2] if len(rest) > 2 else "text"
-    return f"f-sections-{i}-criteria-{j}-phrases-{rest[1]}-{field}"
-
-
-def _where(path: str, sections: list[Any]) -> list[str]:
-    """Where an error path is, in words: ["Section 2 “Closing”", "Criterion 1", "Key"]."""
-
-    def named(items: list[Any], index: int, label: str) -> str:
-        item = items[index] if 0 <= index < len(items) else None
-        name = item.get("name") if isinstance(item, dict) else None
-        return f"{label} {index + 1}" + (
-            f" “{name.strip()}”" if isinstance(name, str) and name.strip() else ""
-        )
-
-    parts = path.split(".")
-    if parts[0] != "sections" or len(parts) == 1 or not parts[1].isdecimal():
-        return [_FIELD_LABELS.get(parts[0], parts[0])]
-    i = int(parts[1])
-    where = [named(sections, i, "Section")]
-    rest = parts[2:]
-    if len(rest) >= 2 and rest[0] == "criteria" and rest[1].isdecimal():
-        section = sections[i] if i < len(sections) and isinstance(sections[i], dict) else {}
-        criteria = section.get("criteria")
-        where.append(
-            named(criteria if isinstance(criteria, list) else [], int(rest[1]), "Criterion")
-        )
-        rest = rest[2:]
-        if len(rest) >= 2 and rest[0] == "required_phrases" and rest[1].isdecimal():
-            where.append(f"Phrase {int(rest[1]) + 1}")
-            rest = rest[2:]
-    if rest:
-        where.append(_FIELD_LABELS.get(rest[0], rest[0]))
-    return where
-
-
-def _path_order(path: str) -> tuple[Any, ...]:
-    """Page order: rubric fields first, then sections and their contents by index."""
-    top = ["__all__", "name", "description", "notes", "weighting", "critical_mode", "weights"]
-    parts = path.split(".")
-    if parts[0] != "sections":
-        return (0, top.index(parts[0]) if parts[0] in top else len(top))
-    return (1, *(int(p) if p.isdecimal() else -1 for p in parts[1:]))
-
-
-def _summary(data: dict[str, Any], errors: dict[str, list[str]]) -> list[dict[str, Any]]:
-    """Every message with where it is and the id of its field, in page order."""
-    found = data.get("sections")
-    sections: list[Any] = found if isinstance(found, list) else []
-    return [
-        {"where": _where(path, sections), "anchor": _anchor(path), "message": message}
-        for path in sorted(errors, key=_path_order)
-        for message in errors[path]
-    ]
-
-
 def _render_editor(
     request: HttpRequest,
     rubric: Rubric,
@@ -482,7 +381,7 @@ def _render_editor(
         },
         "errors": errors,
         "data_errors": errors.get("__all__", []),  # templates cannot read "__all__"
-        "summary": _summary(data, errors),
+        "summary": error_summary(data, errors),
         "state": state,  # "invalid": not saved; "saved": the stored draft, publish checks
         "sections": rows,
         "totals": totals,
@@ -667,48 +566,7 @@ def version_preview(request: HttpRequest, pk: int, number: int) -> HttpResponse:
     if picked is not None:
         conversation = conversation_selectors.conversation_get(user=request.user, pk=picked)
         timeline = list(conversation_selectors.communication_timeline(conversation=conversation))
-        lines = [_line(c, conversation) for c in timeline]
-        agent_type = checks.agent_type_of(p.type for p in conversation.participants.all())
-        results = checks.check_conversation(structure, lines, participant_type=agent_type)
-        by_id = {c.pk: c for c in timeline}
-        context |= {
-            "conversation": conversation,
-            "agent_type": agent_type,
-            "line_count": len(lines),
-            "sections": _results_by_section(structure, results),
-            "counts": _counts(results),
-            "speakers": {pk: _speaker(c) for pk, c in by_id.items()},
-        }
+        context |= preview.conversation_checked(structure, conversation, timeline)
         if all(c.pk != conversation.pk for c in recent):
             context["recent"] = [conversation, *recent]
     return render(request, "rubrics/preview.html", context)
-
-
-def _line(communication: Any, conversation: Any) -> checks.Line:
-    offset = communication.offset_ms
-    if offset is None and conversation.started_at is not None:
-        offset = int((communication.occurred_at - conversation.started_at).total_seconds() * 1000)
-    author_type = communication.author.type if communication.author is not None else None
-    return checks.Line(communication.pk, author_type, offset, communication.text)
-
-
-def _speaker(communication: Any) -> str:
-    author = communication.author
-    if author is not None:
-        return author.name or communication.author_address or author.get_type_display()
-    return communication.author_address or "Unknown speaker"
-
-
-def _results_by_section(structure: Any, results: list[checks.CriterionCheck]) -> list[Any]:
-    by_key = {r.key: r for r in results}
-    return [
-        {"section": section, "results": [by_key[c.key] for c in section.criteria]}
-        for section in structure.sections
-    ]
-
-
-def _counts(results: list[checks.CriterionCheck]) -> dict[str, int]:
-    counts = {"MET": 0, "NOT_MET": 0, "NA": 0}
-    for result in results:
-        counts[result.outcome] += 1
-    return counts

@@ -27,6 +27,7 @@ from ..choices import (
     Weighting,
     WindowAnchor,
 )
+from ..editor import FIELD_LABELS
 from ..structure import format_decimal
 
 register = template.Library()
@@ -66,24 +67,6 @@ _CHOICES: dict[str, dict[str, str]] = {
     "kind": dict(CriterionKind.choices),
     "applies_to": dict(AppliesTo.choices),
     "window_anchor": dict(WindowAnchor.choices),
-}
-FIELD_LABELS = {
-    "name": "Name",
-    "description": "Description",
-    "notes": "Notes",
-    "weighting": "Weighting",
-    "critical_mode": "Critical criteria",
-    "key": "Key",
-    "weight": "Weight",
-    "expected_action": "Expected action",
-    "required_phrases": "Required phrases",
-    "window_seconds": "Time window",
-    "window_anchor": "Window starts at",
-    "kind": "Kind",
-    "na_allowed": "N/A allowed",
-    "applies_to": "Applies to",
-    "position": "Position",
-    "section": "Section",
 }
 
 
