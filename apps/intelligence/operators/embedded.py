@@ -11,7 +11,7 @@ extractors run the admin's phrases, keywords and regular expressions.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
@@ -418,7 +418,3 @@ RUNNERS: dict[str, Callable[[OperatorSpec, OperatorContext], OperatorOutput | No
     OperatorKind.CLASSIFIER: run_classifier,
     OperatorKind.EXTRACTOR: run_extractor,
 }
-
-
-def lines_text(lines: Sequence[TranscriptLine]) -> str:
-    return "\n".join(f"{line.role}: {line.text}" for line in lines)
