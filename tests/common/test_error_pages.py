@@ -39,3 +39,17 @@ def test_any_other_of_our_errors_is_a_page_with_its_status_and_message(error, st
 
 def test_errors_that_are_not_ours_are_left_to_django():
     assert handle(ValueError("a bug")) is None
+
+
+def test_no_template_shows_a_comment_as_text():
+    """Django's {# #} comments end at the line: one left open spills onto the page."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    open_comments = [
+        f"{path.relative_to(root)}:{number}"
+        for path in [*root.glob("templates/**/*.html"), *root.glob("apps/*/templates/**/*.html")]
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if "{#" in line and "#}" not in line[line.index("{#") :]
+    ]
+    assert open_comments == []
