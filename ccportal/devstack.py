@@ -165,6 +165,8 @@ def _run(args: argparse.Namespace) -> int:
     run_dir = Path(os.environ.get("CCPORTAL_DATA_DIR", ROOT / ".data")) / "run"
     _stop_leftovers(run_dir)
     _check_port_free(args.host, args.port)
+    for stop in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop, _stop_requested)
     with ExitStack() as stack:
         stack.callback(lambda: (run_dir / "processes.json").unlink(missing_ok=True))
         env = prepare_environment("run", stack)
@@ -175,8 +177,6 @@ def _run(args: argparse.Namespace) -> int:
         # Python's dbm cannot read it. It only remembers last run times, so start from none.
         for stale in run_dir.glob("celerybeat-schedule*"):
             stale.unlink()
-        # SIGTERM stops the stack like Ctrl+C does, so the children are stopped in order.
-        signal.signal(signal.SIGTERM, _raise_interrupt)
         for step in (["migrate", "--no-input"], ["load_demo"]):
             code = subprocess.call(manage + step, env=env, cwd=ROOT)
             if code != 0:
@@ -273,7 +273,12 @@ def _run(args: argparse.Namespace) -> int:
         return 1
 
 
-def _raise_interrupt(signum: int, frame: object) -> None:
+def _stop_requested(signum: int, frame: object) -> None:
+    """Ctrl+C, SIGTERM or SIGHUP (the terminal closed) stops the stack, children in order. Once:
+    another one meanwhile (an impatient second Ctrl+C, the window closing) must not cut the
+    stopping short and leave servers behind."""
+    for stop in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
@@ -324,6 +329,7 @@ def _reset() -> int:
             f"the embedded servers in {data_dir} are in use by pid {', '.join(map(str, users))} "
             "(a `make run`, `make test` or manage.py): stop those first, then `make reset`"
         )
+    _stop_leftovers(data_dir / "run")
     devservers.stop_strays(data_dir)
     shutil.rmtree(data_dir, ignore_errors=True)
     _log(f"removed {data_dir}")

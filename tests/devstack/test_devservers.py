@@ -273,3 +273,15 @@ def test_make_run_leaves_the_processes_of_a_run_that_is_still_going(tmp_path):
         assert worker.poll() is None
     finally:
         worker.kill()
+
+
+def test_the_first_stop_signal_stops_make_run_and_later_ones_cannot_cut_the_stopping_short():
+    stops = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    saved = {stop: signal.getsignal(stop) for stop in stops}
+    try:
+        with pytest.raises(KeyboardInterrupt):  # what `make run` stops the stack on
+            devstack._stop_requested(signal.SIGHUP, None)  # the terminal was closed
+        assert all(signal.getsignal(stop) is signal.SIG_IGN for stop in stops)
+    finally:
+        for stop, handler in saved.items():
+            signal.signal(stop, handler)
