@@ -12,7 +12,7 @@ Three operators, each against the best reference the data offers:
   gold class, and a uniform random guess (expected figures, computed, not sampled).
 * **Script adherence** (``apps.rubrics.checks``, rapidfuzz phrases + time windows) with the
   rubric ``apps/demo/data/harper-valley-script.rubric.json``, against hand labels in
-  ``bench/data/adherence_labels.json``; "met" is the positive class. Run on the human
+  ``apps/demo/data/adherence_labels.json``; "met" is the positive class. Run on the human
   transcripts and again on the machine ones (``asr_text``). Also the rubric score
   (``apps.rubrics.scoring.score``) against the data's ``lhvb_script`` label.
 * **Summary** (``apps.intelligence.nlp.summary.summarize``, final=True): length, compression,
@@ -48,7 +48,7 @@ from apps.rubrics.validation import validate_structure
 
 ROOT = Path(__file__).resolve().parent.parent
 RUBRIC_PATH = ROOT / "apps/demo/data/harper-valley-script.rubric.json"
-LABELS_PATH = ROOT / "bench/data/adherence_labels.json"
+LABELS_PATH = ROOT / "apps/demo/data/adherence_labels.json"
 
 CLASSES = ("negative", "neutral", "positive")
 # Hand labels and checker outcomes on one scale.

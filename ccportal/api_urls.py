@@ -9,4 +9,6 @@ urlpatterns = [
     path("", include("apps.rubrics.api.urls")),
     path("", include("apps.intelligence.api.urls")),
     path("", include("apps.knowledge.api.urls")),
+    path("", include("apps.qa.api.urls")),
+    path("", include("apps.accounts.api.urls")),
 ]

@@ -43,6 +43,18 @@ app.conf.beat_schedule = {
         "schedule": 60.0,
         "options": {"expires": 120},
     },
+    # QA: sampling policies whose crontab time has come (each policy has its own schedule).
+    "qa-sampling": {
+        "task": "apps.qa.tasks.run_sampling_policies",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 240},
+    },
+    # QA: queue items for open flags that have none; reviews whose release time came.
+    "qa-sweep": {
+        "task": "apps.qa.tasks.sweep_qa",
+        "schedule": crontab(minute="*"),
+        "options": {"expires": 50},
+    },
     "purge-inbox": {
         "task": "apps.webhooks.tasks.purge_inbox",
         "schedule": crontab(hour=3, minute=17),

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from django.urls import path
 
-from apps.live.consumers import ConversationConsumer, PingConsumer
+from apps.live.consumers import ConversationConsumer, NotificationConsumer, PingConsumer
 
 websocket_urlpatterns = [
     path("ws/ping/", PingConsumer.as_asgi()),
     path("ws/conversations/<int:pk>/", ConversationConsumer.as_asgi()),
+    path("ws/notifications/", NotificationConsumer.as_asgi()),
 ]

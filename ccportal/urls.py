@@ -12,6 +12,8 @@ urlpatterns = [
     path("rubrics/", include("apps.rubrics.urls")),
     path("intelligence/", include("apps.intelligence.urls")),
     path("intelligence/", include("apps.knowledge.urls")),
+    path("qa/", include("apps.qa.urls")),
+    path("notifications/", include("apps.accounts.urls")),
     path(
         "login/",
         auth_views.LoginView.as_view(

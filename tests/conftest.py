@@ -21,7 +21,7 @@ from tests.fixtures.llm_server import llm_server_fixture  # noqa: F401
 
 pytest_plugins = [
     "tests.fixtures.browser",  # browser, sync_api
-    "tests.fixtures.demo",  # demo_calls
+    "tests.fixtures.demo",  # demo_calls, demo_qa
 ]
 
 # CI replays the same generated cases every run (a submission passes or fails for its code, not

@@ -86,3 +86,43 @@ class AgentIdentity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.value}"
+
+
+class Notification(models.Model):
+    """Something a person should know about (a review released to them, an item assigned to
+    them, a dispute decided), shown under the bell until they read it.
+
+    ``key`` folds repeats together: while a notification with the same key is unread, a new one
+    replaces its text and adds to its ``count`` ("3 new items in the pool") instead of piling up.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=40)
+    title = models.CharField(max_length=200)
+    body = models.TextField(blank=True)
+    url = models.CharField(max_length=500, blank=True)
+    key = models.CharField(max_length=120, blank=True)
+    count = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(db_index=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["user", "-created_at"],
+                condition=models.Q(read_at__isnull=True),
+                name="notification_unread_idx",
+            ),
+            models.Index(fields=["user", "-created_at", "-id"], name="notification_user_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "key"],
+                condition=models.Q(read_at__isnull=True) & ~models.Q(key=""),
+                name="notification_one_unread_per_key",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} → {self.user_id}"

@@ -84,6 +84,18 @@ FEATURES: dict[str, set[str]] = {
     "memory": {Role.ADMIN, Role.QA_ANALYST, Role.COACH, Role.SUPERVISOR, Role.AGENT},
     # Deleting anyone's observation (others delete only their own).
     "memory_manage": {Role.ADMIN},
+    # QA: the queue and reviewing (coaches review their teams' conversations only, by scope).
+    "qa_review": {Role.ADMIN, Role.QA_ANALYST, Role.COACH},
+    # Reading submitted reviews of the conversations in one's scope (supervisors: their teams).
+    "qa_reviews": {Role.ADMIN, Role.QA_ANALYST, Role.COACH, Role.SUPERVISOR},
+    # An agent's own released reviews: acknowledging and disputing them.
+    "qa_my_reviews": {Role.AGENT},
+    # Sending a conversation to the QA queue by hand.
+    "qa_send": {Role.ADMIN, Role.QA_ANALYST, Role.COACH, Role.SUPERVISOR},
+    # Deciding disputes (never on one's own review).
+    "qa_decide": {Role.ADMIN, Role.QA_ANALYST},
+    # Sampling policies, and reassigning or removing anyone's queue items.
+    "qa_manage": {Role.ADMIN},
 }
 
 

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 from django.db.models import Q, QuerySet
 
 from .choices import IdentityKind
-from .models import Agent, Team, User
-from .scoping import Reach, scope_for
+from .models import Agent, Notification, Team, User
+from .scoping import Reach, can_use, scope_for
 
 if TYPE_CHECKING:
     from .scoping import Person
@@ -86,3 +86,48 @@ def team_choices(*, user: Person | None) -> QuerySet[Team]:
         member_of = Q(members__id=scope.user_id) | Q(agents__user_id=scope.user_id)
         return teams.filter(id__in=Team.objects.filter(member_of).values("id"))
     return teams.none()
+
+
+def notification_list(*, user: Person | None) -> QuerySet[Notification]:
+    """``user``'s own notifications, newest first (nobody else's, whatever their role)."""
+    if user is None or not user.is_authenticated:
+        return Notification.objects.none()
+    return Notification.objects.filter(user_id=user.pk).order_by("-created_at", "-id")
+
+
+def notification_unread_count(*, user: Person | None) -> int:
+    return notification_list(user=user).filter(read_at__isnull=True).count()
+
+
+def users_with_role(*, roles: Iterable[str]) -> QuerySet[User]:
+    """Active users holding one of ``roles`` (e.g. whom to tell about new QA work)."""
+    return User.objects.filter(is_active=True, role__in=list(roles)).order_by("username")
+
+
+def user_choices(*, features: Iterable[str]) -> list[User]:
+    """Active users whose role includes every one of ``features`` (``scoping.FEATURES``):
+    reviewers for a sampling policy, assignees for a queue item."""
+    wanted = list(features)
+    users = (
+        User.objects.filter(is_active=True)
+        .prefetch_related("teams")
+        .order_by("first_name", "last_name", "username")
+    )
+    return [user for user in users if all(can_use(user, feature) for feature in wanted)]
+
+
+def agent_user_ids(*, agent_ids: Iterable[int]) -> dict[int, int]:
+    """``{agent id: the user id of their login}`` for agents who have one."""
+    return dict(
+        Agent.objects.filter(pk__in=list(agent_ids), user__isnull=False).values_list(
+            "pk", "user_id"
+        )
+    )
+
+
+def existing_team_ids(*, ids: Iterable[int]) -> set[int]:
+    return set(Team.objects.filter(pk__in=list(ids)).values_list("pk", flat=True))
+
+
+def existing_agent_ids(*, ids: Iterable[int]) -> set[int]:
+    return set(Agent.objects.filter(pk__in=list(ids)).values_list("pk", flat=True))

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from django.db.models import Count, F, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from apps.common.errors import NotFound
 
+from .choices import ParticipantType
 from .models import Communication, Conversation, Participant
 
 if TYPE_CHECKING:
@@ -146,3 +148,80 @@ def participant_list(*, user: Person) -> QuerySet[Participant]:
 
 def communication_list(*, user: Person) -> QuerySet[Communication]:
     return Communication.objects.for_user(user).select_related("author", "conversation")
+
+
+# For the QA queue and sampling (system reads: scope them with ``conversations_of`` first when a
+# person is asking).
+
+
+def conversations_unscoped() -> QuerySet[Conversation]:
+    """Every conversation, for background work that acts for no particular person (sampling
+    policies); never for showing to someone."""
+    return Conversation.objects.all()
+
+
+def _agent_participants() -> QuerySet[Participant]:
+    return Participant.objects.filter(conversation=OuterRef("pk"), agent__isnull=False).order_by(
+        "joined_at", "id"
+    )
+
+
+def with_agent_columns(conversations: QuerySet[Conversation]) -> QuerySet[Any]:
+    """Adds ``primary_agent_id`` (the first participant linked to an agent), ``has_ai_agent`` and
+    ``has_human_agent`` (participant types), for filtering and grouping by who handled it."""
+    return conversations.annotate(
+        primary_agent_id=Subquery(_agent_participants().values("agent_id")[:1]),
+        has_ai_agent=Exists(
+            Participant.objects.filter(conversation=OuterRef("pk"), type=ParticipantType.AI_AGENT)
+        ),
+        has_human_agent=Exists(
+            Participant.objects.filter(
+                conversation=OuterRef("pk"), type=ParticipantType.HUMAN_AGENT
+            )
+        ),
+    )
+
+
+class ConversationPeople(NamedTuple):
+    """Who a conversation belongs to, for deciding who may review it."""
+
+    team_id: int | None
+    agent_ids: frozenset[int]
+    agent_team_ids: frozenset[int]
+    agent_user_ids: frozenset[int]  # the logins of its agents: they never review it
+    participant_types: frozenset[str]
+
+
+def conversation_people(*, ids: Iterable[int]) -> dict[int, ConversationPeople]:
+    """``{conversation id: its team, agents, their teams and logins}`` in two queries."""
+    wanted = list(set(ids))
+    teams = dict(Conversation.objects.filter(pk__in=wanted).values_list("pk", "team_id"))
+    found: dict[int, tuple[set[int], set[int], set[int], set[str]]] = {
+        pk: (set(), set(), set(), set()) for pk in teams
+    }
+    rows = Participant.objects.filter(conversation_id__in=wanted).values_list(
+        "conversation_id", "type", "agent_id", "agent__team_id", "agent__user_id"
+    )
+    for conversation_id, kind, agent_id, team_id, user_id in rows:
+        agents, agent_teams, users, kinds = found[conversation_id]
+        kinds.add(kind)
+        if agent_id is not None:
+            agents.add(agent_id)
+        if team_id is not None:
+            agent_teams.add(team_id)
+        if user_id is not None:
+            users.add(user_id)
+    return {
+        pk: ConversationPeople(teams[pk], frozenset(a), frozenset(t), frozenset(u), frozenset(k))
+        for pk, (a, t, u, k) in found.items()
+    }
+
+
+def conversation_ids_handled_by(*, user_id: int) -> QuerySet[Any]:
+    """The conversations in which ``user_id``'s agent profile took part (as a subquery of pks)."""
+    return Participant.objects.filter(agent__user_id=user_id).values("conversation_id").order_by()
+
+
+def participants_for_lists() -> QuerySet[Participant]:
+    """Participants as list rows show them (customer names, agents), for a ``Prefetch``."""
+    return Participant.objects.select_related("agent").order_by("joined_at", "id")

@@ -282,6 +282,12 @@ class Flag(TimeStampedModel):
     reason = models.TextField()
     status = models.CharField(max_length=10, choices=FlagStatus.choices, default=FlagStatus.OPEN)
     raised_count = models.PositiveIntegerField(default=1)
+    # Who closed it and how (a QA review finished, a queue item removed with a reason).
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    resolution = models.TextField(blank=True)
 
     objects = FlagQuerySet.as_manager()
 

@@ -16,7 +16,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from apps.conversations import selectors as conversations
 
-from .groups import conversation_group
+from .groups import conversation_group, user_group
 
 if TYPE_CHECKING:
     from apps.accounts.scoping import Person
@@ -92,3 +92,13 @@ class ConversationConsumer(ScopedGroupConsumer):
 
     def may_join(self, user: Person, kwargs: dict[str, Any]) -> bool:
         return conversations.conversations_of(user=user).filter(pk=int(kwargs["pk"])).exists()
+
+
+class NotificationConsumer(ScopedGroupConsumer):
+    """``ws/notifications/``: the signed-in user's own notifications (the bell on every page)."""
+
+    def group_name(self, kwargs: dict[str, Any]) -> str:
+        return user_group(self.scope["user"].pk)
+
+    def may_join(self, user: Person, kwargs: dict[str, Any]) -> bool:
+        return bool(user.is_active)

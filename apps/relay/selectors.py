@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from django.db.models import Q
+
 from apps.accounts.scoping import Reach, scope_for
 from apps.common.errors import NotFound
 from apps.conversations import selectors as conversations
@@ -36,3 +38,12 @@ def handoff_get(*, user: Person, pk: int) -> Handoff:
     if handoff is None or not _may_see(user, handoff):
         raise NotFound("No such handoff.")
     return handoff
+
+
+def handoffs_of(*, conversation_id: int, call_sids: list[str]) -> list[Handoff]:
+    """The handoffs of a conversation the caller already may see, oldest first: linked to it, or
+    (recorded before its conversation was known) made on one of its calls."""
+    match = Q(conversation_id=conversation_id)
+    if call_sids:
+        match |= Q(conversation__isnull=True, call_sid__in=call_sids)
+    return list(Handoff.objects.filter(match).order_by("created_at", "id"))

@@ -216,3 +216,13 @@ def rubric_audit_list(*, user: Person, rubric: Rubric) -> QuerySet[RubricAuditEn
         .select_related("actor", "version")
         .order_by("-at", "-id")
     )
+
+
+def version_by_id(*, pk: int) -> RubricVersion | None:
+    """A version by id, with its rubric, unscoped: for system code that already holds a reference
+    (a review's pinned version, an operator result's)."""
+    return RubricVersion.objects.select_related("rubric").filter(pk=pk).first()
+
+
+def versions_by_id(*, ids: list[int]) -> dict[int, RubricVersion]:
+    return {v.pk: v for v in RubricVersion.objects.select_related("rubric").filter(pk__in=ids)}

@@ -12,8 +12,8 @@ Two shapes of the same content, neither tied to the ORM:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -99,6 +99,19 @@ class RubricStructure:
 
     def criterion(self, key: str) -> CriterionSpec | None:
         return next((c for c in self.criteria if c.key == key), None)
+
+    def without(self, keys: Collection[str]) -> RubricStructure:
+        """This structure minus the criteria ``keys`` (and the sections that leaves empty): to
+        score only what could be judged (criteria without an automatic check, a draft review's
+        unanswered ones)."""
+        if not keys:
+            return self
+        sections = tuple(
+            replace(section, criteria=kept)
+            for section in self.sections
+            if (kept := tuple(c for c in section.criteria if c.key not in keys))
+        )
+        return replace(self, sections=sections)
 
 
 def counts_in_main_score(kind: str, critical_mode: str) -> bool:

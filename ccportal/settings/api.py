@@ -37,5 +37,9 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ConversationStatusEnum": "apps.conversations.choices.ConversationStatus",
         "RubricVersionStatusEnum": "apps.rubrics.choices.VersionStatus",
+        "QueueItemStatusEnum": "apps.qa.choices.ItemStatus",
+        "ReviewStatusEnum": "apps.qa.choices.ReviewStatus",
+        "DisputeStatusEnum": "apps.qa.choices.DisputeStatus",
+        "OutcomeEnum": "apps.rubrics.choices.Outcome",
     },
 }

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "apps.intelligence",
     "apps.relay",
     "apps.webhooks",
+    "apps.qa",
     "apps.demo",
     "apps.live",
 ]

@@ -42,7 +42,7 @@ VALUES = st.one_of(st.text(max_size=40), st.sampled_from(NASTY), st.integers().m
 
 
 @pytest.fixture
-def admin_client(client, demo_calls):
+def admin_client(client, demo_qa):
     admin = builders.make_user(username="fuzz-admin", role=Role.ADMIN)
     client.force_login(admin)
     return client

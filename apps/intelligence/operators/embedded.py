@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -326,12 +325,7 @@ def _without(structure: RubricStructure, keys: set[str]) -> RubricStructure:
     cache_key = (structure.version_id, frozenset(keys)) if structure.version_id else None
     cached = _WITHOUT.get(cache_key) if cache_key else None
     if cached is None:
-        sections = tuple(
-            replace(section, criteria=kept)
-            for section in structure.sections
-            if (kept := tuple(c for c in section.criteria if c.key not in keys))
-        )
-        cached = replace(structure, sections=sections)
+        cached = structure.without(keys)
         if cache_key:
             if len(_WITHOUT) > 1024:
                 _WITHOUT.clear()

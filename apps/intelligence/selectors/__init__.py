@@ -4,10 +4,21 @@
 - ``operators``: operator versions as specs, and the operator pages and API.
 - ``rules``: what a rule runs, rules and executions for their pages and API.
 - ``insights``: what the conversation's insights panel shows (results, flags), in one read.
+- ``adherence``: the AI's outcome per rubric criterion, which a QA review form starts from.
+- ``signals``: the AI's adherence score and the customer's sentiment as columns to filter by.
+- ``flags``: open flags for the QA queue.
 """
 
 from __future__ import annotations
 
+from .adherence import (
+    AdherenceSuggestion,
+    CriterionSuggestion,
+    EvidenceRef,
+    adherence_suggestion,
+    review_rubric_version_id,
+)
+from .flags import FlagBrief, open_flags_brief
 from .insights import (
     conversation_insights,
     open_flags,
@@ -34,11 +45,17 @@ from .rules import (
     rule_list,
     rule_specs,
 )
+from .signals import with_ai_adherence_score, with_customer_sentiment
 from .transcripts import transcript_lines
 
 __all__ = [
+    "AdherenceSuggestion",
+    "CriterionSuggestion",
+    "EvidenceRef",
+    "FlagBrief",
     "RuleActivity",
     "active_rules",
+    "adherence_suggestion",
     "can_manage",
     "can_read",
     "can_run",
@@ -46,16 +63,20 @@ __all__ = [
     "execution_list",
     "latest_version",
     "open_flags",
+    "open_flags_brief",
     "operator_get",
     "operator_list",
     "operator_result_count",
     "operator_spec",
     "published_rubrics",
     "results_for_conversation",
+    "review_rubric_version_id",
     "rule_activity",
     "rule_get",
     "rule_list",
     "rule_specs",
     "rules_using",
     "transcript_lines",
+    "with_ai_adherence_score",
+    "with_customer_sentiment",
 ]

@@ -49,7 +49,7 @@ _CRITERIA: dict[str, tuple[str, str, str]] = {
 }
 _UNKNOWN_CRITERION = ("Unknown", "secondary", "bi-question-circle")
 # The embedded checks give a reason code (apps.rubrics.checks); a language model gives prose.
-_REASONS: dict[str, str] = {
+CRITERION_REASONS: dict[str, str] = {
     "phrases_found": "Required phrases said.",
     "phrase_missing": "A required phrase was not said.",
     "spoke_in_window": "The agent spoke within the time window.",
@@ -315,7 +315,7 @@ def _adherence(result: OperatorResult, lines: dict[str, _Line]) -> Adherence | N
                     status=status,
                     colour=colour,
                     icon=icon,
-                    reason=_REASONS.get(
+                    reason=CRITERION_REASONS.get(
                         str(item.get("reason") or ""), str(item.get("reason") or "")
                     ),
                     kind=str(item.get("kind") or ""),

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -27,6 +28,43 @@ from ..operators import OperatorOutput
 from ..operators.base import OperatorSpec
 
 DELIVER_TASK = "apps.intelligence.tasks.webhook_deliver"
+
+FlagHook = Callable[[Flag], None]
+_FLAG_RAISED: list[FlagHook] = []
+
+
+def on_flag_raised(hook: FlagHook) -> None:
+    """Call ``hook(flag)`` whenever a rule raises a new flag, inside the transaction that
+    writes it (a raise of an open flag again is not new). Apps above this one register in their
+    ``AppConfig.ready`` (the QA queue makes an item of every flag), so the flag and what
+    follows from it commit together or not at all."""
+    if hook not in _FLAG_RAISED:
+        _FLAG_RAISED.append(hook)
+
+
+@transaction.atomic
+def flags_resolve(
+    *, flag_ids: list[int] | None = None, conversation_id: int | None = None, user: Any, note: str
+) -> int:
+    """Close open flags (the given ones, or all of a conversation's); returns how many closed.
+
+    Guarded: a flag already resolved stays as it was resolved.
+    """
+    if flag_ids is None and conversation_id is None:
+        return 0
+    flags = Flag.objects.filter(status=FlagStatus.OPEN)
+    if flag_ids is not None:
+        flags = flags.filter(pk__in=flag_ids)
+    if conversation_id is not None:
+        flags = flags.filter(conversation_id=conversation_id)
+    now = timezone.now()
+    return flags.update(
+        status=FlagStatus.RESOLVED,
+        resolved_at=now,
+        resolved_by=user if getattr(user, "pk", None) else None,
+        resolution=note[:2000],
+        updated_at=now,
+    )
 
 
 def actions_apply(
@@ -127,13 +165,16 @@ def flag_apply(
         return existing
     try:
         with transaction.atomic():
-            return Flag.objects.create(
+            flag = Flag.objects.create(
                 conversation_id=execution.conversation_id,
                 rule=rule,
                 execution=execution,
                 operator_result=trigger,
                 reason=reason,
             )
+            for hook in _FLAG_RAISED:
+                hook(flag)
+            return flag
     except IntegrityError:  # raised by a concurrent execution of the same rule
         return Flag.objects.filter(
             conversation_id=execution.conversation_id, rule=rule, status=FlagStatus.OPEN

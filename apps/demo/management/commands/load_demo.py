@@ -5,6 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
+from apps.demo.qa import demo_qa_load
 from apps.demo.services import (
     DEMO_PASSWORD,
     DemoLoadResult,
@@ -30,6 +31,17 @@ class Command(BaseCommand):
             f"{'published' if extra.rubric_created else 'already there'}, "
             f"{extra.articles_created} knowledge articles added, "
             f"{extra.executions} rule executions run on the demo calls."
+        )
+        started = time.monotonic()
+        qa = demo_qa_load()
+        self.stdout.write(
+            f"QA in {time.monotonic() - started:.1f} s: "
+            + (
+                f"2 flagging rules ({qa.flagged} calls flagged), a sampling policy "
+                f"({qa.sampled} calls sampled), {qa.reviews} reviews in every state."
+                if qa.created
+                else "already there."
+            )
         )
 
 

@@ -1,0 +1,15 @@
+"""API routes of the QA workflow (/api/qa/...)."""
+
+from __future__ import annotations
+
+from rest_framework.routers import SimpleRouter
+
+from . import views
+
+router = SimpleRouter()
+router.register("qa/items", views.QueueItemViewSet, basename="api-qa-item")
+router.register("qa/policies", views.SamplingPolicyViewSet, basename="api-qa-policy")
+router.register("qa/reviews", views.ReviewViewSet, basename="api-qa-review")
+router.register("qa/disputes", views.DisputeViewSet, basename="api-qa-dispute")
+
+urlpatterns = router.urls

@@ -1,0 +1,166 @@
+"""Reads of reviews and disputes, scoped to who is asking (``Review.objects.for_user``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from django.db.models import Count, Prefetch, Q, QuerySet
+from django.utils import timezone
+
+from apps.common.errors import NotFound
+from apps.conversations import selectors as conversations
+
+from ..choices import DisputeStatus, ReviewStatus
+from ..models import Dispute, DisputeItem, Review, ReviewAnswer, ReviewRevision
+
+if TYPE_CHECKING:
+    from apps.accounts.scoping import Person
+
+TREND_POINTS = 30
+
+
+def review_base(*, user: Person) -> QuerySet[Review]:
+    return (
+        Review.objects.for_user(user)
+        .select_related(
+            "conversation",
+            "conversation__team",
+            "agent",
+            "agent__team",
+            "reviewer",
+            "rubric_version__rubric",
+            "item",
+        )
+        .prefetch_related(
+            Prefetch("conversation__participants", queryset=conversations.participants_for_lists())
+        )
+        .annotate(
+            open_disputes=Count("disputes", filter=Q(disputes__status=DisputeStatus.OPEN)),
+            dispute_count=Count("disputes"),
+        )
+    )
+
+
+def review_list(
+    *,
+    user: Person,
+    status: str = "",
+    agent_id: int | None = None,
+    reviewer_id: int | None = None,
+    team_id: int | None = None,
+    disputed: bool = False,
+) -> QuerySet[Review]:
+    reviews = review_base(user=user).filter(is_calibration=False)
+    if status:
+        reviews = reviews.filter(status=status)
+    if agent_id is not None:
+        reviews = reviews.filter(agent_id=agent_id)
+    if reviewer_id is not None:
+        reviews = reviews.filter(reviewer_id=reviewer_id)
+    if team_id is not None:
+        reviews = reviews.filter(conversation__team_id=team_id)
+    if disputed:
+        reviews = reviews.filter(disputes__isnull=False).distinct()
+    return reviews.order_by("-submitted_at", "-created_at", "-id")
+
+
+def review_get(*, user: Person, pk: int) -> Review:
+    """One review ``user`` may read, with its revisions (and their answers) and disputes (and
+    their items); 404 for anything else."""
+    review = (
+        review_base(user=user)
+        .prefetch_related(
+            Prefetch(
+                "revisions",
+                queryset=ReviewRevision.objects.select_related("created_by")
+                .prefetch_related(
+                    Prefetch("answers", queryset=ReviewAnswer.objects.order_by("position", "id"))
+                )
+                .order_by("number"),
+            ),
+            Prefetch(
+                "disputes",
+                queryset=Dispute.objects.select_related(
+                    "opened_by", "decided_by", "resulting_revision"
+                )
+                .prefetch_related(Prefetch("items", queryset=DisputeItem.objects.order_by("id")))
+                .order_by("created_at", "id"),
+            ),
+        )
+        .filter(pk=pk)
+        .first()
+    )
+    if review is None:
+        raise NotFound("No such review.")
+    return review
+
+
+def my_reviews(*, user: Person) -> QuerySet[Review]:
+    """The agent's released reviews, newest first (the scope makes them theirs only)."""
+    return (
+        review_base(user=user)
+        .filter(status=ReviewStatus.SUBMITTED, release_at__lte=timezone.now(), is_calibration=False)
+        .order_by("-release_at", "-id")
+    )
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    when: datetime
+    score: Decimal
+    review_id: int
+
+
+def score_trend(reviews: QuerySet[Review]) -> list[TrendPoint]:
+    """The latest ``TREND_POINTS`` scored reviews, oldest first, for a chart."""
+    rows = (
+        reviews.exclude(score__isnull=True)
+        .order_by("-submitted_at", "-id")
+        .values_list("submitted_at", "score", "pk")[:TREND_POINTS]
+    )
+    return [
+        TrendPoint(when, score, pk)
+        for when, score, pk in reversed(rows)
+        if when is not None and score is not None
+    ]
+
+
+def dispute_list(*, user: Person, status: str = DisputeStatus.OPEN) -> QuerySet[Dispute]:
+    """Disputes of reviews ``user`` may read: open ones oldest first (the order to decide them),
+    decided ones newest first."""
+    disputes = (
+        Dispute.objects.for_user(user)
+        .select_related(
+            "review",
+            "review__agent",
+            "review__reviewer",
+            "review__conversation",
+            "opened_by",
+            "decided_by",
+        )
+        .prefetch_related(Prefetch("items", queryset=DisputeItem.objects.order_by("id")))
+    )
+    if status:
+        disputes = disputes.filter(status=status)
+    if status == DisputeStatus.OPEN:
+        return disputes.order_by("created_at", "id")
+    return disputes.order_by("-decided_at", "-created_at", "-id")
+
+
+def dispute_get(*, user: Person, pk: int) -> Dispute:
+    dispute = Dispute.objects.for_user(user).select_related("review").filter(pk=pk).first()
+    if dispute is None:
+        raise NotFound("No such dispute.")
+    return dispute
+
+
+def reviews_of_conversation(*, user: Person, conversation_id: int) -> list[Review]:
+    return list(
+        Review.objects.for_user(user)
+        .filter(conversation_id=conversation_id, is_calibration=False)
+        .select_related("reviewer")
+        .order_by("-created_at", "-id")
+    )

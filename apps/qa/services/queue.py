@@ -1,0 +1,397 @@
+"""The QA queue: items in (flags, sampling, by hand), claimed, put back, reassigned, removed.
+
+One item per (conversation, source key), enforced by the database: a flag raised twice, or a
+policy run twice in one period, finds its item already there. Every state change is a guarded
+``UPDATE`` (or a row locked with ``FOR UPDATE``), and leaves a line in the item's history.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from apps.accounts.scoping import can_use
+from apps.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from apps.conversations import selectors as conversations
+from apps.intelligence import selectors as intelligence
+from apps.intelligence import services as intelligence_services
+
+from ..choices import ItemAction, ItemSource, ItemStatus, Priority, ReviewStatus
+from ..models import QueueItem, QueueItemEvent, Review
+from . import notify
+from .reviewers import may_review
+
+if TYPE_CHECKING:
+    from apps.accounts.scoping import Person
+    from apps.intelligence.models import Flag
+
+REASON_MAX = 2000
+# How claim-next orders work: the most urgent first, then the earliest due, then the oldest.
+NEXT_ORDER = ("-priority", "due_at", "id")
+
+
+def _event(
+    item_id: int,
+    action: str,
+    *,
+    actor: Any = None,
+    assignee_id: int | None = None,
+    note: str = "",
+) -> None:
+    QueueItemEvent.objects.create(
+        item_id=item_id,
+        action=action,
+        actor=actor if getattr(actor, "pk", None) else None,
+        assignee_id=assignee_id,
+        note=note[:REASON_MAX],
+    )
+
+
+def _primary_agent_id(conversation_id: int) -> int | None:
+    return (
+        conversations.with_agent_columns(
+            conversations.conversations_unscoped().filter(pk=conversation_id)
+        )
+        .values_list("primary_agent_id", flat=True)
+        .first()
+    )
+
+
+def queue_item_add(
+    *,
+    conversation_id: int,
+    source: str,
+    source_key: str,
+    reason: str,
+    priority: int = Priority.NORMAL,
+    due_at: datetime | None = None,
+    assignee_id: int | None = None,
+    flag_id: int | None = None,
+    created_by: Any = None,
+    announce: bool = True,
+) -> tuple[QueueItem, bool]:
+    """The item for (conversation, source key), created if missing; returns it and whether it is
+    new. Safe against a concurrent add of the same key (one row, the other caller gets it).
+    ``announce``: tell the assignee (or the QA analysts, for the pool) after commit."""
+    existing = QueueItem.objects.filter(
+        conversation_id=conversation_id, source_key=source_key
+    ).first()
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            item = QueueItem.objects.create(
+                conversation_id=conversation_id,
+                source=source,
+                source_key=source_key,
+                reason=reason[:REASON_MAX],
+                priority=priority,
+                due_at=due_at,
+                assignee_id=assignee_id,
+                flag_id=flag_id,
+                agent_id=_primary_agent_id(conversation_id),
+                created_by=created_by if getattr(created_by, "pk", None) else None,
+            )
+            _event(item.pk, ItemAction.CREATED, actor=created_by, assignee_id=assignee_id)
+    except IntegrityError:
+        return QueueItem.objects.get(conversation_id=conversation_id, source_key=source_key), False
+    if not announce:
+        pass
+    elif assignee_id is not None:
+        transaction.on_commit(lambda: notify.item_assigned(item, user_id=assignee_id))
+    else:
+        transaction.on_commit(lambda: notify.pool_grew(1))
+    return item, True
+
+
+def flag_source_key(flag_id: int) -> str:
+    return f"flag:{flag_id}"
+
+
+def queue_item_for_flag(flag: Flag) -> None:
+    """Queue a flag a rule raised (``intelligence.on_flag_raised``): in the pool, high priority,
+    due in QA_FLAG_DUE_HOURS, with the flag's reason."""
+    queue_item_add(
+        conversation_id=flag.conversation_id,
+        source=ItemSource.FLAG,
+        source_key=flag_source_key(flag.pk),
+        reason=flag.reason,
+        priority=Priority.HIGH,
+        due_at=timezone.now() + timedelta(hours=settings.QA_FLAG_DUE_HOURS),
+        flag_id=flag.pk,
+    )
+
+
+def queue_flags_sweep() -> dict[str, int]:
+    """Make the items of open flags that have none (raised before QA was installed, or while it
+    was switched off). The hook makes them as flags are raised; this is the safety net."""
+    open_flags = intelligence.open_flags_brief()
+    have = set(
+        QueueItem.objects.filter(flag_id__in=[f.pk for f in open_flags]).values_list(
+            "flag_id", flat=True
+        )
+    )
+    created = 0
+    for flag in open_flags:
+        if flag.pk in have:
+            continue
+        with transaction.atomic():
+            _, new = queue_item_add(
+                conversation_id=flag.conversation_id,
+                source=ItemSource.FLAG,
+                source_key=flag_source_key(flag.pk),
+                reason=flag.reason,
+                priority=Priority.HIGH,
+                due_at=timezone.now() + timedelta(hours=settings.QA_FLAG_DUE_HOURS),
+                flag_id=flag.pk,
+            )
+        created += int(new)
+    return {"open_flags": len(open_flags), "created": created}
+
+
+@transaction.atomic
+def queue_item_send(
+    *,
+    user: Person,
+    conversation_id: int,
+    reason: str,
+    priority: int = Priority.NORMAL,
+    due_at: datetime | None = None,
+    assignee_id: int | None = None,
+) -> QueueItem:
+    """Send a conversation ``user`` may see to the queue by hand ("send to QA"). One active
+    manual item per conversation: a second send while one is open is a Conflict."""
+    if not can_use(user, "qa_send"):
+        raise PermissionDenied("Your role may not send conversations to QA.")
+    if not conversations.conversations_of(user=user).filter(pk=conversation_id).exists():
+        raise NotFound("No such conversation.")
+    reason = reason.strip()
+    errors: dict[str, list[str]] = {}
+    if not reason:
+        errors["reason"] = ["Say why this conversation should be reviewed."]
+    if priority not in Priority.values:
+        errors["priority"] = ["Choose a priority."]
+    if assignee_id is not None:
+        _check_assignee(assignee_id, conversation_id, errors)
+    if errors:
+        raise ValidationFailed(errors)
+    manual = QueueItem.objects.select_for_update().filter(
+        conversation_id=conversation_id, source=ItemSource.MANUAL
+    )
+    if manual.filter(status__in=[ItemStatus.OPEN, ItemStatus.CLAIMED]).exists():
+        raise Conflict("This conversation is already in the QA queue (sent by hand).")
+    item, _ = queue_item_add(
+        conversation_id=conversation_id,
+        source=ItemSource.MANUAL,
+        source_key=f"manual:{manual.count() + 1}",
+        reason=f"Sent to QA by {user}: {reason}",
+        priority=priority,
+        due_at=due_at or timezone.now() + timedelta(hours=settings.QA_MANUAL_DUE_HOURS),
+        assignee_id=assignee_id,
+        created_by=user,
+    )
+    return item
+
+
+def _check_assignee(assignee_id: int, conversation_id: int, errors: dict[str, list[str]]) -> None:
+    from apps.accounts.selectors import user_choices
+
+    people = conversations.conversation_people(ids=[conversation_id]).get(conversation_id)
+    reviewer = next((u for u in user_choices(features=["qa_review"]) if u.pk == assignee_id), None)
+    if reviewer is None or people is None or not may_review(reviewer, people):
+        errors["assignee"] = [
+            "That person may not review this conversation (not a reviewer, outside their "
+            "teams, or it is their own)."
+        ]
+
+
+def _claimable(user: Person) -> Any:
+    items = QueueItem.objects.for_user(user).filter(status=ItemStatus.OPEN)
+    if user.pk is not None:
+        # Never one's own conversation.
+        items = items.exclude(
+            conversation_id__in=conversations.conversation_ids_handled_by(user_id=user.pk)
+        )
+    return items
+
+
+@transaction.atomic
+def queue_claim_next(*, user: Person) -> QueueItem | None:
+    """Hand ``user`` the next item: theirs first, then the pool's; the most urgent, earliest due,
+    oldest. ``FOR UPDATE SKIP LOCKED``: two reviewers asking at once never get the same item.
+    Starts its review; None when there is nothing to claim."""
+    if not can_use(user, "qa_review"):
+        raise PermissionDenied("Your role does not review conversations.")
+    claimable = _claimable(user)
+    for mine in (True, False):
+        candidates = (
+            claimable.filter(assignee=user) if mine else claimable.filter(assignee__isnull=True)
+        )
+        item = (
+            candidates.order_by(*NEXT_ORDER)
+            .select_for_update(skip_locked=True, of=("self",))
+            .first()
+        )
+        if item is not None:
+            break
+    else:
+        return None
+    return _claim(item, user)
+
+
+@transaction.atomic
+def queue_item_claim(*, user: Person, item_id: int) -> QueueItem:
+    """Claim one item ``user`` may review: open, and theirs or the pool's (admins: anyone's)."""
+    if not can_use(user, "qa_review"):
+        raise PermissionDenied("Your role does not review conversations.")
+    item = _claimable(user).select_for_update(of=("self",)).filter(pk=item_id).first()
+    if item is None:
+        current = QueueItem.objects.for_user(user).filter(pk=item_id).first()
+        if current is None:
+            raise NotFound("No such queue item.")
+        if current.status == ItemStatus.CLAIMED and current.claimed_by_id == user.pk:
+            return current
+        if current.status != ItemStatus.OPEN:
+            raise Conflict(f"This item is {current.get_status_display().lower()} already.")
+        raise PermissionDenied("Nobody reviews their own conversation.")
+    if item.assignee_id not in (None, user.pk) and not can_use(user, "qa_manage"):
+        raise PermissionDenied("This item is assigned to someone else.")
+    return _claim(item, user)
+
+
+def _claim(item: QueueItem, user: Person) -> QueueItem:
+    from .reviews import review_start
+
+    now = timezone.now()
+    claimed = QueueItem.objects.filter(pk=item.pk, status=ItemStatus.OPEN).update(
+        status=ItemStatus.CLAIMED, claimed_by=user, claimed_at=now, updated_at=now
+    )
+    if claimed != 1:  # only possible without the row lock; kept as the guard
+        raise Conflict("Someone claimed this item first.")
+    _event(item.pk, ItemAction.CLAIMED, actor=user)
+    item.refresh_from_db()
+    review_start(item=item, reviewer=user)
+    return item
+
+
+def _locked(item_id: int) -> QueueItem:
+    item = QueueItem.objects.select_for_update(of=("self",)).filter(pk=item_id).first()
+    if item is None:
+        raise NotFound("No such queue item.")
+    return item
+
+
+def _discard_draft(item: QueueItem) -> None:
+    Review.objects.filter(item=item, status=ReviewStatus.DRAFT).delete()
+
+
+@transaction.atomic
+def queue_item_unclaim(*, user: Person, item: QueueItem) -> QueueItem:
+    """Put a claimed item back (its claimer, or an admin); its draft review is discarded."""
+    item = _locked(item.pk)
+    if item.status != ItemStatus.CLAIMED:
+        raise Conflict("Only a claimed item can be put back.")
+    if item.claimed_by_id != user.pk and not can_use(user, "qa_manage"):
+        raise PermissionDenied("Only whoever claimed it, or an admin, may put it back.")
+    _discard_draft(item)
+    QueueItem.objects.filter(pk=item.pk, status=ItemStatus.CLAIMED).update(
+        status=ItemStatus.OPEN, claimed_by=None, claimed_at=None, updated_at=timezone.now()
+    )
+    _event(item.pk, ItemAction.RELEASED, actor=user)
+    item.refresh_from_db()
+    return item
+
+
+@transaction.atomic
+def queue_item_reassign(
+    *, user: Person, item: QueueItem, assignee_id: int | None, reason: str
+) -> QueueItem:
+    """Give an item to another reviewer (None: to the pool), with a reason (admins). A claimed
+    item's draft goes with it: nothing typed is lost."""
+    if not can_use(user, "qa_manage"):
+        raise PermissionDenied("Only admins reassign queue items.")
+    item = _locked(item.pk)
+    errors: dict[str, list[str]] = {}
+    if not reason.strip():
+        errors["reason"] = ["Say why it is reassigned."]
+    if item.status not in (ItemStatus.OPEN, ItemStatus.CLAIMED):
+        raise Conflict(f"A {item.get_status_display().lower()} item cannot be reassigned.")
+    if assignee_id is not None:
+        _check_assignee(assignee_id, item.conversation_id, errors)
+    if item.status == ItemStatus.CLAIMED and assignee_id is None:
+        errors["assignee"] = [
+            "A claimed item goes to a person; put it back to return it to the pool."
+        ]
+    if errors:
+        raise ValidationFailed(errors)
+    now = timezone.now()
+    changes: dict[str, Any] = {"assignee_id": assignee_id, "updated_at": now}
+    if item.status == ItemStatus.CLAIMED:
+        changes |= {"claimed_by_id": assignee_id, "claimed_at": now}
+        Review.objects.filter(item=item).update(reviewer_id=assignee_id, updated_at=now)
+    QueueItem.objects.filter(pk=item.pk, status=item.status).update(**changes)
+    _event(item.pk, ItemAction.REASSIGNED, actor=user, assignee_id=assignee_id, note=reason.strip())
+    item.refresh_from_db()
+    if assignee_id is not None:
+        transaction.on_commit(lambda: notify.item_assigned(item, user_id=assignee_id))
+    return item
+
+
+@transaction.atomic
+def queue_item_remove(*, user: Person, item: QueueItem, reason: str) -> QueueItem:
+    """Take an item out of the queue with a reason (admins); a draft review is discarded and the
+    item's flag is resolved with the reason."""
+    if not can_use(user, "qa_manage"):
+        raise PermissionDenied("Only admins remove queue items.")
+    if not reason.strip():
+        raise ValidationFailed({"reason": ["Say why it is removed."]})
+    item = _locked(item.pk)
+    if item.status not in (ItemStatus.OPEN, ItemStatus.CLAIMED):
+        raise Conflict(f"A {item.get_status_display().lower()} item cannot be removed.")
+    _discard_draft(item)
+    now = timezone.now()
+    QueueItem.objects.filter(pk=item.pk, status=item.status).update(
+        status=ItemStatus.REMOVED,
+        removed_at=now,
+        removed_by=user,
+        removed_reason=reason.strip()[:REASON_MAX],
+        updated_at=now,
+    )
+    _event(item.pk, ItemAction.REMOVED, actor=user, note=reason.strip())
+    if item.flag_id is not None:
+        intelligence_services.flags_resolve(
+            flag_ids=[item.flag_id], user=user, note=f"Removed from the QA queue: {reason.strip()}"
+        )
+    item.refresh_from_db()
+    return item
+
+
+def queue_items_done(*, conversation_id: int, review: Review, user: Any) -> int:
+    """A submitted review finishes the conversation's open and claimed-by-its-reviewer items
+    (its own, and any other source's), and resolves the conversation's open flags."""
+    now = timezone.now()
+    items = list(
+        QueueItem.objects.select_for_update(of=("self",))
+        .filter(conversation_id=conversation_id)
+        .filter(
+            Q(status=ItemStatus.OPEN)
+            | Q(status=ItemStatus.CLAIMED, claimed_by_id=review.reviewer_id)
+            | Q(pk=review.item_id)
+        )
+        .exclude(status__in=[ItemStatus.DONE, ItemStatus.REMOVED])
+    )
+    for item in items:
+        QueueItem.objects.filter(pk=item.pk, status=item.status).update(
+            status=ItemStatus.DONE, done_at=now, updated_at=now
+        )
+        note = "" if item.pk == review.item_id else f"Covered by review {review.pk}"
+        _event(item.pk, ItemAction.DONE, actor=user, note=note)
+    intelligence_services.flags_resolve(
+        conversation_id=conversation_id, user=user, note=f"QA review {review.pk} submitted"
+    )
+    return len(items)

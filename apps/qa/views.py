@@ -1,0 +1,551 @@
+"""QA pages: the queue, the review page, an agent's reviews, disputes, sampling policies.
+
+Thin views over ``selectors`` and ``services``. Who may open a page is decided first
+(``page_for``); what a service refuses is the 403/404 page or an error next to the form's
+fields. Every page works without JavaScript; the review page's script adds keyboard use and
+saving as you go (``static/qa/review.js``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from apps.accounts import selectors as accounts
+from apps.accounts.decorators import page_for
+from apps.accounts.scoping import can_use
+from apps.common.errors import ApplicationError, ValidationFailed
+from apps.common.forms import add_service_errors
+
+from . import selectors, services
+from .choices import DisputeStatus, ReviewStatus
+from .forms import (
+    AcknowledgeForm,
+    PolicyForm,
+    QueueFilterForm,
+    ReasonForm,
+    ReassignForm,
+    SendForm,
+    decision_input,
+    dispute_input,
+    review_input,
+)
+
+PAGE_SIZE = 25
+
+
+def _page(request: HttpRequest, rows: Any, size: int = PAGE_SIZE) -> dict[str, Any]:
+    paginator = Paginator(rows, size)
+    page = paginator.get_page(request.GET.get("page"))
+    return {
+        "page": page,
+        "page_range": paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1),
+    }
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+# The queue --------------------------------------------------------------------------------------
+
+
+@page_for("qa_review")
+@require_GET
+def queue(request: HttpRequest) -> HttpResponse:
+    filters = QueueFilterForm(request.GET, user=request.user)
+    chosen = filters.values()
+    if chosen["tab"] == "all" and not selectors.can_see_everything(request.user):
+        chosen["tab"] = "mine"
+    items = selectors.item_list(user=request.user, **chosen)
+    return render(
+        request,
+        "qa/queue.html",
+        {
+            "filters": filters,
+            "chosen": chosen,
+            "counts": selectors.queue_counts(user=request.user),
+            "can_see_everything": selectors.can_see_everything(request.user),
+            "can_manage": can_use(request.user, "qa_manage"),
+            "now": timezone.now(),
+            **_page(request, items),
+        },
+    )
+
+
+@page_for("qa_review")
+@require_POST
+def claim_next(request: HttpRequest) -> HttpResponse:
+    try:
+        item = services.queue_claim_next(user=request.user)
+    except ApplicationError as error:
+        messages.error(request, error.message)
+        return redirect("qa-queue")
+    if item is None:
+        messages.info(request, "Nothing to claim: your items and the pool are empty.")
+        return redirect("qa-queue")
+    return redirect("qa-review", pk=item.review.pk)
+
+
+@page_for("qa_review")
+@require_GET
+def item_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    item = selectors.item_get(user=request.user, pk=pk)
+    review = getattr(item, "review", None)
+    if review is not None and (
+        review.status == ReviewStatus.SUBMITTED or review.reviewer_id == request.user.pk
+    ):
+        return redirect("qa-review", pk=review.pk)
+    return render(
+        request,
+        "qa/item_detail.html",
+        {"item": item, "can_manage": can_use(request.user, "qa_manage")},
+    )
+
+
+@page_for("qa_review")
+@require_POST
+def item_claim(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        item = services.queue_item_claim(user=request.user, item_id=pk)
+    except ValidationFailed as error:
+        messages.error(request, error.message)
+        return redirect("qa-item", pk=pk)
+    except ApplicationError as error:
+        if error.status == 404:
+            raise
+        messages.error(request, error.message)
+        return redirect("qa-item", pk=pk)
+    return redirect("qa-review", pk=item.review.pk)
+
+
+@page_for("qa_review")
+@require_POST
+def item_unclaim(request: HttpRequest, pk: int) -> HttpResponse:
+    item = selectors.item_get(user=request.user, pk=pk)
+    services.queue_item_unclaim(user=request.user, item=item)
+    messages.success(request, "Put back in the queue; the draft was discarded.")
+    return redirect("qa-queue")
+
+
+@page_for("qa_manage")
+@require_http_methods(["GET", "POST"])
+def item_reassign(request: HttpRequest, pk: int) -> HttpResponse:
+    item = selectors.item_get(user=request.user, pk=pk)
+    reviewers = accounts.user_choices(features=["qa_review"])
+    form = ReassignForm(
+        request.POST or None, reviewers=reviewers, initial={"assignee": item.assignee_id}
+    )
+    if form.is_bound and form.is_valid():
+        try:
+            services.queue_item_reassign(
+                user=request.user,
+                item=item,
+                assignee_id=form.cleaned_data["assignee"],
+                reason=form.cleaned_data["reason"],
+            )
+        except ValidationFailed as error:
+            add_service_errors(form, error.errors)
+        else:
+            messages.success(request, "Reassigned.")
+            return redirect("qa-item", pk=item.pk)
+    return render(
+        request, "qa/item_action.html", {"item": item, "form": form, "action": "reassign"}
+    )
+
+
+@page_for("qa_manage")
+@require_http_methods(["GET", "POST"])
+def item_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    item = selectors.item_get(user=request.user, pk=pk)
+    form = ReasonForm(request.POST or None)
+    if form.is_bound and form.is_valid():
+        try:
+            services.queue_item_remove(
+                user=request.user, item=item, reason=form.cleaned_data["reason"]
+            )
+        except ValidationFailed as error:
+            add_service_errors(form, error.errors)
+        else:
+            messages.success(request, "Removed from the queue.")
+            return redirect("qa-queue")
+    return render(request, "qa/item_action.html", {"item": item, "form": form, "action": "remove"})
+
+
+@page_for("qa_send")
+@require_POST
+def send_to_qa(request: HttpRequest, conversation_pk: int) -> HttpResponse:
+    form = SendForm(request.POST)
+    back = reverse("conversation-detail", args=[conversation_pk])
+    if not form.is_valid():
+        messages.error(request, "Say why this conversation should be reviewed.")
+        return redirect(back)
+    review_now = form.cleaned_data["review_now"] and can_use(request.user, "qa_review")
+    try:
+        item = services.queue_item_send(
+            user=request.user,
+            conversation_id=conversation_pk,
+            reason=form.cleaned_data["reason"],
+            priority=form.cleaned_data["priority"],
+            assignee_id=request.user.pk if review_now else None,
+        )
+        if review_now:
+            item = services.queue_item_claim(user=request.user, item_id=item.pk)
+            return redirect("qa-review", pk=item.review.pk)
+    except ApplicationError as error:
+        if error.status == 404:
+            raise
+        messages.error(request, error.message)
+        return redirect(back)
+    messages.success(request, "Sent to the QA queue.")
+    return redirect(back)
+
+
+# Reviews ----------------------------------------------------------------------------------------
+
+
+@page_for("qa_reviews")
+@require_GET
+def review_list(request: HttpRequest) -> HttpResponse:
+    status = request.GET.get("status", ReviewStatus.SUBMITTED)
+    status = status if status in ReviewStatus.values else ""
+    agent = request.GET.get("agent", "")
+    agent_id = int(agent) if agent.isdecimal() and len(agent) < 12 else None
+    reviews = selectors.review_list(user=request.user, status=status, agent_id=agent_id)
+    return render(
+        request,
+        "qa/review_list.html",
+        {
+            "status": status,
+            "agent_id": agent_id,
+            "agents": accounts.agent_choices(user=request.user),
+            "trend": selectors.score_trend(reviews) if agent_id is not None else [],
+            **_page(request, reviews),
+        },
+    )
+
+
+@page_for("qa_my_reviews")
+@require_GET
+def my_reviews(request: HttpRequest) -> HttpResponse:
+    reviews = selectors.my_reviews(user=request.user)
+    return render(
+        request,
+        "qa/my_reviews.html",
+        {"trend": selectors.score_trend(reviews), **_page(request, reviews)},
+    )
+
+
+def _review_context(
+    request: HttpRequest, pk: int, *, errors: dict[str, list[str]] | None = None
+) -> dict[str, Any]:
+    review = selectors.review_get(user=request.user, pk=pk)
+    number = request.GET.get("revision", "")
+    page = selectors.review_page(
+        user=request.user,
+        review=review,
+        revision_number=int(number) if number.isdecimal() and len(number) < 5 else None,
+    )
+    general: list[str] = []
+    for path, problems in (errors or {}).items():
+        key = path.removeprefix("answers.").rsplit(".", 1)[0] if path.startswith("answers.") else ""
+        target = next((c for c in page.criteria if c.key == key), None)
+        if target is not None:
+            target.errors.extend(problems)
+        else:
+            general.extend(problems)
+    return {
+        "p": page,
+        "review": review,
+        "conversation": review.conversation,
+        "errors": errors or {},
+        "general_errors": general,
+        "outcome_choices": [("MET", "Met", "1"), ("NOT_MET", "Not met", "2"), ("NA", "N/A", "3")],
+    }
+
+
+@page_for()
+@require_GET
+def review_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return render(request, "qa/review.html", _review_context(request, pk))
+
+
+def _review_write(request: HttpRequest, pk: int, write: Any, done: str) -> HttpResponse:
+    """Save, submit or revise from the review form: JSON for the page's script, else the page
+    again (with the problems next to their criteria) or a redirect."""
+    review = selectors.review_get(user=request.user, pk=pk)
+    page = selectors.review_page(user=request.user, review=review)
+    answers, problems = review_input(request.POST, page)
+    try:
+        if problems:
+            raise ValidationFailed(problems)
+        review = write(
+            review=review,
+            answers=answers,
+            strengths=request.POST.get("strengths"),
+            improvements=request.POST.get("improvements"),
+        )
+    except ValidationFailed as error:
+        if _wants_json(request):
+            return JsonResponse({"detail": error.message, "errors": error.errors}, status=400)
+        messages.error(request, error.message)
+        return render(
+            request, "qa/review.html", _review_context(request, pk, errors=error.errors), status=400
+        )
+    except ApplicationError as error:
+        if _wants_json(request):
+            return JsonResponse({"detail": error.message}, status=error.status)
+        raise
+    if _wants_json(request):
+        fresh = selectors.review_page(
+            user=request.user, review=selectors.review_get(user=request.user, pk=pk)
+        )
+        return JsonResponse(_scores_json(fresh, review))
+    if done:
+        messages.success(request, done)
+    return redirect("qa-review", pk=review.pk)
+
+
+def _scores_json(page: selectors.ReviewPage, review: Any) -> dict[str, Any]:
+    return {
+        "status": review.status,
+        "saved_at": (review.draft_saved_at or timezone.now()).isoformat(),
+        "segments": {s.key: s.score.as_json() for s in page.segments},
+        "headline": page.headline.as_json(),
+    }
+
+
+@page_for("qa_review")
+@require_POST
+def review_draft(request: HttpRequest, pk: int) -> HttpResponse:
+    return _review_write(
+        request,
+        pk,
+        lambda **kwargs: services.review_draft_save(user=request.user, **kwargs),
+        "Draft saved.",
+    )
+
+
+@page_for("qa_review")
+@require_POST
+def review_submit(request: HttpRequest, pk: int) -> HttpResponse:
+    return _review_write(
+        request,
+        pk,
+        lambda **kwargs: services.review_submit(user=request.user, **kwargs),
+        "Review submitted.",
+    )
+
+
+@page_for("qa_review")
+@require_POST
+def review_revise(request: HttpRequest, pk: int) -> HttpResponse:
+    reason = request.POST.get("reason", "")
+    return _review_write(
+        request,
+        pk,
+        lambda **kwargs: services.review_revise(user=request.user, reason=reason, **kwargs),
+        "Saved as a new revision.",
+    )
+
+
+@page_for("qa_review")
+@require_POST
+def review_release(request: HttpRequest, pk: int) -> HttpResponse:
+    review = selectors.review_get(user=request.user, pk=pk)
+    services.review_release(user=request.user, review=review)
+    messages.success(request, "Released to the agent.")
+    return redirect("qa-review", pk=pk)
+
+
+@page_for("qa_my_reviews")
+@require_POST
+def review_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
+    review = selectors.review_get(user=request.user, pk=pk)
+    form = AcknowledgeForm(request.POST)
+    comment = form.cleaned_data["comment"] if form.is_valid() else ""
+    try:
+        services.review_acknowledge(user=request.user, review=review, comment=comment)
+    except ApplicationError as error:
+        if error.status == 404:
+            raise
+        messages.error(request, error.message)
+    else:
+        messages.success(request, "Acknowledged. Thank you.")
+    return redirect("qa-review", pk=pk)
+
+
+@page_for("qa_my_reviews")
+@require_POST
+def dispute_open(request: HttpRequest, pk: int) -> HttpResponse:
+    review = selectors.review_get(user=request.user, pk=pk)
+    page = selectors.review_page(user=request.user, review=review)
+    try:
+        services.dispute_open(user=request.user, review=review, **dispute_input(request.POST, page))
+    except ValidationFailed as error:
+        context = _review_context(request, pk)
+        context["dispute_errors"] = error.errors
+        context["dispute_post"] = request.POST
+        messages.error(request, error.message)
+        return render(request, "qa/review.html", context, status=400)
+    except ApplicationError as error:
+        if error.status == 404:
+            raise
+        messages.error(request, error.message)
+        return redirect("qa-review", pk=pk)
+    messages.success(request, "Dispute sent. You will be told when it is decided.")
+    return redirect(reverse("qa-review", args=[pk]) + "#disputes")
+
+
+@page_for("qa_reviews")
+@require_GET
+def dispute_list(request: HttpRequest) -> HttpResponse:
+    status = request.GET.get("status", DisputeStatus.OPEN)
+    status = status if status in DisputeStatus.values else ""
+    disputes = selectors.dispute_list(user=request.user, status=status)
+    return render(
+        request,
+        "qa/disputes.html",
+        {
+            "status": status,
+            "can_decide": can_use(request.user, "qa_decide"),
+            **_page(request, disputes),
+        },
+    )
+
+
+@page_for("qa_decide")
+@require_POST
+def dispute_decide(request: HttpRequest, pk: int) -> HttpResponse:
+    dispute = selectors.dispute_get(user=request.user, pk=pk)
+    try:
+        services.dispute_decide(
+            user=request.user, dispute=dispute, **decision_input(request.POST, dispute)
+        )
+    except ApplicationError as error:
+        if error.status == 404:
+            raise
+        messages.error(request, error.message + _detail(error))
+    else:
+        messages.success(request, "Dispute decided; the agent and the reviewer are told.")
+    return redirect(reverse("qa-review", args=[dispute.review_id]) + "#disputes")
+
+
+def _detail(error: ApplicationError) -> str:
+    if isinstance(error, ValidationFailed):
+        return " " + " ".join(m for messages_ in error.errors.values() for m in messages_)
+    return ""
+
+
+# Sampling policies -------------------------------------------------------------------------------
+
+
+@page_for("qa_review")
+@require_GET
+def policy_list(request: HttpRequest) -> HttpResponse:
+    policies = [
+        (policy, services.spec_of(policy)) for policy in selectors.policy_list(user=request.user)
+    ]
+    return render(
+        request,
+        "qa/policy_list.html",
+        {"policies": policies, "can_manage": selectors.can_manage_policies(request.user)},
+    )
+
+
+@page_for("qa_review")
+@require_GET
+def policy_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    policy = selectors.policy_get(user=request.user, pk=pk)
+    spec = services.spec_of(policy)
+    return render(
+        request,
+        "qa/policy_detail.html",
+        {
+            "policy": policy,
+            "spec": spec,
+            "filters_text": services.filters_text(spec),
+            "preview": selectors.policy_preview(user=request.user, spec=spec),
+            "can_manage": selectors.can_manage_policies(request.user),
+        },
+    )
+
+
+def _policy_form(request: HttpRequest, policy: Any = None) -> HttpResponse:
+    initial = PolicyForm.initial_for(policy) if policy is not None else None
+    form = PolicyForm(request.POST or None, user=request.user, initial=initial)
+    preview = None
+    if form.is_bound and form.is_valid():
+        data = form.service_data()
+        try:
+            if request.POST.get("action") == "preview":
+                spec = services.policy_spec_clean(data, policy_id=policy.pk if policy else None)
+                preview = selectors.policy_preview(user=request.user, spec=spec)
+            elif policy is None:
+                policy = services.policy_create(user=request.user, data=data)
+                messages.success(
+                    request,
+                    f"“{policy.name}” saved. It runs on its schedule; run it now to fill the "
+                    "queue at once.",
+                )
+                return redirect("qa-policy", pk=policy.pk)
+            else:
+                services.policy_update(user=request.user, policy=policy, data=data)
+                messages.success(request, f"“{data['name']}” saved.")
+                return redirect("qa-policy", pk=policy.pk)
+        except ValidationFailed as error:
+            add_service_errors(
+                form,
+                error.errors,
+                aliases={
+                    "team_ids": "teams",
+                    "agent_ids": "agents",
+                    "reviewer_ids": "reviewers",
+                },
+            )
+    return render(
+        request, "qa/policy_form.html", {"form": form, "policy": policy, "preview": preview}
+    )
+
+
+@page_for("qa_manage")
+@require_http_methods(["GET", "POST"])
+def policy_create(request: HttpRequest) -> HttpResponse:
+    return _policy_form(request)
+
+
+@page_for("qa_manage")
+@require_http_methods(["GET", "POST"])
+def policy_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    return _policy_form(request, selectors.policy_get(user=request.user, pk=pk))
+
+
+@page_for("qa_manage")
+@require_POST
+def policy_run(request: HttpRequest, pk: int) -> HttpResponse:
+    policy = selectors.policy_get(user=request.user, pk=pk)
+    result = services.policy_run(policy_id=policy.pk, user=request.user)
+    messages.success(
+        request,
+        f"Ran for {result.period}: {result.created} new item{'s' if result.created != 1 else ''} "
+        f"({result.already} picked earlier in this period, {result.matching} matching).",
+    )
+    return redirect("qa-policy", pk=pk)
+
+
+@page_for("qa_manage")
+@require_http_methods(["GET", "POST"])
+def policy_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    policy = selectors.policy_get(user=request.user, pk=pk)
+    if request.method == "POST":
+        services.policy_delete(user=request.user, policy=policy)
+        messages.success(request, f"“{policy.name}” deleted; the items it made stay in the queue.")
+        return redirect("qa-policies")
+    return render(request, "qa/policy_delete.html", {"policy": policy})
