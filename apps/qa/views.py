@@ -244,8 +244,14 @@ def my_reviews(request: HttpRequest) -> HttpResponse:
 
 
 def _review_context(
-    request: HttpRequest, pk: int, *, errors: dict[str, list[str]] | None = None
+    request: HttpRequest,
+    pk: int,
+    *,
+    errors: dict[str, list[str]] | None = None,
+    typed: bool = False,
 ) -> dict[str, Any]:
+    """The review page; ``typed``: show what the form posted (a failed save or submit) instead
+    of what is saved, so nothing typed is lost."""
     review = selectors.review_get(user=request.user, pk=pk)
     number = request.GET.get("revision", "")
     page = selectors.review_page(
@@ -253,6 +259,16 @@ def _review_context(
         review=review,
         revision_number=int(number) if number.isdecimal() and len(number) < 5 else None,
     )
+    if typed:
+        post = request.POST
+        for criterion in page.criteria:
+            criterion.retype(
+                post.get(f"{criterion.key}-outcome"),
+                post.get(f"{criterion.key}-comment"),
+                post.get(f"{criterion.key}-evidence"),
+            )
+        page.strengths = post.get("strengths", page.strengths)
+        page.improvements = post.get("improvements", page.improvements)
     general: list[str] = []
     for path, problems in (errors or {}).items():
         key = path.removeprefix("answers.").rsplit(".", 1)[0] if path.startswith("answers.") else ""
@@ -296,9 +312,8 @@ def _review_write(request: HttpRequest, pk: int, write: Any, done: str) -> HttpR
         if _wants_json(request):
             return JsonResponse({"detail": error.message, "errors": error.errors}, status=400)
         messages.error(request, error.message)
-        return render(
-            request, "qa/review.html", _review_context(request, pk, errors=error.errors), status=400
-        )
+        context = _review_context(request, pk, errors=error.errors, typed=True)
+        return render(request, "qa/review.html", context, status=400)
     except ApplicationError as error:
         if _wants_json(request):
             return JsonResponse({"detail": error.message}, status=error.status)

@@ -81,6 +81,7 @@ class CriterionView:
     evidence: list[LineRef]
     disputed: list[Any] = field(default_factory=list)  # DisputeItem rows about it
     errors: list[str] = field(default_factory=list)  # what a failed save or submit said
+    typed_evidence: str | None = None  # what a failed save or submit sent, shown again
 
     @property
     def overridden(self) -> bool:
@@ -109,7 +110,18 @@ class CriterionView:
 
     @property
     def evidence_numbers(self) -> str:
+        if self.typed_evidence is not None:
+            return self.typed_evidence
         return ", ".join(str(ref.number) for ref in self.evidence if ref.number is not None)
+
+    def retype(self, outcome: str | None, comment: str | None, evidence: str | None) -> None:
+        """Show what a form sent instead of what is saved (after a failed save or submit)."""
+        self.answer = A.Answer(
+            outcome if outcome in A.OUTCOMES else None,
+            comment if comment is not None else self.answer.comment,
+            self.answer.evidence,
+        )
+        self.typed_evidence = evidence
 
 
 @dataclass

@@ -260,7 +260,7 @@ def policy_spec_clean(data: dict[str, Any], *, policy_id: int | None = None) -> 
     due_days = _number(
         data.get("due_days", 7), "due_days", errors, low=0, high=DUE_DAYS_MAX, integer=True
     )
-    schedule = " ".join(str(data.get("schedule") or "").split())
+    schedule = " ".join(str(data.get("schedule") or PolicySpec.schedule).split())
     if cron_parts(schedule) is None:
         errors["schedule"] = [
             "Five crontab fields: minute hour day-of-month month day-of-week, "
