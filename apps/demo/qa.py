@@ -66,7 +66,9 @@ class DemoQaResult:
 def demo_qa_load() -> DemoQaResult:
     if SamplingPolicy.objects.filter(name=POLICY_NAME).exists():
         return DemoQaResult(False, 0, 0, 0)
-    people = {u.username: u for u in User.objects.filter(username__in=["admin", "qa", "coach", "agent"])}
+    people = {
+        u.username: u for u in User.objects.filter(username__in=["admin", "qa", "coach", "agent"])
+    }
     if len(people) < 4:
         return DemoQaResult(False, 0, 0, 0)
     conversations = list(
@@ -93,7 +95,9 @@ def _flag_rules(admin: User, conversations: list[Conversation]) -> int:
                 name=spec["name"],
                 description=spec["description"],
                 trigger_on="CONVERSATION_END",
-                operators=(intelligence.RuleOperatorInput(operator_id=operators[spec["operator"]]),),
+                operators=(
+                    intelligence.RuleOperatorInput(operator_id=operators[spec["operator"]]),
+                ),
                 flag=True,
                 flag_operator_id=operators[spec["operator"]],
                 flag_field=spec["field"],
@@ -142,7 +146,7 @@ def _human_answers(review: Review, label: dict[str, Any]) -> dict[str, Any]:
     notes = label.get("notes") or {}
     answers: dict[str, Any] = {}
     for key, criterion in keys.items():
-        outcome = _OUTCOME.get(label["labels"].get(criterion.key, ""), None) or ai.get(key)
+        outcome = _OUTCOME.get(label["labels"].get(criterion.key, "")) or ai.get(key)
         if outcome == "NA" and not criterion.na_allowed:
             outcome = "NOT_MET"
         if outcome is None:
@@ -177,7 +181,9 @@ def _start(conversation: Conversation, reviewer: User) -> Review:
     return Review.objects.get(item=claimed)
 
 
-def _submit(conversation: Conversation, reviewer: User, label: dict[str, Any], feedback: tuple[str, str]) -> Review:
+def _submit(
+    conversation: Conversation, reviewer: User, label: dict[str, Any], feedback: tuple[str, str]
+) -> Review:
     review = _start(conversation, reviewer)
     return qa.review_submit(
         user=reviewer,
@@ -298,5 +304,7 @@ def _date(reviews: list[Review]) -> None:
     for review in reviews:
         conversation = Conversation.objects.get(pk=review.conversation_id)
         when = (conversation.ended_at or review.created_at) + timedelta(hours=20)
-        Review.objects.filter(pk=review.pk).update(submitted_at=when, release_at=when, created_at=when)
+        Review.objects.filter(pk=review.pk).update(
+            submitted_at=when, release_at=when, created_at=when
+        )
         ReviewRevision.objects.filter(review=review, number=1).update(created_at=when)

@@ -127,7 +127,9 @@ def test_an_accepted_dispute_makes_a_new_revision_with_a_new_score(
     assert second.answers.get(criterion_key="offer_help").outcome == "MET"
     item = dispute.items.get()
     assert item.accepted is True and item.final_outcome == "MET"
-    told = set(Notification.objects.filter(kind="qa.dispute_decided").values_list("user", flat=True))
+    told = set(
+        Notification.objects.filter(kind="qa.dispute_decided").values_list("user", flat=True)
+    )
     assert told == {world.agent_user.pk, world.qa_analyst.pk}
 
 
@@ -189,7 +191,5 @@ def test_the_reviewer_and_the_deciders_hear_of_a_new_dispute(
 ):
     with django_capture_on_commit_callbacks(execute=True):
         dispute_offer_help(world, released)
-    told = set(
-        Notification.objects.filter(kind="qa.dispute_opened").values_list("user", flat=True)
-    )
+    told = set(Notification.objects.filter(kind="qa.dispute_opened").values_list("user", flat=True))
     assert told == {world.qa_analyst.pk, world.admin.pk}

@@ -252,7 +252,9 @@ def test_reassigning_a_claimed_item_hands_its_draft_to_the_new_reviewer(world, s
 def test_reassigning_needs_a_reason_and_a_reviewer_who_may_review_the_conversation(world, script):
     item = build.manual_item(world.south_call)
     with pytest.raises(ValidationFailed) as failed:
-        services.queue_item_reassign(user=world.admin, item=item, assignee_id=world.coach.pk, reason="")
+        services.queue_item_reassign(
+            user=world.admin, item=item, assignee_id=world.coach.pk, reason=""
+        )
     assert set(failed.value.errors) == {"reason", "assignee"}  # the coach leads north, not south
     with pytest.raises(PermissionDenied):
         services.queue_item_reassign(user=world.qa_analyst, item=item, assignee_id=None, reason="x")

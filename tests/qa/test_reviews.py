@@ -293,7 +293,9 @@ def test_a_submitted_review_is_released_at_once_and_the_agent_is_told(
 ):
     review = start(world)
     with django_capture_on_commit_callbacks(execute=True):
-        review = services.review_submit(user=world.qa_analyst, review=review, answers=full_answers())
+        review = services.review_submit(
+            user=world.qa_analyst, review=review, answers=full_answers()
+        )
     assert review.is_released
     note = Notification.objects.get(user=world.agent_user, kind="qa.review_released")
     assert note.url == f"/qa/reviews/{review.pk}/"
@@ -306,7 +308,9 @@ def test_a_delayed_release_waits_and_the_sweeper_tells_the_agent_once(
     settings.QA_RELEASE_DELAY_HOURS = 24
     review = start(world)
     with django_capture_on_commit_callbacks(execute=True):
-        review = services.review_submit(user=world.qa_analyst, review=review, answers=full_answers())
+        review = services.review_submit(
+            user=world.qa_analyst, review=review, answers=full_answers()
+        )
     assert not review.is_released
     assert not Review.objects.for_user(world.agent_user).exists()
     assert services.reviews_release_due() == 0
@@ -339,7 +343,7 @@ def test_the_agent_acknowledges_the_current_revision_once(world, script):
         services.review_acknowledge(user=world.other_agent_user, review=review)
 
 
-# Handoffs: one review, two segments ----------------------------------------------------------------
+# Handoffs: one review, two segments -----------------------------------------------------------
 
 
 def test_an_ai_to_human_handoff_is_reviewed_in_two_segments_each_on_its_criteria(world):

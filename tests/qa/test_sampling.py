@@ -166,7 +166,10 @@ def test_the_participant_mix_filter_tells_ai_only_calls_and_handoffs_apart(world
         )
 
     def picked(mix):
-        return {p.conversation_id for p in services.policy_pick(spec(participant_mix=mix, quota_count=9), now=NOW).picks}
+        return {
+            p.conversation_id
+            for p in services.policy_pick(spec(participant_mix=mix, quota_count=9), now=NOW).picks
+        }
 
     assert human.pk in picked(["HUMAN"]) and handoff.pk not in picked(["HUMAN"])
     assert picked(["HANDOFF"]) == {handoff.pk}
@@ -180,7 +183,10 @@ def test_sentiment_and_adherence_filters_read_the_ais_latest_results(world):
     greeted = builders.make_conversation(
         agent=world.agent,
         started_at=NOW - timedelta(hours=2),
-        texts=[("agent", "thank you for calling how can i help"), ("customer", "this is awful i am furious")],
+        texts=[
+            ("agent", "thank you for calling how can i help"),
+            ("customer", "this is awful i am furious"),
+        ],
     )
     silent = builders.make_conversation(
         agent=world.agent,
@@ -242,7 +248,9 @@ def test_a_later_run_tops_up_when_new_calls_arrive_and_a_removed_pick_stays_remo
     services.queue_item_remove(user=world.admin, item=removed, reason="Test call")
     calls(world.agent, 3, hours_ago=1)
     services.policy_run(policy_id=saved.pk, now=NOW + timedelta(hours=1))
-    live = QueueItem.objects.filter(policy=saved, agent=world.agent).exclude(status=ItemStatus.REMOVED)
+    live = QueueItem.objects.filter(policy=saved, agent=world.agent).exclude(
+        status=ItemStatus.REMOVED
+    )
     assert live.count() == 3
     assert removed.conversation_id not in set(live.values_list("conversation_id", flat=True))
 
@@ -261,7 +269,12 @@ def test_picks_are_spread_evenly_over_the_reviewers(world):
     agents = [builders.make_agent(team=world.north) for _ in range(3)]
     for agent in agents:
         calls(agent, 3)
-    saved = policy(world.admin, quota_count=3, agent_ids=[a.pk for a in agents], reviewer_ids=[r.pk for r in reviewers])
+    saved = policy(
+        world.admin,
+        quota_count=3,
+        agent_ids=[a.pk for a in agents],
+        reviewer_ids=[r.pk for r in reviewers],
+    )
     result = services.policy_run(policy_id=saved.pk, now=NOW)
     assert result.created == 9
     assert sorted(result.assigned.values()) == [3, 3, 3]
@@ -279,7 +292,10 @@ def test_a_reviewer_never_gets_their_own_conversation_and_a_coach_only_their_tea
     saved = policy(world.admin, quota_count=2, reviewer_ids=[world.qa_analyst.pk, world.coach.pk])
     services.policy_run(policy_id=saved.pk, now=NOW)
     for item in QueueItem.objects.filter(policy=saved):
-        if item.conversation_id in {c.pk for c in own} or item.conversation.team_id == world.north.pk:
+        if (
+            item.conversation_id in {c.pk for c in own}
+            or item.conversation.team_id == world.north.pk
+        ):
             assert item.assignee_id == world.coach.pk  # not the analyst: it is theirs
         else:
             assert item.assignee_id == world.qa_analyst.pk  # south: not the coach's team

@@ -46,7 +46,9 @@ def test_a_customer_who_moves_on_passes_the_repeat_check():
 def test_seconds_to_the_human_count_from_the_recorded_handoff_or_the_ais_last_turn():
     without = find_seam(CALL)
     assert without.seconds_to_human == 9.0  # 20 s - (9 s + 2 s)
-    handoff = HandoffContext(reason="stolen card", summary="Card stolen", at=T0 + timedelta(seconds=12))
+    handoff = HandoffContext(
+        reason="stolen card", summary="Card stolen", at=T0 + timedelta(seconds=12)
+    )
     seam = find_seam(CALL, handoff)
     assert seam.seconds_to_human == 8.0
     assert checks(seam)["time_to_human"] == PASS

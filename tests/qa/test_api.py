@@ -1,0 +1,160 @@
+"""The QA API under /api/qa/: the whole workflow over HTTP, its errors, and fixed query counts."""
+
+from __future__ import annotations
+
+import pytest
+
+from apps.qa.choices import ItemStatus
+from apps.qa.models import QueueItem, Review, SamplingPolicy
+from tests.fixtures import builders
+from tests.fixtures import qa as build
+from tests.fixtures.queries import queries_for
+from tests.qa.test_reviews import H, full_answers
+
+pytestmark = pytest.mark.django_db
+
+
+def post(client, path: str, data=None):
+    return client.post(path, data or {}, content_type="application/json")
+
+
+def test_the_workflow_over_the_api(world, script, client_for):
+    analyst, agent, admin = (
+        client_for(u) for u in (world.qa_analyst, world.agent_user, world.admin)
+    )
+    sent = post(
+        client_for(world.supervisor),
+        "/api/qa/items/",
+        {"conversation": world.north_call.pk, "reason": "Customer complained", "priority": 3},
+    )
+    assert sent.status_code == 201 and sent.json()["source"] == "MANUAL"
+
+    claimed = post(analyst, "/api/qa/items/claim-next/")
+    assert claimed.status_code == 200
+    review_id = claimed.json()["review"]
+    detail = analyst.get(f"/api/qa/reviews/{review_id}/").json()
+    greeting = next(a for a in detail["answers"] if a["key"] == f"{H}:greeting")
+    assert (greeting["outcome"], greeting["ai_outcome"]) == ("MET", "MET")
+    assert detail["ai"]["operator"] == "Script Adherence"
+
+    saved = post(
+        analyst,
+        f"/api/qa/reviews/{review_id}/answers/",
+        {"answers": full_answers(), "strengths": "Calm"},
+    )
+    assert saved.status_code == 200 and saved.json()["scores"][H]["score"] == 80.0
+    submitted = post(analyst, f"/api/qa/reviews/{review_id}/submit/")
+    assert submitted.status_code == 200 and submitted.json()["status"] == "SUBMITTED"
+    assert post(analyst, "/api/qa/items/claim-next/").status_code == 204
+
+    mine = agent.get("/api/qa/reviews/").json()
+    assert [r["id"] for r in mine["results"]] == [review_id]
+    acked = post(agent, f"/api/qa/reviews/{review_id}/acknowledge/", {"comment": "Thanks"})
+    assert acked.json()["acknowledgement"] == "Thanks"
+    disputed = post(
+        agent,
+        "/api/qa/disputes/",
+        {
+            "review": review_id,
+            "reason": "I offered",
+            "items": [{"key": f"{H}:offer_help", "proposed_outcome": "MET"}],
+        },
+    )
+    assert disputed.status_code == 201
+    decided = post(
+        admin,
+        f"/api/qa/disputes/{disputed.json()['id']}/decide/",
+        {"decision": "ACCEPT", "reason": "Fair"},
+    )
+    assert decided.status_code == 200 and decided.json()["resulting_revision"] == 2
+    revisions = agent.get(f"/api/qa/reviews/{review_id}/revisions/").json()
+    assert [r["score"] for r in revisions] == ["80.0", "100.0"]
+
+
+def test_errors_are_clear_4xx_answers(world, script, client_for):
+    analyst = client_for(world.qa_analyst)
+    item = build.manual_item(world.north_call)
+    review_id = post(analyst, "/api/qa/reviews/", {"item": item.pk}).json()["id"]
+    bad = post(
+        analyst,
+        f"/api/qa/reviews/{review_id}/answers/",
+        {"answers": {f"{H}:greeting": {"outcome": "NA"}}},
+    )
+    assert bad.status_code == 400
+    assert f"answers.{H}:greeting.outcome" in bad.json()["extra"]["errors"]
+    incomplete = post(analyst, f"/api/qa/reviews/{review_id}/submit/")
+    assert incomplete.status_code == 400 and incomplete.json()["code"] == "validation_failed"
+    assert post(analyst, "/api/qa/reviews/", {"item": item.pk}).status_code in (200, 201)
+    assert post(client_for(world.coach), f"/api/qa/items/{item.pk}/claim/").status_code == 409
+    assert post(analyst, "/api/qa/reviews/", {"item": 10**12}).status_code == 404
+    no_reason = post(analyst, "/api/qa/items/", {"conversation": world.north_call.pk})
+    assert no_reason.status_code == 400 and "reason" in no_reason.json()["errors"]
+    agent = client_for(world.agent_user)
+    assert (
+        post(
+            agent, "/api/qa/items/", {"conversation": world.north_call.pk, "reason": "x"}
+        ).status_code
+        == 403
+    )
+
+
+def test_policies_over_the_api_with_a_preview_and_a_run(world, client_for):
+    builders.make_conversation(agent=world.agent)
+    admin = client_for(world.admin)
+    body = {"name": "Daily two", "quota_count": 2, "period": "DAY", "schedule": "0 7 * * *"}
+    preview = post(admin, "/api/qa/policies/preview/", body).json()
+    # Two of the agent's (the world's north call and this one), the other agent's south call.
+    assert preview["period"] and len(preview["picks"]) == 3
+    assert not SamplingPolicy.objects.exists()
+    created = post(admin, "/api/qa/policies/", body)
+    assert created.status_code == 201 and created.json()["quota_text"] == "2 per agent per day"
+    policy_id = created.json()["id"]
+    assert post(admin, f"/api/qa/policies/{policy_id}/run/").json()["created"] == 3
+    assert post(admin, f"/api/qa/policies/{policy_id}/run/").json()["created"] == 0
+    broken = post(admin, "/api/qa/policies/", {"name": "Daily two", "schedule": "daily"})
+    assert broken.status_code == 400 and set(broken.json()["extra"]["errors"]) == {
+        "name",
+        "schedule",
+    }
+    assert client_for(world.qa_analyst).get(f"/api/qa/policies/{policy_id}/").status_code == 200
+    assert (
+        post(client_for(world.qa_analyst), f"/api/qa/policies/{policy_id}/run/").status_code == 403
+    )
+
+
+def test_reassigning_and_removing_over_the_api(world, script, client_for):
+    admin = client_for(world.admin)
+    item = build.manual_item(world.north_call)
+    moved = post(
+        admin, f"/api/qa/items/{item.pk}/reassign/", {"assignee": world.coach.pk, "reason": "Team"}
+    )
+    assert moved.json()["assignee_id"] == world.coach.pk
+    removed = post(admin, f"/api/qa/items/{item.pk}/remove/", {"reason": "Duplicate"})
+    assert removed.json()["status"] == ItemStatus.REMOVED
+    assert post(admin, f"/api/qa/items/{item.pk}/remove/", {"reason": "Again"}).status_code == 409
+
+
+def test_notifications_over_the_api(world, script, client_for, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        build.manual_item(world.north_call)
+    analyst = client_for(world.qa_analyst)
+    listed = analyst.get("/api/notifications/", {"unread": "true"}).json()
+    assert listed["count"] == 1 and listed["results"][0]["kind"] == "qa.pool_items"
+    assert post(analyst, "/api/notifications/read/").json() == {"unread": 0}
+    assert client_for(world.coach).get("/api/notifications/").json()["count"] == 0
+
+
+def test_lists_make_the_same_number_of_queries_for_few_or_many_rows(world, script, client_for):
+    from tests.qa.test_views import _items
+
+    analyst = client_for(world.qa_analyst)
+    _items(world, 5)
+    item = QueueItem.objects.first()
+    post(analyst, "/api/qa/reviews/", {"item": item.pk})
+    paths = ["/api/qa/items/", "/api/qa/reviews/", "/api/qa/disputes/", "/api/qa/policies/"]
+    few = {path: queries_for(analyst, path) for path in paths}
+    _items(world, 200)
+    for other in QueueItem.objects.filter(status=ItemStatus.OPEN)[:3]:
+        post(analyst, "/api/qa/reviews/", {"item": other.pk})
+    assert Review.objects.count() == 4
+    assert {path: queries_for(analyst, path) for path in paths} == few
