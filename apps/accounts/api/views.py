@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import django_filters
+from django.db.models import QuerySet
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from ccportal.viewsets import ScopedReadOnlyViewSet
+from ccportal.viewsets import StableOrderingFilter
 
 from .. import selectors, services
 from ..models import Notification
@@ -30,16 +33,18 @@ class NotificationFilter(django_filters.FilterSet):
 
 @extend_schema_view(
     list=extend_schema(summary="List your notifications", description="Newest first."),
-    retrieve=extend_schema(summary="Get one of your notifications"),
 )
-class NotificationViewSet(ScopedReadOnlyViewSet):
+class NotificationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     """What changed in the caller's work; the bell on every page shows the same."""
 
-    selector = selectors.notification_list
+    filter_backends = [DjangoFilterBackend, StableOrderingFilter]
     serializer_class = NotificationSerializer
     permission_classes = [IsAuthenticated]
     filterset_class = NotificationFilter
     ordering_fields = ["created_at"]
+
+    def get_queryset(self) -> QuerySet[Notification]:
+        return selectors.notification_list(user=self.request.user)
 
     @extend_schema(
         summary="Mark notifications read",

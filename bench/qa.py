@@ -1,0 +1,306 @@
+"""QA queue benchmark: claim-next latency under concurrent claimers, and the queue page's server
+time, over a large queue.
+
+    python -m ccportal.devstack exec -- python bench/qa.py [--items 100000] [--claimers 8]
+
+Uses DATABASE_URL / REDIS_URL (on these machines: PostgreSQL and Redis on 127.0.0.1), in a
+fresh database `<name>_bench_qa`. Steps:
+
+1. Seed: a published rubric, `--conversations` closed calls (a customer, an agent, 10 lines and
+   a script-adherence result each, copied from one real result of the embedded operator) and
+   `--items` open queue items over them (priorities 1-4, due dates spread over two weeks, a
+   quarter assigned to the claimers, the rest in the pool). Bulk inserts; not timed.
+2. Claim next: `--claimers` threads, each its own PostgreSQL session and QA analyst, call
+   ``services.queue_claim_next`` in a loop, `--claims` times each. Each claim is the whole
+   service call: the `SELECT ... FOR UPDATE SKIP LOCKED`, the guarded UPDATE, the history
+   line and the start of the review (rubric, participants, transcript, the AI's answers).
+   Checks that no item was claimed twice.
+3. Queue page: Django's test client (in process: server time, no network) GETs the queue page
+   (the pool tab as an analyst, "everything" as an admin) and the API list, `--pages` times
+   each; the first request of each is a warm-up.
+Prints the figures; docs/benchmarks.md records them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def bench_database_url() -> str:
+    parts = urlsplit(os.environ["DATABASE_URL"])
+    name = parts.path.lstrip("/") or "postgres"
+    return urlunsplit(parts._replace(path=f"/{name}_bench_qa"))
+
+
+def recreate_database(url: str) -> None:
+    import psycopg
+
+    parts = urlsplit(url)
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    name = parts.path.lstrip("/")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def summary(label: str, seconds: list[float]) -> str:
+    ms = [s * 1000 for s in seconds]
+    return (
+        f"{label:<44} n={len(ms):>5}  p50 {statistics.median(ms):7.1f} ms  "
+        f"p95 {percentile(ms, 95):7.1f} ms  p99 {percentile(ms, 99):7.1f} ms  "
+        f"max {max(ms):7.1f} ms"
+    )
+
+
+def seed(conversations: int, items: int, claimers: int) -> dict:
+    from django.utils import timezone
+
+    from apps.accounts.choices import Role
+    from apps.accounts.models import Agent, Team, User
+    from apps.conversations.choices import ConversationStatus, ParticipantType
+    from apps.conversations.models import Communication, Conversation, Participant
+    from apps.intelligence import services as intelligence
+    from apps.intelligence.models import OperatorResult
+    from apps.qa.choices import ItemSource, ItemStatus
+    from apps.qa.models import QueueItem
+    from tests.fixtures import qa as build
+
+    started = time.monotonic()
+    team = Team.objects.create(name="Bench", slug="bench")
+    admin = User.objects.create_user(username="bench-admin", password="x", role=Role.ADMIN)
+    analysts = [
+        User.objects.create_user(username=f"bench-qa-{i}", password="x", role=Role.QA_ANALYST)
+        for i in range(claimers)
+    ]
+    agents = Agent.objects.bulk_create(
+        Agent(display_name=f"Agent {i}", team=team) for i in range(50)
+    )
+    build.publish_script(admin)
+    intelligence.defaults_ensure()
+    now = timezone.now()
+    rows = Conversation.objects.bulk_create(
+        (
+            Conversation(
+                twilio_id=f"bench_conv_{i:07d}",
+                name=f"Caller {i}",
+                status=ConversationStatus.CLOSED,
+                channels=["VOICE"],
+                started_at=now - timedelta(hours=2, minutes=i % 600),
+                ended_at=now - timedelta(hours=1, minutes=i % 600),
+                team=team,
+                queue=("cards", "loans", "accounts")[i % 3],
+            )
+            for i in range(conversations)
+        ),
+        batch_size=5000,
+    )
+    participants = []
+    for i, conversation in enumerate(rows):
+        participants.append(
+            Participant(
+                twilio_id=f"bench_pc_{i}", conversation=conversation, type=ParticipantType.CUSTOMER, name=f"Caller {i}"
+            )
+        )
+        participants.append(
+            Participant(
+                twilio_id=f"bench_pa_{i}",
+                conversation=conversation,
+                type=ParticipantType.HUMAN_AGENT,
+                name="Agent",
+                agent=agents[i % len(agents)],
+            )
+        )
+    Participant.objects.bulk_create(participants, batch_size=5000)
+    lines = (
+        "thank you for calling harper valley how can i help",
+        "i lost my debit card yesterday",
+        "i am sorry to hear that can i have your name",
+        "my name is pat",
+        "thank you pat i have blocked the card",
+        "will i get a new one",
+        "yes a new card is on its way",
+        "great thanks",
+        "is there anything else i can help you with",
+        "no that is all",
+    )
+    Communication.objects.bulk_create(
+        (
+            Communication(
+                twilio_id=f"bench_comm_{c.pk}_{j}",
+                conversation=c,
+                text=text,
+                occurred_at=c.started_at + timedelta(seconds=5 * j),
+                offset_ms=5000 * j,
+                duration_ms=2000,
+            )
+            for c in rows
+            for j, text in enumerate(lines)
+        ),
+        batch_size=10000,
+    )
+    # One real adherence result (the embedded operator on the first call), copied to every call.
+    intelligence.conversations_backfill(conversation_ids=[rows[0].pk])
+    model = (
+        OperatorResult.objects.filter(conversation=rows[0], definition__operator__key="script-adherence")
+        .order_by("-id")
+        .first()
+    )
+    OperatorResult.objects.bulk_create(
+        (
+            OperatorResult(
+                result_id=f"bench_result_{c.pk}",
+                source=model.source,
+                conversation=c,
+                operator_id=model.operator_id,
+                operator_name=model.operator_name,
+                operator_version=model.operator_version,
+                output_format=model.output_format,
+                result=model.result,
+                definition_id=model.definition_id,
+                rubric_version_id=model.rubric_version_id,
+                date_created=c.ended_at,
+            )
+            for c in rows[1:]
+        ),
+        batch_size=5000,
+    )
+    QueueItem.objects.bulk_create(
+        (
+            QueueItem(
+                conversation=rows[i % len(rows)],
+                source=ItemSource.SAMPLING,
+                source_key=f"bench:{i // len(rows)}",
+                reason=f"Sampled #{i}",
+                priority=1 + (i * 7) % 4,
+                due_at=now + timedelta(minutes=(i * 37) % (14 * 24 * 60)),
+                status=ItemStatus.OPEN,
+                assignee=analysts[i % len(analysts)] if i % 4 == 0 else None,
+                agent=agents[i % len(agents)],
+            )
+            for i in range(items)
+        ),
+        batch_size=10000,
+    )
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    return {
+        "admin": admin,
+        "analysts": analysts,
+        "seconds": time.monotonic() - started,
+    }
+
+
+def bench_claims(analysts: list, claims: int) -> tuple[list[float], list[int]]:
+    from django.db import connection
+
+    from apps.qa import services
+
+    latencies: list[float] = []
+    claimed: list[int] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(len(analysts))
+
+    def work(user) -> None:
+        mine: list[float] = []
+        got: list[int] = []
+        try:
+            barrier.wait()
+            for _ in range(claims):
+                started = time.perf_counter()
+                item = services.queue_claim_next(user=user)
+                mine.append(time.perf_counter() - started)
+                if item is not None:
+                    got.append(item.pk)
+        finally:
+            connection.close()
+        with lock:
+            latencies.extend(mine)
+            claimed.extend(got)
+
+    threads = [threading.Thread(target=work, args=(user,)) for user in analysts]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    print(f"claims: {len(claimed)} in {wall:.1f} s = {len(claimed) / wall:.0f} claims/s")
+    return latencies, claimed
+
+
+def bench_pages(admin, analyst, pages: int) -> None:
+    from django.test import Client
+
+    for user, paths in (
+        (analyst, ["/qa/?tab=pool", "/qa/", "/api/qa/items/?tab=pool"]),
+        (admin, ["/qa/?tab=all", "/qa/?tab=all&sort=due", "/qa/?tab=all&q=Sampled+%2342"]),
+    ):
+        client = Client()
+        client.force_login(user)
+        for path in paths:
+            client.get(path)  # warm-up
+            times = []
+            for _ in range(pages):
+                started = time.perf_counter()
+                response = client.get(path)
+                times.append(time.perf_counter() - started)
+                assert response.status_code == 200, (path, response.status_code)
+            print(summary(f"GET {path} ({user.username})", times))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--conversations", type=int, default=5_000)
+    parser.add_argument("--claimers", type=int, default=8)
+    parser.add_argument("--claims", type=int, default=150, help="claims per claimer")
+    parser.add_argument("--pages", type=int, default=30)
+    args = parser.parse_args()
+
+    url = bench_database_url()
+    recreate_database(url)
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ccportal.settings")
+    os.environ.setdefault("SECRET_KEY", "bench")
+    os.environ.setdefault("DB_POOL_MAX_SIZE", str(args.claimers + 4))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from apps.qa.models import QueueItem
+
+    call_command("migrate", verbosity=0)
+    seeded = seed(args.conversations, args.items, args.claimers)
+    open_items = QueueItem.objects.filter(status="OPEN").count()
+    print(
+        f"seeded {args.conversations:,} conversations, {open_items:,} open items in "
+        f"{seeded['seconds']:.0f} s; {args.claimers} claimers x {args.claims} claims"
+    )
+    latencies, claimed = bench_claims(seeded["analysts"], args.claims)
+    assert len(claimed) == len(set(claimed)), "an item was claimed twice"
+    print(summary(f"claim next ({args.claimers} concurrent claimers)", latencies))
+    bench_pages(seeded["admin"], seeded["analysts"][0], args.pages)
+
+
+if __name__ == "__main__":
+    main()
