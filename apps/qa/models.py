@@ -191,6 +191,25 @@ class QueueItem(TimeStampedModel):
                 condition=Q(status=ItemStatus.OPEN),
                 name="qa_item_mine_next_idx",
             ),
+            # The admins' "everything" tab in either order, and overdue counts.
+            models.Index(
+                F("priority").desc(),
+                F("due_at").asc(nulls_last=True),
+                "id",
+                name="qa_item_priority_idx",
+            ),
+            models.Index(
+                F("due_at").asc(nulls_last=True),
+                F("priority").desc(),
+                "id",
+                name="qa_item_due_order_idx",
+            ),
+            models.Index(
+                "due_at",
+                condition=Q(status__in=[ItemStatus.OPEN, ItemStatus.CLAIMED]),
+                name="qa_item_due_idx",
+            ),
+            models.Index(fields=["assignee", "status"], name="qa_item_assignee_idx"),
             models.Index(fields=["status", "-created_at"], name="qa_item_status_idx"),
             models.Index(fields=["claimed_by", "status"], name="qa_item_claimed_idx"),
             models.Index(fields=["policy", "period", "agent"], name="qa_item_policy_period_idx"),

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -23,6 +22,7 @@ from apps.accounts.decorators import page_for
 from apps.accounts.scoping import can_use
 from apps.common.errors import ApplicationError, ValidationFailed
 from apps.common.forms import add_service_errors
+from apps.common.pagination import CappedPaginator
 
 from . import selectors, services
 from .choices import DisputeStatus, ReviewStatus
@@ -42,7 +42,7 @@ PAGE_SIZE = 25
 
 
 def _page(request: HttpRequest, rows: Any, size: int = PAGE_SIZE) -> dict[str, Any]:
-    paginator = Paginator(rows, size)
+    paginator = CappedPaginator(rows, size)
     page = paginator.get_page(request.GET.get("page"))
     return {
         "page": page,
@@ -91,7 +91,17 @@ def claim_next(request: HttpRequest) -> HttpResponse:
     if item is None:
         messages.info(request, "Nothing to claim: your items and the pool are empty.")
         return redirect("qa-queue")
-    return redirect("qa-review", pk=item.review.pk)
+    return _open_review(request, item)
+
+
+def _open_review(request: HttpRequest, item: Any) -> HttpResponse:
+    """The review of an item the user just claimed, started now if it is not yet."""
+    try:
+        review = services.review_start(item=item, reviewer=request.user)
+    except ApplicationError as error:
+        messages.error(request, error.message)
+        return redirect("qa-item", pk=item.pk)
+    return redirect("qa-review", pk=review.pk)
 
 
 @page_for("qa_review")
@@ -103,6 +113,8 @@ def item_detail(request: HttpRequest, pk: int) -> HttpResponse:
         review.status == ReviewStatus.SUBMITTED or review.reviewer_id == request.user.pk
     ):
         return redirect("qa-review", pk=review.pk)
+    if review is None and item.claimed_by_id == request.user.pk:
+        return _open_review(request, item)
     return render(
         request,
         "qa/item_detail.html",
@@ -115,15 +127,12 @@ def item_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def item_claim(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         item = services.queue_item_claim(user=request.user, item_id=pk)
-    except ValidationFailed as error:
-        messages.error(request, error.message)
-        return redirect("qa-item", pk=pk)
     except ApplicationError as error:
         if error.status == 404:
             raise
         messages.error(request, error.message)
         return redirect("qa-item", pk=pk)
-    return redirect("qa-review", pk=item.review.pk)
+    return _open_review(request, item)
 
 
 @page_for("qa_review")
@@ -198,7 +207,7 @@ def send_to_qa(request: HttpRequest, conversation_pk: int) -> HttpResponse:
         )
         if review_now:
             item = services.queue_item_claim(user=request.user, item_id=item.pk)
-            return redirect("qa-review", pk=item.review.pk)
+            return _open_review(request, item)
     except ApplicationError as error:
         if error.status == 404:
             raise

@@ -158,6 +158,23 @@ def version_structure(*, version: RubricVersion) -> RubricStructure:
     )
 
 
+_FROZEN: dict[int, RubricStructure] = {}
+
+
+def frozen_structure(*, version: RubricVersion) -> RubricStructure:
+    """``version_structure``, kept per process for published and retired versions: they never
+    change, and operators and reviews read them again and again. Drafts are read each time."""
+    if version.status == VersionStatus.DRAFT:
+        return version_structure(version=version)
+    structure = _FROZEN.get(version.pk)
+    if structure is None:
+        structure = version_structure(version=version)
+        if len(_FROZEN) > 256:
+            _FROZEN.clear()
+        _FROZEN[version.pk] = structure
+    return structure
+
+
 def version_data(*, version: RubricVersion) -> dict[str, Any]:
     """``version`` in the editable format (``apps.rubrics.validation``), already clean.
 

@@ -31,7 +31,10 @@ def test_the_workflow_over_the_api(world, script, client_for):
 
     claimed = post(analyst, "/api/qa/items/claim-next/")
     assert claimed.status_code == 200
-    review_id = claimed.json()["review"]
+    assert claimed.json()["status"] == "CLAIMED" and claimed.json()["review"] is None
+    started = post(analyst, "/api/qa/reviews/", {"item": claimed.json()["id"]})
+    assert started.status_code == 201
+    review_id = started.json()["id"]
     detail = analyst.get(f"/api/qa/reviews/{review_id}/").json()
     greeting = next(a for a in detail["answers"] if a["key"] == f"{H}:greeting")
     assert (greeting["outcome"], greeting["ai_outcome"]) == ("MET", "MET")

@@ -93,7 +93,9 @@ def test_review_acknowledge_dispute_and_decide(browser, sync_api, live_server, c
     agent.get_by_role("link", name="My reviews").click()
     agent.get_by_test_id("review-row").get_by_role("link").first.click()
     expect(agent.get_by_test_id("score")).to_have_text("80.0")
-    expect(agent.locator('[data-criterion="HUMAN_AGENT:greeting"]').get_by_test_id("comment")).to_contain_text("too fast")
+    expect(
+        agent.locator('[data-criterion="HUMAN_AGENT:greeting"]').get_by_test_id("comment")
+    ).to_contain_text("too fast")
     agent.get_by_test_id("acknowledge").click()
     expect(agent.get_by_test_id("acknowledgement")).to_be_visible()
     agent.get_by_test_id("dispute-open").click()

@@ -130,13 +130,16 @@ def test_claim_next_takes_the_most_urgent_then_the_earliest_due(world, script):
     assert order == [c.pk, b.pk, a.pk]
 
 
-def test_claiming_starts_the_review_and_records_who_and_when(world, script):
+def test_claiming_records_who_and_when_and_the_claimer_then_starts_the_review(world, script):
     item = build.manual_item(world.north_call)
     claimed = services.queue_claim_next(user=world.qa_analyst)
     assert claimed.status == ItemStatus.CLAIMED
     assert claimed.claimed_by_id == world.qa_analyst.pk
-    review = Review.objects.get(item=item)
+    with pytest.raises(Conflict, match="Claim the item"):
+        services.review_start(item=claimed, reviewer=world.admin)
+    review = services.review_start(item=claimed, reviewer=world.qa_analyst)
     assert review.status == ReviewStatus.DRAFT and review.reviewer_id == world.qa_analyst.pk
+    assert services.review_start(item=claimed, reviewer=world.qa_analyst) == review
     assert list(item.events.values_list("action", flat=True)) == [
         ItemAction.CREATED,
         ItemAction.CLAIMED,
@@ -165,12 +168,13 @@ def test_supervisors_and_agents_do_not_work_the_queue(world, script):
             services.queue_claim_next(user=user)
 
 
-def test_without_a_published_rubric_a_claim_says_so_and_the_item_stays_open(world):
+def test_without_a_published_rubric_the_review_says_so_and_the_item_goes_back(world):
     item = build.manual_item(world.north_call)
+    claimed = services.queue_claim_next(user=world.qa_analyst)
     with pytest.raises(Conflict, match="publish a rubric"):
-        services.queue_claim_next(user=world.qa_analyst)
+        services.review_start(item=claimed, reviewer=world.qa_analyst)
     item.refresh_from_db()
-    assert item.status == ItemStatus.OPEN
+    assert item.status == ItemStatus.OPEN and item.claimed_by_id is None
     assert not Review.objects.exists()
 
 
@@ -208,7 +212,6 @@ def test_ten_threads_claiming_from_five_items_get_exactly_five_distinct_items(wo
     got = [pk for pk in claimed if pk is not None]
     assert sorted(got) == sorted(item.pk for item in items)
     assert claimed.count(None) == 5
-    assert Review.objects.count() == 5
     assert set(QueueItem.objects.values_list("status", flat=True)) == {ItemStatus.CLAIMED}
 
 
@@ -217,7 +220,9 @@ def test_ten_threads_claiming_from_five_items_get_exactly_five_distinct_items(wo
 
 def test_putting_an_item_back_discards_its_draft_and_opens_it_again(world, script):
     item = build.manual_item(world.north_call)
-    services.queue_claim_next(user=world.qa_analyst)
+    services.review_start(
+        item=services.queue_claim_next(user=world.qa_analyst), reviewer=world.qa_analyst
+    )
     services.queue_item_unclaim(user=world.qa_analyst, item=item)
     item.refresh_from_db()
     assert item.status == ItemStatus.OPEN and item.claimed_by_id is None
@@ -234,8 +239,8 @@ def test_only_the_claimer_or_an_admin_puts_an_item_back(world, script):
 
 def test_reassigning_a_claimed_item_hands_its_draft_to_the_new_reviewer(world, script):
     item = build.manual_item(world.north_call)
-    services.queue_claim_next(user=world.qa_analyst)
-    review = Review.objects.get(item=item)
+    claimed = services.queue_claim_next(user=world.qa_analyst)
+    review = services.review_start(item=claimed, reviewer=world.qa_analyst)
     services.review_draft_save(user=world.qa_analyst, review=review, strengths="Kind tone")
     services.queue_item_reassign(
         user=world.admin, item=item, assignee_id=world.coach.pk, reason="Coach knows the team"

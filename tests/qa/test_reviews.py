@@ -31,8 +31,8 @@ _keys = itertools.count(1)
 def start(world, conversation=None, user=None) -> Review:
     """A review of ``conversation`` (the north call) claimed by ``user`` (the QA analyst)."""
     item = build.manual_item(conversation or world.north_call, key=f"manual:{next(_keys)}")
-    services.queue_item_claim(user=user or world.qa_analyst, item_id=item.pk)
-    return Review.objects.get(item=item)
+    claimed = services.queue_item_claim(user=user or world.qa_analyst, item_id=item.pk)
+    return services.review_start(item=claimed, reviewer=user or world.qa_analyst)
 
 
 def full_answers(**overrides) -> dict:
@@ -226,9 +226,9 @@ def test_submitting_finishes_the_conversations_items_and_resolves_its_flags(worl
     rule = flag_rule(world.admin)
     run(rule, world.north_call, "flag")
     flagged = QueueItem.objects.get(conversation=world.north_call)
-    services.queue_item_claim(user=world.qa_analyst, item_id=flagged.pk)
+    claimed = services.queue_item_claim(user=world.qa_analyst, item_id=flagged.pk)
     other = build.manual_item(world.north_call, key="manual:extra")
-    review = Review.objects.get(item=flagged)
+    review = services.review_start(item=claimed, reviewer=world.qa_analyst)
     services.review_submit(user=world.qa_analyst, review=review, answers=full_answers())
     flagged.refresh_from_db()
     other.refresh_from_db()

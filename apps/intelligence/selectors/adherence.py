@@ -72,9 +72,16 @@ def review_rubric_version_id(*, conversation_id: int) -> int | None:
     """The rubric version a conversation is reviewed against: the one its latest adherence result
     used, else the first one pinned to it, else the version in force of the only published
     rubric (None when there is no rubric to review by)."""
-    latest = _latest_result(conversation_id)
-    if latest is not None and latest.rubric_version_id is not None:
-        return latest.rubric_version_id
+    latest = (
+        OperatorResult.objects.filter(
+            ADHERENCE_RESULTS, conversation_id=conversation_id, status=ResultStatus.OK
+        )
+        .order_by("-date_created", "-id")
+        .values_list("rubric_version_id", flat=True)
+        .first()
+    )
+    if latest is not None:
+        return latest
     pinned = (
         ConversationRubric.objects.filter(conversation_id=conversation_id)
         .order_by("pinned_at", "id")

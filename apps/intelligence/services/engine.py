@@ -232,18 +232,9 @@ def _rubric_resolver(conversation_id: int) -> Any:
 _PINS: dict[tuple[int, Any], PinnedRubric] = {}
 
 
-_STRUCTURES: dict[int, Any] = {}
-
-
 def _structure(version: Any) -> Any:
-    # A pinned version is published or retired, so frozen: its structure can be kept.
-    structure = _STRUCTURES.get(version.pk)
-    if structure is None:
-        structure = rubrics_selectors.version_structure(version=version)
-        if len(_STRUCTURES) > 256:
-            _STRUCTURES.clear()
-        _STRUCTURES[version.pk] = structure
-    return structure
+    # A pinned version is published or retired, so frozen: its structure is kept per process.
+    return rubrics_selectors.frozen_structure(version=version)
 
 
 def execution_context(

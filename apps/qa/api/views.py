@@ -194,8 +194,8 @@ class QueueItemViewSet(ScopedReadOnlyViewSet):
     @extend_schema(
         summary="Claim the next item",
         description="Yours first, then the pool's; the most urgent, earliest due, oldest. Two "
-        "reviewers asking at once never get the same item. Starts its review (`review`). 204 "
-        "when there is nothing to claim.",
+        "reviewers asking at once never get the same item. `POST /api/qa/reviews/` with the "
+        "item then starts its review. 204 when there is nothing to claim.",
         request=None,
         responses={200: QueueItemSerializer, 204: None, 403: _FORBIDDEN, 409: _CONFLICT},
     )
@@ -498,7 +498,8 @@ class ReviewViewSet(ScopedReadOnlyViewSet):
         incoming = ReviewStartSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         item = services.queue_item_claim(user=request.user, item_id=incoming.validated_data["item"])
-        return self._detail(item.review, code=201)
+        review = services.review_start(item=item, reviewer=request.user)
+        return self._detail(review, code=201)
 
     @extend_schema(
         summary="Save a draft's answers",

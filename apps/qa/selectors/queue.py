@@ -5,11 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from django.db.models import Count, F, Prefetch, Q, QuerySet
+from django.db.models import ExpressionWrapper, F, IntegerField, Prefetch, Q, QuerySet
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from apps.accounts import selectors as accounts
 from apps.accounts.scoping import can_use
 from apps.common.errors import NotFound
+from apps.common.pagination import capped_count
 from apps.conversations import selectors as conversations
 
 from ..choices import ACTIVE_ITEM_STATUSES, ItemStatus
@@ -33,28 +36,29 @@ def can_see_everything(user: Person) -> bool:
 
 
 def _mine(user: Person) -> Q:
-    return Q(assignee_id=user.pk) | Q(claimed_by_id=user.pk)
+    """Open items for ``user`` and the ones they claimed: written per status so PostgreSQL
+    combines two small index reads instead of filtering the whole queue."""
+    return Q(assignee_id=user.pk, status=ItemStatus.OPEN) | Q(
+        claimed_by_id=user.pk, status=ItemStatus.CLAIMED
+    )
 
 
 def item_base(*, user: Person) -> QuerySet[QueueItem]:
     """Every item ``user`` may work on or see, with what a queue row shows, in a fixed number of
     queries (participants prefetched once for the page)."""
+    # Few joins: a nine-table join took 23 ms to plan for 1 ms of execution at 100,000 items;
+    # people and reviews come in small queries of their own for the page's rows.
     return (
         QueueItem.objects.for_user(user)
-        .select_related(
-            "conversation",
-            "conversation__team",
-            "agent",
+        .select_related("conversation", "conversation__team", "agent")
+        .prefetch_related(
             "assignee",
             "claimed_by",
-            "policy",
             "review",
-        )
-        .prefetch_related(
             Prefetch(
                 "conversation__participants",
                 queryset=conversations.participants_for_lists(),
-            )
+            ),
         )
     )
 
@@ -84,7 +88,7 @@ def item_list(
     elif tab == "all" and can_see_everything(user):
         pass
     else:
-        items = items.filter(_mine(user), status__in=ACTIVE_ITEM_STATUSES)
+        items = items.filter(_mine(user))
     if source:
         items = items.filter(source=source)
     if status:
@@ -100,41 +104,86 @@ def item_list(
     if overdue:
         items = items.filter(status__in=ACTIVE_ITEM_STATUSES, due_at__lt=timezone.now())
     if query:
-        items = items.filter(
-            Q(conversation__name__icontains=query)
-            | Q(reason__icontains=query)
-            | Q(agent__display_name__icontains=query)
-        )
+        items = items.filter(_matching(user, query))
+    if tab not in ("pool", "all"):
+        # A person's items are few: sort them, rather than let PostgreSQL walk the whole queue's
+        # index in order looking for them (it did: 45 ms at 100,000 items when theirs were all
+        # low priority). Sorting on expressions keeps it off that index.
+        return items.order_by(*_PERSONAL_SORTS.get(sort, _PERSONAL_SORTS["priority"]))
     return items.order_by(*SORTS.get(sort, SORTS["priority"]))
+
+
+_PRIORITY = ExpressionWrapper(F("priority") + 0, output_field=IntegerField())
+_DUE = Coalesce("due_at", "due_at")
+_PERSONAL_SORTS = {
+    "priority": (_PRIORITY.desc(), _DUE.asc(nulls_last=True), "id"),
+    "due": (_DUE.asc(nulls_last=True), _PRIORITY.desc(), "id"),
+    "newest": (Coalesce("created_at", "created_at").desc(), "-id"),
+    "oldest": (Coalesce("created_at", "created_at").asc(), "id"),
+}
+
+
+def _matching(user: Person, query: str) -> Q:
+    """Items of customers or agents whose name contains ``query``: looked up in the (smaller)
+    tables of conversations and agents first, rather than scanning every item's text."""
+    return Q(
+        conversation_id__in=conversations.conversations_of(user=user)
+        .filter(name__icontains=query)
+        .values("pk")
+    ) | Q(
+        agent_id__in=accounts.agent_choices(user=user)
+        .filter(display_name__icontains=query)
+        .values("pk")
+    )
+
+
+@dataclass(frozen=True)
+class TabCount:
+    """A tab's count, exact up to ``COUNT_CAP`` (then ``more``: shown as "10,000+")."""
+
+    n: int
+    more: bool = False
+
+    def __bool__(self) -> bool:
+        return self.n > 0
+
+    def __str__(self) -> str:
+        return f"{self.n:,}{'+' if self.more else ''}"
 
 
 @dataclass(frozen=True)
 class QueueCounts:
-    mine: int
-    pool: int
-    all: int
-    overdue_mine: int
-    overdue_pool: int
+    mine: TabCount
+    pool: TabCount
+    all: TabCount | None  # admins only
+    overdue_mine: TabCount
+    overdue_pool: TabCount
 
 
 def queue_counts(*, user: Person) -> QueueCounts:
-    """The tab counts, in one query."""
+    """The tab counts: a few small index reads, each stopping at ``COUNT_CAP`` (one aggregate
+    over every row took 36 ms at 100,000 items)."""
     now = timezone.now()
-    active = Q(status__in=ACTIVE_ITEM_STATUSES)
-    pool = Q(status=ItemStatus.OPEN, assignee__isnull=True)
-    counts = QueueItem.objects.for_user(user).aggregate(
-        mine=Count("id", filter=active & _mine(user)),
-        pool=Count("id", filter=pool),
-        all=Count("id"),
-        overdue_mine=Count("id", filter=active & _mine(user) & Q(due_at__lt=now)),
-        overdue_pool=Count("id", filter=pool & Q(due_at__lt=now)),
+    items = QueueItem.objects.for_user(user)
+    mine = items.filter(_mine(user))
+    pool = items.filter(status=ItemStatus.OPEN, assignee__isnull=True)
+
+    def count(rows: QuerySet[QueueItem]) -> TabCount:
+        return TabCount(*capped_count(rows))
+
+    return QueueCounts(
+        mine=count(mine),
+        pool=count(pool),
+        all=count(items) if can_see_everything(user) else None,
+        overdue_mine=count(mine.filter(due_at__lt=now)),
+        overdue_pool=count(pool.filter(due_at__lt=now)),
     )
-    return QueueCounts(**counts)
 
 
 def item_get(*, user: Person, pk: int) -> QueueItem:
     item = (
         item_base(user=user)
+        .select_related("policy")
         .prefetch_related(
             Prefetch(
                 "events",

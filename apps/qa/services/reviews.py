@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.accounts import selectors as accounts
@@ -22,7 +22,7 @@ from apps.rubrics.checks import agent_type_of
 from apps.rubrics.structure import RubricStructure
 
 from .. import answers as A
-from ..choices import ReviewStatus, RevisionSource
+from ..choices import ItemStatus, ReviewStatus, RevisionSource
 from ..models import QueueItem, Review, ReviewAnswer, ReviewRevision
 from . import notify
 
@@ -36,8 +36,8 @@ REASON_MAX = 2000
 
 
 def review_structure(review: Review) -> RubricStructure:
-    """The pinned version's criteria (published or retired: frozen)."""
-    return rubrics.version_structure(version=review.rubric_version)
+    """The pinned version's criteria (published or retired: frozen, so kept per process)."""
+    return rubrics.frozen_structure(version=review.rubric_version)
 
 
 def review_keys(review: Review, structure: RubricStructure | None = None) -> dict[str, Any]:
@@ -71,18 +71,37 @@ def _line_pks(conversation_id: int) -> set[int]:
 # Starting ----------------------------------------------------------------------------------------
 
 
+class NoRubric(Conflict):
+    pass
+
+
 def review_start(*, item: QueueItem, reviewer: Person) -> Review:
-    """The review of a claimed item: its draft prefilled with the AI's answers (the latest
-    script-adherence result on the rubric version pinned to the conversation). Called inside the
-    claim's transaction: no rubric to review by undoes the claim."""
+    """The review of an item ``reviewer`` claimed, made once: its draft prefilled with the AI's
+    answers (the latest script-adherence result on the rubric version the conversation is
+    judged by). With no rubric to review by, the item goes back to the queue and NoRubric says
+    why."""
+    try:
+        return _review_start(item=item, reviewer=reviewer)
+    except NoRubric:
+        from .queue import queue_item_unclaim
+
+        queue_item_unclaim(user=reviewer, item=item)
+        raise
+
+
+@transaction.atomic
+def _review_start(*, item: QueueItem, reviewer: Person) -> Review:
     existing = Review.objects.filter(item=item).first()
     if existing is not None:
         return existing
+    if item.status != ItemStatus.CLAIMED or item.claimed_by_id != reviewer.pk:
+        raise Conflict("Claim the item before reviewing it.")
     conversation_id = item.conversation_id
     version_id = intelligence.review_rubric_version_id(conversation_id=conversation_id)
     if version_id is None:
-        raise Conflict(
-            "There is no rubric to review this conversation against: publish a rubric first."
+        raise NoRubric(
+            "There is no rubric to review this conversation against: publish a rubric first. "
+            "It stays in the queue."
         )
     version = rubrics.version_by_id(pk=version_id)
     assert version is not None
@@ -113,7 +132,11 @@ def review_start(*, item: QueueItem, reviewer: Person) -> Review:
         "strengths": "",
         "improvements": "",
     }
-    review.save()
+    try:
+        with transaction.atomic():
+            review.save()
+    except IntegrityError:  # started at the same moment by a second request of the reviewer's
+        return Review.objects.get(item=item)
     return review
 
 
