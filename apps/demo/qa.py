@@ -290,10 +290,10 @@ def _agent_is(conversation: Conversation, name: str) -> bool:
 
 
 def _contestable(review: Review) -> str | None:
-    """A criterion answered "not met" (the demo dispute proposes "met"), else any answer."""
-    revision = ReviewRevision.objects.prefetch_related("answers").get(pk=review.current_revision_id)
-    answers = list(revision.answers.all())
-    chosen = next((a for a in answers if a.outcome == "NOT_MET"), None)
+    """A criterion answered "not met" (the demo's disputes propose "met"), if any."""
+    chosen = next(
+        (a for a in qa.current_revision(review).answers.all() if a.outcome == "NOT_MET"), None
+    )
     if chosen is None:
         return None
     return f"{chosen.segment}:{chosen.criterion_key}"

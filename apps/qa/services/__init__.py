@@ -25,7 +25,9 @@ from .queue import (
 )
 from .reviewers import may_review, spread_evenly
 from .reviews import (
+    NoRubric,
     ai_outcomes,
+    current_revision,
     draft_answers,
     review_acknowledge,
     review_draft_save,
@@ -60,11 +62,13 @@ from .sampling import (
 
 __all__ = [
     "PREVIEW_LIMIT",
+    "NoRubric",
     "Picking",
     "PolicySpec",
     "RunResult",
     "ai_outcomes",
     "cron_parts",
+    "current_revision",
     "dispute_deadline",
     "dispute_decide",
     "dispute_open",
