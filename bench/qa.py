@@ -36,22 +36,13 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.webhook_ingest import recreate_database  # noqa: E402
+
 
 def bench_database_url() -> str:
     parts = urlsplit(os.environ["DATABASE_URL"])
     name = parts.path.lstrip("/") or "postgres"
     return urlunsplit(parts._replace(path=f"/{name}_bench_qa"))
-
-
-def recreate_database(url: str) -> None:
-    import psycopg
-
-    parts = urlsplit(url)
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    name = parts.path.lstrip("/")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -291,7 +282,7 @@ def bench_pages(admin, analyst, pages: int) -> None:
 
     for user, paths in (
         (analyst, ["/qa/?tab=pool", "/qa/", "/api/qa/items/?tab=pool"]),
-        (admin, ["/qa/?tab=all", "/qa/?tab=all&sort=due", "/qa/?tab=all&q=Sampled+%2342"]),
+        (admin, ["/qa/?tab=all", "/qa/?tab=all&sort=due", "/qa/?tab=all&q=Caller+42"]),
     ):
         client = Client(HTTP_HOST="127.0.0.1")
         client.force_login(user)

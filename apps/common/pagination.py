@@ -22,12 +22,20 @@ class CappedPaginator(Paginator):
     and its first 400 pages instead of counting every row on every request. ``capped`` says
     whether there are more (pages show "+"); filters narrow the list to reach them."""
 
-    def __init__(self, object_list: Any, per_page: int, cap: int = COUNT_CAP, **kwargs: Any):
+    def __init__(
+        self,
+        object_list: Any,
+        per_page: int,
+        cap: int = COUNT_CAP,
+        known: tuple[int, bool] | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(object_list, per_page, **kwargs)
         self.cap = cap
         self.capped = False
+        self.known = known  # (count, more) already counted by the caller: not counted again
 
     @cached_property
     def count(self) -> int:
-        total, self.capped = capped_count(self.object_list, self.cap)
+        total, self.capped = self.known or capped_count(self.object_list, self.cap)
         return total

@@ -239,7 +239,7 @@ def _reviews(people: dict[str, User], conversations: list[Conversation]) -> int:
         qa.dispute_open(
             user=agent,
             review=review,
-            reason="I did thank the caller at the end: “thank you, bye bye”.",
+            reason="I believe I did this; please listen to the end of the call again.",
             items=[{"key": key, "proposed_outcome": "MET"}] if key else [],
             proposal="" if key else "Score the closing as met.",
         )

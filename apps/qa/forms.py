@@ -10,6 +10,7 @@ from django import forms
 from django.http import QueryDict
 
 from apps.accounts import selectors as accounts
+from apps.conversations.choices import Channel
 
 from .answers import answer_key
 from .choices import (
@@ -194,14 +195,19 @@ class PolicyForm(forms.Form):
         required=False, max_length=2000, help_text="Comma separated; empty: every queue."
     )
     channels = forms.MultipleChoiceField(
-        choices=[(c, c.title()) for c in ("VOICE", "SMS", "WHATSAPP", "CHAT", "EMAIL", "RCS")],
-        required=False,
+        choices=Channel.choices, required=False, widget=forms.CheckboxSelectMultiple
     )
     participant_mix = forms.MultipleChoiceField(
-        choices=ParticipantMix.choices, required=False, label="Who handled it"
+        choices=ParticipantMix.choices,
+        required=False,
+        label="Who handled it",
+        widget=forms.CheckboxSelectMultiple,
     )
     sentiments = forms.MultipleChoiceField(
-        choices=Sentiment.choices, required=False, label="Customer sentiment"
+        choices=Sentiment.choices,
+        required=False,
+        label="Customer sentiment",
+        widget=forms.CheckboxSelectMultiple,
     )
     adherence_min = forms.DecimalField(
         required=False, min_value=0, max_value=100, decimal_places=1, label="AI adherence from"
@@ -258,7 +264,10 @@ class PolicyForm(forms.Form):
         )
         for name, field in self.fields.items():
             widget = field.widget
-            if isinstance(widget, forms.RadioSelect | forms.CheckboxInput):
+            if isinstance(
+                widget, forms.RadioSelect | forms.CheckboxInput | forms.CheckboxSelectMultiple
+            ):
+                widget.attrs.update({"class": "form-check-input"})
                 continue
             if isinstance(widget, forms.SelectMultiple):
                 widget.attrs.update({"class": "form-select form-select-sm", "size": "5"})

@@ -41,8 +41,10 @@ from .forms import (
 PAGE_SIZE = 25
 
 
-def _page(request: HttpRequest, rows: Any, size: int = PAGE_SIZE) -> dict[str, Any]:
-    paginator = CappedPaginator(rows, size)
+def _page(
+    request: HttpRequest, rows: Any, size: int = PAGE_SIZE, known: tuple[int, bool] | None = None
+) -> dict[str, Any]:
+    paginator = CappedPaginator(rows, size, known=known)
     page = paginator.get_page(request.GET.get("page"))
     return {
         "page": page,
@@ -65,17 +67,22 @@ def queue(request: HttpRequest) -> HttpResponse:
     if chosen["tab"] == "all" and not selectors.can_see_everything(request.user):
         chosen["tab"] = "mine"
     items = selectors.item_list(user=request.user, **chosen)
+    counts = selectors.queue_counts(user=request.user)
+    # Without filters, the tab's count is the list's: not counted twice.
+    unfiltered = not any(value for key, value in chosen.items() if key not in ("tab", "sort"))
+    tab_count = getattr(counts, chosen["tab"], None) if unfiltered else None
+    known = (tab_count.n, tab_count.more) if tab_count is not None else None
     return render(
         request,
         "qa/queue.html",
         {
             "filters": filters,
             "chosen": chosen,
-            "counts": selectors.queue_counts(user=request.user),
+            "counts": counts,
             "can_see_everything": selectors.can_see_everything(request.user),
             "can_manage": can_use(request.user, "qa_manage"),
             "now": timezone.now(),
-            **_page(request, items),
+            **_page(request, items, known=known),
         },
     )
 

@@ -29,7 +29,7 @@ from ..operators.base import OperatorSpec
 
 DELIVER_TASK = "apps.intelligence.tasks.webhook_deliver"
 
-FlagHook = Callable[[Flag], None]
+FlagHook = Callable[[Flag], object]  # what it returns is ignored
 _FLAG_RAISED: list[FlagHook] = []
 
 

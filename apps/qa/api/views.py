@@ -163,6 +163,10 @@ class QueueItemViewSet(ScopedReadOnlyViewSet):
             return [IsAuthenticated(), CanSend()]
         return super().get_permissions()
 
+    def _item(self, item: QueueItem) -> dict[str, Any]:
+        """The item as the caller now sees it."""
+        return QueueItemSerializer(selectors.item_get(user=self.request.user, pk=item.pk)).data
+
     @extend_schema(
         summary="Send a conversation to QA",
         description="A manual item (one open per conversation); `assignee` gives it to a reviewer.",
@@ -204,7 +208,7 @@ class QueueItemViewSet(ScopedReadOnlyViewSet):
         item = services.queue_claim_next(user=request.user)
         if item is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        return Response(QueueItemSerializer(selectors.item_get(user=request.user, pk=item.pk)).data)
+        return Response(self._item(item))
 
     @extend_schema(
         summary="Claim an item",
@@ -215,7 +219,7 @@ class QueueItemViewSet(ScopedReadOnlyViewSet):
     def claim(self, request: Request, pk: str | None = None) -> Response:
         item = self.get_object()
         services.queue_item_claim(user=request.user, item_id=item.pk)
-        return Response(QueueItemSerializer(selectors.item_get(user=request.user, pk=item.pk)).data)
+        return Response(self._item(item))
 
     @extend_schema(
         summary="Put a claimed item back",
@@ -226,7 +230,7 @@ class QueueItemViewSet(ScopedReadOnlyViewSet):
     @action(detail=True, methods=["post"], filter_backends=[])
     def unclaim(self, request: Request, pk: str | None = None) -> Response:
         item = services.queue_item_unclaim(user=request.user, item=self.get_object())
-        return Response(QueueItemSerializer(selectors.item_get(user=request.user, pk=item.pk)).data)
+        return Response(self._item(item))
 
     @extend_schema(
         summary="Reassign an item",
@@ -256,7 +260,7 @@ class QueueItemViewSet(ScopedReadOnlyViewSet):
             assignee_id=incoming.validated_data["assignee"],
             reason=incoming.validated_data["reason"],
         )
-        return Response(QueueItemSerializer(selectors.item_get(user=request.user, pk=item.pk)).data)
+        return Response(self._item(item))
 
     @extend_schema(
         summary="Remove an item",
@@ -283,7 +287,7 @@ class QueueItemViewSet(ScopedReadOnlyViewSet):
         services.queue_item_remove(
             user=request.user, item=item, reason=incoming.validated_data["reason"]
         )
-        return Response(QueueItemSerializer(selectors.item_get(user=request.user, pk=item.pk)).data)
+        return Response(self._item(item))
 
 
 # Sampling policies -------------------------------------------------------------------------------

@@ -61,6 +61,7 @@ class Preview:
     start: datetime
     matching: int
     already: int
+    queued: int
     agents: int
     rows: list[PreviewRow]
     truncated: bool
@@ -82,6 +83,7 @@ def policy_preview(*, user: Person, spec: PolicySpec, now: datetime | None = Non
         start=picking.window.start,
         matching=picking.matching,
         already=picking.already,
+        queued=picking.queued,
         agents=picking.agents,
         rows=[
             PreviewRow(pick, shown[pick.conversation_id], reason_for(spec, pick))

@@ -16,6 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.accounts.scoping import can_use, scope_for
+from apps.accounts.selectors import user_choices
 from apps.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from apps.conversations import selectors as conversations
 from apps.intelligence import selectors as intelligence
@@ -113,10 +114,10 @@ def flag_source_key(flag_id: int) -> str:
     return f"flag:{flag_id}"
 
 
-def queue_item_for_flag(flag: Flag) -> None:
+def queue_item_for_flag(flag: Flag | intelligence.FlagBrief) -> bool:
     """Queue a flag a rule raised (``intelligence.on_flag_raised``): in the pool, high priority,
-    due in QA_FLAG_DUE_HOURS, with the flag's reason."""
-    queue_item_add(
+    due in QA_FLAG_DUE_HOURS, with the flag's reason. Whether its item is new."""
+    _, new = queue_item_add(
         conversation_id=flag.conversation_id,
         source=ItemSource.FLAG,
         source_key=flag_source_key(flag.pk),
@@ -125,6 +126,7 @@ def queue_item_for_flag(flag: Flag) -> None:
         due_at=timezone.now() + timedelta(hours=settings.QA_FLAG_DUE_HOURS),
         flag_id=flag.pk,
     )
+    return new
 
 
 def queue_flags_sweep() -> dict[str, int]:
@@ -141,16 +143,7 @@ def queue_flags_sweep() -> dict[str, int]:
         if flag.pk in have:
             continue
         with transaction.atomic():
-            _, new = queue_item_add(
-                conversation_id=flag.conversation_id,
-                source=ItemSource.FLAG,
-                source_key=flag_source_key(flag.pk),
-                reason=flag.reason,
-                priority=Priority.HIGH,
-                due_at=timezone.now() + timedelta(hours=settings.QA_FLAG_DUE_HOURS),
-                flag_id=flag.pk,
-            )
-        created += int(new)
+            created += int(queue_item_for_flag(flag))
     return {"open_flags": len(open_flags), "created": created}
 
 
@@ -199,8 +192,6 @@ def queue_item_send(
 
 
 def _check_assignee(assignee_id: int, conversation_id: int, errors: dict[str, list[str]]) -> None:
-    from apps.accounts.selectors import user_choices
-
     people = conversations.conversation_people(ids=[conversation_id]).get(conversation_id)
     reviewer = next((u for u in user_choices(features=["qa_review"]) if u.pk == assignee_id), None)
     if reviewer is None or people is None or not may_review(reviewer, people):

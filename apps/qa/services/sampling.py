@@ -389,6 +389,7 @@ class Picking:
     picks: list[Pick] = field(default_factory=list)
     matching: int = 0  # conversations matching the filters in the period so far
     already: int = 0  # picked by earlier runs in this period
+    queued: int = 0  # matching ones in the queue already (from any source)
     agents: int = 0
 
 
@@ -470,6 +471,7 @@ def policy_pick(
     # Not in the queue already (from any source, unless removed), nor taken by this policy in
     # this period (even if removed since: a removal is a decision, not a gap to refill).
     in_queue = QueueItem.objects.exclude(status=ItemStatus.REMOVED).values("conversation_id")
+    picking.queued = matching.filter(pk__in=in_queue).count()
     seed = f"{spec.policy_id or 'new'}:{window.key}"
     candidates = (
         matching.exclude(pk__in=in_queue)

@@ -86,6 +86,22 @@ def is_past(value: datetime | None) -> bool:
 
 
 @register.filter
+def due_text(value: datetime | None) -> str:
+    """A due date in a word or two: "in 5 days", "in 3 h", "2 days overdue"."""
+    if value is None:
+        return "—"
+    seconds = (value - timezone.now()).total_seconds()
+    amount = abs(seconds)
+    if amount >= 86_400:
+        text = f"{round(amount / 86_400)} day{'s' if round(amount / 86_400) != 1 else ''}"
+    elif amount >= 3_600:
+        text = f"{round(amount / 3_600)} h"
+    else:
+        text = f"{max(round(amount / 60), 1)} min"
+    return f"in {text}" if seconds >= 0 else f"{text} overdue"
+
+
+@register.filter
 def segment_label(value: str) -> str:
     return {"AI_AGENT": "AI agent", "HUMAN_AGENT": "Human agent"}.get(value, value)
 
