@@ -11,8 +11,9 @@ human turn yet, after the AI's last turn). Three checks, where the data allows:
   AI. At ``REPEAT_THRESHOLD`` or more it fails, with the words shown. Content words are words that
   are neither function words nor fillers (``apps.intelligence.nlp.text``); short answers are not
   judged (fewer than ``REPEAT_MIN_WORDS`` content words after the seam).
-* **Time to the human's first turn**: seconds from the seam (the handoff's time if recorded, else
-  the end of the AI's last turn) to the human's first turn; it fails above ``WAIT_LIMIT_SECONDS``.
+* **Time to the human's first turn**: seconds from the seam (the handoff's recorded time when it
+  falls between the AI's last turn and the human's first, else the end of the AI's last turn) to
+  the human's first turn; it fails above ``WAIT_LIMIT_SECONDS``.
 
 The thresholds are judgement calls, documented here rather than tuned to any data set.
 """
@@ -151,7 +152,13 @@ def _wait_check(
     before: SeamLine, after: SeamLine, handoff: HandoffContext | None
 ) -> tuple[SeamCheck, float | None]:
     label = f"The human answered within {WAIT_LIMIT_SECONDS:.0f} s"
-    start = handoff.at if handoff is not None and handoff.at is not None else None
+    start = handoff.at if handoff is not None else None
+    # The recorded time is the callback's arrival: trusted only between the AI's last turn and
+    # the human's first (a late or retried callback says nothing about the caller's wait).
+    if start is not None and not (
+        before.at is not None and after.at is not None and before.at <= start <= after.at
+    ):
+        start = None
     if start is None and before.at is not None:
         start = before.at + timedelta(milliseconds=before.duration_ms or 0)
     if start is None or after.at is None:

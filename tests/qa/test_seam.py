@@ -54,6 +54,9 @@ def test_seconds_to_the_human_count_from_the_recorded_handoff_or_the_ais_last_tu
     assert checks(seam)["time_to_human"] == PASS
     slow = [*CALL[:3], line(4, "HUMAN_AGENT", 90, "hello")]
     assert checks(find_seam(slow))["time_to_human"] == FAIL
+    # A callback recorded after the human spoke (late, retried) is not the caller's wait.
+    late = HandoffContext(summary="x", at=T0 + timedelta(minutes=5))
+    assert find_seam(CALL, late).seconds_to_human == 9.0
 
 
 def test_a_summary_passed_in_the_handoff_is_checked_and_unknown_without_one():
