@@ -120,7 +120,9 @@ class QueueItem(TimeStampedModel):
     delivered twice, or a policy run twice in a period, finds its item already there.
 
     ``assignee`` None means the pool: anyone who may review the conversation can claim it.
-    OPEN → CLAIMED (``claimed_by``) → DONE when its review is submitted; REMOVED with a reason.
+    OPEN → CLAIMED (``claimed_by``, who also becomes the assignee; ``claimed_from_pool`` says to
+    give it back to the pool if it is put back) → DONE when its review is submitted; REMOVED
+    with a reason.
     """
 
     conversation = models.ForeignKey(
@@ -139,6 +141,7 @@ class QueueItem(TimeStampedModel):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     claimed_at = models.DateTimeField(null=True, blank=True)
+    claimed_from_pool = models.BooleanField(default=False)
     done_at = models.DateTimeField(null=True, blank=True)
     removed_at = models.DateTimeField(null=True, blank=True)
     removed_by = models.ForeignKey(
@@ -183,12 +186,13 @@ class QueueItem(TimeStampedModel):
                 condition=Q(status=ItemStatus.OPEN, assignee__isnull=True),
                 name="qa_item_pool_next_idx",
             ),
+            # A person's items (open and claimed) in claim order: "my items" and claim next.
             models.Index(
                 "assignee",
                 F("priority").desc(),
                 F("due_at").asc(nulls_last=True),
                 "id",
-                condition=Q(status=ItemStatus.OPEN),
+                condition=Q(status__in=[ItemStatus.OPEN, ItemStatus.CLAIMED]),
                 name="qa_item_mine_next_idx",
             ),
             # The admins' "everything" tab in either order, and overdue counts.

@@ -226,7 +226,24 @@ def test_putting_an_item_back_discards_its_draft_and_opens_it_again(world, scrip
     services.queue_item_unclaim(user=world.qa_analyst, item=item)
     item.refresh_from_db()
     assert item.status == ItemStatus.OPEN and item.claimed_by_id is None
+    assert item.assignee_id is None  # back to the pool it came from
     assert not Review.objects.exists()
+
+
+def test_a_claimed_item_is_the_claimers_and_an_assigned_one_goes_back_to_its_assignee(
+    world, script
+):
+    pooled = build.manual_item(world.north_call, key="pooled")
+    mine = build.manual_item(world.south_call, key="mine", assignee_id=world.qa_analyst.pk)
+    claimed = services.queue_item_claim(user=world.qa_analyst, item_id=pooled.pk)
+    assert claimed.assignee_id == world.qa_analyst.pk and claimed.claimed_from_pool
+    services.queue_item_unclaim(user=world.admin, item=claimed)
+    claimed = services.queue_item_claim(user=world.qa_analyst, item_id=mine.pk)
+    services.queue_item_unclaim(user=world.qa_analyst, item=claimed)
+    pooled.refresh_from_db()
+    mine.refresh_from_db()
+    assert pooled.assignee_id is None
+    assert mine.assignee_id == world.qa_analyst.pk and mine.status == ItemStatus.OPEN
 
 
 def test_only_the_claimer_or_an_admin_puts_an_item_back(world, script):

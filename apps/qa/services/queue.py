@@ -269,7 +269,9 @@ _CLAIM_SQL = """
 WITH {lists},
 next AS ({union} ORDER BY rank LIMIT 1),
 claimed AS (
-    UPDATE qa_queueitem SET status = %s, claimed_by_id = %s, claimed_at = %s, updated_at = %s
+    UPDATE qa_queueitem SET status = %s, claimed_by_id = %s, claimed_at = %s, updated_at = %s,
+        assignee_id = COALESCE(qa_queueitem.assignee_id, %s),
+        claimed_from_pool = (qa_queueitem.assignee_id IS NULL)
     FROM next WHERE qa_queueitem.id = next.id AND qa_queueitem.status = %s
     RETURNING qa_queueitem.*
 ),
@@ -308,6 +310,7 @@ def _claim_run(statement: tuple[str, list[Any]], *, user: Person) -> QueueItem |
                 user.pk,
                 now,
                 now,
+                user.pk,
                 ItemStatus.OPEN,
                 ItemAction.CLAIMED,
                 user.pk,
@@ -345,7 +348,12 @@ def queue_item_unclaim(*, user: Person, item: QueueItem) -> QueueItem:
         raise PermissionDenied("Only whoever claimed it, or an admin, may put it back.")
     _discard_draft(item)
     QueueItem.objects.filter(pk=item.pk, status=ItemStatus.CLAIMED).update(
-        status=ItemStatus.OPEN, claimed_by=None, claimed_at=None, updated_at=timezone.now()
+        status=ItemStatus.OPEN,
+        claimed_by=None,
+        claimed_at=None,
+        assignee_id=None if item.claimed_from_pool else item.assignee_id,
+        claimed_from_pool=False,
+        updated_at=timezone.now(),
     )
     _event(item.pk, ItemAction.RELEASED, actor=user)
     item.refresh_from_db()
@@ -377,7 +385,7 @@ def queue_item_reassign(
     now = timezone.now()
     changes: dict[str, Any] = {"assignee_id": assignee_id, "updated_at": now}
     if item.status == ItemStatus.CLAIMED:
-        changes |= {"claimed_by_id": assignee_id, "claimed_at": now}
+        changes |= {"claimed_by_id": assignee_id, "claimed_at": now, "claimed_from_pool": False}
         Review.objects.filter(item=item).update(reviewer_id=assignee_id, updated_at=now)
     QueueItem.objects.filter(pk=item.pk, status=item.status).update(**changes)
     _event(item.pk, ItemAction.REASSIGNED, actor=user, assignee_id=assignee_id, note=reason.strip())
