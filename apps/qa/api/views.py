@@ -58,6 +58,13 @@ _INVALID = OpenApiResponse(
     ErrorSerializer, description="Nothing was written; the problems by field in `extra.errors`."
 )
 _CONFLICT = OpenApiResponse(ErrorSerializer, description="Not in a state that allows it.")
+_ITEM_WRITTEN = {
+    200: QueueItemSerializer,
+    400: _INVALID,
+    403: _FORBIDDEN,
+    404: _NOT_FOUND,
+    409: _CONFLICT,
+}
 
 
 def _feature(name: str, message: str) -> type[BasePermission]:
@@ -236,13 +243,7 @@ class QueueItemViewSet(ScopedReadOnlyViewSet):
         summary="Reassign an item",
         description="Admins; with a reason. A claimed item's draft goes with it.",
         request=ReassignSerializer,
-        responses={
-            200: QueueItemSerializer,
-            400: _INVALID,
-            403: _FORBIDDEN,
-            404: _NOT_FOUND,
-            409: _CONFLICT,
-        },
+        responses=_ITEM_WRITTEN,
     )
     @action(
         detail=True,
@@ -266,13 +267,7 @@ class QueueItemViewSet(ScopedReadOnlyViewSet):
         summary="Remove an item",
         description="Admins; with a reason, which also resolves its flag.",
         request=ReasonSerializer,
-        responses={
-            200: QueueItemSerializer,
-            400: _INVALID,
-            403: _FORBIDDEN,
-            404: _NOT_FOUND,
-            409: _CONFLICT,
-        },
+        responses=_ITEM_WRITTEN,
     )
     @action(
         detail=True,
