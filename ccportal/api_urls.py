@@ -10,5 +10,6 @@ urlpatterns = [
     path("", include("apps.intelligence.api.urls")),
     path("", include("apps.knowledge.api.urls")),
     path("", include("apps.qa.api.urls")),
+    path("", include("apps.insights.api.urls")),
     path("", include("apps.accounts.api.urls")),
 ]

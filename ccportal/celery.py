@@ -55,6 +55,12 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute="*"),
         "options": {"expires": 50},
     },
+    # Insights: facts marked stale and dirty buckets whose wake-up message was lost.
+    "insights-sweep": {
+        "task": "apps.insights.tasks.refresh_insights",
+        "schedule": 30.0,
+        "options": {"expires": 25},
+    },
     "purge-inbox": {
         "task": "apps.webhooks.tasks.purge_inbox",
         "schedule": crontab(hour=3, minute=17),

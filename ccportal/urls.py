@@ -13,6 +13,7 @@ urlpatterns = [
     path("intelligence/", include("apps.intelligence.urls")),
     path("intelligence/", include("apps.knowledge.urls")),
     path("qa/", include("apps.qa.urls")),
+    path("insights/", include("apps.insights.urls")),
     path("notifications/", include("apps.accounts.urls")),
     path(
         "login/",

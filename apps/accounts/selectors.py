@@ -131,3 +131,22 @@ def existing_team_ids(*, ids: Iterable[int]) -> set[int]:
 
 def existing_agent_ids(*, ids: Iterable[int]) -> set[int]:
     return set(Agent.objects.filter(pk__in=list(ids)).values_list("pk", flat=True))
+
+
+def agent_ids_of_user(*, user_id: int) -> list[int]:
+    """The agents a login speaks as (usually one)."""
+    return list(Agent.objects.filter(user_id=user_id).values_list("pk", flat=True))
+
+
+def team_names(*, ids: Iterable[int]) -> dict[int, str]:
+    return dict(Team.objects.filter(pk__in=list(ids)).values_list("pk", "name"))
+
+
+def agent_names(*, ids: Iterable[int]) -> dict[int, tuple[str, int | None]]:
+    """``{agent id: (display name, team id)}``."""
+    return {
+        pk: (name, team_id)
+        for pk, name, team_id in Agent.objects.filter(pk__in=list(ids)).values_list(
+            "pk", "display_name", "team_id"
+        )
+    }

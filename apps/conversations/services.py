@@ -18,6 +18,7 @@ from django.db.models import F, Func, Value
 from django.db.models.functions import Extract
 
 from apps.accounts.selectors import agent_find_by_identity
+from apps.common.changes import conversations_changed
 
 from . import selectors
 from .choices import AGENT_TYPES, ContentType, ConversationStatus, ParticipantType
@@ -105,6 +106,7 @@ def conversation_apply(
         },
     )
     if created:
+        conversations_changed([conversation.pk])
         return conversation, True
     same_version = version is not None and version == conversation.source_updated_at
     if same_version and _STATUS_RANK[status] > _STATUS_RANK[conversation.status]:
@@ -132,6 +134,7 @@ def conversation_apply(
     conversation.save()
     if conversation.started_at != old_start:
         _recompute_offsets(conversation)
+    conversations_changed([conversation.pk])
     return conversation, True
 
 
@@ -197,6 +200,7 @@ def participant_apply(
     participant.source_updated_at = version
     _link_agent(participant, conversation)
     participant.save()
+    conversations_changed([conversation.pk])
     return participant, True
 
 
@@ -306,6 +310,7 @@ def communication_apply(data: CommunicationInput) -> tuple[Communication, bool]:
         _array_add(Conversation.objects.filter(pk=conversation.pk), "channels", data.channel)
     if data.channel_id.startswith("CA") and data.channel_id not in conversation.call_sids:
         call_link(call_sid=data.channel_id, conversation=conversation)
+    conversations_changed([conversation.pk])
     return communication, True
 
 
@@ -350,4 +355,5 @@ def call_status_apply(
     if call.conversation_id is None:
         call.conversation = selectors.conversation_for_call(call_sid=call_sid)
     call.save()
+    conversations_changed([call.conversation_id])
     return call, True

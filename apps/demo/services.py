@@ -430,8 +430,12 @@ class DemoIntelligenceResult:
     executions: int
 
 
-def demo_intelligence_load() -> DemoIntelligenceResult:
-    """Idempotent: the rubric and articles are added once (by name / title), rules run once."""
+def demo_intelligence_load(*, shadow: bool = True) -> DemoIntelligenceResult:
+    """Idempotent: the rubric and articles are added once (by name / title), rules run once.
+
+    ``shadow`` also runs the suggestions rule at every turn of every call (about 1,500 runs,
+    some 15 s), so insights can compare each suggestion with what the agent said.
+    """
     from apps.intelligence import services as intelligence
     from apps.knowledge import services as knowledge_services
     from apps.rubrics import services as rubrics
@@ -454,7 +458,11 @@ def demo_intelligence_load() -> DemoIntelligenceResult:
             "pk", flat=True
         )
     )
-    ran = intelligence.conversations_backfill(conversation_ids=ids)
+    # Suggestions at every turn, as the agents would have seen them live ("shadow mode"):
+    # insights compares each with what the agent said next.
+    ran = intelligence.conversations_backfill(
+        conversation_ids=ids, every_point=["live-suggestions"] if shadow else []
+    )
     return DemoIntelligenceResult(
         rubric_created=rubric_created, articles_created=articles, executions=ran["executions"]
     )

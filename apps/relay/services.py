@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from twilio.twiml.voice_response import VoiceResponse
 
+from apps.common.changes import conversations_changed
 from apps.conversations import selectors as conversations_selectors
 from apps.conversations import services as conversations
 
@@ -96,6 +97,7 @@ def handoff_record(action: RelayAction) -> tuple[Handoff, bool]:
             )
     except IntegrityError:
         return Handoff.objects.get(call_sid=action.call_sid, session_id=action.session_id), False
+    conversations_changed([handoff.conversation_id])
     return handoff, True
 
 

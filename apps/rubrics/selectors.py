@@ -10,9 +10,11 @@ operator, the scorer), so they do not scope.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import F, OuterRef, Prefetch, QuerySet, Subquery
 
 from apps.accounts.scoping import can_use
 from apps.common.errors import NotFound
@@ -243,3 +245,33 @@ def version_by_id(*, pk: int) -> RubricVersion | None:
 
 def versions_by_id(*, ids: list[int]) -> dict[int, RubricVersion]:
     return {v.pk: v for v in RubricVersion.objects.select_related("rubric").filter(pk__in=ids)}
+
+
+@dataclass(frozen=True)
+class CriterionName:
+    key: str
+    name: str
+    kind: str
+    order: tuple[int, int]  # (section position, criterion position) in its latest version
+
+
+def criterion_names(*, keys: Iterable[str]) -> dict[str, CriterionName]:
+    """The name of each criterion key in the latest version (published first) that has it:
+    what reports show for the keys operator results and reviews carry."""
+    wanted = sorted(set(keys))
+    if not wanted:
+        return {}
+    rows = (
+        Criterion.objects.filter(key__in=wanted)
+        .order_by(
+            "key",
+            F("version__published_at").desc(nulls_last=True),
+            "-version__number",
+            "-id",
+        )
+        .values_list("key", "name", "kind", "section__position", "position")
+    )
+    names: dict[str, CriterionName] = {}
+    for key, name, kind, section_position, position in rows:
+        names.setdefault(key, CriterionName(key, name, kind, (section_position, position)))
+    return names

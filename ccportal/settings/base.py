@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "apps.relay",
     "apps.webhooks",
     "apps.qa",
+    "apps.insights",
     "apps.demo",
     "apps.live",
 ]

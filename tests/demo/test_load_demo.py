@@ -16,6 +16,8 @@ from apps.conversations.choices import ContentType, ConversationStatus, Particip
 from apps.conversations.models import Communication, Conversation, Participant
 from apps.demo.dataset import read_calls
 from apps.demo.services import demo_load
+from apps.demo.virtual import PREFIX as VIRTUAL
+from apps.demo.virtual import demo_virtual_load
 
 pytestmark = pytest.mark.django_db
 
@@ -23,9 +25,21 @@ CALLS = read_calls()
 SEGMENTS_WITH_TEXT = sum(1 for call in CALLS for segment in call.segments if segment.text)
 
 
+def recorded():
+    """The Harper Valley recordings (not the virtual-assistant calls made up around them)."""
+    return Conversation.objects.exclude(twilio_id__startswith=VIRTUAL)
+
+
+def load_calls() -> None:
+    """What the command loads before the rules run: the calls, teams, agents and logins, and the
+    virtual-assistant calls (the rules, QA and insights are tested with their own fixtures)."""
+    result = demo_load()
+    demo_virtual_load(calls=CALLS, shift=timedelta(days=result.shift_days))
+
+
 def load_demo() -> str:
     out = StringIO()
-    call_command("load_demo", stdout=out)
+    call_command("load_demo", "--no-shadow", stdout=out)
     return out.getvalue()
 
 
@@ -51,10 +65,14 @@ def test_the_data_file_has_76_calls_and_1405_segments_18_without_text():
 
 
 def test_load_demo_imports_every_call_with_its_transcript():
-    load_demo()
+    load_calls()
 
-    assert Conversation.objects.count() == 76
-    assert Communication.objects.count() == SEGMENTS_WITH_TEXT == 1387
+    assert recorded().count() == 76
+    assert (
+        Communication.objects.filter(conversation__in=recorded()).count()
+        == SEGMENTS_WITH_TEXT
+        == 1387
+    )
     assert not Communication.objects.filter(text="").exists()
     assert set(Conversation.objects.values_list("status", flat=True)) == {ConversationStatus.CLOSED}
     conversation = Conversation.objects.get(twilio_id="demo_conversation_ff0296d00e5e4184")
@@ -72,23 +90,24 @@ def test_load_demo_imports_every_call_with_its_transcript():
 
 
 def test_every_call_has_a_customer_and_an_agent_participant_linked_to_the_agent():
-    load_demo()
+    load_calls()
 
-    assert Participant.objects.filter(type=ParticipantType.CUSTOMER).count() == 76
-    agents = Participant.objects.filter(type=ParticipantType.HUMAN_AGENT)
+    participants = Participant.objects.filter(conversation__in=recorded())
+    assert participants.filter(type=ParticipantType.CUSTOMER).count() == 76
+    agents = participants.filter(type=ParticipantType.HUMAN_AGENT)
     assert agents.count() == 76
     assert not agents.filter(agent=None).exists()
     assert all(p.name == p.agent.display_name for p in agents.select_related("agent"))
     assert Agent.objects.count() == 10
-    customer = Participant.objects.filter(type=ParticipantType.CUSTOMER).first()
+    customer = participants.filter(type=ParticipantType.CUSTOMER).first()
     assert customer.addresses[0]["address"].startswith("+1")
-    for conversation in Conversation.objects.select_related("team"):
+    for conversation in recorded().select_related("team"):
         agent = conversation.participants.get(type=ParticipantType.HUMAN_AGENT).agent
         assert conversation.team == agent.team
 
 
 def test_speaker_ids_are_identities_only_where_they_name_one_agent():
-    load_demo()
+    load_calls()
 
     assert AgentIdentity.objects.filter(kind=IdentityKind.NAME).count() == 10
     speaker_ids = AgentIdentity.objects.filter(kind=IdentityKind.SPEAKER_ID)
@@ -100,7 +119,7 @@ def test_speaker_ids_are_identities_only_where_they_name_one_agent():
 
 
 def test_load_demo_creates_one_login_per_role_with_the_demo_password():
-    load_demo()
+    load_calls()
 
     users = {user.username: user for user in User.objects.all()}
     assert {name: user.role for name, user in users.items()} == {
@@ -120,28 +139,35 @@ def test_load_demo_creates_one_login_per_role_with_the_demo_password():
     assert {t.name for t in users["supervisor"].teams.all()} == {"Harper Valley East"}
 
 
-def test_running_load_demo_twice_changes_nothing():
-    load_demo()
+def test_running_load_demo_twice_changes_nothing_and_says_so():
+    first = load_demo()
     before = snapshot()
 
-    load_demo()
+    second = load_demo()
 
     assert snapshot() == before
+    assert "conversations" in first and "communications" in first
+    for username in ("admin", "qa", "coach", "supervisor", "agent"):
+        assert username in first
+    assert "demo" in first
+    for line in second.splitlines():
+        if line.startswith(("conversations", "communications", "users")):
+            assert line.split()[-2] == "0", line  # nothing created the second time
 
 
 def test_a_second_load_keeps_a_password_the_user_changed():
-    load_demo()
+    load_calls()
     user = User.objects.get(username="coach")
     user.set_password("something-else-entirely")
     user.save()
 
-    load_demo()
+    load_calls()
 
     assert User.objects.get(username="coach").check_password("something-else-entirely")
 
 
 def test_the_latest_call_lands_on_yesterday_with_the_gaps_between_calls_kept():
-    load_demo()
+    load_calls()
 
     latest = Conversation.objects.aggregate(latest=Max("started_at"))["latest"]
     assert timezone.localtime(latest).date() == timezone.localdate() - timedelta(days=1)
@@ -166,18 +192,19 @@ def test_a_later_load_reuses_the_shift_already_in_the_data():
 
 
 def test_the_agent_login_sees_only_lindas_conversations():
-    load_demo()
+    load_calls()
     agent = User.objects.get(username="agent")
 
     visible = set(Conversation.objects.for_user(agent))
 
     lindas = {c for c in Conversation.objects.filter(participants__agent__display_name="Linda")}
     assert visible == lindas
-    assert len(visible) == sum(1 for call in CALLS if call.agent_name == "Linda") == 11
+    recorded_calls = {c for c in visible if not c.twilio_id.startswith(VIRTUAL)}
+    assert len(recorded_calls) == sum(1 for call in CALLS if call.agent_name == "Linda") == 11
 
 
 def test_the_supervisor_sees_only_the_east_team():
-    load_demo()
+    load_calls()
     supervisor = User.objects.get(username="supervisor")
 
     visible = Conversation.objects.for_user(supervisor)
@@ -186,16 +213,3 @@ def test_the_supervisor_sees_only_the_east_team():
     assert visible.count() == Conversation.objects.filter(team=east).count()
     assert 0 < visible.count() < 76
     assert set(visible.values_list("team__name", flat=True)) == {"Harper Valley East"}
-
-
-def test_load_demo_prints_the_counts_and_the_logins():
-    first = load_demo()
-    second = load_demo()
-
-    assert "conversations" in first and "communications" in first
-    for username in ("admin", "qa", "coach", "supervisor", "agent"):
-        assert username in first
-    assert "demo" in first
-    for line in second.splitlines():
-        if line.startswith(("conversations", "communications", "users")):
-            assert line.split()[-2] == "0", line  # nothing created the second time

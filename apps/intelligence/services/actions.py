@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from apps.common.changes import conversations_changed
 from apps.common.tasks import enqueue
 from apps.live.broadcast import broadcast_on_commit
 from apps.live.groups import conversation_group
@@ -174,6 +175,7 @@ def flag_apply(
             )
             for hook in _FLAG_RAISED:
                 hook(flag)
+            conversations_changed([flag.conversation_id])
             return flag
     except IntegrityError:  # raised by a concurrent execution of the same rule
         return Flag.objects.filter(

@@ -17,6 +17,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError, connecti
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.common.changes import conversations_changed
 from apps.common.db import asynchronous_commit_local
 from apps.conversations.choices import ConversationStatus
 from apps.knowledge import selectors as knowledge_selectors
@@ -416,6 +417,8 @@ def execution_finish(
                 quotes_conversation=output.observations_quote,
             )
     actions.actions_apply(execution, stored)
+    if rule.store_results:
+        conversations_changed([conversation.pk])
     return status
 
 

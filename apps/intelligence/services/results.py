@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db import transaction
 
+from apps.common.changes import conversations_changed
 from apps.conversations import services as conversations
 
 from ..models import OperatorResult, OutputFormat, ResultSource
@@ -115,4 +116,6 @@ def operator_result_store(data: OperatorResultInput) -> tuple[OperatorResult, bo
             "date_created": data.date_created,
         },
     )
+    if created:
+        conversations_changed([conversation.pk])
     return result, created

@@ -7,6 +7,7 @@ operator workers (``engine``), woken after commit (``wakeup``)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -181,13 +182,20 @@ def rule_run_on_demand(
     return RuleExecution.objects.get(rule=rule, conversation=conversation, trigger_point=point)
 
 
-def conversations_backfill(*, conversation_ids: list[int], run: bool = True) -> dict[str, int]:
+def conversations_backfill(
+    *, conversation_ids: list[int], run: bool = True, every_point: Iterable[str] = ()
+) -> dict[str, int]:
     """Results for conversations that arrived without live triggers (imports, the demo data).
 
     For each active rule: a COMMUNICATION rule runs once at the last multiple of its N (its
     window is then the whole conversation), an END rule runs if the conversation is closed.
     The trigger points are the live ones, so nothing runs twice if live events follow.
+
+    COMMUNICATION rules whose key is in ``every_point`` run at every multiple of their N, as
+    they would have live: "shadow mode", e.g. the suggestions an agent would have seen at each
+    turn of a recorded call, to compare with what the agent said.
     """
+    shadow = set(every_point)
     made: list[int] = []
     rules = list(Rule.objects.filter(is_active=True).exclude(trigger_on=TriggerOn.ON_DEMAND))
     for conversation in conversations_selectors.conversations_by_id(ids=conversation_ids):
@@ -195,18 +203,21 @@ def conversations_backfill(*, conversation_ids: list[int], run: bool = True) -> 
             comms = conversations_selectors.communication_ids(conversation_id=conversation.pk)
             for rule in rules:
                 if rule.trigger_on == TriggerOn.COMMUNICATION:
-                    point = len(comms) - len(comms) % max(rule.every_n, 1)
-                    if not point:
-                        continue
-                    made.append(
-                        execution_create(
-                            rule=rule,
-                            conversation_id=conversation.pk,
-                            trigger_point=f"COMMUNICATION:{point}",
-                            through_communication_id=comms[point - 1],
+                    step = max(rule.every_n, 1)
+                    last = len(comms) - len(comms) % step
+                    points = range(step, last + 1, step) if rule.key in shadow else [last]
+                    for point in points:
+                        if not point:
+                            continue
+                        made.append(
+                            execution_create(
+                                rule=rule,
+                                conversation_id=conversation.pk,
+                                trigger_point=f"COMMUNICATION:{point}",
+                                through_communication_id=comms[point - 1],
+                            )
+                            or 0
                         )
-                        or 0
-                    )
                 elif (
                     rule.trigger_on == TriggerOn.CONVERSATION_END
                     and conversation.status == ConversationStatus.CLOSED

@@ -16,6 +16,7 @@ from django.utils import timezone
 from apps.accounts import selectors as accounts
 from apps.accounts.choices import Role
 from apps.accounts.scoping import can_use
+from apps.common.changes import conversations_changed
 from apps.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 
 from .. import answers as A
@@ -127,6 +128,7 @@ def dispute_open(
     for row in rows:
         row.dispute = dispute
     DisputeItem.objects.bulk_create(rows)
+    conversations_changed([review.conversation_id])
     deciders = _deciders(review)
     transaction.on_commit(lambda: notify.dispute_opened(dispute, user_ids=deciders))
     return dispute
@@ -224,6 +226,7 @@ def dispute_decide(
         updated_at=now,
     )
     dispute.refresh_from_db()
+    conversations_changed([review.conversation_id])
     told = {review.reviewer_id, agent_user_id_of(review)} - {None, user.pk}
     transaction.on_commit(lambda: notify.dispute_decided(dispute, user_ids=told))  # type: ignore[arg-type]
     return dispute

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from apps.accounts import selectors as accounts
 from apps.accounts.scoping import can_use
+from apps.common.changes import conversations_changed
 from apps.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from apps.conversations import selectors as conversations
 from apps.intelligence import selectors as intelligence
@@ -329,6 +330,7 @@ def revision_write(
     review.revision_count = number
     review.score = primary.score
     review.passed_critical = passed
+    conversations_changed([review.conversation_id])
     return revision
 
 

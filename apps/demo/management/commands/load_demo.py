@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand
 
+from apps.demo.dataset import read_calls
+from apps.demo.insights import demo_insights_load, demo_insights_operators
 from apps.demo.qa import demo_qa_load
 from apps.demo.services import (
     DEMO_PASSWORD,
@@ -12,6 +15,7 @@ from apps.demo.services import (
     demo_intelligence_load,
     demo_load,
 )
+from apps.demo.virtual import demo_virtual_load
 
 
 class Command(BaseCommand):
@@ -20,12 +24,24 @@ class Command(BaseCommand):
         "(password: demo). Safe to run again: only what is missing is added."
     )
 
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument(
+            "--no-shadow",
+            action="store_true",
+            help="skip the suggestions at every turn of the recorded calls (saves ~15 s)",
+        )
+
     def handle(self, *args: Any, **options: Any) -> None:
         started = time.monotonic()
         result = demo_load()
+        virtual = demo_virtual_load(calls=read_calls(), shift=timedelta(days=result.shift_days))
         self.stdout.write(_summary(result, seconds=time.monotonic() - started))
+        self.stdout.write(
+            f"{virtual} calls through the virtual assistant (contained or handed over)."
+        )
         started = time.monotonic()
-        extra = demo_intelligence_load()
+        demo_insights_operators()
+        extra = demo_intelligence_load(shadow=not options["no_shadow"])
         self.stdout.write(
             f"\nIntelligence in {time.monotonic() - started:.1f} s: bank script rubric "
             f"{'published' if extra.rubric_created else 'already there'}, "
@@ -42,6 +58,12 @@ class Command(BaseCommand):
                 if qa.created
                 else "already there."
             )
+        )
+        started = time.monotonic()
+        insights = demo_insights_load()
+        self.stdout.write(
+            f"Insights in {time.monotonic() - started:.1f} s: facts of {insights.conversations} "
+            f"conversations, {insights.rollup_rows} rollup rows."
         )
 
 

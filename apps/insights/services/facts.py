@@ -1,0 +1,108 @@
+"""Keeping each conversation's facts current.
+
+Writers below mark a conversation stale in their own transaction (``facts_mark_stale``, the
+listener of ``apps.common.changes``); after commit one wake-up message asks a worker to drain.
+A refresh claims stale marks with ``SKIP LOCKED`` (two workers never take the same mark), takes
+an advisory lock per conversation in id order (a slower worker never writes older values over
+newer ones: under READ COMMITTED each statement after the lock sees what the previous holder
+committed) and recomputes the facts with ``sql.FACTS_LOGGED``, which logs the buckets a changed
+fact left and entered. A crash rolls the claim back and the marks are claimed again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from apps.common.db import asynchronous_commit_local
+from apps.common.wake import Waker
+
+from .. import sql
+from .suggestions import suggestions_score
+
+INSIGHTS_WAKER = Waker(
+    key="ccportal:insights:wake",
+    ttl_ms=1000,
+    task="apps.insights.tasks.refresh_insights",
+    what="insights workers",
+)
+
+_INT4 = 2_147_483_647
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+FACTS_FOR_IDS = sql.FACTS_LOGGED.replace("{target}", sql.TARGET_IDS)
+CRITERIA_FOR_IDS = sql.CRITERIA.replace("{target}", sql.TARGET_IDS)
+
+
+def statement_params(**extra: Any) -> dict[str, Any]:
+    """The settings every fact statement reads, plus ``extra`` (ids, or a range)."""
+    return {
+        "tz": settings.TIME_ZONE,
+        "topic_ops": list(settings.INSIGHTS_TOPIC_OPERATORS),
+        "outcome_ops": list(settings.INSIGHTS_OUTCOME_OPERATORS),
+        "success": list(settings.INSIGHTS_SUCCESS_OUTCOMES),
+        "followed": settings.INSIGHTS_SUGGESTION_FOLLOWED,
+        "sentiment_band": SENTIMENT_BAND,
+        "since": _EPOCH,
+        **extra,
+    }
+
+
+# A customer's sentiment moved when its delta leaves this band (VADER's own neutral band).
+SENTIMENT_BAND = 0.05
+
+
+def facts_mark_stale(conversation_ids: Sequence[int]) -> None:
+    """Record that these conversations' facts are out of date, in the caller's transaction,
+    and wake a worker once it commits."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO insights_staleconversation (conversation_id, marked_at) "
+            "SELECT unnest(%s::bigint[]), now()",
+            [list(conversation_ids)],
+        )
+    transaction.on_commit(INSIGHTS_WAKER.wake)
+
+
+def lock_all_shared(cursor: Any) -> None:
+    cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", sql.LOCK_ALL)
+
+
+def facts_refresh(conversation_ids: Sequence[int]) -> None:
+    """Recompute the facts of these conversations now, in the caller's transaction (which
+    should be short: it holds the conversations' locks until it ends)."""
+    ids = sorted(set(conversation_ids))
+    if not ids:
+        return
+    params = statement_params(ids=ids)
+    with connection.cursor() as cursor:
+        lock_all_shared(cursor)
+        # In id order (the array is sorted and unnest keeps its order): no deadlocks.
+        cursor.execute(
+            "SELECT count(pg_advisory_xact_lock(%s, (id %% %s)::int)) FROM unnest(%s::bigint[]) id",
+            [sql.LOCK_FACT, _INT4, ids],
+        )
+        suggestions_score(target=sql.TARGET_IDS, params=params, conversation_ids=ids)
+        cursor.execute(CRITERIA_FOR_IDS, params)
+        cursor.execute(FACTS_FOR_IDS, params)
+
+
+@transaction.atomic
+def facts_refresh_stale(*, limit: int | None = None) -> int:
+    """Claim up to ``limit`` stale marks and refresh their conversations; returns how many
+    conversations were refreshed (0: nothing was stale)."""
+    asynchronous_commit_local()  # the marks come back if this commit is lost
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM insights_staleconversation WHERE id IN ("
+            " SELECT id FROM insights_staleconversation ORDER BY id LIMIT %s"
+            " FOR UPDATE SKIP LOCKED) RETURNING conversation_id",
+            [limit or settings.INSIGHTS_BATCH],
+        )
+        ids = sorted({row[0] for row in cursor.fetchall()})
+    facts_refresh(ids)
+    return len(ids)

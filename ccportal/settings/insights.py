@@ -1,0 +1,21 @@
+"""Insights: which operators give a conversation's topic and outcome, and how numbers are shown."""
+
+from __future__ import annotations
+
+from .env import get_float, get_int, get_list
+
+# Classifier operators (their key, or a Twilio operator's name) whose label is a conversation's
+# topic, and its outcome; the first listed that has a result wins. Compared case-insensitively.
+INSIGHTS_TOPIC_OPERATORS = [v.lower() for v in get_list("INSIGHTS_TOPIC_OPERATORS", ["topic"])]
+INSIGHTS_OUTCOME_OPERATORS = [
+    v.lower() for v in get_list("INSIGHTS_OUTCOME_OPERATORS", ["outcome", "disposition"])
+]
+# Outcome labels that count as task success ("resolved"), compared case-insensitively.
+INSIGHTS_SUCCESS_OUTCOMES = [v.lower() for v in get_list("INSIGHTS_SUCCESS_OUTCOMES", ["resolved"])]
+# A suggestion counts as followed when the agent's next turn used at least this share of its
+# content words.
+INSIGHTS_SUGGESTION_FOLLOWED = get_float("INSIGHTS_SUGGESTION_FOLLOWED", 0.5)
+# Cells, rows and cards with fewer conversations than this are shown muted ("few conversations").
+INSIGHTS_MIN_N = get_int("INSIGHTS_MIN_N", 10, minimum=1)
+# Conversations whose facts one refresh transaction recomputes at most.
+INSIGHTS_BATCH = get_int("INSIGHTS_BATCH", 200, minimum=1)
