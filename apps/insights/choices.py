@@ -17,12 +17,6 @@ class CriterionSource(models.TextChoices):
     HUMAN = "HUMAN", "QA reviewers"
 
 
-class CriterionOutcome(models.TextChoices):
-    MET = "MET", "Met"
-    NOT_MET = "NOT_MET", "Not met"
-    NA = "NA", "Not applicable"
-
-
 class LabelKind(models.TextChoices):
     TOPIC = "TOPIC", "Topic"
     OUTCOME = "OUTCOME", "Outcome"

@@ -15,7 +15,7 @@ from django.db import models
 from apps.accounts.models import Agent, Team
 from apps.conversations.models import Communication, Conversation
 
-from .choices import CriterionOutcome, CriterionSource, LabelKind, Mix
+from .choices import LabelKind, Mix
 
 QUEUE_LENGTH = 120
 CHANNEL_LENGTH = 20
@@ -69,7 +69,11 @@ class ConversationFact(models.Model):
     suggestions = models.SmallIntegerField(default=0)
     suggestion_closeness_sum = models.FloatField(default=0)
     suggestions_followed = models.SmallIntegerField(default=0)
-    criteria_digest = models.CharField(max_length=32, default="")
+    # Per criterion key, MET / NOT_MET / NA: as the AI judged it (the latest script adherence
+    # result) and as a person did (the latest review's current revision, for the segment of the
+    # agent the conversation counts for).
+    ai_criteria = models.JSONField(default=dict)
+    human_criteria = models.JSONField(default=dict)
     computed_at = models.DateTimeField()
 
     class Meta:
@@ -82,24 +86,6 @@ class ConversationFact(models.Model):
 
     def __str__(self) -> str:
         return f"Facts of conversation {self.conversation_id}"
-
-
-class CriterionFact(models.Model):
-    """One criterion's outcome in one conversation, as the AI judged it (the latest script
-    adherence result) or as a person did (the current revision of the latest review)."""
-
-    conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="criterion_facts"
-    )
-    source = models.CharField(max_length=5, choices=CriterionSource.choices)
-    criterion_key = models.CharField(max_length=120)
-    outcome = models.CharField(max_length=7, choices=CriterionOutcome.choices)
-
-    class Meta:
-        indexes = [models.Index(fields=["conversation"], name="criterion_fact_conv_idx")]
-
-    def __str__(self) -> str:
-        return f"{self.source} {self.criterion_key}={self.outcome} in {self.conversation_id}"
 
 
 class SuggestionScore(models.Model):
@@ -232,23 +218,25 @@ class Rollup(BucketKey):
 
 
 class CriterionRollup(BucketKey):
-    """Met / not met / N/A per criterion and bucket, for the AI and for people separately."""
+    """Met / not met / N/A per criterion and bucket, as the AI judged and as reviewers did."""
 
-    source = models.CharField(max_length=5, choices=CriterionSource.choices)
     criterion_key = models.CharField(max_length=120)
-    met = models.IntegerField()
-    not_met = models.IntegerField()
-    na = models.IntegerField()
+    ai_met = models.IntegerField()
+    ai_not_met = models.IntegerField()
+    ai_na = models.IntegerField()
+    human_met = models.IntegerField()
+    human_not_met = models.IntegerField()
+    human_na = models.IntegerField()
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["day", "team", "agent", "queue", "channel", "source", "criterion_key"],
+                fields=["day", "team", "agent", "queue", "channel", "criterion_key"],
                 name="criterion_rollup_unique",
                 nulls_distinct=False,
             )
         ]
-        indexes = [models.Index(fields=["day", "source"], name="criterion_rollup_day_idx")]
+        indexes = [models.Index(fields=["day"], name="criterion_rollup_day_idx")]
 
 
 class LabelRollup(BucketKey):

@@ -65,9 +65,8 @@ LOCK_BUCKET = 73003
 TARGET_IDS = "c.id = ANY(%(ids)s)"
 TARGET_RANGE = "c.id >= %(lo)s AND c.id < %(hi)s AND c.started_at >= %(since)s"
 
-_SPEECH = (
-    r"m.text ~ '[^[:space:]]' AND m.text !~ '^[[:space:]]*((\[[^]]*\]|<[^>]*>)[[:space:]]*)+$'"
-)
+# Not blank and not only tags: one anchored regex (an empty text matches it too).
+_SPEECH = r"m.text !~ '^[[:space:]]*((\[[^]]*\]|<[^>]*>)[[:space:]]*)*$'"
 _HUMAN = "('HUMAN_AGENT', 'AGENT')"
 
 _TARGET = """
@@ -81,21 +80,26 @@ target AS (
 # O outcome). ccportal's own results name their operator version; Twilio's only a name.
 _RESULTS = """
 results AS (
-    SELECT DISTINCT ON (r.conversation_id, k.kind) r.conversation_id AS cid, k.kind, r.result
-    FROM target t
-    JOIN intelligence_operatorresult r ON r.conversation_id = t.id
-    LEFT JOIN intelligence_operatorversion v ON v.id = r.definition_id
-    LEFT JOIN intelligence_operator o ON o.id = v.operator_id
-    CROSS JOIN LATERAL (SELECT CASE
-        WHEN o.kind = 'SENTIMENT' OR (o.id IS NULL AND r.operator_name ILIKE '%%sentiment%%')
-            THEN 'S'
-        WHEN o.kind = 'SCRIPT_ADHERENCE'
-            OR (o.id IS NULL AND r.operator_name ILIKE '%%adherence%%') THEN 'A'
-        WHEN lower(coalesce(o.key, r.operator_name)) = ANY(%(topic_ops)s) THEN 'T'
-        WHEN lower(coalesce(o.key, r.operator_name)) = ANY(%(outcome_ops)s) THEN 'O'
-    END AS kind) k
-    WHERE r.status = 'ok' AND k.kind IS NOT NULL AND r.result IS NOT NULL
-    ORDER BY r.conversation_id, k.kind, r.date_created DESC NULLS LAST, r.id DESC
+    -- The latest of each kind, sorted on narrow columns; the results' JSON is fetched after.
+    SELECT l.cid, l.kind, r.result
+    FROM (
+        SELECT DISTINCT ON (r.conversation_id, k.kind) r.conversation_id AS cid, k.kind, r.id
+        FROM target t
+        JOIN intelligence_operatorresult r ON r.conversation_id = t.id
+        LEFT JOIN intelligence_operatorversion v ON v.id = r.definition_id
+        LEFT JOIN intelligence_operator o ON o.id = v.operator_id
+        CROSS JOIN LATERAL (SELECT CASE
+            WHEN o.kind = 'SENTIMENT' OR (o.id IS NULL AND r.operator_name ILIKE '%%sentiment%%')
+                THEN 'S'
+            WHEN o.kind = 'SCRIPT_ADHERENCE'
+                OR (o.id IS NULL AND r.operator_name ILIKE '%%adherence%%') THEN 'A'
+            WHEN lower(coalesce(o.key, r.operator_name)) = ANY(%(topic_ops)s) THEN 'T'
+            WHEN lower(coalesce(o.key, r.operator_name)) = ANY(%(outcome_ops)s) THEN 'O'
+        END AS kind) k
+        WHERE r.status = 'ok' AND k.kind IS NOT NULL AND r.result IS NOT NULL
+        ORDER BY r.conversation_id, k.kind, r.date_created DESC NULLS LAST, r.id DESC
+    ) l
+    JOIN intelligence_operatorresult r ON r.id = l.id
 )"""
 
 _LATEST_REVIEW = """
@@ -110,48 +114,6 @@ review AS (
     WHERE rv.status = 'SUBMITTED' AND NOT rv.is_calibration
     ORDER BY rv.conversation_id, rv.submitted_at DESC NULLS LAST, rv.id DESC
 )"""
-
-# Per-criterion outcomes: the AI's from its latest adherence result (Twilio's shape, which
-# ccportal's operator also writes), people's from the latest review's current revision (the
-# segment of the agent the conversation is counted for: the human when there is one).
-CRITERIA = (
-    "WITH"
-    + _TARGET
-    + ","
-    + _RESULTS
-    + ","
-    + _LATEST_REVIEW
-    + """,
-gone AS (
-    DELETE FROM insights_criterionfact f USING target t WHERE f.conversation_id = t.id
-),
-ai AS (
-    SELECT DISTINCT ON (r.cid, left(crit->>'criteria_key', 120))
-        r.cid, left(crit->>'criteria_key', 120) AS criterion_key,
-        CASE crit->>'criteria_met'
-            WHEN 'Succeeded' THEN 'MET' WHEN 'Failed' THEN 'NOT_MET'
-            WHEN 'NotApplicable' THEN 'NA'
-        END AS outcome
-    FROM results r
-    CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(r.result->'categories')
-        = 'array' THEN r.result->'categories' ELSE '[]'::jsonb END) cat
-    CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(cat->'criteria') = 'array'
-        THEN cat->'criteria' ELSE '[]'::jsonb END) crit
-    WHERE r.kind = 'A' AND coalesce(crit->>'criteria_key', '') <> ''
-    ORDER BY r.cid, left(crit->>'criteria_key', 120)
-),
-human AS (
-    SELECT rv.cid, a.criterion_key, a.outcome
-    FROM review rv
-    JOIN qa_reviewanswer a ON a.revision_id = rv.revision_id AND a.segment = rv.segment
-    WHERE a.outcome IN ('MET', 'NOT_MET', 'NA')
-)
-INSERT INTO insights_criterionfact (conversation_id, source, criterion_key, outcome)
-SELECT cid, 'AI', criterion_key, outcome FROM ai WHERE outcome IS NOT NULL
-UNION ALL
-SELECT cid, 'HUMAN', criterion_key, outcome FROM human
-"""
-)
 
 _FACT_COLUMNS = (
     "day",
@@ -194,7 +156,8 @@ _FACT_COLUMNS = (
     "suggestions",
     "suggestion_closeness_sum",
     "suggestions_followed",
-    "criteria_digest",
+    "ai_criteria",
+    "human_criteria",
 )
 BUCKET = ("day", "team_id", "agent_id", "queue", "channel")
 
@@ -289,12 +252,33 @@ suggested AS (
     FROM target t JOIN insights_suggestionscore s ON s.conversation_id = t.id
     GROUP BY s.conversation_id
 ),
-criteria AS (
-    SELECT cf.conversation_id AS cid,
-        md5(string_agg(cf.source || ':' || cf.criterion_key || '=' || cf.outcome, ','
-            ORDER BY cf.source, cf.criterion_key, cf.outcome)) AS digest
-    FROM target t JOIN insights_criterionfact cf ON cf.conversation_id = t.id
-    GROUP BY cf.conversation_id
+ai_criteria AS (
+    -- Twilio's shape, which ccportal's operator also writes; Pending is not judged yet.
+    SELECT x.cid, jsonb_object_agg(x.criterion_key, x.outcome) AS criteria
+    FROM (
+        SELECT DISTINCT ON (r.cid, left(crit->>'criteria_key', 120))
+            r.cid, left(crit->>'criteria_key', 120) AS criterion_key,
+            CASE crit->>'criteria_met'
+                WHEN 'Succeeded' THEN 'MET' WHEN 'Failed' THEN 'NOT_MET'
+                WHEN 'NotApplicable' THEN 'NA'
+            END AS outcome
+        FROM results r
+        CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(r.result->'categories')
+            = 'array' THEN r.result->'categories' ELSE '[]'::jsonb END) cat
+        CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(cat->'criteria')
+            = 'array' THEN cat->'criteria' ELSE '[]'::jsonb END) crit
+        WHERE r.kind = 'A' AND coalesce(crit->>'criteria_key', '') <> ''
+        ORDER BY r.cid, left(crit->>'criteria_key', 120)
+    ) x
+    WHERE x.outcome IS NOT NULL
+    GROUP BY x.cid
+),
+human_criteria AS (
+    SELECT rv.cid, jsonb_object_agg(a.criterion_key, a.outcome) AS criteria
+    FROM review rv
+    JOIN qa_reviewanswer a ON a.revision_id = rv.revision_id AND a.segment = rv.segment
+    WHERE a.outcome IN ('MET', 'NOT_MET', 'NA')
+    GROUP BY rv.cid
 ),
 shaped AS (
     SELECT t.*, f.n, f.last_end, f.h_first, f.c_first, f.c_first_end,
@@ -367,14 +351,16 @@ computed AS (
         coalesce(sg.n, 0) AS suggestions,
         coalesce(sg.total, 0)::float8 AS suggestion_closeness_sum,
         coalesce(sg.followed, 0) AS suggestions_followed,
-        coalesce(cr.digest, '') AS criteria_digest
+        coalesce(ac.criteria, '{{}}'::jsonb) AS ai_criteria,
+        coalesce(hc.criteria, '{{}}'::jsonb) AS human_criteria
     FROM shaped x
     LEFT JOIN accounts_agent ag ON ag.id = x.agent_id
     LEFT JOIN review rv ON rv.cid = x.id
     LEFT JOIN reviewed rd ON rd.cid = x.id
     LEFT JOIN flagged fl ON fl.cid = x.id
     LEFT JOIN suggested sg ON sg.cid = x.id
-    LEFT JOIN criteria cr ON cr.cid = x.id
+    LEFT JOIN ai_criteria ac ON ac.cid = x.id
+    LEFT JOIN human_criteria hc ON hc.cid = x.id
 )"""
 )
 
@@ -485,14 +471,24 @@ GROUP BY {_BUCKET_OF_F}
 """
 
 CRITERION_ROLLUP_INSERT = f"""
-INSERT INTO insights_criterionrollup ({_KEYS}, source, criterion_key, met, not_met, na)
-SELECT {_BUCKET_OF_F}, c.source, c.criterion_key,
-    count(*) FILTER (WHERE c.outcome = 'MET'), count(*) FILTER (WHERE c.outcome = 'NOT_MET'),
-    count(*) FILTER (WHERE c.outcome = 'NA')
+INSERT INTO insights_criterionrollup ({_KEYS}, criterion_key, ai_met, ai_not_met, ai_na,
+    human_met, human_not_met, human_na)
+SELECT {_BUCKET_OF_F}, c.criterion_key,
+    count(*) FILTER (WHERE c.source = 'A' AND c.outcome = 'MET'),
+    count(*) FILTER (WHERE c.source = 'A' AND c.outcome = 'NOT_MET'),
+    count(*) FILTER (WHERE c.source = 'A' AND c.outcome = 'NA'),
+    count(*) FILTER (WHERE c.source = 'H' AND c.outcome = 'MET'),
+    count(*) FILTER (WHERE c.source = 'H' AND c.outcome = 'NOT_MET'),
+    count(*) FILTER (WHERE c.source = 'H' AND c.outcome = 'NA')
 FROM insights_conversationfact f {{join}}
-JOIN insights_criterionfact c ON c.conversation_id = f.conversation_id
+CROSS JOIN LATERAL (
+    SELECT 'A' AS source, e.key AS criterion_key, e.value AS outcome
+    FROM jsonb_each_text(f.ai_criteria) e
+    UNION ALL
+    SELECT 'H', e.key, e.value FROM jsonb_each_text(f.human_criteria) e
+) c
 WHERE {{where}}
-GROUP BY {_BUCKET_OF_F}, c.source, c.criterion_key
+GROUP BY {_BUCKET_OF_F}, c.criterion_key
 """
 
 LABEL_ROLLUP_INSERT = f"""

@@ -69,7 +69,6 @@ def _context(request: HttpRequest, filters: InsightFilters, tab: str, **extra: A
         for days, label in PRESETS
     ]
     return {
-        "section": "insights",
         "tab": tab,
         "tabs": TABS,
         "filters": filters,
@@ -385,12 +384,26 @@ _WORDS = {
 }
 
 
+_VALUES = {
+    "mix": {"human": "a human agent only", "ai": "the AI agent only", "handoff": "AI, then a human",
+            "none": "no agent", "ai_any": "the AI agent (alone or before a human)"},
+    "source": {"AI": "the AI", "HUMAN": "QA reviewers"},
+    "result": {"judged": "met or not met", "MET": "met", "NOT_MET": "not met", "NA": "N/A"},
+    "contained": {"any": "decided"},
+}  # fmt: skip
+
+
 def _describe(predicates: dict[str, str]) -> list[str]:
-    return [
-        _WORDS[key].format(value.replace("_", " ").lower() if key == "has" else value)
-        for key, value in predicates.items()
-        if key in _WORDS
-    ]
+    """The drill-down's conditions in words, for the page's lead."""
+    words = []
+    for key, value in predicates.items():
+        if key not in _WORDS:
+            continue
+        shown = _VALUES.get(key, {}).get(value, value)
+        if key == "has":
+            shown = value.replace("_", " ").lower()
+        words.append(_WORDS[key].format(shown))
+    return words
 
 
 def csv_response(lines: Iterable[str], filename: str) -> StreamingHttpResponse:

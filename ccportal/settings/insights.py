@@ -19,3 +19,6 @@ INSIGHTS_SUGGESTION_FOLLOWED = get_float("INSIGHTS_SUGGESTION_FOLLOWED", 0.5)
 INSIGHTS_MIN_N = get_int("INSIGHTS_MIN_N", 10, minimum=1)
 # Conversations whose facts one refresh transaction recomputes at most.
 INSIGHTS_BATCH = get_int("INSIGHTS_BATCH", 200, minimum=1)
+# Database connections a full rebuild computes facts on at once (the server does the work: one
+# per core it may use). A rebuild called inside a transaction uses its caller's connection only.
+INSIGHTS_REBUILD_WORKERS = get_int("INSIGHTS_REBUILD_WORKERS", 2, minimum=1)

@@ -32,6 +32,12 @@ if DB_POOL:
         "max_size": DB_POOL_MAX,
         "timeout": get_int("DB_POOL_TIMEOUT", 10, minimum=1),
     }
+# PostgreSQL's JIT compiles a query whose estimated cost passes jit_above_cost: for the wide
+# statements of insights that took 1-3 s per statement (even on six conversations, when a
+# disabled join kind inflates the estimate), far more than the queries run. Off unless DB_JIT.
+if not get_bool("DB_JIT", False):
+    _options = _database.setdefault("OPTIONS", {})
+    _options["options"] = " ".join(filter(None, [_options.get("options", ""), "-c jit=off"]))
 DATABASES = {"default": _database}
 
 

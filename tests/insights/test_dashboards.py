@@ -12,7 +12,7 @@ from django.test import Client
 from django.urls import reverse
 
 from apps.insights import selectors, stats
-from apps.insights.models import ConversationFact, CriterionFact
+from apps.insights.models import ConversationFact
 from apps.insights.selectors.filters import filters_parse
 from tests.fixtures import builders
 from tests.fixtures import insights as build
@@ -170,11 +170,18 @@ def test_a_heatmap_cell_drills_down_to_exactly_the_conversations_it_counted(worl
     assert (cell.met, cell.not_met) == (2, 1)
     expected = {
         f.conversation_id
-        for f in CriterionFact.objects.filter(source="AI", criterion_key="greeting")
-        if ConversationFact.objects.get(pk=f.conversation_id).agent_id == world.agent.pk
+        for f in ConversationFact.objects.filter(agent=world.agent)
+        if f.ai_criteria.get("greeting") in ("MET", "NOT_MET")
     }
     got = drilled(world.admin, agent=world.agent.pk, criterion="greeting", source="AI")
     assert got == expected and len(got) == cell.n == 3
+
+
+def test_a_criterion_key_that_looks_like_a_number_is_a_key_not_an_index(world, day):
+    fact = ConversationFact.objects.filter(agent=world.agent).earliest("started_at")
+    ConversationFact.objects.filter(pk=fact.pk).update(ai_criteria={"0": "MET"})
+    got = drilled(world.admin, criterion="0", source="AI")
+    assert got == {fact.conversation_id}
 
 
 def test_each_card_drills_down_to_its_n(world, day):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from apps.insights.models import ConversationFact, CriterionFact
+from apps.insights.models import ConversationFact
 from apps.qa import services
 from tests.fixtures import insights as build
 from tests.qa.test_reviews import H, full_answers, start
@@ -20,18 +20,14 @@ def fact(conversation) -> ConversationFact:
 
 
 def human_outcomes(conversation) -> dict[str, str]:
-    return dict(
-        CriterionFact.objects.filter(conversation_id=conversation.pk, source="HUMAN").values_list(
-            "criterion_key", "outcome"
-        )
-    )
+    return ConversationFact.objects.get(conversation_id=conversation.pk).human_criteria
 
 
 def test_before_any_review_there_is_no_qa_score_but_the_ai_judged_it(world, script):
     facts = fact(world.north_call)
     assert facts.qa_score is None and facts.reviews == 0 and facts.critical_failed is None
     assert facts.ai_adherence_score is not None
-    assert CriterionFact.objects.filter(conversation_id=world.north_call.pk, source="AI").exists()
+    assert facts.ai_criteria and not facts.human_criteria
 
 
 def test_a_submitted_review_gives_the_qa_score_and_the_reviewers_outcomes(world, script):

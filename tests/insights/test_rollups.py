@@ -14,13 +14,13 @@ from django.db import connection, connections
 from apps.insights import services as insights
 from apps.insights.models import (
     ConversationFact,
-    CriterionFact,
     CriterionRollup,
     DirtyBucket,
     LabelRollup,
     Rollup,
     StaleConversation,
 )
+from apps.insights.services import rebuild
 from tests.fixtures import insights as build
 from tests.insights.test_facts import AI_ONLY, HANDOFF, HUMAN_GREETS_FIRST
 
@@ -79,19 +79,20 @@ def assert_rollups_match_facts() -> None:
 
 def criterion_counts_from_facts() -> dict[tuple, int]:
     counts: dict[tuple, int] = defaultdict(int)
-    facts = {f.conversation_id: f for f in ConversationFact.objects.all()}
-    for c in CriterionFact.objects.all():
-        fact = facts[c.conversation_id]
-        counts[(fact.agent_id, c.source, c.criterion_key, c.outcome)] += 1
+    for fact in ConversationFact.objects.all():
+        for source, criteria in (("AI", fact.ai_criteria), ("HUMAN", fact.human_criteria)):
+            for key, outcome in criteria.items():
+                counts[(fact.agent_id, source, key, outcome)] += 1
     return dict(counts)
 
 
 def stored_criterion_counts() -> dict[tuple, int]:
     counts: dict[tuple, int] = defaultdict(int)
     for r in CriterionRollup.objects.all():
-        for outcome, n in (("MET", r.met), ("NOT_MET", r.not_met), ("NA", r.na)):
-            if n:
-                counts[(r.agent_id, r.source, r.criterion_key, outcome)] += n
+        for source, prefix in (("AI", "ai_"), ("HUMAN", "human_")):
+            for outcome, column in (("MET", "met"), ("NOT_MET", "not_met"), ("NA", "na")):
+                if n := getattr(r, prefix + column):
+                    counts[(r.agent_id, source, r.criterion_key, outcome)] += n
     return dict(counts)
 
 
@@ -160,6 +161,22 @@ def test_a_full_rebuild_equals_the_incremental_rollups(world):
     assert report.conversations == ConversationFact.objects.count() == 6
     assert (stored_rollups(), stored_criterion_counts()) == incremental
     insights.insights_rebuild()  # and again
+    assert (stored_rollups(), stored_criterion_counts()) == incremental
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rebuild_on_several_connections_writes_what_one_connection_does(world, monkeypatch):
+    mixed_day(world)
+    build.refresh()
+    incremental = stored_rollups(), stored_criterion_counts()
+    one = insights.insights_rebuild(workers=1)
+    facts = {f.conversation_id: f.qa_score for f in ConversationFact.objects.all()}
+    ConversationFact.objects.all().delete()
+    monkeypatch.setattr(rebuild, "MIN_CHUNK", 1)  # a chunk per conversation or two
+    several = insights.insights_rebuild(workers=3)
+    assert several.workers == 3 and one.workers == 1
+    assert several.conversations == one.conversations == len(facts) == 6
+    assert {f.conversation_id: f.qa_score for f in ConversationFact.objects.all()} == facts
     assert (stored_rollups(), stored_criterion_counts()) == incremental
 
 

@@ -20,12 +20,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, Func, OuterRef, Q, QuerySet, TextField, Value
+from django.db.models.lookups import In
 
 from apps.common.errors import ValidationFailed
 
 from ..choices import CriterionSource, Mix
-from ..models import ConversationFact, CriterionFact, SuggestionScore
+from ..models import ConversationFact, SuggestionScore
 from .filters import InsightFilters, filters_q, scope_q, text
 
 if TYPE_CHECKING:
@@ -130,16 +131,15 @@ def predicates_q(predicates: Mapping[str, str]) -> Q:
         if outcomes is None:
             errors["result"] = ["Use MET, NOT_MET, NA or judged."]
         else:
-            q &= Q(
-                Exists(
-                    CriterionFact.objects.filter(
-                        conversation_id=OuterRef("conversation_id"),
-                        source=source,
-                        criterion_key=criterion,
-                        outcome__in=outcomes,
-                    )
-                )
+            field = "ai_criteria" if source == CriterionSource.AI else "human_criteria"
+            # A function, not KeyTextTransform: that reads a key like "0" as an array index.
+            outcome = Func(
+                F(field),
+                Value(criterion),
+                function="jsonb_extract_path_text",
+                output_field=TextField(),
             )
+            q &= Q(In(outcome, outcomes))
     if errors:
         raise ValidationFailed(errors)
     return q

@@ -182,26 +182,28 @@ class CriterionRow:
 
 def criteria(*, user: Person, filters: InsightFilters) -> list[CriterionRow]:
     """Pass rates per criterion, the AI's beside reviewers', in the rubric's order."""
+    columns = ("ai_met", "ai_not_met", "ai_na", "human_met", "human_not_met", "human_na")
     rows = (
         CriterionRollup.objects.filter(scope_q(user))
         .filter(filters_q(filters))
-        .values("source", "criterion_key")
-        .annotate(met=Sum("met"), not_met=Sum("not_met"), na=Sum("na"))
+        .values("criterion_key")
+        .annotate(**{column: Sum(column) for column in columns})
         .order_by()
     )
-    counts: dict[str, dict[str, tuple[int, int, int]]] = defaultdict(dict)
+    counts: dict[str, list[int]] = {}
     for row in rows:
-        counts[row["criterion_key"]][row["source"]] = (row["met"], row["not_met"], row["na"])
+        values: dict[str, Any] = dict(row)
+        counts[values["criterion_key"]] = [int(values[c] or 0) for c in columns]
     names = rubrics.criterion_names(keys=counts)
     result = [
         CriterionRow(
             key=key,
             name=names[key].name if key in names else key,
             kind=names[key].kind if key in names else "",
-            ai=by_source.get(CriterionSource.AI, (0, 0, 0)),
-            human=by_source.get(CriterionSource.HUMAN, (0, 0, 0)),
+            ai=(n[0], n[1], n[2]),
+            human=(n[3], n[4], n[5]),
         )
-        for key, by_source in counts.items()
+        for key, n in counts.items()
     ]
     result.sort(key=lambda r: (names[r.key].order if r.key in names else (9999, 0), r.key))
     return result
@@ -238,11 +240,12 @@ class Heatmap:
 
 def heatmap(*, user: Person, filters: InsightFilters, source: str) -> Heatmap:
     """Pass rate per agent and criterion (met / (met + not met)); N/A is left out."""
+    prefix = "ai" if source == CriterionSource.AI else "human"
     rows = (
         CriterionRollup.objects.filter(scope_q(user))
-        .filter(filters_q(filters), source=source)
+        .filter(filters_q(filters))
         .values("agent_id", "criterion_key")
-        .annotate(met=Sum("met"), not_met=Sum("not_met"))
+        .annotate(met=Sum(f"{prefix}_met"), not_met=Sum(f"{prefix}_not_met"))
         .order_by()
     )
     cells = {

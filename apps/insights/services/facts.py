@@ -35,7 +35,6 @@ _INT4 = 2_147_483_647
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 FACTS_FOR_IDS = sql.FACTS_LOGGED.replace("{target}", sql.TARGET_IDS)
-CRITERIA_FOR_IDS = sql.CRITERIA.replace("{target}", sql.TARGET_IDS)
 
 
 def statement_params(**extra: Any) -> dict[str, Any]:
@@ -87,7 +86,6 @@ def facts_refresh(conversation_ids: Sequence[int]) -> None:
             [sql.LOCK_FACT, _INT4, ids],
         )
         suggestions_score(target=sql.TARGET_IDS, params=params, conversation_ids=ids)
-        cursor.execute(CRITERIA_FOR_IDS, params)
         cursor.execute(FACTS_FOR_IDS, params)
 
 

@@ -37,7 +37,7 @@ def figure(value: Any, unit: str = "") -> str:
     if unit == "score":
         return f"{number:.1f}"
     if unit == "delta":
-        return f"{number:+.2f}"
+        return "0.00" if abs(number) < 0.005 else f"{number:+.2f}"
     return f"{round(number):,}"
 
 

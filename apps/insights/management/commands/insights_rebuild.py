@@ -47,6 +47,7 @@ class Command(BaseCommand):
         report = insights_rebuild(since=since, progress=progress)
         self.stdout.write(
             f"Rebuilt the facts of {report.conversations:,} conversations "
-            f"({report.seconds_facts} s; {report.suggestions_scored:,} suggestions scored) and "
+            f"({report.seconds_facts} s on {report.workers} connection(s); "
+            f"{report.suggestions_scored:,} suggestions scored) and "
             f"{report.rollup_rows:,} rollup rows ({report.seconds_rollups} s)."
         )
