@@ -260,7 +260,7 @@ def pages() -> None:
         ("API overview, 90 days", "/api/insights/overview/", last90),
     ]
     for username in ("admin", "coach"):
-        client = Client()
+        client = Client(HTTP_HOST="localhost")
         client.force_login(User.objects.get(username=username))
         print(f"Pages as {username}:")
         for label, url, params in cases:

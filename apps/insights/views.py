@@ -200,8 +200,9 @@ def criteria(request: HttpRequest) -> HttpResponse:
     source = request.GET.get("source", CriterionSource.HUMAN)
     if source not in CriterionSource.values:
         source = CriterionSource.HUMAN
-    rows = selectors.criteria(user=request.user, filters=filters)
-    heat = selectors.heatmap(user=request.user, filters=filters, source=source)
+    counts = selectors.criterion_counts(user=request.user, filters=filters)
+    rows = selectors.criteria(user=request.user, filters=filters, counts=counts)
+    heat = selectors.heatmap(user=request.user, filters=filters, source=source, counts=counts)
     grid = [
         (
             agent,

@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db.models import Sum
+from django.db.models import BooleanField, Case, Sum, Value, When
 
 from apps.accounts import selectors as accounts
 from apps.rubrics import selectors as rubrics
@@ -180,21 +180,35 @@ class CriterionRow:
         return None if ai is None or human is None else ai - human
 
 
-def criteria(*, user: Person, filters: InsightFilters) -> list[CriterionRow]:
-    """Pass rates per criterion, the AI's beside reviewers', in the rubric's order."""
-    columns = ("ai_met", "ai_not_met", "ai_na", "human_met", "human_not_met", "human_na")
+_CRITERION_COLUMNS = ("ai_met", "ai_not_met", "ai_na", "human_met", "human_not_met", "human_na")
+CriterionCounts = dict[tuple[Any, str], tuple[int, ...]]  # (agent, criterion) -> the six columns
+
+
+def criterion_counts(*, user: Person, filters: InsightFilters) -> CriterionCounts:
+    """Met / not met / N/A of the AI and of reviewers per agent and criterion: one pass over the
+    criterion rollups that both the criteria table and the heatmap are summed from."""
     rows = (
         CriterionRollup.objects.filter(scope_q(user))
         .filter(filters_q(filters))
-        .values("criterion_key")
-        .annotate(**{column: Sum(column) for column in columns})
+        .values_list("agent_id", "criterion_key")
+        .annotate(*[Sum(column) for column in _CRITERION_COLUMNS])
         .order_by()
     )
-    counts: dict[str, list[int]] = {}
-    for row in rows:
-        values: dict[str, Any] = dict(row)
-        counts[values["criterion_key"]] = [int(values[c] or 0) for c in columns]
-    names = rubrics.criterion_names(keys=counts)
+    return {(row[0], row[1]): tuple(int(v or 0) for v in row[2:]) for row in rows}
+
+
+def criteria(
+    *, user: Person, filters: InsightFilters, counts: CriterionCounts | None = None
+) -> list[CriterionRow]:
+    """Pass rates per criterion, the AI's beside reviewers', in the rubric's order."""
+    if counts is None:
+        counts = criterion_counts(user=user, filters=filters)
+    totals: dict[str, list[int]] = {}
+    for (_, key), values in counts.items():
+        summed = totals.setdefault(key, [0] * len(_CRITERION_COLUMNS))
+        for i, value in enumerate(values):
+            summed[i] += value
+    names = rubrics.criterion_names(keys=totals)
     result = [
         CriterionRow(
             key=key,
@@ -203,7 +217,7 @@ def criteria(*, user: Person, filters: InsightFilters) -> list[CriterionRow]:
             ai=(n[0], n[1], n[2]),
             human=(n[3], n[4], n[5]),
         )
-        for key, n in counts.items()
+        for key, n in totals.items()
     ]
     result.sort(key=lambda r: (names[r.key].order if r.key in names else (9999, 0), r.key))
     return result
@@ -238,20 +252,21 @@ class Heatmap:
         return self.cells.get((agent, key))
 
 
-def heatmap(*, user: Person, filters: InsightFilters, source: str) -> Heatmap:
+def heatmap(
+    *,
+    user: Person,
+    filters: InsightFilters,
+    source: str,
+    counts: CriterionCounts | None = None,
+) -> Heatmap:
     """Pass rate per agent and criterion (met / (met + not met)); N/A is left out."""
-    prefix = "ai" if source == CriterionSource.AI else "human"
-    rows = (
-        CriterionRollup.objects.filter(scope_q(user))
-        .filter(filters_q(filters))
-        .values("agent_id", "criterion_key")
-        .annotate(met=Sum(f"{prefix}_met"), not_met=Sum(f"{prefix}_not_met"))
-        .order_by()
-    )
+    if counts is None:
+        counts = criterion_counts(user=user, filters=filters)
+    first = 0 if source == CriterionSource.AI else 3  # met, not met of that source
     cells = {
-        (row["agent_id"], row["criterion_key"]): HeatCell(row["met"], row["not_met"])
-        for row in rows
-        if row["met"] + row["not_met"]
+        bucket: HeatCell(values[first], values[first + 1])
+        for bucket, values in counts.items()
+        if values[first] + values[first + 1]
     }
     agent_ids = {agent for agent, _ in cells}
     keys = {key for _, key in cells}
@@ -299,7 +314,14 @@ def labels(*, user: Person, filters: InsightFilters) -> dict[str, list[LabelRow]
     rows = (
         LabelRollup.objects.filter(scope_q(user))
         .filter(condition)
-        .values("kind", "label", "day")
+        .annotate(
+            current=Case(
+                When(day__gte=filters.period.start, then=Value(True)),
+                default=Value(False),
+                output_field=BooleanField(),
+            )
+        )
+        .values("kind", "label", "current")
         .annotate(
             n=Sum("conversations"), vn=Sum("value_n"), vs=Sum("value_sum"), vh=Sum("value_hits")
         )
@@ -308,7 +330,7 @@ def labels(*, user: Person, filters: InsightFilters) -> dict[str, list[LabelRow]
     found: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0, 0, 0, 0.0, 0])
     for row in rows:
         entry = found[(row["kind"], row["label"])]
-        if row["day"] >= filters.period.start:
+        if row["current"]:
             entry[0] += row["n"]
             entry[2] += row["vn"]
             entry[3] += row["vs"]
