@@ -193,6 +193,8 @@ class Rollup(BucketKey):
     handoffs = models.IntegerField()
     outcome_n = models.IntegerField()
     task_success = models.IntegerField()
+    ai_outcome_n = models.IntegerField(default=0)  # outcome known, an AI agent took part
+    ai_task_success = models.IntegerField(default=0)
     disputes = models.IntegerField()
     disputes_open = models.IntegerField()
     disputes_accepted = models.IntegerField()

@@ -84,11 +84,15 @@ def _chart(data: Any) -> str:
     return json.dumps(data, default=str)
 
 
+# The AI agent's own page shows task success among the conversations the AI took part in.
+OVERVIEW_KPIS = [kpi for kpi in selectors.KPIS if kpi.key != "ai_task_success"]
+
+
 @require_GET
 @page_for("insights")
 def overview(request: HttpRequest) -> HttpResponse:
     filters = _filters(request)
-    result = selectors.overview(user=request.user, filters=filters)
+    result = selectors.overview(user=request.user, filters=filters, kpis=OVERVIEW_KPIS)
     cards = []
     for value in result.values:
         kpi = value.kpi
@@ -251,7 +255,7 @@ def criteria(request: HttpRequest) -> HttpResponse:
 @page_for("insights")
 def ai_agent(request: HttpRequest) -> HttpResponse:
     filters = _filters(request)
-    keys = ("containment", "handoff_rate", "ai_first_word", "task_success")
+    keys = ("containment", "handoff_rate", "ai_first_word", "ai_task_success")
     result = selectors.overview(
         user=request.user, filters=filters, kpis=[selectors.KPI_BY_KEY[k] for k in keys]
     )
@@ -403,6 +407,8 @@ def _describe(predicates: dict[str, str]) -> list[str]:
         shown = _VALUES.get(key, {}).get(value, value)
         if key == "has":
             shown = value.replace("_", " ").lower()
+        elif key == "criterion":
+            shown = selectors.criterion_name(value)
         words.append(_WORDS[key].format(shown))
     return words
 

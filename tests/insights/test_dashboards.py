@@ -153,6 +153,25 @@ def test_the_previous_period_is_beside_the_current(world, day):
     assert handle.direction == "good"  # handle time went down
 
 
+def outcome(call, label: str) -> None:
+    build.twilio_result(
+        call, operator="Outcome", result={"label": label}, output_format="CLASSIFICATION"
+    )
+
+
+def test_task_success_with_the_ai_counts_only_conversations_an_ai_agent_took_part_in(world, day):
+    outcome(day["ai"], "resolved")  # the AI alone
+    outcome(day["alice"][2], "follow-up")  # the AI, then Alice
+    outcome(day["bob"], "resolved")  # Bob alone
+    build.refresh()
+    result = selectors.overview(user=world.admin, filters=filters_parse(PERIOD))
+    everyone, with_ai = result.value("task_success"), result.value("ai_task_success")
+    assert (everyone.hits, everyone.current.n) == (2, 3)
+    assert (with_ai.hits, with_ai.current.n) == (1, 2)
+    assert drilled(world.admin, **with_ai.kpi.drill) == {day["ai"].pk, day["alice"][2].pk}
+    assert drilled(world.admin, **with_ai.kpi.hits) == {day["ai"].pk}
+
+
 # Drill-down ------------------------------------------------------------------------------------
 
 
@@ -209,6 +228,16 @@ def test_a_mistyped_predicate_is_a_clear_error(world, day, client):
     assert "contained" in response.json()["extra"]["errors"]
     page = client.get(reverse("insights-conversations"), {**PERIOD, "mix": "robots"})
     assert page.status_code == 200 and "Use human, ai, handoff" in page.content.decode()
+
+
+def test_the_drill_down_says_in_words_what_it_lists(world, day, script, client):
+    login(client, world.admin)
+    page = client.get(
+        reverse("insights-conversations"),
+        {**PERIOD, "criterion": "verify_identity", "source": "AI", "result": "NOT_MET"},
+    )
+    lead = page.content.decode()
+    assert "criterion “Verify identity”, judged by the AI, result not met" in lead
 
 
 # Exports ---------------------------------------------------------------------------------------

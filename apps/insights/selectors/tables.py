@@ -223,6 +223,12 @@ def criteria(
     return result
 
 
+def criterion_name(key: str) -> str:
+    """A criterion's name in the rubric (its key when no rubric has it)."""
+    names = rubrics.criterion_names(keys=[key])
+    return names[key].name if key in names else key
+
+
 @dataclass(frozen=True)
 class HeatCell:
     met: int
