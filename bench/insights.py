@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import statistics
 import subprocess
 import sys
 import threading
@@ -40,26 +39,13 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import timing  # noqa: E402
+from bench.timing import summary  # noqa: E402
 from bench.webhook_ingest import recreate_database  # noqa: E402
 
 
 def bench_database_url() -> str:
-    parts = urlsplit(os.environ["DATABASE_URL"])
-    name = parts.path.lstrip("/") or "postgres"
-    return urlunsplit(parts._replace(path=f"/{name}_bench_insights"))
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))]
-
-
-def summary(label: str, seconds: list[float]) -> str:
-    ms = [s * 1000 for s in seconds]
-    return (
-        f"{label:<46} n={len(ms):>4}  p50 {statistics.median(ms):7.1f} ms  "
-        f"p95 {percentile(ms, 95):7.1f} ms  max {max(ms):7.1f} ms"
-    )
+    return timing.bench_database_url("insights")
 
 
 def sizes() -> dict[str, int]:

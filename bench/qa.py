@@ -25,39 +25,22 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import timing  # noqa: E402
+from bench.timing import summary  # noqa: E402
 from bench.webhook_ingest import recreate_database  # noqa: E402
 
 
 def bench_database_url() -> str:
-    parts = urlsplit(os.environ["DATABASE_URL"])
-    name = parts.path.lstrip("/") or "postgres"
-    return urlunsplit(parts._replace(path=f"/{name}_bench_qa"))
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
-    return ordered[index]
-
-
-def summary(label: str, seconds: list[float]) -> str:
-    ms = [s * 1000 for s in seconds]
-    return (
-        f"{label:<44} n={len(ms):>5}  p50 {statistics.median(ms):7.1f} ms  "
-        f"p95 {percentile(ms, 95):7.1f} ms  p99 {percentile(ms, 99):7.1f} ms  "
-        f"max {max(ms):7.1f} ms"
-    )
+    return timing.bench_database_url("qa")
 
 
 def seed(conversations: int, items: int, claimers: int) -> dict:

@@ -1,0 +1,30 @@
+"""What the database benchmarks share: their own database next to DATABASE_URL's, and latency
+summaries (nearest-rank percentiles)."""
+
+from __future__ import annotations
+
+import os
+import statistics
+from urllib.parse import urlsplit, urlunsplit
+
+
+def bench_database_url(suffix: str) -> str:
+    """DATABASE_URL with the database renamed ``<name>_bench_<suffix>``."""
+    parts = urlsplit(os.environ["DATABASE_URL"])
+    name = parts.path.lstrip("/") or "postgres"
+    return urlunsplit(parts._replace(path=f"/{name}_bench_{suffix}"))
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def summary(label: str, seconds: list[float], width: int = 44) -> str:
+    ms = [s * 1000 for s in seconds]
+    return (
+        f"{label:<{width}} n={len(ms):>5}  p50 {statistics.median(ms):7.1f} ms  "
+        f"p95 {percentile(ms, 95):7.1f} ms  p99 {percentile(ms, 99):7.1f} ms  "
+        f"max {max(ms):7.1f} ms"
+    )
