@@ -12,4 +12,5 @@ urlpatterns = [
     path("", include("apps.qa.api.urls")),
     path("", include("apps.insights.api.urls")),
     path("", include("apps.accounts.api.urls")),
+    path("", include("apps.live.api")),
 ]

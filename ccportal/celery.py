@@ -55,6 +55,12 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute="*"),
         "options": {"expires": 50},
     },
+    # Live: a conversation's stored events older than LIVE_EVENT_RETENTION_HOURS.
+    "live-purge": {
+        "task": "apps.live.tasks.purge_live_events",
+        "schedule": crontab(minute=17),
+        "options": {"expires": 1800},
+    },
     # Insights: facts marked stale and dirty buckets whose wake-up message was lost.
     "insights-sweep": {
         "task": "apps.insights.tasks.refresh_insights",

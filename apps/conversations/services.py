@@ -19,6 +19,7 @@ from django.db.models.functions import Extract
 
 from apps.accounts.selectors import agent_find_by_identity
 from apps.common.changes import conversations_changed
+from apps.live.streams import live_publish
 
 from . import selectors
 from .choices import AGENT_TYPES, ContentType, ConversationStatus, ParticipantType
@@ -29,6 +30,7 @@ _STATUS_RANK: dict[str, int] = {
     ConversationStatus.INACTIVE: 0,
     ConversationStatus.CLOSED: 1,
 }
+LINE_EVENT = "line"  # a transcript line stored or changed (``selectors.line_event``)
 CALL_ENDED_STATUSES = {"completed", "busy", "failed", "no-answer", "canceled"}
 
 
@@ -311,6 +313,8 @@ def communication_apply(data: CommunicationInput) -> tuple[Communication, bool]:
     if data.channel_id.startswith("CA") and data.channel_id not in conversation.call_sids:
         call_link(call_sid=data.channel_id, conversation=conversation)
     conversations_changed([conversation.pk])
+    # Numbered in this transaction, sent when it commits: before any operator runs on the line.
+    live_publish(conversation.pk, LINE_EVENT, selectors.line_event(communication))
     return communication, True
 
 

@@ -8,6 +8,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.cache import add_never_cache_headers, patch_vary_headers
 
+from apps.live.streams import live_position
+
 from . import panels, selectors
 from .filters import ConversationPageFilter
 
@@ -46,17 +48,29 @@ def conversation_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def conversation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     conversation = selectors.conversation_get(user=request.user, pk=pk)
-    if key := request.GET.get("partial"):
+    key = request.GET.get("partial")
+    if key and key != "transcript":
         # What a panel's script fetches to refresh itself (``panels.partial``): never cached.
         response = panels.partial(request, conversation, key)
         add_never_cache_headers(response)
         return response
+    # The stream's position first, then the lines: an event numbered after it may already be in
+    # them, and the page's script applies a line it already shows as an update, never twice.
+    live = live_position(conversation.pk)
     lines = list(selectors.communication_timeline(conversation=conversation))
     shown = panels.panels_for(request, conversation, lines)
     marks = panels.line_marks(shown)
     timeline = [(line, marks.get(line.twilio_id, [])) for line in lines]
-    return render(
-        request,
-        "conversations/detail.html",
-        {"conversation": conversation, "lines": lines, "timeline": timeline, "panels": shown},
-    )
+    context = {
+        "conversation": conversation,
+        "lines": lines,
+        "timeline": timeline,
+        "panels": shown,
+        "live": live,
+    }
+    if key == "transcript":
+        # The page's script reloads its transcript when it cannot replay what it missed.
+        response = render(request, "conversations/_transcript.html", context)
+        add_never_cache_headers(response)
+        return response
+    return render(request, "conversations/detail.html", context)

@@ -1,9 +1,10 @@
 """Live updates: services name a group and an event; browsers in that group get it after commit.
 
 Group names come from ``apps.live.groups``, one group per scope (a conversation, a team's
-floor, a user). Payloads are small and JSON round-trippable; a page that gets an event fetches
-what changed. A broadcast that fails (Redis down) is logged and dropped: live updates are a
-convenience, the data is in PostgreSQL. Imports no app.
+floor, a user). Payloads are small and JSON round-trippable. A broadcast that fails (Redis
+down) is logged and dropped: the data is in PostgreSQL, and a conversation's events are also
+stored and numbered (``apps.live.streams``), so its pages ask for what they missed. Imports no
+app.
 """
 
 from __future__ import annotations
@@ -48,12 +49,22 @@ def _log_failure(future: Future[Any]) -> None:
         logger.warning("live broadcast failed: %r", error)
 
 
-def broadcast(group: str, event: str, payload: dict[str, Any]) -> Future[Any] | None:
-    """Send now, without waiting; returns the future (tests wait on it)."""
+def broadcast(
+    group: str,
+    event: str,
+    payload: dict[str, Any],
+    *,
+    seq: int | None = None,
+    epoch: int | None = None,
+) -> Future[Any] | None:
+    """Send now, without waiting; returns the future (tests wait on it). ``seq`` and ``epoch``
+    number a conversation's stored events (``apps.live.streams``)."""
     layer = get_channel_layer()
     if layer is None:
         return None
-    message = {"type": "live.event", "event": event, "payload": payload}
+    message: dict[str, Any] = {"type": "live.event", "event": event, "payload": payload}
+    if seq is not None:
+        message |= {"seq": seq, "epoch": epoch}
     future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), _background_loop())
     future.add_done_callback(_log_failure)
     return future

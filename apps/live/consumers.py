@@ -2,7 +2,8 @@
 
 Services broadcast to a scope's group (``apps.live.broadcast``, names from ``apps.live.groups``);
 a consumer checks that its user may see the scope before joining that group, and forwards every
-event as it is. Events carry ids only: the page fetches what changed over HTTP, through the same
+event as it is. A conversation's events carry their data and a number (``apps.live.streams``):
+the page applies them in order and asks over HTTP for any it missed, through the same
 permission checks. A new live page subclasses ``ScopedGroupConsumer``: it names the group of
 the scope in the URL and says who may join it.
 """
@@ -80,8 +81,12 @@ class ScopedGroupConsumer(AsyncJsonWebsocketConsumer):
         """The browser only listens; anything it sends is ignored."""
 
     async def live_event(self, message: dict[str, Any]) -> None:
-        """A ``apps.live.broadcast`` message ("live.event"), forwarded as it is."""
-        await self.send_json({"event": message["event"], "payload": message["payload"]})
+        """A ``apps.live.broadcast`` message ("live.event"), forwarded as it is (with its number
+        and epoch when it is a stored event of a stream)."""
+        out = {"event": message["event"], "payload": message["payload"]}
+        if "seq" in message:
+            out |= {"seq": message["seq"], "epoch": message["epoch"]}
+        await self.send_json(out)
 
 
 class ConversationConsumer(ScopedGroupConsumer):

@@ -4,6 +4,7 @@ from .api import *  # noqa: F403
 from .base import *  # noqa: F403
 from .insights import *  # noqa: F403
 from .intelligence import *  # noqa: F403
+from .live import *  # noqa: F403
 from .privacy import *  # noqa: F403
 from .qa import *  # noqa: F403
 from .services import *  # noqa: F403

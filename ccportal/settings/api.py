@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .env import get_int
+from .env import get_int, get_str
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -18,6 +18,9 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": get_int("API_PAGE_SIZE", 50, minimum=1),
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "ccportal.api.exception_handler",
+    # After a deploy every browser reconnects at once and asks what it missed: a ceiling per
+    # person, well above what one browser asks (one request per gap, reconnect or 20 s).
+    "DEFAULT_THROTTLE_RATES": {"live-catchup": get_str("LIVE_CATCHUP_RATE", "240/min")},
 }
 
 SPECTACULAR_SETTINGS = {

@@ -20,8 +20,7 @@ from django.utils import timezone
 
 from apps.common.changes import conversations_changed
 from apps.common.tasks import enqueue
-from apps.live.broadcast import broadcast_on_commit
-from apps.live.groups import conversation_group
+from apps.live.streams import live_publish
 
 from ..choices import ConditionOp, DeliveryStatus, FlagStatus, ResultStatus
 from ..models import Flag, OperatorResult, RuleExecution, WebhookDelivery
@@ -79,8 +78,8 @@ def actions_apply(
     if rule.webhook_url:
         delivery_create(execution, stored, flag=flag)
     if rule.broadcast:
-        broadcast_on_commit(
-            conversation_group(execution.conversation_id),
+        live_publish(
+            execution.conversation_id,
             "insights",
             {
                 "conversation": execution.conversation_id,

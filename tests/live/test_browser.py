@@ -1,0 +1,68 @@
+"""The conversation page, live, in Chromium against Daphne: lines appear as the ingest stores
+them, a line whose message the socket dropped is fetched and shown in its place, and a reader who
+scrolled up is not dragged down (a "new lines" pill instead).
+
+Lines are stored from the test (the ingest worker's service, committed); Daphne serves the page
+and the socket from a process of its own over the real Redis channel layer.
+"""
+
+from __future__ import annotations
+
+import re
+from unittest import mock
+
+import pytest
+
+from apps.live import streams
+from tests.fixtures import browser as fixtures
+from tests.live.test_streams import say
+
+pytestmark = [*fixtures.MARKS, pytest.mark.django_db(transaction=True)]
+
+
+def lines_shown(page) -> list[str]:
+    return [t.strip() for t in page.locator("[data-testid=line] .bubble").all_inner_texts()]
+
+
+def test_a_supervisor_watches_lines_arrive_and_none_is_lost(browser, sync_api, asgi_server, world):
+    page = fixtures.signed_in(browser, asgi_server, world.supervisor)
+    call = world.north_call
+    page.goto(f"{asgi_server.url}/conversations/{call.pk}/")
+    expect = sync_api.expect
+    expect(page.locator("[data-live-indicator]")).to_have_text(re.compile("Live"))
+    before = lines_shown(page)
+
+    say(call, "Hello, this is the bank, how can I help?", n=1, seconds=60)
+    expect(page.locator("#transcript-body")).to_contain_text("how can I help?")
+    # At the foot of the transcript, the page follows the conversation.
+    page.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
+
+    # The socket drops one message (as over a Redis restart): the next one shows the gap, and
+    # the page fetches the missing line and puts it where it was said.
+    with mock.patch.object(streams, "broadcast", lambda *args, **kwargs: None):
+        say(call, "I lost my card yesterday.", n=2, seconds=70)
+    say(call, "I can block it for you right away.", n=3, seconds=80)
+    expect(page.locator("#transcript-body")).to_contain_text("right away")
+    expect(page.locator("#transcript-body")).to_contain_text("lost my card")
+    assert lines_shown(page) == [
+        *before,
+        "Hello, this is the bank, how can I help?",
+        "I lost my card yesterday.",
+        "I can block it for you right away.",
+    ]
+    expect(page.locator("[data-live-line-count]")).to_have_text(f"{len(before) + 3} lines")
+    expect(page.locator("[data-testid=line]").last).to_be_in_viewport()
+    expect(page.locator("[data-live-new-lines]")).to_be_hidden()
+
+    # Scrolled up to read (on a smaller screen, so the end is out of sight): the page stays put
+    # and offers the new line.
+    page.set_viewport_size({"width": 1000, "height": 400})
+    page.evaluate("window.scrollTo(0, 0)")
+    say(call, "Thank you, that was quick.", n=4, seconds=90)
+    pill = page.locator("[data-live-new-lines]")
+    expect(pill).to_be_visible()
+    expect(pill).to_contain_text("1 new line")
+    assert page.evaluate("window.scrollY") == 0
+    pill.click()
+    expect(pill).to_be_hidden()
+    expect(page.locator("[data-testid=line]").last).to_be_in_viewport()
