@@ -65,9 +65,15 @@ def conversation_ensure(
     """The conversation with this id, created as a placeholder if it has not arrived yet.
 
     ``lock`` holds its row until the caller's transaction ends (a new row is held by being
-    uncommitted), in the same statement that finds it.
+    uncommitted), in the same statement that finds it. ``FOR NO KEY UPDATE``: writers of the
+    same conversation wait for each other, but rows that only point at it do not (their foreign
+    keys are checked with ``FOR KEY SHARE`` at commit). A rule execution that published its
+    live event holds the conversation's stream and then checks its keys; with ``FOR UPDATE``
+    here, an ingest waiting for that stream deadlocked with it.
     """
-    conversations = Conversation.objects.select_for_update() if lock else Conversation.objects
+    conversations = (
+        Conversation.objects.select_for_update(no_key=True) if lock else Conversation.objects
+    )
     conversation = conversations.filter(twilio_id=twilio_id).first()
     if conversation is not None:
         return conversation

@@ -66,6 +66,11 @@ CHANNEL_LAYERS = {
                 {
                     "address": REDIS_URL,
                     "max_connections": get_int("CHANNEL_LAYER_MAX_CONNECTIONS", 1000, minimum=10),
+                    # A consumer waits for its messages with BZPOPMIN of 5 s; redis-py 8 reads
+                    # every reply with a 5 s socket timeout by default, so under load an idle
+                    # socket's wait timed out and the consumer crashed (the socket closed). The
+                    # read must outlast the wait.
+                    "socket_timeout": get_int("CHANNEL_LAYER_SOCKET_TIMEOUT", 15, minimum=6),
                 }
             ],
             "prefix": "ccportal:asgi",

@@ -140,3 +140,11 @@ async def test_what_the_browser_sends_is_ignored(world, cookies):
 
     assert await communicator.receive_nothing(timeout=0.3)
     await communicator.disconnect()
+
+
+def test_a_consumer_waiting_for_messages_outlasts_the_layers_wait():
+    # BZPOPMIN blocks for brpop_timeout; a read timeout no longer than that dropped idle sockets
+    # under load (redis-py 8 reads with 5 s by default, the same as the wait).
+    layer = get_channel_layer()
+    (host,) = settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"]
+    assert host["socket_timeout"] > layer.brpop_timeout

@@ -85,6 +85,8 @@ def actions_apply(
                 "conversation": execution.conversation_id,
                 "rule": rule.pk,
                 "execution": execution.pk,
+                # The newest line the execution read: the page knows what the results cover.
+                "through": execution.through_communication_id,
                 "operators": [spec.key for spec, _, _ in stored],
                 "flag": flag.pk if flag else None,
             },
