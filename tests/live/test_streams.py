@@ -8,6 +8,7 @@ stack over the real Redis channel layer; catch-up is the HTTP endpoint the page 
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -245,3 +246,46 @@ async def test_a_browser_that_reconnects_gets_exactly_the_lines_it_missed(world)
         (4, "fourth"),
     ]
     await again.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_line_stored_while_a_rule_execution_holds_the_stream_waits_and_does_not_deadlock(world):
+    """A rule execution publishes its event (holding the conversation's stream) and its rows'
+    foreign keys to the conversation are checked at commit; meanwhile the ingest has locked the
+    conversation and waits for the stream. Both must finish."""
+    from apps.conversations.models import Participant
+
+    conversation = world.north_call
+    published = threading.Event()
+    failures: list[BaseException] = []
+
+    def rule_execution() -> None:
+        try:
+            with transaction.atomic():
+                live_publish(conversation.pk, "insights", {"rule": 1})
+                Participant.objects.create(conversation_id=conversation.pk, twilio_id="pa_late")
+                published.set()
+                time.sleep(0.5)  # the ingest takes the conversation and waits for the stream
+        except BaseException as error:
+            failures.append(error)
+        finally:
+            published.set()
+            connections.close_all()
+
+    def ingest() -> None:
+        try:
+            published.wait(5)
+            say(conversation, "said while the rule ran", n=1)
+        except BaseException as error:
+            failures.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=rule_execution), threading.Thread(target=ingest)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+
+    assert not failures, failures
+    assert numbers(conversation) == [1, 2]
