@@ -39,7 +39,6 @@ import random
 import subprocess
 import sys
 import time
-import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
 from urllib.parse import urlencode
@@ -49,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import timing  # noqa: E402
 from bench.timing import summary  # noqa: E402
-from bench.webhook_ingest import recreate_database  # noqa: E402
+from bench.webhook_ingest import recreate_database, wait_up  # noqa: E402
 
 TOKEN = "bench0123456789abcdef0123456789ab"
 HTTP_PORT, WS_PORT, PEER_PORT = 8765, 8766, 3001
@@ -104,17 +103,6 @@ def signed(body: str, base: str) -> tuple[str, dict[str, str]]:
     path = f"{WEBHOOK}?{query}"
     signature = validator.compute_signature(f"{base}{path}", {})
     return path, {"X-Twilio-Signature": signature, "Content-Type": "application/json"}
-
-
-def wait_up(url: str, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except Exception:
-            time.sleep(0.2)
-    raise SystemExit(f"{url} did not come up")
 
 
 # ccportal ---------------------------------------------------------------------------------------
