@@ -98,6 +98,20 @@ def conversation_for_call(*, call_sid: str) -> Conversation | None:
     ).first()
 
 
+def conversation_for_call_of(*, user: Person, call_sid: str) -> Conversation:
+    """The conversation of a call (its Call SID) that ``user`` may see: the agent on the call,
+    and whoever sees that agent's conversations. NotFound otherwise, or when no such call."""
+    found = (
+        conversation_list(user=user)
+        .filter(Q(call_sids__contains=[call_sid]) | Q(calls__call_sid=call_sid))
+        .order_by("-started_at", "-pk")
+        .first()
+    )
+    if found is None:
+        raise NotFound("No call with that Call SID among the conversations you may see.")
+    return found
+
+
 def conversation_list(*, user: Person) -> QuerySet[Conversation]:
     """Conversations ``user`` may see, with what a list row shows, in a fixed number of queries."""
     return (

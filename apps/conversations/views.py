@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.cache import add_never_cache_headers, patch_vary_headers
+from django.views.decorators.clickjacking import xframe_options_exempt
 
 from apps.live.streams import live_position
 
@@ -54,23 +58,42 @@ def conversation_detail(request: HttpRequest, pk: int) -> HttpResponse:
         response = panels.partial(request, conversation, key)
         add_never_cache_headers(response)
         return response
-    # The stream's position first, then the lines: an event numbered after it may already be in
-    # them, and the page's script applies a line it already shows as an update, never twice.
-    live = live_position(conversation.pk)
-    lines = list(selectors.communication_timeline(conversation=conversation))
-    shown = panels.panels_for(request, conversation, lines)
-    marks = panels.line_marks(shown)
-    timeline = [(line, marks.get(line.twilio_id, [])) for line in lines]
-    context = {
-        "conversation": conversation,
-        "lines": lines,
-        "timeline": timeline,
-        "panels": shown,
-        "live": live,
-    }
+    context = _page_context(request, conversation)
     if key == "transcript":
         # The page's script reloads its transcript when it cannot replay what it missed.
         response = render(request, "conversations/_transcript.html", context)
         add_never_cache_headers(response)
         return response
     return render(request, "conversations/detail.html", context)
+
+
+def _page_context(request: HttpRequest, conversation: Any) -> dict[str, Any]:
+    """What a page showing one conversation live draws: its transcript as of the stream
+    position read first (an event numbered after it may already be in the lines, and the
+    page's script applies a line it already shows as an update, never twice), the panels of
+    the other apps, and each line's marks."""
+    live = live_position(conversation.pk)
+    lines = list(selectors.communication_timeline(conversation=conversation))
+    shown = panels.panels_for(request, conversation, lines)
+    marks = panels.line_marks(shown)
+    timeline = [(line, marks.get(line.twilio_id, [])) for line in lines]
+    return {
+        "conversation": conversation,
+        "lines": lines,
+        "timeline": timeline,
+        "panels": shown,
+        "live": live,
+    }
+
+
+@login_required
+@xframe_options_exempt  # framing is decided by the CSP header below
+def conversation_assist(request: HttpRequest, call_sid: str) -> HttpResponse:
+    """``/assist/<CallSid>/``: what an agent keeps open beside the call (in the Flex agent
+    desktop or a CRM, in an iframe): the live transcript and the panels, compact."""
+    conversation = selectors.conversation_for_call_of(user=request.user, call_sid=call_sid)
+    context = _page_context(request, conversation) | {"call_sid": call_sid}
+    response = render(request, "conversations/assist.html", context)
+    ancestors = " ".join(["'self'", *settings.ASSIST_FRAME_ANCESTORS])
+    response["Content-Security-Policy"] = f"frame-ancestors {ancestors}"
+    return response

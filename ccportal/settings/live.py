@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from .env import get_int
+from .env import get_int, get_list
 
 # A browser away longer than this reloads what it shows instead of replaying the events.
 LIVE_EVENT_RETENTION_HOURS = get_int("LIVE_EVENT_RETENTION_HOURS", 24, minimum=1)
 # Events one catch-up request returns at most (the browser asks again while has_more).
 LIVE_CATCHUP_LIMIT = get_int("LIVE_CATCHUP_LIMIT", 500, minimum=10)
+# Origins that may show the agent assist view (/assist/<CallSid>/) in a frame, besides the
+# portal itself: the Flex agent desktop, a CRM (CSP frame-ancestors sources).
+ASSIST_FRAME_ANCESTORS = get_list("ASSIST_FRAME_ANCESTORS", [])
