@@ -272,6 +272,44 @@ def test_twilio_results_show_with_their_badge_and_feed_the_panels(world, client_
     assert content.count('data-testid="line-sentiment"') == len(CALL)
 
 
+def test_a_pending_criterion_with_a_time_window_says_when_its_window_closes(
+    world, client_for, analysed
+):
+    twilio_result(
+        analysed,
+        name="Script Adherence",
+        result={
+            "categories": [
+                {
+                    "category_key": "Opening",
+                    "criteria": [
+                        {
+                            "criteria_key": "greeting",
+                            "criteria_met": "Pending",
+                            "window": {"start_ms": 0, "end_ms": 10_000},
+                        },
+                        {
+                            "criteria_key": "offered_help",
+                            "criteria_met": "Succeeded",
+                            "window": {"start_ms": 0, "end_ms": 30_000},
+                        },
+                        {"criteria_key": "verified", "criteria_met": "Pending", "window": "soon"},
+                    ],
+                }
+            ]
+        },
+        minutes=5,
+    )
+
+    content = client_for(world.supervisor).get(detail_url(analysed)).content.decode()
+
+    adherence = section(content, "insights-adherence")
+    windows = re.findall(r'data-testid="adherence-window" data-window-end-ms="(\d+)"', adherence)
+    assert windows == ["10000"]  # only the pending one with a window that makes sense
+    assert "Window closes <span data-window-left>10 s into the call</span>" in adherence
+    assert "data-conversation-started=" in content
+
+
 def test_open_flags_show_with_their_reason(world, client_for, analysed):
     rule = Rule.objects.get(key="summary-at-end")
     Flag.objects.create(conversation=analysed, rule=rule, reason="Customer was upset at the end")

@@ -136,6 +136,13 @@ class Criterion:
     reason: str
     kind: str
     evidence: list[Evidence]
+    # A criterion that must happen within a time window: when its window closes, in ms from the
+    # conversation's start (the page counts down while the criterion is still pending).
+    window_end_ms: int | None = None
+
+    @property
+    def window_end_s(self) -> int | None:
+        return None if self.window_end_ms is None else round(self.window_end_ms / 1000)
 
 
 @dataclass(frozen=True)
@@ -288,6 +295,11 @@ def _evidence(items: Any, lines: dict[str, _Line], line_pks: set[int]) -> list[E
     return found
 
 
+def _window_end(window: Any) -> int | None:
+    end = window.get("end_ms") if isinstance(window, dict) else None
+    return end if isinstance(end, int) and not isinstance(end, bool) and end >= 0 else None
+
+
 def _adherence(result: OperatorResult, lines: dict[str, _Line]) -> Adherence | None:
     data = result.result
     if not isinstance(data, dict) or not isinstance(data.get("categories"), list):
@@ -320,6 +332,7 @@ def _adherence(result: OperatorResult, lines: dict[str, _Line]) -> Adherence | N
                     ),
                     kind=str(item.get("kind") or ""),
                     evidence=_evidence(item.get("evidence"), lines, line_pks),
+                    window_end_ms=_window_end(item.get("window")),
                 )
             )
         name = str(category.get("category_key") or category.get("section_key") or "")

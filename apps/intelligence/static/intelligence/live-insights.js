@@ -89,6 +89,23 @@
     refreshTimer = setTimeout(refresh, 250);
   }
 
+  // Criteria that must happen within a time window count down while they are pending ("12 s
+  // left"); the next rule run marks them met or missed.
+  function tick() {
+    const panel = document.getElementById("insights-panel");
+    const started = Date.parse(panel?.dataset.conversationStarted || "");
+    if (Number.isNaN(started)) return;
+    for (const item of document.querySelectorAll("[data-window-end-ms]")) {
+      const left = Math.round((started + Number(item.dataset.windowEndMs) - Date.now()) / 1000);
+      const text = item.querySelector("[data-window-left]");
+      if (!text) continue;
+      text.textContent = left > 0 ? `in ${left} s` : "now (waiting for the next check)";
+      item.classList.toggle("text-danger-emphasis", left <= 5);
+    }
+  }
+  tick();
+  setInterval(tick, 1000);
+
   document.addEventListener("ccportal:live", (event) => {
     if (event.detail.event === "insights") scheduleRefresh();
   });
