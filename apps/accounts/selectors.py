@@ -61,6 +61,12 @@ def signed_in(user: Person | None) -> User | None:
     return user if isinstance(user, User) and user.is_authenticated else None
 
 
+def user_reloaded(*, user_id: int) -> User | None:
+    """The user as stored now: a long-lived socket's user object keeps the scope it had when it
+    connected (``scoping.scope_for`` caches it on the object)."""
+    return User.objects.filter(pk=user_id).first()
+
+
 def agent_choices(*, user: Person | None) -> QuerySet[Agent]:
     """Agents ``user`` may filter by: all for full reach, their teams' agents, or themselves."""
     scope = scope_for(user)

@@ -10,11 +10,14 @@ the scope in the URL and says who may join it.
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 
+from apps.accounts import selectors as accounts
 from apps.conversations import selectors as conversations
 
 from .groups import conversation_group, user_group
@@ -48,6 +51,7 @@ class ScopedGroupConsumer(AsyncJsonWebsocketConsumer):
     """
 
     group: str | None = None
+    recheck: asyncio.Task[None] | None = None
 
     def group_name(self, kwargs: dict[str, Any]) -> str:
         raise NotImplementedError
@@ -71,11 +75,32 @@ class ScopedGroupConsumer(AsyncJsonWebsocketConsumer):
         self.group = self.group_name(kwargs)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+        self.recheck = asyncio.create_task(self._keep_checking(kwargs))
 
-    async def disconnect(self, code: int) -> None:
+    async def _keep_checking(self, kwargs: dict[str, Any]) -> None:
+        """Scopes change while a socket stays open (a supervisor moves team, an account is
+        deactivated): check again every LIVE_SCOPE_RECHECK_SECONDS, leave and close if no."""
+        while True:
+            await asyncio.sleep(settings.LIVE_SCOPE_RECHECK_SECONDS)
+            if not await database_sync_to_async(self._still_allowed)(kwargs):
+                await self._leave()
+                await self.close(code=CLOSE_FORBIDDEN)
+                return
+
+    def _still_allowed(self, kwargs: dict[str, Any]) -> bool:
+        user = accounts.user_reloaded(user_id=self.scope["user"].pk)
+        return user is not None and user.is_active and self.may_join(user, kwargs)
+
+    async def _leave(self) -> None:
         if self.group is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
             self.group = None
+
+    async def disconnect(self, code: int) -> None:
+        if self.recheck is not None and self.recheck is not asyncio.current_task():
+            self.recheck.cancel()
+        self.recheck = None
+        await self._leave()
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         """The browser only listens; anything it sends is ignored."""
@@ -83,6 +108,8 @@ class ScopedGroupConsumer(AsyncJsonWebsocketConsumer):
     async def live_event(self, message: dict[str, Any]) -> None:
         """A ``apps.live.broadcast`` message ("live.event"), forwarded as it is (with its number
         and epoch when it is a stored event of a stream)."""
+        if self.group is None:
+            return  # left: no longer allowed, or closing
         out = {"event": message["event"], "payload": message["payload"]}
         if "seq" in message:
             out |= {"seq": message["seq"], "epoch": message["epoch"]}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .env import get_int, get_list
+from .env import get_float, get_int, get_list
 
 # A browser away longer than this reloads what it shows instead of replaying the events.
 LIVE_EVENT_RETENTION_HOURS = get_int("LIVE_EVENT_RETENTION_HOURS", 24, minimum=1)
@@ -11,3 +11,6 @@ LIVE_CATCHUP_LIMIT = get_int("LIVE_CATCHUP_LIMIT", 500, minimum=10)
 # Origins that may show the agent assist view (/assist/<CallSid>/) in a frame, besides the
 # portal itself: the Flex agent desktop, a CRM (CSP frame-ancestors sources).
 ASSIST_FRAME_ANCESTORS = get_list("ASSIST_FRAME_ANCESTORS", [])
+# An open socket checks again this often that its user may still see its scope (a changed
+# role or team, a deactivated account) and is closed when not.
+LIVE_SCOPE_RECHECK_SECONDS = get_float("LIVE_SCOPE_RECHECK_SECONDS", 30.0)

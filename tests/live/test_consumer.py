@@ -148,3 +148,25 @@ def test_a_consumer_waiting_for_messages_outlasts_the_layers_wait():
     layer = get_channel_layer()
     (host,) = settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"]
     assert host["socket_timeout"] > layer.brpop_timeout
+
+
+async def test_a_socket_is_closed_when_its_user_may_no_longer_see_the_conversation(
+    world, cookies, settings
+):
+    from asgiref.sync import sync_to_async
+
+    settings.LIVE_SCOPE_RECHECK_SECONDS = 0.2
+    moved = socket(world.north_call.pk, cookies["supervisor"])
+    stays = socket(world.north_call.pk, cookies["admin"])
+    assert (await moved.connect())[0] and (await stays.connect())[0]
+
+    # The supervisor moves from North to South while the page is open.
+    await sync_to_async(world.supervisor.teams.set)([world.south])
+
+    assert await moved.receive_output(timeout=5) == {
+        "type": "websocket.close",
+        "code": CLOSE_FORBIDDEN,
+    }
+    sent = await send_insights(world.north_call.pk)
+    assert await stays.receive_json_from(timeout=5) == {"event": "insights", "payload": sent}
+    await stays.disconnect()
