@@ -499,6 +499,5 @@ def conversation_insights(
         "results": rows,
         "result_count": len(results),
         "results_hidden": max(len(results) - RESULTS_SHOWN, 0),
-        "line_count": len(by_twilio_id),
         "has_any": bool(results or flags),
     }
