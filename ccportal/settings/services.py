@@ -80,6 +80,17 @@ CHANNEL_LAYERS = {
     }
 }
 
+# CHANNEL_LAYER=pubsub: Redis pub/sub instead (fans out faster, keeps nothing: a message sent
+# while a process reconnects is lost, which the conversation pages recover by catching up;
+# notifications would not). docs/benchmarks.md, "Live latency", compares the two.
+if get_str("CHANNEL_LAYER", "redis") == "pubsub":
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [{"address": REDIS_URL}], "prefix": "ccportal:asgi"},
+        }
+    }
+
 CELERY_BROKER_URL = _kombu_url(get_str("CELERY_BROKER_URL", REDIS_URL))
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
