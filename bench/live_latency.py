@@ -169,6 +169,7 @@ class Portal:
     def __init__(self, cookie: str) -> None:
         self.cookie = cookie
         self.base = f"http://127.0.0.1:{HTTP_PORT}"
+        self.pks: dict[int, int] = {}  # call -> its conversation's id
 
     async def post(self, http, call: int, n: int, text: str) -> None:
         path, headers = signed(body_of(call, n, text), self.base)
@@ -185,7 +186,6 @@ class Portal:
         for _ in range(500):
             pk = await sync_to_async(conversation_pk)(twilio_id)
             if pk:
-                self.pks = getattr(self, "pks", {})
                 self.pks[call] = pk
                 return
             await asyncio.sleep(0.02)

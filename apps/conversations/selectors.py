@@ -10,6 +10,7 @@ from django.db.models.functions import Coalesce
 
 from apps.common.errors import NotFound
 
+from . import display
 from .choices import ParticipantType
 from .models import Communication, Conversation, Participant
 
@@ -244,22 +245,16 @@ def participants_for_lists() -> QuerySet[Participant]:
 def line_event(communication: Communication) -> dict[str, Any]:
     """A transcript line as its live event carries it: what the conversation page shows of it
     (``conversations/_line.html``), with the text as stored (redacted)."""
-    from .templatetags.conversation_tags import line_offset, speaker_kind, speaker_role
-
     author = communication.author
-    if author is not None:
-        speaker = author.name or communication.author_address or "Unnamed"
-    else:
-        speaker = communication.author_address or "Unknown speaker"
     return {
         "id": communication.pk,
         "twilio_id": communication.twilio_id,
-        "kind": speaker_kind(author),
-        "role": speaker_role(author),
-        "speaker": speaker,
+        "kind": display.speaker_kind(author),
+        "role": display.speaker_role(author),
+        "speaker": display.speaker_name(communication),
         "occurred_at": communication.occurred_at.isoformat(),
         "offset_ms": communication.offset_ms,
-        "offset": line_offset(communication, communication.conversation),
+        "offset": display.line_offset(communication, communication.conversation),
         "channel": communication.channel,
         "text": communication.text,
         "sentiment": None,  # judged after the line is stored; a later event brings it

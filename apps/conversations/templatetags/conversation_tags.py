@@ -6,8 +6,9 @@ from typing import Any
 
 from django import template
 
+from .. import display
 from ..choices import Channel, ConversationStatus, ParticipantType
-from ..models import Communication, Conversation, Participant
+from ..models import Conversation, Participant
 
 register = template.Library()
 
@@ -24,25 +25,6 @@ _CHANNEL_ICONS: dict[str, str] = {
     Channel.CHAT: "bi-chat-dots",
     Channel.EMAIL: "bi-envelope",
 }
-# Side of the transcript a speaker's lines go: customers left, people and bots of ours right.
-_SPEAKER_KINDS: dict[str, str] = {
-    ParticipantType.CUSTOMER: "customer",
-    ParticipantType.HUMAN_AGENT: "agent",
-    ParticipantType.AGENT: "agent",
-    ParticipantType.AI_AGENT: "ai",
-}
-_SPEAKER_ROLES = {"customer": "Customer", "agent": "Agent", "ai": "AI agent"}
-
-
-def _clock(total_seconds: float, *, pad_minutes: bool) -> str:
-    sign = "-" if total_seconds < 0 else ""
-    seconds = int(abs(total_seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, seconds = divmod(rest, 60)
-    if hours and not pad_minutes:
-        return f"{sign}{hours}:{minutes:02d}:{seconds:02d}"
-    minutes += hours * 60
-    return f"{sign}{minutes:02d}:{seconds:02d}" if pad_minutes else f"{sign}{minutes}:{seconds:02d}"
 
 
 @register.filter
@@ -50,19 +32,13 @@ def duration(seconds: float | None) -> str:
     """``75`` -> ``1:15``; ``3723`` -> ``1:02:03``; unknown -> an em dash."""
     if seconds is None:
         return "—"
-    return _clock(seconds, pad_minutes=False)
+    return display.clock(seconds, pad_minutes=False)
 
 
-@register.filter
-def line_offset(line: Communication, conversation: Conversation) -> str:
-    """How far into the conversation a line was said, as ``mm:ss``."""
-    if line.offset_ms is not None:
-        return _clock(line.offset_ms / 1000, pad_minutes=True)
-    if conversation.started_at is not None:
-        return _clock(
-            (line.occurred_at - conversation.started_at).total_seconds(), pad_minutes=True
-        )
-    return "—"
+line_offset = register.filter(display.line_offset)
+speaker_kind = register.filter(display.speaker_kind)
+speaker_role = register.filter(display.speaker_role)
+speaker_name = register.filter(display.speaker_name)
 
 
 @register.filter
@@ -75,19 +51,6 @@ def customers(conversation: Conversation) -> list[Participant]:
 def agents(conversation: Conversation) -> list[Participant]:
     """The human and AI agents of a conversation, from its prefetched participants."""
     return [p for p in conversation.participants.all() if p.is_agent]
-
-
-@register.filter
-def speaker_kind(participant: Participant | None) -> str:
-    """``customer``, ``agent``, ``ai`` or ``unknown``: decides the side and colour of a line."""
-    if participant is None:
-        return "unknown"
-    return _SPEAKER_KINDS.get(participant.type, "unknown")
-
-
-@register.filter
-def speaker_role(participant: Participant | None) -> str:
-    return _SPEAKER_ROLES.get(speaker_kind(participant), "Unknown")
 
 
 @register.filter
