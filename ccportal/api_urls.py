@@ -13,4 +13,5 @@ urlpatterns = [
     path("", include("apps.insights.api.urls")),
     path("", include("apps.accounts.api.urls")),
     path("", include("apps.live.api")),
+    path("", include("apps.wrapup.api.views")),
 ]

@@ -27,6 +27,7 @@ urlpatterns = [
     path("healthz", health, name="health"),
     path("webhooks/twilio/", include("apps.webhooks.urls")),
     path("handoffs/", include("apps.relay.urls")),
+    path("conversations/", include("apps.wrapup.urls")),
     path("api/", include("ccportal.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery
@@ -11,7 +12,7 @@ from django.db.models.functions import Coalesce
 from apps.common.errors import NotFound
 
 from . import display
-from .choices import ParticipantType
+from .choices import AGENT_TYPES, ConversationStatus, ParticipantType
 from .models import Communication, Conversation, Participant
 
 if TYPE_CHECKING:
@@ -259,3 +260,46 @@ def line_event(communication: Communication) -> dict[str, Any]:
         "text": communication.text,
         "sentiment": None,  # judged after the line is stored; a later event brings it
     }
+
+
+def ended_at(*, conversation: Conversation) -> datetime | None:
+    """When the conversation's calling ended, or None while it goes on: a closed conversation's
+    end (its last update when Twilio sent none), else the end of its calls once every call it
+    has ended (a voice call ends before Orchestrator closes the conversation)."""
+    if conversation.status == ConversationStatus.CLOSED:
+        return conversation.ended_at or conversation.updated_at
+    calls = list(conversation.calls.values_list("ended_at", flat=True))
+    if calls and all(end is not None for end in calls):
+        return max(end for end in calls if end is not None)
+    return None
+
+
+def status_event(conversation: Conversation) -> dict[str, Any]:
+    """The conversation's state as its live ``status`` event carries it."""
+    end = ended_at(conversation=conversation)
+    return {
+        "status": conversation.status,
+        "ended": end is not None,
+        "ended_at": end.isoformat() if end else None,
+    }
+
+
+def agent_user_ids(*, conversation: Conversation) -> set[int]:
+    """The portal users of the human agents on the conversation (from its participants)."""
+    return {
+        participant.agent.user_id
+        for participant in conversation.participants.all()
+        if participant.type in AGENT_TYPES
+        and participant.type != ParticipantType.AI_AGENT
+        and participant.agent is not None
+        and participant.agent.user_id is not None
+    }
+
+
+def agent_on_call(*, conversation: Conversation, user_id: int) -> Any:
+    """The agent (accounts) whose login is ``user_id``, if they took part; else None."""
+    for participant in conversation.participants.all():
+        agent = participant.agent
+        if agent is not None and agent.user_id == user_id:
+            return agent
+    return None

@@ -31,6 +31,7 @@ _STATUS_RANK: dict[str, int] = {
     ConversationStatus.CLOSED: 1,
 }
 LINE_EVENT = "line"  # a transcript line stored or changed (``selectors.line_event``)
+STATUS_EVENT = "status"  # the conversation or its call changed state (``selectors.status_event``)
 CALL_ENDED_STATUSES = {"completed", "busy", "failed", "no-answer", "canceled"}
 
 
@@ -116,6 +117,7 @@ def conversation_apply(
     if created:
         conversations_changed([conversation.pk])
         return conversation, True
+    old_status = conversation.status
     same_version = version is not None and version == conversation.source_updated_at
     if same_version and _STATUS_RANK[status] > _STATUS_RANK[conversation.status]:
         pass  # two updates in the same second: closing wins
@@ -143,6 +145,8 @@ def conversation_apply(
     if conversation.started_at != old_start:
         _recompute_offsets(conversation)
     conversations_changed([conversation.pk])
+    if conversation.status != old_status:
+        live_publish(conversation.pk, STATUS_EVENT, selectors.status_event(conversation))
     return conversation, True
 
 
@@ -364,6 +368,10 @@ def call_status_apply(
         )
     if call.conversation_id is None:
         call.conversation = selectors.conversation_for_call(call_sid=call_sid)
+    ended = status in CALL_ENDED_STATUSES and call.ended_at is not None
     call.save()
     conversations_changed([call.conversation_id])
+    if ended and call.conversation is not None:
+        # The agent's page turns into wrap-up when the call ends, before Orchestrator closes.
+        live_publish(call.conversation_id, STATUS_EVENT, selectors.status_event(call.conversation))
     return call, True

@@ -31,9 +31,12 @@ Definitions (times are a communication's start, ``occurred_at``, and end, start 
 * handoff: both took part, or a virtual agent recorded a handoff; its reason is the handoff's
   reason, else its reason code. contained: an AI agent took part, the conversation is closed,
   no human joined and no handoff was recorded (None when no AI agent took part, or still open).
-* topic, outcome: the latest label of a classifier operator named in ``INSIGHTS_TOPIC_OPERATORS``
-  / ``INSIGHTS_OUTCOME_OPERATORS``; task_success: the outcome is one of
+* topic, outcome: what the agent saved in the call's wrap-up, else the latest label of a
+  classifier operator named in ``INSIGHTS_TOPIC_OPERATORS`` / ``INSIGHTS_OUTCOME_OPERATORS``
+  (``outcome_source`` says which: agent or classifier); task_success: the outcome is one of
   ``INSIGHTS_SUCCESS_OUTCOMES`` (None without an outcome).
+* wrapup_edit: how much of the AI's wrap-up summary the agent changed (0 kept .. 1 rewrote:
+  ``apps.wrapup.changes``); None without a saved wrap-up.
 * suggestions: next-best-response suggestions a human agent answered after, with the closeness
   of that answer (``services.suggestions``).
 """
@@ -53,6 +56,7 @@ TABLES = {
     "answer": "qa_reviewanswer",
     "dispute": "qa_dispute",
     "agent": "accounts_agent",
+    "wrapup": "wrapup_wrapup",
 }
 
 # Advisory lock keys (two int4 form): the whole of insights (shared by incremental refreshes,
@@ -344,10 +348,14 @@ computed AS (
         coalesce(rd.disputes_open, 0) AS disputes_open,
         coalesce(rd.disputes_accepted, 0) AS disputes_accepted,
         coalesce(rd.disputes_rejected, 0) AS disputes_rejected,
-        x.topic, x.outcome,
-        CASE WHEN x.outcome <> '' THEN 'classifier' ELSE '' END AS outcome_source,
-        CASE WHEN x.outcome <> '' THEN lower(x.outcome) = ANY(%(success)s) END AS task_success,
-        NULL::float8 AS wrapup_edit,
+        coalesce(nullif(wu.topic, ''), x.topic) AS topic,
+        coalesce(nullif(wu.outcome, ''), x.outcome) AS outcome,
+        CASE WHEN wu.outcome <> '' THEN 'agent' WHEN x.outcome <> '' THEN 'classifier'
+             ELSE '' END AS outcome_source,
+        CASE WHEN coalesce(nullif(wu.outcome, ''), x.outcome) <> ''
+            THEN lower(coalesce(nullif(wu.outcome, ''), x.outcome)) = ANY(%(success)s) END
+            AS task_success,
+        wu.summary_change::float8 AS wrapup_edit,
         coalesce(sg.n, 0) AS suggestions,
         coalesce(sg.total, 0)::float8 AS suggestion_closeness_sum,
         coalesce(sg.followed, 0) AS suggestions_followed,
@@ -361,6 +369,7 @@ computed AS (
     LEFT JOIN suggested sg ON sg.cid = x.id
     LEFT JOIN ai_criteria ac ON ac.cid = x.id
     LEFT JOIN human_criteria hc ON hc.cid = x.id
+    LEFT JOIN wrapup_wrapup wu ON wu.conversation_id = x.id
 )"""
 )
 

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "apps.knowledge",
     "apps.intelligence",
     "apps.relay",
+    "apps.wrapup",
     "apps.webhooks",
     "apps.qa",
     "apps.insights",

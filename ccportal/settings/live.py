@@ -14,3 +14,11 @@ ASSIST_FRAME_ANCESTORS = get_list("ASSIST_FRAME_ANCESTORS", [])
 # An open socket checks again this often that its user may still see its scope (a changed
 # role or team, a deactivated account) and is closed when not.
 LIVE_SCOPE_RECHECK_SECONDS = get_float("LIVE_SCOPE_RECHECK_SECONDS", 30.0)
+
+# Wrap-up: the time the agent has after the call to check and save the AI's notes (a save after
+# it is kept and marked late), the outcomes a wrap-up may record, and the longest summary.
+WRAPUP_SECONDS = get_int("WRAPUP_SECONDS", 120, minimum=10)
+WRAPUP_OUTCOMES = [
+    v.strip().lower() for v in get_list("WRAPUP_OUTCOMES", ["resolved", "follow-up", "escalated"])
+]
+WRAPUP_SUMMARY_MAX = get_int("WRAPUP_SUMMARY_MAX", 4000, minimum=200)

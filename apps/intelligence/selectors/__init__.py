@@ -7,6 +7,7 @@
 - ``adherence``: the AI's outcome per rubric criterion, which a QA review form starts from.
 - ``signals``: the AI's adherence score and the customer's sentiment as columns to filter by.
 - ``flags``: open flags for the QA queue.
+- ``wrapup``: what the AI proposes for a call's wrap-up (summary, topic, outcome).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from .rules import (
 )
 from .signals import with_ai_adherence_score, with_customer_sentiment
 from .transcripts import transcript_lines
+from .wrapup import WrapupProposal, summary_text, wrapup_proposal
 
 __all__ = [
     "AdherenceSuggestion",
@@ -54,6 +56,7 @@ __all__ = [
     "EvidenceRef",
     "FlagBrief",
     "RuleActivity",
+    "WrapupProposal",
     "active_rules",
     "adherence_suggestion",
     "can_manage",
@@ -76,7 +79,9 @@ __all__ = [
     "rule_list",
     "rule_specs",
     "rules_using",
+    "summary_text",
     "transcript_lines",
     "with_ai_adherence_score",
     "with_customer_sentiment",
+    "wrapup_proposal",
 ]
