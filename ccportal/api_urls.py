@@ -14,4 +14,5 @@ urlpatterns = [
     path("", include("apps.accounts.api.urls")),
     path("", include("apps.live.api")),
     path("", include("apps.wrapup.api.views")),
+    path("", include("apps.floor.api")),
 ]

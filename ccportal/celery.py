@@ -56,6 +56,11 @@ app.conf.beat_schedule = {
         "options": {"expires": 50},
     },
     # Live: a conversation's stored events older than LIVE_EVENT_RETENTION_HOURS.
+    # The floor: alerts that fire without a write (silence, a time window passing).
+    "floor-sweep": {
+        "task": "apps.floor.tasks.sweep_floor",
+        "schedule": float(os.environ.get("FLOOR_SWEEP_SECONDS", "5")),
+    },
     "live-purge": {
         "task": "apps.live.tasks.purge_live_events",
         "schedule": crontab(minute=17),

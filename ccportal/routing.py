@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from django.urls import path
 
-from apps.live.consumers import ConversationConsumer, NotificationConsumer, PingConsumer
+from apps.live.consumers import (
+    ConversationConsumer,
+    FloorConsumer,
+    NotificationConsumer,
+    PingConsumer,
+)
 
 websocket_urlpatterns = [
     path("ws/ping/", PingConsumer.as_asgi()),
     path("ws/conversations/<int:pk>/", ConversationConsumer.as_asgi()),
     path("ws/notifications/", NotificationConsumer.as_asgi()),
+    path("ws/floor/", FloorConsumer.as_asgi()),
 ]

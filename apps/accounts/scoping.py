@@ -96,6 +96,8 @@ FEATURES: dict[str, set[str]] = {
     "qa_decide": {Role.ADMIN, Role.QA_ANALYST},
     # Sampling policies, and reassigning or removing anyone's queue items.
     "qa_manage": {Role.ADMIN},
+    # The live floor of one's teams (admins and QA: all), its alerts, and tips to agents.
+    "floor": {Role.ADMIN, Role.QA_ANALYST, Role.SUPERVISOR, Role.COACH},
     # Dashboards and exports, within one's scope (agents: their own figures).
     "insights": {Role.ADMIN, Role.QA_ANALYST, Role.COACH, Role.SUPERVISOR, Role.AGENT},
 }

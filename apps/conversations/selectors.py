@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from apps.common.errors import NotFound
 
 from . import display
 from .choices import AGENT_TYPES, ConversationStatus, ParticipantType
-from .models import Communication, Conversation, Participant
+from .models import Call, Communication, Conversation, Participant
 
 if TYPE_CHECKING:
     from apps.accounts.scoping import Person
@@ -303,3 +304,102 @@ def agent_on_call(*, conversation: Conversation, user_id: int) -> Any:
         if agent is not None and agent.user_id == user_id:
             return agent
     return None
+
+
+def live_conversations_all(*, max_age_hours: float) -> QuerySet[Conversation]:
+    """Conversations going on now, whoever asks (for workers): not closed, started in the
+    last ``max_age_hours`` (an abandoned placeholder does not stay on the floor for ever), and
+    not a voice conversation whose calls have all ended."""
+    since = timezone.now() - timedelta(hours=max_age_hours)
+    ended_call = Call.objects.filter(conversation=OuterRef("pk"), ended_at__isnull=False)
+    open_call = Call.objects.filter(conversation=OuterRef("pk"), ended_at__isnull=True)
+    return (
+        Conversation.objects.exclude(status=ConversationStatus.CLOSED)
+        .filter(started_at__gte=since)
+        .exclude(Q(Exists(ended_call)) & ~Q(Exists(open_call)))
+    )
+
+
+def live_conversations(*, user: Person, max_age_hours: float) -> QuerySet[Conversation]:
+    """The conversations going on now that ``user`` may see."""
+    return live_conversations_all(max_age_hours=max_age_hours).filter(
+        pk__in=Conversation.objects.for_user(user).values("pk")
+    )
+
+
+FLOOR_TEXTS = 5  # the customer's last lines a floor row keeps the text of
+
+
+class FloorRow(NamedTuple):
+    id: int
+    team_id: int | None
+    team: str
+    started_at: datetime | None
+    channel: str
+    agents: list[str]
+    agent_ids: list[int]
+    customer: str
+    has_human: bool
+    has_ai: bool
+    lines: int
+    last_line_at: datetime | None  # when the last line ended
+    customer_lines: list[str]  # twilio ids of the customer's lines, in the order said
+    customer_texts: dict[str, str]  # the text of the customer's last few lines, by twilio id
+
+
+def floor_rows(*, ids: Iterable[int]) -> dict[int, FloorRow]:
+    """What a floor tile shows of each conversation (no scoping: the caller scoped ``ids``),
+    in three queries."""
+    wanted = list(ids)
+    convs = Conversation.objects.filter(pk__in=wanted).select_related("team")
+    people: dict[int, list[Participant]] = {}
+    for participant in Participant.objects.filter(conversation_id__in=wanted).select_related(
+        "agent"
+    ):
+        people.setdefault(participant.conversation_id, []).append(participant)
+    customer_lines: dict[int, list[str]] = {}
+    counts: dict[int, tuple[int, datetime | None]] = {}
+    lines = (
+        Communication.objects.filter(conversation_id__in=wanted)
+        .order_by("conversation_id", "offset_ms", "id")
+        .values_list(
+            "conversation_id", "twilio_id", "author__type", "occurred_at", "duration_ms", "text"
+        )
+    )
+    texts: dict[int, list[tuple[str, str]]] = {}
+    for cid, twilio_id, author_type, occurred_at, duration_ms, text in lines:
+        n, last = counts.get(cid, (0, None))
+        # A line ends when it was said plus how long it took (a long answer is no silence).
+        end = occurred_at + timedelta(milliseconds=duration_ms or 0) if occurred_at else None
+        counts[cid] = (n + 1, max(filter(None, [last, end]), default=None))
+        if author_type == ParticipantType.CUSTOMER:
+            customer_lines.setdefault(cid, []).append(twilio_id)
+            texts.setdefault(cid, []).append((twilio_id, text[:500]))
+    rows = {}
+    for conv in convs:
+        here = people.get(conv.pk, [])
+        humans = [p for p in here if p.type in (ParticipantType.HUMAN_AGENT, ParticipantType.AGENT)]
+        customers = [p for p in here if p.type == ParticipantType.CUSTOMER]
+        n, last = counts.get(conv.pk, (0, None))
+        rows[conv.pk] = FloorRow(
+            id=conv.pk,
+            team_id=conv.team_id,
+            team=conv.team.name if conv.team else "",
+            started_at=conv.started_at,
+            channel=(conv.channels[0] if conv.channels else "").upper(),
+            agents=[p.agent.display_name if p.agent else (p.name or "Agent") for p in humans],
+            agent_ids=[p.agent_id for p in humans if p.agent_id],
+            customer=next((p.name for p in customers if p.name), "Caller"),
+            has_human=bool(humans),
+            has_ai=any(p.type == ParticipantType.AI_AGENT for p in here),
+            lines=n,
+            last_line_at=last,
+            customer_lines=customer_lines.get(conv.pk, []),
+            customer_texts=dict(texts.get(conv.pk, [])[-FLOOR_TEXTS:]),
+        )
+    return rows
+
+
+def team_ids_of(*, ids: Iterable[int]) -> dict[int, int | None]:
+    """The team of each conversation (None: no team)."""
+    return dict(Conversation.objects.filter(pk__in=list(ids)).values_list("pk", "team_id"))

@@ -436,6 +436,7 @@ def demo_intelligence_load(*, shadow: bool = True) -> DemoIntelligenceResult:
     ``shadow`` also runs the suggestions rule at every turn of every call (about 1,500 runs,
     some 15 s), so insights can compare each suggestion with what the agent said.
     """
+    from apps.floor import services as floor
     from apps.intelligence import services as intelligence
     from apps.knowledge import services as knowledge_services
     from apps.rubrics import services as rubrics
@@ -443,6 +444,7 @@ def demo_intelligence_load(*, shadow: bool = True) -> DemoIntelligenceResult:
     from apps.rubrics.models import Rubric
 
     intelligence.defaults_ensure()
+    floor.alert_rules_ensure()
     admin = User.objects.filter(username="admin").first()
     document = json.loads(RUBRIC_PATH.read_text(encoding="utf-8"))
     name = document.get("rubric", {}).get("name") or document.get("name") or "Bank call script"

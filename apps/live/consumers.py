@@ -19,6 +19,7 @@ from django.conf import settings
 
 from apps.accounts import selectors as accounts
 from apps.conversations import selectors as conversations
+from apps.floor import selectors as floor
 
 from .groups import conversation_group, user_group
 
@@ -44,13 +45,14 @@ class PingConsumer(AsyncJsonWebsocketConsumer):
 
 
 class ScopedGroupConsumer(AsyncJsonWebsocketConsumer):
-    """Joins one group, for users who may see its scope; forwards its events as they are.
+    """Joins the groups of a scope its user may see; forwards their events as they are.
 
     Subclasses give ``group_name`` (from the URL's kwargs) and ``may_join`` (a database read,
-    run off the event loop). Anyone else is accepted and closed with ``CLOSE_FORBIDDEN``.
+    run off the event loop), or ``groups_for`` when a socket joins several groups (the floor:
+    one per team). Anyone who may join none is accepted and closed with ``CLOSE_FORBIDDEN``.
     """
 
-    group: str | None = None
+    joined: tuple[str, ...] = ()
     recheck: asyncio.Task[None] | None = None
 
     def group_name(self, kwargs: dict[str, Any]) -> str:
@@ -59,42 +61,61 @@ class ScopedGroupConsumer(AsyncJsonWebsocketConsumer):
     def may_join(self, user: Person, kwargs: dict[str, Any]) -> bool:
         raise NotImplementedError
 
+    def groups_for(self, user: Person, kwargs: dict[str, Any]) -> list[str]:
+        """The groups ``user`` may join here (none: refused). A database read."""
+        return [self.group_name(kwargs)] if self.may_join(user, kwargs) else []
+
     async def connect(self) -> None:
         user = self.scope.get("user")
         kwargs = self.scope["url_route"]["kwargs"]
-        allowed = user is not None and user.is_authenticated
-        if allowed:
-            allowed = await database_sync_to_async(self.may_join)(user, kwargs)
-        if not allowed:
+        groups: list[str] = []
+        if user is not None and user.is_authenticated:
+            groups = await database_sync_to_async(self.groups_for)(user, kwargs)
+        if not groups:
             # Accept, then close with a code: a handshake refused before accept reaches the
             # browser as a bare 1006, and the script could not tell "no" from "network down".
             await self.accept()
             await self.close(code=CLOSE_FORBIDDEN)
             return
         # Join before accepting: once the client sees the socket open, it gets every event.
-        self.group = self.group_name(kwargs)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self._join(groups)
         await self.accept()
         self.recheck = asyncio.create_task(self._keep_checking(kwargs))
 
+    async def _join(self, groups: list[str]) -> None:
+        for group in groups:
+            if group not in self.joined:
+                await self.channel_layer.group_add(group, self.channel_name)
+        for group in self.joined:
+            if group not in groups:
+                await self.channel_layer.group_discard(group, self.channel_name)
+        self.joined = tuple(groups)
+
     async def _keep_checking(self, kwargs: dict[str, Any]) -> None:
         """Scopes change while a socket stays open (a supervisor moves team, an account is
-        deactivated): check again every LIVE_SCOPE_RECHECK_SECONDS, leave and close if no."""
+        deactivated): check again every LIVE_SCOPE_RECHECK_SECONDS; follow a changed set of
+        groups, and leave and close when none is left."""
         while True:
             await asyncio.sleep(settings.LIVE_SCOPE_RECHECK_SECONDS)
-            if not await database_sync_to_async(self._still_allowed)(kwargs):
+            groups = await database_sync_to_async(self._groups_now)(kwargs)
+            if not groups:
                 await self._leave()
                 await self.close(code=CLOSE_FORBIDDEN)
                 return
+            if set(groups) != set(self.joined):
+                await self._join(groups)
+                await self.send_json({"event": "rescoped", "payload": {}})
 
-    def _still_allowed(self, kwargs: dict[str, Any]) -> bool:
+    def _groups_now(self, kwargs: dict[str, Any]) -> list[str]:
         user = accounts.user_reloaded(user_id=self.scope["user"].pk)
-        return user is not None and user.is_active and self.may_join(user, kwargs)
+        if user is None or not user.is_active:
+            return []
+        return self.groups_for(user, kwargs)
 
     async def _leave(self) -> None:
-        if self.group is not None:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
-            self.group = None
+        for group in self.joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        self.joined = ()
 
     async def disconnect(self, code: int) -> None:
         if self.recheck is not None and self.recheck is not asyncio.current_task():
@@ -108,7 +129,7 @@ class ScopedGroupConsumer(AsyncJsonWebsocketConsumer):
     async def live_event(self, message: dict[str, Any]) -> None:
         """A ``apps.live.broadcast`` message ("live.event"), forwarded as it is (with its number
         and epoch when it is a stored event of a stream)."""
-        if self.group is None:
+        if not self.joined:
             return  # left: no longer allowed, or closing
         out = {"event": message["event"], "payload": message["payload"]}
         if "seq" in message:
@@ -134,3 +155,11 @@ class NotificationConsumer(ScopedGroupConsumer):
 
     def may_join(self, user: Person, kwargs: dict[str, Any]) -> bool:
         return bool(user.is_active)
+
+
+class FloorConsumer(ScopedGroupConsumer):
+    """``ws/floor/``: tiles of the live conversations of every team the user may watch (one
+    group per team; admins and QA analysts: the group of everything)."""
+
+    def groups_for(self, user: Person, kwargs: dict[str, Any]) -> list[str]:
+        return floor.floor_groups(user)

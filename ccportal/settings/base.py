@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "apps.intelligence",
     "apps.relay",
     "apps.wrapup",
+    "apps.floor",
     "apps.webhooks",
     "apps.qa",
     "apps.insights",

@@ -22,3 +22,10 @@ WRAPUP_OUTCOMES = [
     v.strip().lower() for v in get_list("WRAPUP_OUTCOMES", ["resolved", "follow-up", "escalated"])
 ]
 WRAPUP_SUMMARY_MAX = get_int("WRAPUP_SUMMARY_MAX", 4000, minimum=200)
+
+# The supervisor floor: a conversation older than this is not live any more, whatever its
+# status (an abandoned placeholder); how often alerts are checked on every live call (silence
+# and time windows pass without an event); the most tiles one floor shows.
+FLOOR_MAX_AGE_HOURS = get_float("FLOOR_MAX_AGE_HOURS", 4.0)
+FLOOR_SWEEP_SECONDS = get_float("FLOOR_SWEEP_SECONDS", 5.0)
+FLOOR_MAX_TILES = get_int("FLOOR_MAX_TILES", 500, minimum=10)

@@ -35,7 +35,7 @@ def test_a_supervisor_watches_lines_arrive_and_none_is_lost(browser, sync_api, a
     say(call, "Hello, this is the bank, how can I help?", n=1, seconds=60)
     expect(page.locator("#transcript-body")).to_contain_text("how can I help?")
     # At the foot of the transcript, the page follows the conversation.
-    page.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
+    page.locator("[data-testid=line]").last.scroll_into_view_if_needed()
 
     # The socket drops one message (as over a Redis restart): the next one shows the gap, and
     # the page fetches the missing line and puts it where it was said.

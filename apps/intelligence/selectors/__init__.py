@@ -7,6 +7,7 @@
 - ``adherence``: the AI's outcome per rubric criterion, which a QA review form starts from.
 - ``signals``: the AI's adherence score and the customer's sentiment as columns to filter by.
 - ``flags``: open flags for the QA queue.
+- ``live``: sentiment, adherence and flags of many conversations, for the supervisor floor.
 - ``wrapup``: what the AI proposes for a call's wrap-up (summary, topic, outcome).
 """
 
@@ -25,6 +26,7 @@ from .insights import (
     open_flags,
     results_for_conversation,
 )
+from .live import FloorSignals, floor_signals
 from .operators import (
     can_manage,
     can_read,
@@ -55,6 +57,7 @@ __all__ = [
     "CriterionSuggestion",
     "EvidenceRef",
     "FlagBrief",
+    "FloorSignals",
     "RuleActivity",
     "WrapupProposal",
     "active_rules",
@@ -64,6 +67,7 @@ __all__ = [
     "can_run",
     "conversation_insights",
     "execution_list",
+    "floor_signals",
     "latest_version",
     "open_flags",
     "open_flags_brief",

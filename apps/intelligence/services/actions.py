@@ -184,6 +184,17 @@ def flag_apply(
         ).first()
 
 
+@transaction.atomic
+def flag_raise(*, conversation_id: int, reason: str) -> Flag:
+    """A flag raised by something other than a rule (a live alert set to raise one): it goes
+    to the QA queue like a rule's flag (the ``on_flag_raised`` hooks run)."""
+    flag = Flag.objects.create(conversation_id=conversation_id, reason=reason[:2000])
+    for hook in _FLAG_RAISED:
+        hook(flag)
+    conversations_changed([conversation_id])
+    return flag
+
+
 def webhook_payload(
     execution: RuleExecution,
     stored: list[tuple[OperatorSpec, OperatorOutput, OperatorResult | None]],

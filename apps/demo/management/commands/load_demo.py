@@ -16,6 +16,7 @@ from apps.demo.services import (
     demo_load,
 )
 from apps.demo.virtual import demo_virtual_load
+from apps.demo.wrapups import demo_wrapups_load
 
 
 class Command(BaseCommand):
@@ -59,6 +60,8 @@ class Command(BaseCommand):
                 else "already there."
             )
         )
+        wrapped = demo_wrapups_load()
+        self.stdout.write(f"Wrap-ups: {wrapped} saved by the agents with a login.")
         started = time.monotonic()
         insights = demo_insights_load()
         self.stdout.write(

@@ -1,0 +1,122 @@
+"""What the supervisor floor shows of the language operators, for many conversations at once:
+each one's customer sentiment line by line (a sparkline), its script adherence so far (met /
+pending / missed, and pending criteria whose time window has passed), and its open flags.
+
+Three queries whatever the number of conversations; unexpected result shapes are skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Count
+
+from ..choices import FlagStatus, OperatorKind, ResultStatus
+from ..models import Flag, OperatorResult
+from .insights import kind_of
+
+
+@dataclass
+class FloorSignals:
+    tones: dict[str, float] = field(default_factory=dict)  # line twilio id -> score (-1..1)
+    labels: dict[str, str] = field(default_factory=dict)  # line twilio id -> label
+    customer_label: str = ""
+    met: int = 0
+    pending: int = 0
+    missed: int = 0
+    critical_missed: int = 0
+    # Criteria with a time window, pending or failed: when each closes, in ms from the start.
+    windows: list[dict[str, Any]] = field(default_factory=list)
+    flags: int = 0
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _sentiment(signals: FloorSignals, data: dict[str, Any]) -> None:
+    for item in data.get("communications") or []:
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+            continue
+        score = _number(item.get("score"))
+        label = str(item["label"]) if isinstance(item.get("label"), str) else ""
+        if score is None and label:
+            score = {"positive": 0.5, "negative": -0.5}.get(label.lower(), 0.0)
+        if score is not None:
+            signals.tones[item["id"]] = max(-1.0, min(1.0, score))
+            signals.labels[item["id"]] = label.lower()
+    customer = data.get("customer")
+    if isinstance(customer, dict) and isinstance(customer.get("label"), str):
+        signals.customer_label = customer["label"].lower()
+    elif isinstance(data.get("label"), str):
+        signals.customer_label = data["label"].lower()
+
+
+def _adherence(signals: FloorSignals, data: dict[str, Any]) -> None:
+    met = pending = missed = critical = 0
+    windows = []
+    for category in data.get("categories") or []:
+        if not isinstance(category, dict):
+            continue
+        for criterion in category.get("criteria") or []:
+            if not isinstance(criterion, dict):
+                continue
+            state = criterion.get("criteria_met")
+            is_critical = criterion.get("kind") == "CRITICAL" or criterion.get("critical") is True
+            if state == "Succeeded":
+                met += 1
+            elif state == "Failed":
+                missed += 1
+                critical += is_critical
+            elif state == "Pending":
+                pending += 1
+            window = criterion.get("window")
+            end = _number(window.get("end_ms")) if isinstance(window, dict) else None
+            if end is not None and state in ("Pending", "Failed"):
+                windows.append(
+                    {
+                        "state": state,
+                        "key": str(criterion.get("criteria_key") or "")[:120],
+                        "name": str(criterion.get("name") or criterion.get("criteria_name") or "")[
+                            :200
+                        ],
+                        "end_ms": int(end),
+                        "critical": is_critical,
+                    }
+                )
+    signals.met, signals.pending, signals.missed = met, pending, missed
+    signals.critical_missed, signals.windows = critical, windows
+
+
+def floor_signals(*, conversation_ids: Iterable[int]) -> dict[int, FloorSignals]:
+    ids = list(conversation_ids)
+    found: dict[int, FloorSignals] = {pk: FloorSignals() for pk in ids}
+    # Sentiment results merge (each execution scores the lines of its window); the newest
+    # adherence result stands.
+    results = (
+        OperatorResult.objects.filter(conversation_id__in=ids, status=ResultStatus.OK)
+        .select_related("definition__operator")
+        .order_by("conversation_id", "date_created", "id")
+    )
+    adherence: dict[int, dict[str, Any]] = {}
+    for result in results:
+        data = result.result
+        if not isinstance(data, dict):
+            continue
+        kind = kind_of(result)
+        if kind == OperatorKind.SENTIMENT:
+            _sentiment(found[result.conversation_id], data)
+        elif kind == OperatorKind.SCRIPT_ADHERENCE:
+            adherence[result.conversation_id] = data
+    for pk, data in adherence.items():
+        _adherence(found[pk], data)
+    flags = (
+        Flag.objects.filter(conversation_id__in=ids, status=FlagStatus.OPEN)
+        .values("conversation_id")
+        .annotate(n=Count("id"))
+    )
+    for row in flags:
+        found[row["conversation_id"]].flags = row["n"]
+    return found
