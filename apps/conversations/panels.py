@@ -34,6 +34,7 @@ class LineMark:
     label: str
     colour: str = "secondary"
     title: str = ""
+    value: float | None = None  # a number behind the label (a sentiment score), for charts
 
     @property
     def slug(self) -> str:

@@ -26,7 +26,13 @@ if TYPE_CHECKING:
 def _marks(insights: dict[str, Any]) -> dict[str, list[LineMark]]:
     return {
         twilio_id: [
-            LineMark(kind="Sentiment", label=tone.label, colour=tone.colour, title=tone.title)
+            LineMark(
+                kind="Sentiment",
+                label=tone.label,
+                colour=tone.colour,
+                title=tone.title,
+                value=tone.score,
+            )
         ]
         for twilio_id, tone in insights["line_sentiment"].items()
     }

@@ -186,6 +186,33 @@ def test_a_broadcast_rule_tells_the_conversations_group_after_commit(
     assert message["event"] == "insights"
     assert message["payload"]["execution"] == execution_id
     assert message["payload"]["operators"] == ["sentiment"]
+    # It carries what changed: every judged line's sentiment, so the page needs no request.
+    sentiment = message["payload"]["data"]["sentiment"]
+    lines = {line.twilio_id for line in world.north_call.communications.all()}
+    assert {line["id"] for line in sentiment["lines"]} == lines
+    assert all(line["label"] in ("positive", "negative", "neutral") for line in sentiment["lines"])
+    assert sentiment["overall"]["colour"] in ("success", "danger", "secondary")
+
+
+def test_the_digest_carries_the_checklist_summary_and_suggestion_and_skips_odd_shapes():
+    from apps.intelligence.selectors import event_digest
+
+    digest = event_digest([
+        ("SCRIPT_ADHERENCE", {"score": 50, "categories": [{"criteria": [
+            {"criteria_key": "greet", "criteria_met": "Succeeded", "reason": "phrases_found"},
+            {"criteria_key": "", "criteria_met": "Failed"}, "junk"]}, "junk"]}),
+        ("SUMMARY", {"text": "Card blocked.", "final": True}),
+        ("NEXT_BEST_RESPONSE", {"text": "Offer a replacement.", "article": {"title": "Cards"}}),
+        ("SENTIMENT", "not a dict"),
+    ])  # fmt: skip
+
+    assert digest["adherence"] == {"score": 50.0, "criteria": [{
+        "key": "greet", "met": "Succeeded", "status": "Met", "colour": "success",
+        "icon": "bi-check-circle-fill", "reason": "Required phrases said."}]}  # fmt: skip
+    assert digest["summary"] == {"text": "Card blocked.", "final": True}
+    assert digest["suggestion"]["text"] == "Offer a replacement."
+    assert digest["suggestion"]["article_title"] == "Cards"
+    assert "sentiment" not in digest
 
 
 @pytest.fixture

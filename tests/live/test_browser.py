@@ -66,3 +66,43 @@ def test_a_supervisor_watches_lines_arrive_and_none_is_lost(browser, sync_api, a
     pill.click()
     expect(pill).to_be_hidden()
     expect(page.locator("[data-testid=line]").last).to_be_in_viewport()
+
+
+def test_an_insights_event_ticks_the_checklist_and_marks_lines_without_asking_the_server(
+    browser, sync_api, asgi_server, world
+):
+    from apps.live.streams import live_publish
+    from tests.intelligence.test_page import twilio_result
+
+    call = world.north_call
+    twilio_result(call, name="Script Adherence", result={"score": 0, "categories": [
+        {"category_key": "Opening", "criteria": [
+            {"criteria_key": "greet", "criteria_met": "Pending", "name": "Greets"}]}]})  # fmt: skip
+    page = fixtures.signed_in(browser, asgi_server, world.supervisor)
+    asked = []
+    page.on("request", lambda request: "partial=insights" in request.url and asked.append(1))
+    page.goto(f"{asgi_server.url}/conversations/{call.pk}/")
+    expect = sync_api.expect
+    expect(page.locator("[data-live-indicator]")).to_have_text(re.compile("Live"))
+    lines = list(call.communications.order_by("offset_ms"))
+    customer = [line for line in lines if line.author.type == "CUSTOMER"]
+    fixtures_lines = [
+        {"id": line.twilio_id, "label": "negative", "score": -0.6, "colour": "danger",
+         "title": "Sentiment: negative"} for line in lines
+    ]  # fmt: skip
+
+    live_publish(call.pk, "insights", {"conversation": call.pk, "data": {
+        "sentiment": {"overall": None, "customer": None, "lines": fixtures_lines},
+        "adherence": {"score": 100, "criteria": [
+            {"key": "greet", "met": "Succeeded", "status": "Met", "colour": "success",
+             "icon": "bi-check-circle-fill", "reason": "Required phrases said."}]},
+    }})  # fmt: skip
+
+    criterion = page.locator("[data-criterion=greet]")
+    expect(criterion).to_have_attribute("data-met", "Succeeded")
+    expect(criterion).to_contain_text("Required phrases said.")
+    expect(page.locator("[data-testid=adherence-score]")).to_have_text("100%")
+    mark = page.locator(f"#comm-{customer[0].pk} [data-testid=line-sentiment]")
+    expect(mark).to_have_text(re.compile("negative"))
+    page.wait_for_timeout(1000)
+    assert asked == []  # applied from the event itself (the table catches up within 10 s)

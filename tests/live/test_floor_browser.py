@@ -98,6 +98,7 @@ def test_a_supervisor_coaches_a_live_call_and_the_agent_wraps_it_up(
     met_now = int(tile.locator("[data-testid=tile-adherence]").get_attribute("data-met"))
     assert met_now >= met_before
     expect(assist.locator("[data-testid=alert]")).to_contain_text("Customer asks for a person")
+    expect(assist.locator("[data-testid=sentiment-chart] svg")).to_be_visible()  # mood trend
 
     # The supervisor opens the call from the floor and sends Linda a tip.
     tile.locator("[data-testid=tile-duration]").click()

@@ -26,7 +26,7 @@ from .insights import (
     open_flags,
     results_for_conversation,
 )
-from .live import FloorSignals, floor_signals
+from .live import FloorSignals, event_digest, floor_signals
 from .operators import (
     can_manage,
     can_read,
@@ -66,6 +66,7 @@ __all__ = [
     "can_read",
     "can_run",
     "conversation_insights",
+    "event_digest",
     "execution_list",
     "floor_signals",
     "latest_version",

@@ -15,7 +15,14 @@ from django.db.models import Count
 
 from ..choices import FlagStatus, OperatorKind, ResultStatus
 from ..models import Flag, OperatorResult
-from .insights import kind_of
+from .insights import (
+    _CRITERIA,
+    _UNKNOWN_CRITERION,
+    CRITERION_REASONS,
+    _article_url,
+    _tone,
+    kind_of,
+)
 
 
 @dataclass
@@ -120,3 +127,81 @@ def floor_signals(*, conversation_ids: Iterable[int]) -> dict[int, FloorSignals]
     for row in flags:
         found[row["conversation_id"]].flags = row["n"]
     return found
+
+
+# What an "insights" live event carries -------------------------------------------------------
+
+EVENT_LINES_MAX = 60
+EVENT_TEXT_MAX = 2000
+
+
+def _tone_json(value: Any) -> dict[str, Any] | None:
+    tone = _tone(value)
+    if tone is None:
+        return None
+    return {"label": tone.label, "score": tone.score, "colour": tone.colour, "title": tone.title}
+
+
+def _criterion_json(criterion: dict[str, Any]) -> dict[str, Any] | None:
+    key = criterion.get("criteria_key")
+    if not isinstance(key, str) or not key:
+        return None
+    met = str(criterion["criteria_met"]) if isinstance(criterion.get("criteria_met"), str) else ""
+    label, colour, icon = _CRITERIA.get(met, _UNKNOWN_CRITERION)
+    reason = str(criterion["reason"]) if isinstance(criterion.get("reason"), str) else ""
+    return {
+        "key": key[:120],
+        "met": met,
+        "status": label,
+        "colour": colour,
+        "icon": icon,
+        "reason": CRITERION_REASONS.get(reason, reason)[:500],
+    }
+
+
+def event_digest(outputs: Iterable[tuple[str, Any]]) -> dict[str, Any]:
+    """What changed, from an execution's outputs (``(operator kind, result)`` pairs), small and
+    JSON, so a page applies it without asking: each line's sentiment and the customer's, the
+    checklist's criteria, the summary, the newest suggestion. Unexpected shapes are left out."""
+    digest: dict[str, Any] = {}
+    for kind, data in outputs:
+        if not isinstance(data, dict):
+            continue
+        if kind == OperatorKind.SENTIMENT:
+            lines = []
+            for item in (data.get("communications") or [])[-EVENT_LINES_MAX:]:
+                tone = _tone_json(item) if isinstance(item, dict) else None
+                if tone is not None and isinstance(item.get("id"), str):
+                    lines.append({"id": item["id"], **tone})
+            digest["sentiment"] = {
+                "overall": _tone_json(data),
+                "customer": _tone_json(data.get("customer")),
+                "lines": lines,
+            }
+        elif kind == OperatorKind.SCRIPT_ADHERENCE:
+            criteria = [
+                found
+                for category in data.get("categories") or []
+                if isinstance(category, dict)
+                for criterion in category.get("criteria") or []
+                if isinstance(criterion, dict) and (found := _criterion_json(criterion))
+            ]
+            score = _number(data.get("score"))
+            digest["adherence"] = {"score": score, "criteria": criteria}
+        elif kind == OperatorKind.SUMMARY and isinstance(data.get("text"), str):
+            final = data.get("final")
+            digest["summary"] = {
+                "text": data["text"][:EVENT_TEXT_MAX],
+                "final": final if isinstance(final, bool) else None,
+            }
+        elif kind == OperatorKind.NEXT_BEST_RESPONSE:
+            text = data.get("text")
+            if isinstance(text, str) and text.strip():
+                found = data.get("article")
+                article: dict[str, Any] = found if isinstance(found, dict) else {}
+                digest["suggestion"] = {
+                    "text": text[:EVENT_TEXT_MAX],
+                    "article_title": str(article.get("title") or "")[:200],
+                    "article_url": _article_url(article.get("id")),
+                }
+    return digest

@@ -26,6 +26,7 @@ from ..choices import ConditionOp, DeliveryStatus, FlagStatus, ResultStatus
 from ..models import Flag, OperatorResult, RuleExecution, WebhookDelivery
 from ..operators import OperatorOutput
 from ..operators.base import OperatorSpec
+from ..selectors.live import event_digest
 
 DELIVER_TASK = "apps.intelligence.tasks.webhook_deliver"
 
@@ -89,6 +90,12 @@ def actions_apply(
                 "through": execution.through_communication_id,
                 "operators": [spec.key for spec, _, _ in stored],
                 "flag": flag.pk if flag else None,
+                # What changed, for the page to apply without asking (checklist, sentiment...).
+                "data": event_digest(
+                    (spec.kind, output.result)
+                    for spec, output, _ in stored
+                    if output.status == ResultStatus.OK
+                ),
             },
         )
     return flag

@@ -131,6 +131,12 @@
     const { event: kind, payload } = event.detail;
     if (kind === "status" && payload && payload.ended && !slot().children.length) refresh();
     if (kind === "wrapup" && !dirty) refresh();
+    // The AI's final summary often lands just after the call ended: prefill with it, unless
+    // the agent began writing or saved already.
+    const unsaved = slot().querySelector("form [name=revision][value='0']");
+    if (kind === "insights" && payload && payload.data && payload.data.summary && unsaved && !dirty) {
+      refresh();
+    }
   });
   document.addEventListener("ccportal:live-resync", () => {
     if (!dirty) refresh();
