@@ -25,6 +25,13 @@ response on every line, a rolling summary every five). Steps:
    started from DIR and sent the same bodies at ``/webhook/cor-event``; its SSE stream per call
    (``/api/stream/<CallSid>``) is the client. Same scenarios, in the same run.
 
+4. ``--watchers N`` (default 5): N supervisors watch the floor (``/ws/floor/``, an admin's
+   session: every call); for each line, the clock stops when a watcher gets the call's tile
+   that counts it (the floor worker recomputes a tile after each change). Every watcher's
+   latency counts. ``--extra-sockets N`` opens N more sockets, idle readers spread over the
+   calls' conversation groups and the floor (one in ten), to see a thousand sockets at once
+   (200 clients + 5 watchers + 795 more); the run reports any that failed or closed.
+
 Prints p50 / p95 / max per scenario and how many lines never arrived (5 s); docs/benchmarks.md
 records them.
 """
@@ -58,9 +65,13 @@ FLEX_NUMBER = "+15559990000"
 LOST_AFTER = 5.0
 
 
+# The calls began ten minutes ago (the floor shows calls of the last hours only).
+STARTED = int(time.time()) - 600
+
+
 def body_of(call: int, n: int, text: str) -> str:
     """A COMMUNICATION_CREATED as Orchestrator sends it: line ``n`` of call ``call``."""
-    at = 1_700_000_000 + n * 3
+    at = STARTED + n * 3
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
     speaker = ("+15551230000", "c") if n % 2 else (FLEX_NUMBER, "a")
     return json.dumps(
@@ -257,13 +268,57 @@ def start_peer(stack: ExitStack, directory: Path) -> None:
 # Scenarios --------------------------------------------------------------------------------------
 
 
+class Extras:
+    """What the floor watchers and the extra sockets saw."""
+
+    def __init__(self) -> None:
+        self.tiles: list[list[tuple[float, int, int]]] = []  # per watcher: (time, pk, lines)
+        self.opened = 0
+        self.failed = 0
+        self.closed_early = 0
+        self.messages = 0
+
+
+async def watch_floor(http, cookie: str, seen: list[tuple[float, int, int]], ready, stats):
+    url = f"ws://127.0.0.1:{WS_PORT}/ws/floor/"
+    headers = {"Cookie": cookie, "Origin": f"http://127.0.0.1:{WS_PORT}"}
+    async with http.ws_connect(url, headers=headers) as socket:
+        ready.set()
+        async for message in socket:
+            now = time.perf_counter()
+            event = json.loads(message.data)
+            if event.get("event") == "tiles":
+                for tile in event["payload"]["tiles"]:
+                    seen.append((now, tile["id"], tile["lines"]))
+        stats.closed_early += 1
+
+
+async def idle_reader(http, cookie: str, path: str, ready: asyncio.Event, stats: Extras):
+    url = f"ws://127.0.0.1:{WS_PORT}{path}"
+    headers = {"Cookie": cookie, "Origin": f"http://127.0.0.1:{WS_PORT}"}
+    try:
+        async with http.ws_connect(url, headers=headers) as socket:
+            stats.opened += 1
+            ready.set()
+            async for _ in socket:
+                stats.messages += 1
+            stats.closed_early += 1
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        stats.failed += 1
+        ready.set()
+
+
 async def scenario(
-    system, calls: int, lines: int, seconds: float
-) -> tuple[list[float], int, list[float]]:
-    """Latencies (s) of the lines said, how many never arrived, and the latencies of the first
-    insight covering each line (ccportal only)."""
+    system, calls: int, lines: int, seconds: float, watchers: int = 0, extra_sockets: int = 0
+) -> tuple[list[float], int, list[float], list[float], Extras]:
+    """Latencies (s) of the lines said, how many never arrived, the latencies of the first
+    insight covering each line and of the floor tile counting it (ccportal only), and what the
+    extra sockets saw."""
     import aiohttp
 
+    stats = Extras()
     connector = aiohttp.TCPConnector(limit=0)  # every socket and stream is a connection
     async with aiohttp.ClientSession(connector=connector) as http:
         first = random.randint(0, 10**6) * 1000  # calls of this scenario only
@@ -277,6 +332,20 @@ async def scenario(
             ready = asyncio.Event()
             readies.append(ready)
             listeners.append(asyncio.create_task(system.listen(http, call, arrived, ready)))
+        if isinstance(system, Portal):
+            for _ in range(watchers):
+                ready = asyncio.Event()
+                readies.append(ready)
+                stats.tiles.append([])
+                listeners.append(asyncio.create_task(
+                    watch_floor(http, system.cookie, stats.tiles[-1], ready, stats)))  # fmt: skip
+            for i in range(extra_sockets):
+                ready = asyncio.Event()
+                readies.append(ready)
+                path = ("/ws/floor/" if i % 10 == 0
+                        else f"/ws/conversations/{system.pks[ids[i % len(ids)]]}/")  # fmt: skip
+                listeners.append(asyncio.create_task(
+                    idle_reader(http, system.cookie, path, ready, stats)))  # fmt: skip
         waiting = asyncio.gather(*(r.wait() for r in readies))
         done, _ = await asyncio.wait(
             [waiting, *listeners], timeout=60, return_when="FIRST_EXCEPTION"
@@ -286,11 +355,13 @@ async def scenario(
             raise RuntimeError(f"clients did not connect: {failed[:1]}")
         await asyncio.sleep(1.0)  # every socket joined its group
         sent: dict[str, float] = {}
+        said: dict[str, tuple[int, int]] = {}  # key -> (call, n)
 
         async def say(call: int, n: int) -> None:
             key = communication_id(call, n) if isinstance(system, Portal) else f"{call}-{n}"
             text = f"line {n} of call {call}, please hold on #{key}"
             sent[key] = time.perf_counter()
+            said[key] = (call, n)
             await system.post(http, call, n, text)
 
         if calls == 1:
@@ -317,7 +388,19 @@ async def scenario(
         await asyncio.gather(*listeners, return_exceptions=True)
     latencies = [arrived[k] - t for k, t in sent.items() if k in arrived]
     insights = [arrived[f"insight:{k}"] - t for k, t in sent.items() if f"insight:{k}" in arrived]
-    return latencies, sum(1 for k in sent if k not in arrived), insights
+    tiles = []
+    pks = getattr(system, "pks", {})
+    for seen in stats.tiles:
+        for key, t in sent.items():
+            call, n = said[key]
+            pk = pks.get(call)
+            # The first tile of that call, after the line was sent, counting it (the opening
+            # line is line 0, so line n makes n + 1).
+            first = next((at for at, tid, count in seen if tid == pk and at >= t and count > n),
+                         None)  # fmt: skip
+            if first is not None:
+                tiles.append(first - t)
+    return latencies, sum(1 for k in sent if k not in arrived), insights, tiles, stats
 
 
 def main() -> None:
@@ -326,6 +409,10 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=100, help="lines of the one-call scenario")
     parser.add_argument("--seconds", type=float, default=30, help="length of the busy scenario")
     parser.add_argument("--peer", type=Path, help="the peer's folder, with node_modules")
+    parser.add_argument("--watchers", type=int, default=5, help="floor watchers (ccportal)")
+    parser.add_argument(
+        "--extra-sockets", type=int, default=0, help="idle sockets more, at the largest --calls"
+    )
     parser.add_argument(
         "--no-operators", action="store_true", help="no operators worker: the line path alone"
     )
@@ -366,8 +453,10 @@ def main() -> None:
             systems.append(Peer())
         for calls in counts:
             for system in systems:
-                latencies, lost, insights = asyncio.run(
-                    scenario(system, calls, args.lines, args.seconds)
+                extra = args.extra_sockets if calls == max(counts) else 0
+                watchers = args.watchers if calls == max(counts) else 0
+                latencies, lost, insights, tiles, stats = asyncio.run(
+                    scenario(system, calls, args.lines, args.seconds, watchers, extra)
                 )
                 label = f"{system.name}, {calls} call(s), line -> client"
                 print(summary(label, latencies, width=52) + f"  lost {lost}", flush=True)
@@ -375,6 +464,19 @@ def main() -> None:
                     label = f"{system.name}, {calls} call(s), insight -> client"
                     print(
                         summary(label, insights, width=52) + f"  of {len(latencies)} lines",
+                        flush=True,
+                    )
+                if tiles:
+                    label = f"{system.name}, {calls} call(s), floor tile -> {watchers} watchers"
+                    expected = len(latencies) * watchers
+                    print(summary(label, tiles, width=52) + f"  {len(tiles)} of {expected}",
+                          flush=True)  # fmt: skip
+                if extra and isinstance(system, Portal):
+                    sockets = calls + watchers + extra
+                    print(
+                        f"{system.name}, {sockets} sockets open: {stats.opened} extra opened, "
+                        f"{stats.failed} failed, {stats.closed_early} closed early, "
+                        f"{stats.messages:,} messages to the extra readers",
                         flush=True,
                     )
 

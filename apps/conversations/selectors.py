@@ -362,19 +362,22 @@ def floor_rows(*, ids: Iterable[int]) -> dict[int, FloorRow]:
     lines = (
         Communication.objects.filter(conversation_id__in=wanted)
         .order_by("conversation_id", "offset_ms", "id")
-        .values_list(
-            "conversation_id", "twilio_id", "author__type", "occurred_at", "duration_ms", "text"
-        )
+        .values_list("conversation_id", "twilio_id", "author__type", "occurred_at", "duration_ms")
     )
-    texts: dict[int, list[tuple[str, str]]] = {}
-    for cid, twilio_id, author_type, occurred_at, duration_ms, text in lines:
+    for cid, twilio_id, author_type, occurred_at, duration_ms in lines:
         n, last = counts.get(cid, (0, None))
         # A line ends when it was said plus how long it took (a long answer is no silence).
         end = occurred_at + timedelta(milliseconds=duration_ms or 0) if occurred_at else None
         counts[cid] = (n + 1, max(filter(None, [last, end]), default=None))
         if author_type == ParticipantType.CUSTOMER:
             customer_lines.setdefault(cid, []).append(twilio_id)
-            texts.setdefault(cid, []).append((twilio_id, text[:500]))
+    # The text of the customer's last few lines only (what an alert listens to).
+    recent = [line for ids in customer_lines.values() for line in ids[-FLOOR_TEXTS:]]
+    said = dict(Communication.objects.filter(twilio_id__in=recent).values_list("twilio_id", "text"))
+    texts = {
+        cid: {line: said.get(line, "")[:500] for line in ids[-FLOOR_TEXTS:]}
+        for cid, ids in customer_lines.items()
+    }
     rows = {}
     for conv in convs:
         here = people.get(conv.pk, [])
@@ -395,7 +398,7 @@ def floor_rows(*, ids: Iterable[int]) -> dict[int, FloorRow]:
             lines=n,
             last_line_at=last,
             customer_lines=customer_lines.get(conv.pk, []),
-            customer_texts=dict(texts.get(conv.pk, [])[-FLOOR_TEXTS:]),
+            customer_texts=texts.get(conv.pk, {}),
         )
     return rows
 

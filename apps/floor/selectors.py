@@ -93,12 +93,18 @@ def risk(*, alerts: list[Alert], signals: Any, negative_now: bool) -> int:
     return score + (15 if negative_now else 0)
 
 
-def floor_tiles(*, ids: Iterable[int]) -> list[dict[str, Any]]:
-    """The tiles of these conversations (no scoping: the caller scoped ``ids``); a
-    conversation that is not live any more is left out. Five queries for any number."""
+def floor_tiles(
+    *,
+    ids: Iterable[int],
+    rows: dict[int, conversations.FloorRow] | None = None,
+    signals: dict[int, intelligence.FloorSignals] | None = None,
+) -> list[dict[str, Any]]:
+    """The tiles of these conversations (no scoping: the caller scoped ``ids``). Seven queries
+    for any number; ``rows`` and ``signals``: what the caller already read of them."""
     wanted = list(ids)
-    rows = conversations.floor_rows(ids=wanted)
-    signals = intelligence.floor_signals(conversation_ids=wanted)
+    rows = rows if rows is not None else conversations.floor_rows(ids=wanted)
+    if signals is None:
+        signals = intelligence.floor_signals(conversation_ids=wanted)
     alerts = open_alerts(conversation_ids=wanted)
     tiles = []
     for pk in wanted:

@@ -4,7 +4,8 @@ Keeping tiles current: every writer below reports changed conversations
 (``apps.common.changes``); ``floor_mark`` adds their ids to a Redis set once the writer commits
 and wakes the floor worker (one message per burst, ``apps.common.wake``). ``floor_refresh``
 takes the marked ids, checks the alert rules on them, and sends each conversation's tile to its
-team's floor group and to the floor of everything, or ``gone`` when it is not live any more.
+team's floor group and to the floor of everything (``tiles``: one message per group and
+refresh), or ``gone`` when it is not live any more.
 Silence and time windows pass without any write, so ``floor_sweep`` (beat, every
 ``FLOOR_SWEEP_SECONDS``) checks the alerts of every live conversation and sends the tiles whose
 alerts changed. Floor messages are not numbered: a floor page reloads the whole snapshot when
@@ -49,13 +50,23 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DIRTY_KEY = "ccportal:floor:dirty"
+# One refresh per half second at most, whatever the number of changes meanwhile: a tile a
+# supervisor glances at does not need the transcript's pace, and each refresh costs the ingest
+# worker some 30 ms of CPU (docs/benchmarks.md, "Live latency").
 FLOOR_WAKER = Waker(
     key="ccportal:floor:wake",
-    ttl_ms=200,
+    ttl_ms=500,
     task="apps.floor.tasks.refresh_floor",
     what="floor workers",
 )
 ALERT_EVENT = "alert"
+# name, kind, threshold, severity, cooldown (s), raise a QA flag
+DEFAULT_RULES = [
+    ("Customer upset", "negative_streak", 3, "warning", 300, False),
+    ("Critical step missed", "window_missed", 0, "critical", 600, True),
+    ("Long silence", "silence", 20, "info", 120, False),
+    ("Customer asks for a person", "asks_for_human", 0, "warning", 120, False),
+]
 TIP_EVENT = "tip"
 TIP_MAX = 500
 
@@ -83,6 +94,8 @@ def _mark_now(ids: Sequence[int]) -> None:
 def floor_mark(conversation_ids: Sequence[int]) -> None:
     """The listener of ``apps.common.changes``: once the writer commits, these conversations'
     tiles are due."""
+    if not settings.FLOOR_ENABLED:
+        return
     ids = list(conversation_ids)
     transaction.on_commit(lambda: _mark_now(ids))
 
@@ -151,16 +164,25 @@ def _fire(
     return alert
 
 
-def alerts_check(conversation_ids: Iterable[int], *, now: datetime | None = None) -> list[Alert]:
+def alerts_check(
+    conversation_ids: Iterable[int],
+    *,
+    now: datetime | None = None,
+    rows: dict[int, conversations.FloorRow] | None = None,
+    signals: dict[int, intelligence.FloorSignals] | None = None,
+) -> list[Alert]:
     """Check every active rule on these conversations; the alerts that fired (new, or again
-    after a cooldown)."""
+    after a cooldown). ``rows`` and ``signals``: what the caller already read of them."""
     ids = list(conversation_ids)
     now = now or timezone.now()
     rules = list(selectors.alert_rules(active_only=True))
-    rows = conversations.floor_rows(ids=ids)
-    if not rules or not rows:
+    if not rules or not ids:
         return []
-    signals = intelligence.floor_signals(conversation_ids=list(rows))
+    rows = rows if rows is not None else conversations.floor_rows(ids=ids)
+    if not rows:
+        return []
+    if signals is None:
+        signals = intelligence.floor_signals(conversation_ids=list(rows))
     fired: list[Alert] = []
     with transaction.atomic():
         existing = Alert.objects.select_for_update().filter(
@@ -209,13 +231,25 @@ def alert_acknowledge(*, user: Person, alert_id: int) -> Alert:
 # Tiles --------------------------------------------------------------------------------------
 
 
+TILES_PER_MESSAGE = 50
+
+
 def _send(tiles: list[dict[str, object]], gone: dict[int, int | None]) -> None:
+    """One message per group and refresh (a batch of tiles), not one per tile: a watcher of a
+    busy floor gets a few messages a second whatever the number of calls."""
+    by_group: dict[str, list[dict[str, object]]] = {}
     for tile in tiles:
         for group in selectors.groups_of_tile(tile["team_id"]):  # type: ignore[arg-type]
-            broadcast(group, "tile", tile)
+            by_group.setdefault(group, []).append(tile)
+    for group, batch in by_group.items():
+        for start in range(0, len(batch), TILES_PER_MESSAGE):
+            broadcast(group, "tiles", {"tiles": batch[start : start + TILES_PER_MESSAGE]})
+    ended: dict[str, list[int]] = {}
     for pk, team_id in gone.items():
         for group in selectors.groups_of_tile(team_id):
-            broadcast(group, "gone", {"id": pk})
+            ended.setdefault(group, []).append(pk)
+    for group, ids in ended.items():
+        broadcast(group, "gone", {"ids": ids})
 
 
 def floor_refresh(ids: Iterable[int] | None = None) -> int:
@@ -228,8 +262,11 @@ def floor_refresh(ids: Iterable[int] | None = None) -> int:
         .filter(pk__in=wanted)
         .values_list("pk", flat=True)
     )
-    alerts_check(sorted(live))
-    tiles = selectors.floor_tiles(ids=sorted(live))
+    ids = sorted(live)
+    rows = conversations.floor_rows(ids=ids)
+    signals = intelligence.floor_signals(conversation_ids=ids)
+    alerts_check(ids, rows=rows, signals=signals)
+    tiles = selectors.floor_tiles(ids=ids, rows=rows, signals=signals)
     teams = conversations.team_ids_of(ids=[pk for pk in wanted if pk not in live])
     _send(tiles, teams)
     return len(tiles) + len(teams)
@@ -243,7 +280,7 @@ def floor_sweep() -> int:
             max_age_hours=settings.FLOOR_MAX_AGE_HOURS
         ).values_list("pk", flat=True)[: settings.FLOOR_MAX_TILES * 4]
     )
-    fired = alerts_check(ids)
+    fired = alerts_check(ids)  # reads every live call: silence and windows need no signals
     changed = sorted({alert.conversation_id for alert in fired})
     if changed:
         _send(selectors.floor_tiles(ids=changed), {})
@@ -270,15 +307,10 @@ def tip_send(*, user: User, conversation: Conversation, text: str) -> Tip:
 
 
 def alert_rules_ensure() -> int:
-    """The default alert rules, once each (by name); how many were made."""
-    defaults = [
-        ("Customer upset", "negative_streak", 3, "warning", 300, False),
-        ("Critical step missed", "window_missed", 0, "critical", 600, True),
-        ("Long silence", "silence", 20, "info", 120, False),
-        ("Customer asks for a person", "asks_for_human", 0, "warning", 120, False),
-    ]
+    """The default alert rules (``migrations/0002``), once each by name; how many were made
+    (the migration makes them; this puts back any deleted, e.g. for the demo)."""
     made = 0
-    for name, kind, threshold, severity, cooldown, flag in defaults:
+    for name, kind, threshold, severity, cooldown, flag in DEFAULT_RULES:
         _, created = AlertRule.objects.get_or_create(
             name=name,
             defaults={

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .env import get_float, get_int, get_list
+from .env import get_bool, get_float, get_int, get_list
 
 # A browser away longer than this reloads what it shows instead of replaying the events.
 LIVE_EVENT_RETENTION_HOURS = get_int("LIVE_EVENT_RETENTION_HOURS", 24, minimum=1)
@@ -27,5 +27,7 @@ WRAPUP_SUMMARY_MAX = get_int("WRAPUP_SUMMARY_MAX", 4000, minimum=200)
 # status (an abandoned placeholder); how often alerts are checked on every live call (silence
 # and time windows pass without an event); the most tiles one floor shows.
 FLOOR_MAX_AGE_HOURS = get_float("FLOOR_MAX_AGE_HOURS", 4.0)
+# Off: no tiles are computed after changes (no floor, no live alerts), e.g. to measure its cost.
+FLOOR_ENABLED = get_bool("FLOOR_ENABLED", True)
 FLOOR_SWEEP_SECONDS = get_float("FLOOR_SWEEP_SECONDS", 5.0)
 FLOOR_MAX_TILES = get_int("FLOOR_MAX_TILES", 500, minimum=10)

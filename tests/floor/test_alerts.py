@@ -118,6 +118,7 @@ def test_an_inactive_rule_never_fires_and_default_rules_are_made_once(world):
     call = live_call(world, [("customer", "get me a manager")])
     rule("asks_for_human", is_active=False)
     assert services.alerts_check([call.pk]) == []
+    AlertRule.objects.all().delete()
     assert services.alert_rules_ensure() == 4 and services.alert_rules_ensure() == 0
 
 

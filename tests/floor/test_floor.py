@@ -140,10 +140,11 @@ async def test_a_supervisors_floor_socket_receives_only_their_teams_calls(world)
 
     await sync_to_async(services.floor_refresh)([south.pk, north.pk])
 
-    seen_by_qa = {(await qa.receive_json_from(timeout=5))["payload"]["id"] for _ in range(2)}
-    assert seen_by_qa == {north.pk, south.pk}
-    first = await supervisor.receive_json_from(timeout=5)
-    assert (first["event"], first["payload"]["id"]) == ("tile", north.pk)
+    everything = await qa.receive_json_from(timeout=5)
+    assert everything["event"] == "tiles"
+    assert {tile["id"] for tile in everything["payload"]["tiles"]} == {north.pk, south.pk}
+    teams = await supervisor.receive_json_from(timeout=5)
+    assert [tile["id"] for tile in teams["payload"]["tiles"]] == [north.pk]
     assert await supervisor.receive_nothing(timeout=0.3)
     await supervisor.disconnect()
     await qa.disconnect()
@@ -164,7 +165,7 @@ async def test_an_ended_call_leaves_the_floor(world):
 
     assert await watcher.receive_json_from(timeout=5) == {
         "event": "gone",
-        "payload": {"id": call.pk},
+        "payload": {"ids": [call.pk]},
     }
     await watcher.disconnect()
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count
+from django.db.models import Count, Q
 
 from ..choices import FlagStatus, OperatorKind, ResultStatus
 from ..models import Flag, OperatorResult
@@ -21,7 +21,6 @@ from .insights import (
     CRITERION_REASONS,
     _article_url,
     _tone,
-    kind_of,
 )
 
 
@@ -97,28 +96,36 @@ def _adherence(signals: FloorSignals, data: dict[str, Any]) -> None:
     signals.critical_missed, signals.windows = critical, windows
 
 
+_SENTIMENT_BY_NAME = Q(definition__isnull=True, operator_name__icontains="sentiment")
+_ADHERENCE_BY_NAME = Q(definition__isnull=True, operator_name__icontains="adherence")
+
+
 def floor_signals(*, conversation_ids: Iterable[int]) -> dict[int, FloorSignals]:
+    """Two reads of results, each of only the parts of the JSON a tile needs (a busy floor
+    refreshes tens of calls a second, and a call has hundreds of results with evidence)."""
     ids = list(conversation_ids)
     found: dict[int, FloorSignals] = {pk: FloorSignals() for pk in ids}
-    # Sentiment results merge (each execution scores the lines of its window); the newest
-    # adherence result stands.
-    results = (
-        OperatorResult.objects.filter(conversation_id__in=ids, status=ResultStatus.OK)
-        .select_related("definition__operator")
+    ok = OperatorResult.objects.filter(conversation_id__in=ids, status=ResultStatus.OK)
+    # Sentiment: every result, oldest first (each execution scores the lines of its window).
+    sentiments = (
+        ok.filter(Q(definition__operator__kind=OperatorKind.SENTIMENT) | _SENTIMENT_BY_NAME)
         .order_by("conversation_id", "date_created", "id")
+        .values_list(
+            "conversation_id", "result__communications", "result__customer", "result__label"
+        )
     )
-    adherence: dict[int, dict[str, Any]] = {}
-    for result in results:
-        data = result.result
-        if not isinstance(data, dict):
-            continue
-        kind = kind_of(result)
-        if kind == OperatorKind.SENTIMENT:
-            _sentiment(found[result.conversation_id], data)
-        elif kind == OperatorKind.SCRIPT_ADHERENCE:
-            adherence[result.conversation_id] = data
-    for pk, data in adherence.items():
-        _adherence(found[pk], data)
+    for pk, lines, customer, label in sentiments:
+        _sentiment(found[pk], {"communications": lines, "customer": customer, "label": label})
+    # Adherence: the newest result of each conversation stands.
+    latest = (
+        ok.filter(Q(definition__operator__kind=OperatorKind.SCRIPT_ADHERENCE) | _ADHERENCE_BY_NAME)
+        .order_by("conversation_id", "-date_created", "-id")
+        .distinct("conversation_id")
+        .values_list("conversation_id", "result__categories")
+    )
+    for pk, categories in latest:
+        if isinstance(categories, list):
+            _adherence(found[pk], {"categories": categories})
     flags = (
         Flag.objects.filter(conversation_id__in=ids, status=FlagStatus.OPEN)
         .values("conversation_id")

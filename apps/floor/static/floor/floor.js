@@ -1,5 +1,5 @@
-// The supervisor floor: a tile per live call, kept current by ws/floor/ ("tile": a call's new
-// state, "gone": it ended). Tiles are not numbered: the page reloads the whole snapshot
+// The supervisor floor: a tile per live call, kept current by ws/floor/ ("tiles": calls' new
+// state, a batch per refresh; "gone": calls that ended). Tiles are not numbered: the page reloads the whole snapshot
 // (/api/floor/) when the socket (re)opens and every 30 s, so a lost message costs at most that.
 // Sorted by risk (alerts, missed steps, flags, an upset customer), then longest running.
 (() => {
@@ -226,12 +226,15 @@
     }
   }
 
-  function upsert(tile, quiet) {
-    const before = tiles.get(tile.id);
-    tiles.set(tile.id, tile);
-    noticeAlerts(tile, quiet);
+  function upsert(batch) {
+    const changed = [];
+    for (const tile of batch) {
+      if (tiles.has(tile.id)) changed.push(tile.id);
+      tiles.set(tile.id, tile);
+      noticeAlerts(tile, false);
+    }
     draw();
-    if (!quiet && before) grid.querySelector(`[data-id="${tile.id}"]`)?.classList.add("flash");
+    for (const id of changed) grid.querySelector(`[data-id="${id}"]`)?.classList.add("flash");
   }
 
   function load(list, quiet) {
@@ -276,9 +279,9 @@
       } catch (error) {
         return;
       }
-      if (message.event === "tile") upsert(message.payload, false);
+      if (message.event === "tiles") upsert(message.payload.tiles);
       else if (message.event === "gone") {
-        tiles.delete(message.payload.id);
+        for (const id of message.payload.ids) tiles.delete(id);
         draw();
       } else if (message.event === "rescoped") reconcile();
     });
