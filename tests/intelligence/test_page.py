@@ -96,9 +96,8 @@ def test_page_shows_each_lines_sentiment_merged_from_every_result(world, client_
 
     lines = list(analysed.communications.order_by("offset_ms"))
     for line in lines:
-        badge = re.search(
-            r'data-testid="line-sentiment">(.*?)</span>\s*</span>', line_html(content, line), re.S
-        )
+        pattern = r'data-testid="line-sentiment"[^>]*>(.*?)</span>\s*</span>'
+        badge = re.search(pattern, line_html(content, line), re.S)
         assert badge, f"no sentiment on line {line.text!r}"
     worried = line_html(content, lines[1])
     assert 'title="Sentiment: negative (score -' in worried

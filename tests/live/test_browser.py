@@ -84,6 +84,7 @@ def test_an_insights_event_ticks_the_checklist_and_marks_lines_without_asking_th
     page.goto(f"{asgi_server.url}/conversations/{call.pk}/")
     expect = sync_api.expect
     expect(page.locator("[data-live-indicator]")).to_have_text(re.compile("Live"))
+    page.wait_for_load_state("networkidle")  # the catch-up the open socket asks for is done
     lines = list(call.communications.order_by("offset_ms"))
     customer = [line for line in lines if line.author.type == "CUSTOMER"]
     fixtures_lines = [
