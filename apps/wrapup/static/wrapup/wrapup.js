@@ -24,7 +24,8 @@
       if (!response.ok || response.redirected) return;
       const doc = new DOMParser().parseFromString(await response.text(), "text/html");
       const fresh = doc.querySelector("[data-wrapup-panel]");
-      if (!fresh) return;
+      // The agent began typing while this was on its way: what they wrote wins.
+      if (!fresh || dirty || !current.isConnected) return;
       current.replaceWith(document.importNode(fresh, true));
       dirty = false;
       wire();
