@@ -135,6 +135,15 @@
     );
     if (tile.flags) adh.append(el("span", "ms-auto badge text-bg-danger", `${tile.flags} flag${tile.flags === 1 ? "" : "s"}`));
     body.append(top, who, meta, spark, total ? bar : el("div", "small text-body-secondary", "No script checks yet"), adh);
+    // The pending step whose time window closes first, counting down ("Greets: 8 s left").
+    const next = (a.windows || []).slice().sort((x, y) => x.end_ms - y.end_ms)[0];
+    if (next && tile.started_at) {
+      const window = el("div", `small ${next.critical ? "text-danger-emphasis" : "text-warning-emphasis"} text-truncate`);
+      window.dataset.testid = "tile-window";
+      window.dataset.windowEnd = String(Date.parse(tile.started_at) + next.end_ms);
+      window.dataset.windowName = next.name || next.key || "A step";
+      body.append(window);
+    }
     for (const alert of tile.alerts) {
       const row = el("div", `alert alert-${SEVERITY[alert.severity] || "info"} py-1 px-2 mb-0 small d-flex align-items-center gap-1`);
       row.dataset.testid = "tile-alert";
@@ -206,6 +215,7 @@
     const shown = all.filter(matches);
     const focused = document.activeElement?.closest?.("[data-testid=floor-tile]")?.dataset.id;
     grid.replaceChildren(...shown.map(render));
+    tick();
     if (focused) grid.querySelector(`[data-id="${focused}"]`)?.focus();
     count.textContent = `${all.length} live call${all.length === 1 ? "" : "s"}`;
     const open = all.reduce((n, t) => n + t.alerts.length, 0);
@@ -305,9 +315,16 @@
       filters.querySelector("[name=q]").focus();
     }
   });
-  setInterval(() => {
+  function tick() {
     for (const clock of grid.querySelectorAll("[data-started]")) clock.textContent = duration(clock.dataset.started);
-  }, 1000);
+    for (const window of grid.querySelectorAll("[data-window-end]")) {
+      const left = Math.round((Number(window.dataset.windowEnd) - Date.now()) / 1000);
+      const icon = el("i", "bi bi-hourglass-split me-1");
+      icon.setAttribute("aria-hidden", "true");
+      window.replaceChildren(icon, `${window.dataset.windowName}: ${left > 0 ? `${left} s left` : "window closing"}`);
+    }
+  }
+  setInterval(tick, 1000);
   setInterval(reconcile, RECONCILE_MS);
   load(JSON.parse(document.getElementById("floor-snapshot").textContent), true);
   first = false;
