@@ -13,7 +13,7 @@ from django.utils import timezone
 from apps.common.errors import NotFound
 
 from . import display
-from .choices import AGENT_TYPES, ConversationStatus, ParticipantType
+from .choices import ConversationStatus, ParticipantType
 from .models import Call, Communication, Conversation, Participant
 
 if TYPE_CHECKING:
@@ -285,18 +285,6 @@ def status_event(conversation: Conversation) -> dict[str, Any]:
     }
 
 
-def agent_user_ids(*, conversation: Conversation) -> set[int]:
-    """The portal users of the human agents on the conversation (from its participants)."""
-    return {
-        participant.agent.user_id
-        for participant in conversation.participants.all()
-        if participant.type in AGENT_TYPES
-        and participant.type != ParticipantType.AI_AGENT
-        and participant.agent is not None
-        and participant.agent.user_id is not None
-    }
-
-
 def agent_on_call(*, conversation: Conversation, user_id: int) -> Any:
     """The agent (accounts) whose login is ``user_id``, if they took part; else None."""
     for participant in conversation.participants.all():
@@ -349,7 +337,7 @@ class FloorRow(NamedTuple):
 
 def floor_rows(*, ids: Iterable[int]) -> dict[int, FloorRow]:
     """What a floor tile shows of each conversation (no scoping: the caller scoped ``ids``),
-    in three queries."""
+    in four queries."""
     wanted = list(ids)
     convs = Conversation.objects.filter(pk__in=wanted).select_related("team")
     people: dict[int, list[Participant]] = {}

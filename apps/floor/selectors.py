@@ -99,7 +99,7 @@ def floor_tiles(
     rows: dict[int, conversations.FloorRow] | None = None,
     signals: dict[int, intelligence.FloorSignals] | None = None,
 ) -> list[dict[str, Any]]:
-    """The tiles of these conversations (no scoping: the caller scoped ``ids``). Seven queries
+    """The tiles of these conversations (no scoping: the caller scoped ``ids``). Eight queries
     for any number; ``rows`` and ``signals``: what the caller already read of them."""
     wanted = list(ids)
     rows = rows if rows is not None else conversations.floor_rows(ids=wanted)
