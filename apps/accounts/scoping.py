@@ -96,6 +96,12 @@ FEATURES: dict[str, set[str]] = {
     "qa_decide": {Role.ADMIN, Role.QA_ANALYST},
     # Sampling policies, and reassigning or removing anyone's queue items.
     "qa_manage": {Role.ADMIN},
+    # Running calibration sessions (participants answer through "qa_review").
+    "qa_calibration_admin": {Role.ADMIN},
+    # Agreement statistics: the AI as a rater, trust tiers, confidence of scores.
+    "qa_stats": {Role.ADMIN, Role.QA_ANALYST, Role.COACH},
+    # Rubric impact previews (of a draft version, before it is published).
+    "qa_impact": {Role.ADMIN},
     # The live floor of one's teams (admins and QA: all), its alerts, and tips to agents.
     "floor": {Role.ADMIN, Role.QA_ANALYST, Role.SUPERVISOR, Role.COACH},
     # Dashboards and exports, within one's scope (agents: their own figures).

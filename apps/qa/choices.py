@@ -111,3 +111,28 @@ class NotificationKind(models.TextChoices):
     REVIEW_RELEASED = "qa.review_released", "A review of your work"
     DISPUTE_OPENED = "qa.dispute_opened", "A dispute to decide"
     DISPUTE_DECIDED = "qa.dispute_decided", "A dispute decided"
+
+
+class CalibrationStatus(models.TextChoices):
+    OPEN = "OPEN", "Open"
+    CLOSED = "CLOSED", "Closed"
+
+
+class BenchmarkMode(models.TextChoices):
+    EXPERT = "EXPERT", "An expert's answers"
+    CONSENSUS = "CONSENSUS", "Consensus after discussion"
+
+
+class TrustTier(models.TextChoices):
+    """How far the AI's answer to a criterion is trusted (``apps.qa.services.trust``)."""
+
+    TRUSTED = "TRUSTED", "Trusted: the AI's answer is accepted"
+    REVIEW = "REVIEW", "Review: prefilled, a person confirms"
+    MANUAL = "MANUAL", "Manual: no prefill"
+
+
+class PreviewStatus(models.TextChoices):
+    QUEUED = "QUEUED", "Queued"
+    RUNNING = "RUNNING", "Running"
+    DONE = "DONE", "Done"
+    FAILED = "FAILED", "Failed"

@@ -21,15 +21,19 @@ from apps.common.models import TimeStampedModel
 from apps.conversations.models import Conversation
 
 from .choices import (
+    BenchmarkMode,
+    CalibrationStatus,
     DisputeStatus,
     ItemAction,
     ItemSource,
     ItemStatus,
     Period,
+    PreviewStatus,
     Priority,
     QuotaKind,
     ReviewStatus,
     RevisionSource,
+    TrustTier,
 )
 
 if TYPE_CHECKING:
@@ -154,6 +158,9 @@ class QueueItem(TimeStampedModel):
     policy = models.ForeignKey(
         SamplingPolicy, null=True, blank=True, on_delete=models.SET_NULL, related_name="items"
     )
+    calibration = models.ForeignKey(
+        "CalibrationSession", null=True, blank=True, on_delete=models.CASCADE, related_name="items"
+    )
     period = models.CharField(max_length=10, blank=True)  # a policy's period: 2026-12-06, 2026-W49
     agent = models.ForeignKey(
         "accounts.Agent", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -263,10 +270,14 @@ class ReviewQuerySet(models.QuerySet["Review"]):
         from apps.accounts.scoping import can_use
 
         scope = scope_for(user)
+        # A blind calibration session's answers are the answerer's own until it closes.
+        hidden = Q(
+            calibration__blind=True, calibration__status=CalibrationStatus.OPEN
+        ) & ~Q(reviewer_id=user.pk)
         if scope.reach is Reach.EVERYTHING:
-            return self
+            return self.exclude(hidden)
         if scope.reach is Reach.TEAMS and can_use(user, "qa_reviews"):
-            return self.filter(
+            return self.exclude(hidden).filter(
                 Q(status=ReviewStatus.SUBMITTED) | Q(reviewer_id=user.pk),
                 conversation__in=_visible_conversations(user),
             )
@@ -327,6 +338,13 @@ class Review(TimeStampedModel):
     acknowledgement = models.TextField(blank=True)
     # Calibration answers never count in agents' scores, nor reach the agent.
     is_calibration = models.BooleanField(default=False)
+    calibration = models.ForeignKey(
+        "CalibrationSession",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="reviews",
+    )
 
     objects = ReviewQuerySet.as_manager()
 
@@ -340,6 +358,17 @@ class Review(TimeStampedModel):
                 fields=["release_at"],
                 condition=Q(status=ReviewStatus.SUBMITTED, release_notified_at__isnull=True),
                 name="qa_review_release_due_idx",
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(calibration__isnull=True) | Q(is_calibration=True),
+                name="qa_review_calibration_flagged",
+            ),
+            models.UniqueConstraint(
+                fields=["calibration", "conversation", "reviewer"],
+                condition=Q(calibration__isnull=False),
+                name="qa_review_calibration_once",
             ),
         ]
 
@@ -481,3 +510,295 @@ class DisputeItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.criterion_key}: {self.current_outcome} → {self.proposed_outcome}"
+
+
+# Calibration ----------------------------------------------------------------------------------
+
+
+class CalibrationSessionQuerySet(models.QuerySet["CalibrationSession"]):
+    def for_user(self, user: Person) -> CalibrationSessionQuerySet:
+        """Every session for those who run calibration (admins); the sessions they take part
+        in for everyone else who reviews; none for anyone else."""
+        from apps.accounts.scoping import can_use
+
+        if can_use(user, "qa_calibration_admin"):
+            return self
+        if can_use(user, "qa_review"):
+            return self.filter(participants__user_id=user.pk).distinct()
+        return self.none()
+
+
+class CalibrationSession(TimeStampedModel):
+    """Several people (and, if chosen, the AI) answer the same conversations against one rubric
+    version, to see how far they agree. Its answers are reviews with ``calibration`` set (one
+    per participant and conversation, through queue items of source CALIBRATION); they never
+    count in agents' scores nor reach agents.
+
+    Blind: nobody sees another participant's answers (nor the AI's) until the session closes.
+    The benchmark per conversation and criterion is an expert participant's answer
+    (``benchmark_mode`` EXPERT, ``expert``) or set after discussion (CONSENSUS); either way
+    :class:`CalibrationBenchmark` rows hold it once set, so it can be corrected.
+    """
+
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    rubric_version = models.ForeignKey(
+        "rubrics.RubricVersion", on_delete=models.PROTECT, related_name="+"
+    )
+    conversations = models.ManyToManyField(
+        Conversation, through="CalibrationConversation", related_name="+"
+    )
+    blind = models.BooleanField(default=True)
+    include_ai = models.BooleanField(default=True)
+    deadline = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(
+        max_length=6, choices=CalibrationStatus.choices, default=CalibrationStatus.OPEN
+    )
+    benchmark_mode = models.CharField(
+        max_length=9, choices=BenchmarkMode.choices, default=BenchmarkMode.CONSENSUS
+    )
+    expert = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    discussion = models.TextField(blank=True)
+
+    objects = CalibrationSessionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "-created_at"], name="qa_calib_status_idx")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == CalibrationStatus.OPEN
+
+
+class CalibrationConversation(models.Model):
+    """A conversation of a session, with the AI's answers as they stood when it was added
+    (``ai``: the same snapshot a review keeps), so the AI answers like any participant."""
+
+    session = models.ForeignKey(
+        CalibrationSession, on_delete=models.CASCADE, related_name="session_conversations"
+    )
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+")
+    position = models.PositiveSmallIntegerField(default=0)
+    segments = ArrayField(models.CharField(max_length=SEGMENT_LENGTH), default=list)
+    ai = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["session_id", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session", "conversation"], name="qa_calib_conversation_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.session_id}: {self.conversation_id}"
+
+
+class CalibrationParticipant(models.Model):
+    session = models.ForeignKey(
+        CalibrationSession, on_delete=models.CASCADE, related_name="participants"
+    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        ordering = ["session_id", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "user"], name="qa_calib_participant_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.session_id}: {self.user_id}"
+
+
+class CalibrationBenchmark(models.Model):
+    """The agreed answer to one criterion of one conversation of a session."""
+
+    session = models.ForeignKey(
+        CalibrationSession, on_delete=models.CASCADE, related_name="benchmarks"
+    )
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+")
+    segment = models.CharField(max_length=SEGMENT_LENGTH)
+    criterion_key = models.CharField(max_length=KEY_LENGTH)
+    outcome = models.CharField(max_length=OUTCOME_LENGTH)
+    note = models.TextField(blank=True)
+    set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    set_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["session_id", "conversation_id", "segment", "criterion_key"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session", "conversation", "segment", "criterion_key"],
+                name="qa_calib_benchmark_once",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.criterion_key}: {self.outcome}"
+
+
+# The AI as a rater ------------------------------------------------------------------------------
+
+
+class CriterionTrust(models.Model):
+    """How far the AI's answers to one criterion of one rubric version are trusted, and the
+    figures that decided it (``apps.qa.services.trust``). No row: REVIEW (the default)."""
+
+    rubric_version = models.ForeignKey(
+        "rubrics.RubricVersion", on_delete=models.CASCADE, related_name="+"
+    )
+    criterion_key = models.CharField(max_length=KEY_LENGTH)
+    tier = models.CharField(max_length=7, choices=TrustTier.choices, default=TrustTier.REVIEW)
+    n = models.PositiveIntegerField(default=0)
+    agreement = models.FloatField(null=True, blank=True)
+    kappa = models.FloatField(null=True, blank=True)
+    kappa_low = models.FloatField(null=True, blank=True)
+    kappa_high = models.FloatField(null=True, blank=True)
+    disputes_lost = models.PositiveIntegerField(default=0)
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["rubric_version_id", "criterion_key"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["rubric_version", "criterion_key"], name="qa_trust_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.criterion_key}: {self.tier}"
+
+
+class TrustChange(models.Model):
+    """A criterion moving from one tier to another, with the figures that moved it."""
+
+    rubric_version = models.ForeignKey(
+        "rubrics.RubricVersion", on_delete=models.CASCADE, related_name="+"
+    )
+    criterion_key = models.CharField(max_length=KEY_LENGTH)
+    from_tier = models.CharField(max_length=7, choices=TrustTier.choices)
+    to_tier = models.CharField(max_length=7, choices=TrustTier.choices)
+    figures = models.JSONField(default=dict)
+    reason = models.TextField(blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [
+            models.Index(fields=["rubric_version", "-at"], name="qa_trust_change_version_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.criterion_key}: {self.from_tier} → {self.to_tier}"
+
+
+class AiScore(models.Model):
+    """A closed conversation's score from the AI's answers to the TRUSTED criteria only: QA on
+    every conversation, kept apart from people's review scores. ``outcomes`` maps each trusted
+    criterion to the AI's outcome; a criterion without an AI answer is left out, not failed."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+")
+    rubric_version = models.ForeignKey(
+        "rubrics.RubricVersion", on_delete=models.CASCADE, related_name="+"
+    )
+    agent = models.ForeignKey(
+        "accounts.Agent", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    segment = models.CharField(max_length=SEGMENT_LENGTH)
+    score = models.DecimalField(null=True, blank=True, max_digits=4, decimal_places=1)
+    passed_critical = models.BooleanField(null=True, blank=True)
+    outcomes = models.JSONField(default=dict)
+    criteria_count = models.PositiveSmallIntegerField(default=0)
+    result_id = models.BigIntegerField(null=True, blank=True)  # the operator result it read
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-computed_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "rubric_version"], name="qa_ai_score_once"
+            ),
+        ]
+        indexes = [models.Index(fields=["agent", "-computed_at"], name="qa_ai_score_agent_idx")]
+
+    def __str__(self) -> str:
+        return f"AI score {self.score} of {self.conversation_id}"
+
+
+# Rubric impact preview ---------------------------------------------------------------------------
+
+
+class ImpactPreview(TimeStampedModel):
+    """A draft rubric version re-scoring stored conversations before it is published: the
+    deterministic checks over stored transcripts, the stored answers where a criterion is
+    unchanged from ``baseline_version``. Runs in Celery; ``done`` of ``total`` is its progress.
+    ``structure_hash`` says which state of the draft was previewed (a later edit makes it stale).
+    ``summary`` holds the per-team and per-agent deltas and the newly failing criteria."""
+
+    rubric_version = models.ForeignKey(
+        "rubrics.RubricVersion", on_delete=models.CASCADE, related_name="+"
+    )
+    baseline_version = models.ForeignKey(
+        "rubrics.RubricVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    structure_hash = models.CharField(max_length=64)
+    status = models.CharField(
+        max_length=7, choices=PreviewStatus.choices, default=PreviewStatus.QUEUED
+    )
+    days = models.PositiveSmallIntegerField(default=30)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    summary = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Impact preview {self.pk} of version {self.rubric_version_id}"
+
+
+class ImpactRow(models.Model):
+    """One conversation of a preview: its score before and after, and what newly fails."""
+
+    preview = models.ForeignKey(ImpactPreview, on_delete=models.CASCADE, related_name="rows")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+")
+    agent = models.ForeignKey(
+        "accounts.Agent", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    team = models.ForeignKey(
+        "accounts.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    before = models.DecimalField(null=True, blank=True, max_digits=4, decimal_places=1)
+    after = models.DecimalField(null=True, blank=True, max_digits=4, decimal_places=1)
+    newly_failing = ArrayField(models.CharField(max_length=KEY_LENGTH), default=list, blank=True)
+
+    class Meta:
+        ordering = ["preview_id", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["preview", "conversation"], name="qa_impact_row_once"),
+        ]
+        indexes = [models.Index(fields=["preview", "agent"], name="qa_impact_row_agent_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.preview_id}: {self.conversation_id}"

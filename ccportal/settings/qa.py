@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .env import get_int
+from .env import get_float, get_int
 
 # Hours after submission before a review is released to the agent (0: at once).
 QA_RELEASE_DELAY_HOURS = get_int("QA_RELEASE_DELAY_HOURS", 0, minimum=0)
@@ -13,3 +13,19 @@ QA_DISPUTE_MAX_OPEN = get_int("QA_DISPUTE_MAX_OPEN", 2, minimum=1)
 # When a flagged conversation's review is due, and a conversation sent to QA by hand.
 QA_FLAG_DUE_HOURS = get_int("QA_FLAG_DUE_HOURS", 48, minimum=1)
 QA_MANUAL_DUE_HOURS = get_int("QA_MANUAL_DUE_HOURS", 72, minimum=1)
+
+# Trust tiers per criterion (apps.qa.services.trust). A criterion is TRUSTED when the lower bound
+# of the 95% bootstrap interval of the AI-human Cohen's kappa reaches QA_TRUST_KAPPA_TRUSTED with
+# at least QA_TRUST_MIN_N paired answers and no more than QA_TRUST_MAX_DISPUTES_LOST disputes the
+# AI would have lost; REVIEW when the lower bound reaches QA_TRUST_KAPPA_REVIEW (or there is too
+# little data to judge); MANUAL below that.
+QA_TRUST_KAPPA_TRUSTED = get_float("QA_TRUST_KAPPA_TRUSTED", 0.8)
+QA_TRUST_KAPPA_REVIEW = get_float("QA_TRUST_KAPPA_REVIEW", 0.4)
+QA_TRUST_MIN_N = get_int("QA_TRUST_MIN_N", 30, minimum=1)
+QA_TRUST_MAX_DISPUTES_LOST = get_int("QA_TRUST_MAX_DISPUTES_LOST", 2, minimum=0)
+# Below this many paired answers every agreement figure carries a warning.
+QA_AGREEMENT_MIN_PAIRS = get_int("QA_AGREEMENT_MIN_PAIRS", 20, minimum=1)
+# Bootstrap resamples for the kappa intervals (more: steadier bounds, slower pages).
+QA_BOOTSTRAP_RESAMPLES = get_int("QA_BOOTSTRAP_RESAMPLES", 2000, minimum=100)
+# Conversations an impact preview re-scores at most (the newest closed ones first).
+QA_IMPACT_MAX_CONVERSATIONS = get_int("QA_IMPACT_MAX_CONVERSATIONS", 20000, minimum=1)
