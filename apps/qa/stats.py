@@ -1,0 +1,306 @@
+"""Agreement and uncertainty: the statistics behind calibration, the AI as a rater, trust tiers
+and every interval on a QA score. Pure: no database, no Django; numpy (through ``krippendorff``)
+for the bootstrap and alpha.
+
+Conventions:
+
+* Raters' answers are any hashable labels ("MET", "NOT_MET", "NA"...); ``None`` is a missing
+  answer where a function allows missing answers (Krippendorff's alpha) and a label elsewhere.
+* A statistic that is undefined for its data (kappa when both raters used one single and the
+  same label, a mean of nothing) is ``nan`` from the functions with fixed signatures and ``None``
+  in the :class:`Agreement` summary that pages show.
+* Intervals are two-sided at ``confidence``; bootstrap intervals are percentile intervals.
+
+The names and signatures of ``cohen_kappa``, ``fleiss_kappa``, ``krippendorff_alpha``,
+``wilson_interval`` and ``bootstrap_interval`` are fixed: other tools call them.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import Counter
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from statistics import NormalDist
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+NAN = float("nan")
+MIN_PAIRS = 20
+
+
+def _z(confidence: float) -> float:
+    if not 0 < confidence < 1:
+        raise ValueError("confidence must lie between 0 and 1")
+    return NormalDist().inv_cdf(0.5 + confidence / 2)
+
+
+# Agreement between raters ------------------------------------------------------------------------
+
+
+def percent_agreement(rater_a: Sequence[Hashable], rater_b: Sequence[Hashable]) -> float:
+    """The share of items both raters answered alike (nan for no items)."""
+    _same_length(rater_a, rater_b)
+    if not rater_a:
+        return NAN
+    return sum(1 for a, b in zip(rater_a, rater_b, strict=True) if a == b) / len(rater_a)
+
+
+def cohen_kappa(rater_a: Sequence[Hashable], rater_b: Sequence[Hashable]) -> float:
+    """Cohen's kappa of two raters over the same items: (po - pe) / (1 - pe), where po is the
+    observed agreement and pe the agreement expected from each rater's own label shares.
+    nan when pe is 1 (both used one and the same label throughout: agreement says nothing)."""
+    _same_length(rater_a, rater_b)
+    return _kappa_from_cells(Counter(zip(rater_a, rater_b, strict=True)))
+
+
+def _kappa_from_cells(cells: Counter[tuple[Any, Any]] | dict[tuple[Any, Any], int]) -> float:
+    n = sum(cells.values())
+    if n == 0:
+        return NAN
+    observed = sum(count for (a, b), count in cells.items() if a == b) / n
+    left: Counter[Any] = Counter()
+    right: Counter[Any] = Counter()
+    for (a, b), count in cells.items():
+        left[a] += count
+        right[b] += count
+    expected = sum(left[label] * right[label] for label in left) / (n * n)
+    if expected >= 1:
+        return NAN
+    return (observed - expected) / (1 - expected)
+
+
+def fleiss_kappa(counts: Sequence[Sequence[int]]) -> float:
+    """Fleiss' kappa from a subjects by categories table of how many raters chose each category
+    for each subject (every subject rated by the same number of raters, at least two)."""
+    rows = [list(row) for row in counts]
+    if not rows:
+        return NAN
+    raters = sum(rows[0])
+    if raters < 2 or any(sum(row) != raters for row in rows):
+        raise ValueError("every subject needs the same number of raters, at least two")
+    if len({len(row) for row in rows}) != 1:
+        raise ValueError("every subject needs a count for every category")
+    subjects = len(rows)
+    total = subjects * raters
+    shares = [sum(row[j] for row in rows) / total for j in range(len(rows[0]))]
+    per_subject = [(sum(c * c for c in row) - raters) / (raters * (raters - 1)) for row in rows]
+    observed = sum(per_subject) / subjects
+    expected = sum(p * p for p in shares)
+    if expected >= 1:
+        return NAN
+    return (observed - expected) / (1 - expected)
+
+
+def krippendorff_alpha(reliability_data: Any, level: str = "nominal") -> float:
+    """Krippendorff's alpha from raters by units data, ``None`` (or nan) where a rater did not
+    answer a unit. ``level``: nominal, ordinal, interval or ratio. Labels that are not numbers
+    are coded in order of first appearance (fine for nominal data; ordinal data should be given
+    as numbers in their order)."""
+    import krippendorff
+    import numpy as np
+
+    rows = [list(row) for row in reliability_data]
+    codes: dict[Hashable, int] = {}
+
+    def code(value: Any) -> float:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return math.nan
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        return float(codes.setdefault(value, len(codes)))
+
+    data = np.array([[code(v) for v in row] for row in rows], dtype=float)
+    pairable = (~np.isnan(data)).sum(axis=0) >= 2
+    values = data[:, pairable]
+    if values.size == 0 or len(np.unique(values[~np.isnan(values)])) < 2:
+        return NAN
+    return float(krippendorff.alpha(reliability_data=data, level_of_measurement=level))
+
+
+# Intervals -----------------------------------------------------------------------------------
+
+
+def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson's score interval for a proportion: inside [0, 1] and honest for small n and for
+    rates near 0 or 1, where the normal interval is not. (nan, nan) for n = 0."""
+    if n <= 0:
+        return NAN, NAN
+    if not 0 <= successes <= n:
+        raise ValueError("successes must lie between 0 and n")
+    z = _z(confidence)
+    p = successes / n
+    z2 = z * z
+    denominator = 1 + z2 / n
+    centre = (p + z2 / (2 * n)) / denominator
+    half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def bootstrap_interval(
+    values: Sequence[T],
+    statistic: Callable[[Sequence[T]], float],
+    confidence: float = 0.95,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """A percentile bootstrap interval of ``statistic`` over ``values`` (items are resampled
+    with replacement; pass pairs to resample pairs). Resamples where the statistic is undefined
+    (nan) are left out; (nan, nan) when none is defined. Deterministic for a given seed."""
+    items = list(values)
+    if not items:
+        return NAN, NAN
+    rng = random.Random(seed)
+    n = len(items)
+    found = []
+    for _ in range(resamples):
+        value = statistic([items[rng.randrange(n)] for _ in range(n)])
+        if not math.isnan(value):
+            found.append(value)
+    return _percentiles(sorted(found), confidence)
+
+
+def _percentiles(ordered: Sequence[float], confidence: float) -> tuple[float, float]:
+    if not ordered:
+        return NAN, NAN
+    tail = (1 - confidence) / 2
+    return _quantile(ordered, tail), _quantile(ordered, 1 - tail)
+
+
+def _quantile(ordered: Sequence[float], q: float) -> float:
+    """Linear interpolation between order statistics (numpy's default)."""
+    position = q * (len(ordered) - 1)
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def t_quantile(p: float, df: int) -> float:
+    """Student's t quantile: exact for 1 and 2 degrees of freedom, else the Cornish-Fisher
+    expansion around the normal quantile (Abramowitz & Stegun 26.7.5; within 1e-3 from 3
+    degrees of freedom on)."""
+    if df < 1:
+        raise ValueError("df must be at least 1")
+    if df == 1:
+        return math.tan(math.pi * (p - 0.5))
+    if df == 2:
+        return (2 * p - 1) / math.sqrt(2 * p * (1 - p))
+    x = NormalDist().inv_cdf(p)
+    g1 = (x**3 + x) / 4
+    g2 = (5 * x**5 + 16 * x**3 + 3 * x) / 96
+    g3 = (3 * x**7 + 19 * x**5 + 17 * x**3 - 15 * x) / 384
+    g4 = (79 * x**9 + 776 * x**7 + 1482 * x**5 - 1920 * x**3 - 945 * x) / 92160
+    return x + g1 / df + g2 / df**2 + g3 / df**3 + g4 / df**4
+
+
+def mean_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
+    """Student's t interval of the mean ((nan, nan) with fewer than two values)."""
+    n = len(values)
+    if n < 2:
+        return NAN, NAN
+    m = sum(values) / n
+    variance = sum((v - m) ** 2 for v in values) / (n - 1)
+    half = t_quantile(0.5 + confidence / 2, n - 1) * math.sqrt(variance / n)
+    return m - half, m + half
+
+
+# Summaries for pages ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """Two raters' agreement over paired answers, as pages show it: percent agreement beside
+    kappa, kappa's bootstrap interval, and ``few`` when there are too few pairs to trust it."""
+
+    n: int
+    agreement: float | None
+    kappa: float | None
+    low: float | None
+    high: float | None
+    few: bool
+
+
+def confusion(pairs: Sequence[tuple[Hashable, Hashable]]) -> dict[tuple[Hashable, Hashable], int]:
+    """How often each (first rater's label, second rater's label) occurs."""
+    return dict(Counter((a, b) for a, b in pairs))
+
+
+def pair_agreement(
+    pairs: Sequence[tuple[Hashable, Hashable]],
+    *,
+    resamples: int = 2000,
+    seed: int = 0,
+    min_pairs: int = MIN_PAIRS,
+    confidence: float = 0.95,
+) -> Agreement:
+    """Percent agreement and Cohen's kappa of paired answers with a percentile bootstrap
+    interval. Resampling n pairs is a multinomial draw over the confusion cells, so this costs
+    the same for ten pairs or a million."""
+    n = len(pairs)
+    if n == 0:
+        return Agreement(0, None, None, None, None, True)
+    cells = confusion(pairs)
+    po = sum(count for (a, b), count in cells.items() if a == b) / n
+    kappa = _kappa_from_cells(cells)
+    low, high = _kappa_bootstrap(cells, n, resamples=resamples, seed=seed, confidence=confidence)
+    return Agreement(
+        n=n,
+        agreement=po,
+        kappa=None if math.isnan(kappa) else kappa,
+        low=None if math.isnan(low) else low,
+        high=None if math.isnan(high) else high,
+        few=n < min_pairs,
+    )
+
+
+def _kappa_bootstrap(
+    cells: dict[tuple[Hashable, Hashable], int],
+    n: int,
+    *,
+    resamples: int,
+    seed: int,
+    confidence: float,
+) -> tuple[float, float]:
+    import numpy as np
+
+    labels = sorted({label for pair in cells for label in pair}, key=repr)
+    index = {label: i for i, label in enumerate(labels)}
+    k = len(labels)
+    keys = list(cells)
+    probabilities = np.array([cells[key] / n for key in keys])
+    draws = np.random.default_rng(seed).multinomial(n, probabilities, size=resamples)
+    # Each draw as a k by k table: rows the first rater, columns the second.
+    tables = np.zeros((resamples, k, k))
+    for column, (a, b) in enumerate(keys):
+        tables[:, index[a], index[b]] += draws[:, column]
+    observed = np.trace(tables, axis1=1, axis2=2) / n
+    expected = (tables.sum(axis=2) * tables.sum(axis=1)).sum(axis=1) / (n * n)
+    defined = expected < 1 - 1e-12
+    kappas = (observed[defined] - expected[defined]) / (1 - expected[defined])
+    return _percentiles(sorted(kappas.tolist()), confidence)
+
+
+# Sample sizes ----------------------------------------------------------------------------------
+
+
+def reviews_needed(half_width: float, sd: float, confidence: float = 0.95) -> int:
+    """Reviews per agent for the mean score's interval to be ± ``half_width`` points, given the
+    scores' standard deviation ``sd`` (normal approximation, at least 2)."""
+    if half_width <= 0 or sd < 0:
+        raise ValueError("half_width must be positive and sd not negative")
+    return max(2, math.ceil((_z(confidence) * sd / half_width) ** 2))
+
+
+def reviews_needed_rate(half_width: float, p: float = 0.5, confidence: float = 0.95) -> int:
+    """Answers needed for a rate's interval to be ± ``half_width`` (a fraction, 0.05 for five
+    points) around ``p`` (0.5, the worst case, when unknown); at least 1."""
+    if not 0 < half_width < 1 or not 0 <= p <= 1:
+        raise ValueError("half_width must lie in (0, 1) and p in [0, 1]")
+    z = _z(confidence)
+    return max(1, math.ceil(z * z * p * (1 - p) / (half_width * half_width)))
+
+
+def _same_length(a: Sequence[Any], b: Sequence[Any]) -> None:
+    if len(a) != len(b):
+        raise ValueError("both raters must answer the same items")
