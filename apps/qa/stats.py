@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 NAN = float("nan")
 MIN_PAIRS = 20
+LEVELS = ("nominal", "ordinal", "interval", "ratio")
 
 
 def _z(confidence: float) -> float:
@@ -116,7 +117,9 @@ def krippendorff_alpha(reliability_data: Any, level: str = "nominal") -> float:
     values = data[:, pairable]
     if values.size == 0 or len(np.unique(values[~np.isnan(values)])) < 2:
         return NAN
-    return float(krippendorff.alpha(reliability_data=data, level_of_measurement=level))
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {', '.join(LEVELS)}")
+    return float(krippendorff.alpha(reliability_data=data, level_of_measurement=level))  # type: ignore[arg-type]
 
 
 # Intervals -----------------------------------------------------------------------------------

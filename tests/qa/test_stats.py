@@ -29,7 +29,7 @@ FLEISS = [
 
 # Krippendorff (2011), "Computing Krippendorff's alpha-reliability", section C: four observers,
 # twelve units, missing answers; nominal alpha = 0.743, interval 0.849, ratio 0.797.
-_ = None
+_: None = None
 KRIPPENDORFF = [
     [1, 2, 3, 3, 2, 1, 4, 1, 2, _, _, _],
     [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, _, 3],
