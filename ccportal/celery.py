@@ -55,6 +55,18 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute="*"),
         "options": {"expires": 50},
     },
+    # QA: trust tiers of every version in use (submits and decisions also ask, debounced).
+    "qa-trust": {
+        "task": "apps.qa.tasks.recompute_trust_all",
+        "schedule": crontab(minute=23),
+        "options": {"expires": 3000},
+    },
+    # QA: the AI score of closed conversations that have none yet.
+    "qa-ai-scores": {
+        "task": "apps.qa.tasks.sweep_ai_scores",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 240},
+    },
     # Live: a conversation's stored events older than LIVE_EVENT_RETENTION_HOURS.
     # The floor: alerts that fire without a write (silence, a time window passing).
     "floor-sweep": {

@@ -3,9 +3,10 @@
 Everything goes through the real services as the demo's people (the rules as `admin`, reviews as
 `qa` and `coach`, acknowledgement and disputes as `agent`, Linda), so the demo shows what the
 product does, not hand-made rows. The human answers are the hand labels of the 76 calls
-(``data/adherence_labels.json``); where a label differs from the AI, the labeller's note is the
-override's comment. Only the review dates are then moved back to after each call, so the trend
-chart reads like weeks of work: the one direct write, as a data migration would do.
+(``data/adherence_labels.json``), every one of them reviewed, so the AI-human agreement per
+criterion and the trust tiers computed at the end rest on all of them; where a label differs
+from the AI, the labeller's note is the override's comment. Only the review dates are then
+moved back to after each call, so the trend chart reads like weeks of work: the one direct write, as a data migration would do.
 
 Idempotent: nothing is added once the demo's sampling policy exists.
 """
@@ -81,6 +82,10 @@ def demo_qa_load() -> DemoQaResult:
     flagged = _flag_rules(people["admin"], conversations)
     sampled = _policy(people, latest=conversations[-1].ended_at)
     reviews = _reviews(people, conversations)
+    # The AI as a rater: tiers per criterion from those reviews, then the AI score (auto-QA)
+    # of every closed call from the criteria it earned trust on.
+    qa.trust_recompute_all()
+    qa.ai_scores_sweep(limit=len(conversations))
     return DemoQaResult(True, flagged, sampled, reviews)
 
 
@@ -272,6 +277,12 @@ def _reviews(people: dict[str, User], conversations: list[Conversation]) -> int:
         rest = [c for c in [*linda[-6:], *others[-9:]] if c.pk not in done]
         for conversation in rest[:-1]:
             made.append(submit(conversation, coach if len(made) % 2 else qa_user))
+        # Every other hand-labelled call reviewed too (by QA), so the AI-human agreement per
+        # criterion rests on all 76 calls, not a handful.
+        done = {r.conversation_id for r in made} | {c.pk for c in rest[-1:]}
+        for conversation in labelled:
+            if conversation.pk not in done:
+                made.append(submit(conversation, qa_user))
         if rest:
             # A draft, half done: the reviewer's next piece of work.
             draft = _start(rest[-1], qa_user)

@@ -34,6 +34,10 @@ def qa_panel(
     )
     context = {
         "conversation": conversation,
+        # Auto-QA beside people's reviews, for those who read reviews (not yet for agents).
+        "ai_score": selectors.ai_score_of(conversation_id=conversation.pk)
+        if can_use(user, "qa_reviews")
+        else None,
         "items": items,
         "reviews": reviews,
         "can_send": can_use(user, "qa_send") and not manual_open,

@@ -6,6 +6,7 @@ from typing import Any
 
 from celery import shared_task
 
+from apps.rubrics import selectors as rubrics
 from ccportal.celery import CeleryQueue
 
 from . import services
@@ -24,3 +25,42 @@ def run_sampling_policies() -> list[dict[str, Any]]:
 def sweep_qa() -> dict[str, int]:
     """Beat, every minute: items for open flags that have none, releases that came due."""
     return {**services.queue_flags_sweep(), "released": services.reviews_release_due()}
+
+
+@shared_task(
+    queue=CeleryQueue.INSIGHTS, acks_late=True, ignore_result=True, time_limit=600, expires=3600
+)
+def recompute_trust(version_id: int) -> dict[str, Any] | None:
+    """After reviews are submitted or disputes decided (debounced): the trust tiers of the
+    version's criteria."""
+    services.trust_pending_clear(version_id=version_id)
+    version = rubrics.version_by_id(pk=version_id)
+    if version is None:
+        return None
+    done = services.trust_recompute(version=version)
+    return {"version": version_id, "changes": len(done.changes)}
+
+
+@shared_task(
+    queue=CeleryQueue.INSIGHTS, acks_late=True, ignore_result=True, time_limit=1800, expires=3000
+)
+def recompute_trust_all() -> list[dict[str, Any]]:
+    """Beat, hourly: every published or retired version's tiers (the safety net of the
+    debounced runs)."""
+    return [
+        {"version": r.version_id, "changes": len(r.changes)} for r in services.trust_recompute_all()
+    ]
+
+
+@shared_task(
+    queue=CeleryQueue.INSIGHTS, acks_late=True, ignore_result=True, time_limit=1800, expires=3600
+)
+def recompute_ai_scores(version_id: int) -> int:
+    """A version's tiers changed: its AI scores again."""
+    return services.ai_scores_recompute(version_id=version_id)
+
+
+@shared_task(queue=CeleryQueue.INSIGHTS, acks_late=True, ignore_result=True, expires=240)
+def sweep_ai_scores() -> int:
+    """Beat, every five minutes: closed conversations with an adherence result and no AI score."""
+    return services.ai_scores_sweep()

@@ -30,4 +30,15 @@ urlpatterns = [
     path("policies/<int:pk>/edit/", views.policy_edit, name="qa-policy-edit"),
     path("policies/<int:pk>/run/", views.policy_run, name="qa-policy-run"),
     path("policies/<int:pk>/delete/", views.policy_delete, name="qa-policy-delete"),
+    path("stats/", views.stats_page, name="qa-stats"),
+    path(
+        "stats/versions/<int:version_pk>/fragment/",
+        views.stats_fragment,
+        name="qa-stats-fragment",
+    ),
+    path(
+        "stats/versions/<int:version_pk>/criteria/<slug:key>/disagreements/",
+        views.stats_disagreements,
+        name="qa-stats-disagreements",
+    ),
 ]

@@ -580,3 +580,105 @@ def policy_delete(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, f"“{policy.name}” deleted; the items it made stay in the queue.")
         return redirect("qa-policies")
     return render(request, "qa/policy_delete.html", {"policy": policy})
+
+
+# Statistics: the AI as a rater, trust tiers, the AI score -----------------------------------------
+
+
+def _stats_version(request: HttpRequest, versions: list[Any], pk: Any) -> Any:
+    """The version asked for (``?version=``), else the first published one, else the first."""
+    try:
+        wanted = int(pk) if pk not in (None, "") else None
+    except (TypeError, ValueError):
+        wanted = None
+    chosen = next((v for v in versions if v.pk == wanted), None)
+    if chosen is None:
+        chosen = next((v for v in versions if v.status == "PUBLISHED"), None)
+    return chosen or (versions[0] if versions else None)
+
+
+def _thresholds() -> dict[str, Any]:
+    from django.conf import settings
+
+    return {
+        "trusted": settings.QA_TRUST_KAPPA_TRUSTED,
+        "review": settings.QA_TRUST_KAPPA_REVIEW,
+        "min_n": settings.QA_TRUST_MIN_N,
+        "max_lost": settings.QA_TRUST_MAX_DISPUTES_LOST,
+        "min_pairs": settings.QA_AGREEMENT_MIN_PAIRS,
+    }
+
+
+@page_for("qa_stats")
+@require_GET
+def stats_page(request: HttpRequest) -> HttpResponse:
+    """Per rubric version (published, or retired when chosen): agreement of the AI with people
+    per criterion, the trust tiers and their history, and the AI score's coverage."""
+    from apps.rubrics import selectors as rubrics
+
+    versions = rubrics.versions_in_use()
+    version = _stats_version(request, versions, request.GET.get("version"))
+    context: dict[str, Any] = {"versions": versions, "version": version, "t": _thresholds()}
+    if version is not None:
+        context["va"] = selectors.version_agreement(version=version)
+        context["summary"] = selectors.ai_score_summary(user=request.user, version_id=version.pk)
+    return render(request, "qa/stats.html", context)
+
+
+@page_for("qa_stats")
+@require_GET
+def stats_fragment(request: HttpRequest, version_pk: int) -> HttpResponse:
+    """The per-criterion table of one version, as an HTML fragment (the rubric version page
+    loads it, so apps.rubrics needs no import of apps.qa)."""
+    from apps.rubrics import selectors as rubrics
+
+    version = rubrics.version_by_id(pk=version_pk)
+    if version is None or version.status == "DRAFT":
+        return HttpResponse(
+            '<p class="small text-body-secondary mb-0">No agreement figures: a draft is not '
+            "used to judge conversations yet.</p>"
+        )
+    return render(
+        request,
+        "qa/_agreement_table.html",
+        {
+            "va": selectors.version_agreement(version=version, changes=0),
+            "version": version,
+            "t": _thresholds(),
+            "fragment": True,
+        },
+    )
+
+
+@page_for("qa_stats")
+@require_GET
+def stats_disagreements(request: HttpRequest, version_pk: int, key: str) -> HttpResponse:
+    """The reviews (the reader may read) where the AI and the person answered a criterion
+    differently."""
+    from apps.common.errors import NotFound
+    from apps.rubrics import selectors as rubrics
+
+    version = rubrics.version_by_id(pk=version_pk)
+    if version is None:
+        raise NotFound("No such rubric version.")
+    structure = rubrics.frozen_structure(version=version)
+    criterion = next((c for c in structure.criteria if c.key == key), None)
+    if criterion is None:
+        raise NotFound("No such criterion in this version.")
+    reviews, pairs = selectors.disagreements(
+        user=request.user, version_id=version.pk, criterion_key=key
+    )
+    paged = _page(request, reviews)
+    rows = [(review, pairs.get(review.pk)) for review in paged["page"].object_list]
+    return render(
+        request,
+        "qa/disagreements.html",
+        {
+            "version": version,
+            "criterion": criterion,
+            "rows": rows,
+            "labels": selectors.OUTCOME_LABELS,
+            "total": len(pairs),
+            **paged,
+        },
+    )

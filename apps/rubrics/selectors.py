@@ -275,3 +275,14 @@ def criterion_names(*, keys: Iterable[str]) -> dict[str, CriterionName]:
     for key, name, kind, section_position, position in rows:
         names.setdefault(key, CriterionName(key, name, kind, (section_position, position)))
     return names
+
+
+def versions_in_use() -> list[RubricVersion]:
+    """Every published or retired version (frozen: what conversations are judged by), with its
+    rubric; rubrics by name, then newest version first. Unscoped: for QA statistics, which are
+    gated by their own feature."""
+    return list(
+        RubricVersion.objects.filter(status__in=[VersionStatus.PUBLISHED, VersionStatus.RETIRED])
+        .select_related("rubric")
+        .order_by("rubric__name", "-number")
+    )

@@ -506,3 +506,96 @@ class DisputeDecideSerializer(serializers.Serializer):
         help_text="For PARTIAL, and for ACCEPT of a whole-review dispute: `{key: outcome}` of "
         "the answers that change.",
     )
+
+
+# Statistics: the AI as a rater, trust tiers, the AI score -----------------------------------------
+
+
+class ConfusionCellSerializer(serializers.Serializer):
+    ai = serializers.CharField()
+    human = serializers.CharField()
+    count = serializers.IntegerField()
+
+
+class CriterionAgreementSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    name = serializers.CharField()
+    kind = serializers.CharField()
+    tier = serializers.CharField()
+    n = serializers.IntegerField(source="figures.n")
+    agreement = serializers.FloatField(source="figures.agreement", allow_null=True)
+    kappa = serializers.FloatField(source="figures.kappa", allow_null=True)
+    kappa_low = serializers.FloatField(source="figures.low", allow_null=True)
+    kappa_high = serializers.FloatField(source="figures.high", allow_null=True)
+    few = serializers.BooleanField(source="figures.few")
+    disagreements = serializers.IntegerField()
+    disputes_lost = serializers.SerializerMethodField()
+    sources = serializers.DictField(child=serializers.IntegerField())
+    confusion = serializers.SerializerMethodField()
+
+    def get_disputes_lost(self, obj: Any) -> int:
+        return obj.trust.disputes_lost if obj.trust is not None else 0
+
+    @extend_schema_field(ConfusionCellSerializer(many=True))
+    def get_confusion(self, obj: Any) -> list[dict[str, Any]]:
+        return [
+            {"ai": ai, "human": human, "count": count}
+            for (ai, human), count in sorted(obj.confusion.items())
+        ]
+
+
+class TrustChangeSerializer(serializers.Serializer):
+    criterion_key = serializers.CharField()
+    from_tier = serializers.CharField()
+    to_tier = serializers.CharField()
+    reason = serializers.CharField()
+    figures = serializers.JSONField()
+    at = serializers.DateTimeField()
+
+
+class VersionAgreementSerializer(serializers.Serializer):
+    version = serializers.IntegerField(source="version.pk")
+    rubric = serializers.CharField(source="version.rubric.name")
+    number = serializers.IntegerField(source="version.number")
+    status = serializers.CharField(source="version.status")
+    criteria = CriterionAgreementSerializer(many=True)
+    changes = TrustChangeSerializer(many=True)
+
+
+class DisagreementSerializer(serializers.Serializer):
+    review = serializers.IntegerField(source="0.pk")
+    conversation = serializers.IntegerField(source="0.conversation_id")
+    agent = serializers.IntegerField(source="0.agent_id", allow_null=True)
+    reviewer = serializers.IntegerField(source="0.reviewer_id", allow_null=True)
+    calibration = serializers.IntegerField(source="0.calibration_id", allow_null=True)
+    submitted_at = serializers.DateTimeField(source="0.submitted_at", allow_null=True)
+    ai = serializers.CharField(source="1.ai")
+    human = serializers.CharField(source="1.human")
+
+
+class AiScoreSerializer(serializers.Serializer):
+    conversation = serializers.IntegerField(source="conversation_id")
+    rubric_version = serializers.IntegerField(source="rubric_version_id")
+    agent = serializers.IntegerField(source="agent_id", allow_null=True)
+    segment = serializers.CharField()
+    score = serializers.DecimalField(max_digits=4, decimal_places=1, allow_null=True)
+    passed_critical = serializers.BooleanField(allow_null=True)
+    outcomes = serializers.DictField(child=serializers.CharField())
+    criteria_count = serializers.IntegerField()
+    computed_at = serializers.DateTimeField()
+
+
+class MeanScoreSerializer(serializers.Serializer):
+    n = serializers.IntegerField()
+    mean = serializers.FloatField(allow_null=True)
+    low = serializers.FloatField(allow_null=True)
+    high = serializers.FloatField(allow_null=True)
+
+
+class AiScoreSummarySerializer(serializers.Serializer):
+    closed = serializers.IntegerField()
+    scored = serializers.IntegerField()
+    coverage = serializers.FloatField(allow_null=True)
+    ai = MeanScoreSerializer()
+    human = MeanScoreSerializer()
+    criteria_count = serializers.IntegerField()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from . import views
@@ -12,4 +13,14 @@ router.register("qa/policies", views.SamplingPolicyViewSet, basename="api-qa-pol
 router.register("qa/reviews", views.ReviewViewSet, basename="api-qa-review")
 router.register("qa/disputes", views.DisputeViewSet, basename="api-qa-dispute")
 
-urlpatterns = router.urls
+urlpatterns = [
+    path("qa/stats/agreement/", views.AgreementView.as_view(), name="api-qa-stats-agreement"),
+    path(
+        "qa/stats/disagreements/",
+        views.DisagreementsView.as_view(),
+        name="api-qa-stats-disagreements",
+    ),
+    path("qa/stats/trust/", views.TrustView.as_view(), name="api-qa-stats-trust"),
+    path("qa/stats/ai-scores/", views.AiScoresView.as_view(), name="api-qa-stats-ai-scores"),
+    *router.urls,
+]

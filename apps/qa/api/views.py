@@ -16,14 +16,21 @@ from typing import Any
 import django_filters
 from django.db.models import Q, QuerySet
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from apps.accounts.scoping import can_use
+from ccportal.api import Pagination
 from ccportal.viewsets import ErrorSerializer, IdFilter, ScopedReadOnlyViewSet
 
 from .. import selectors, services
@@ -31,6 +38,9 @@ from ..choices import ACTIVE_ITEM_STATUSES, DisputeStatus, ItemSource, ItemStatu
 from ..models import Dispute, QueueItem, Review
 from .serializers import (
     AcknowledgeSerializer,
+    AiScoreSerializer,
+    AiScoreSummarySerializer,
+    DisagreementSerializer,
     DisputeDecideSerializer,
     DisputeOpenSerializer,
     DisputeSerializer,
@@ -48,6 +58,8 @@ from .serializers import (
     RunResultSerializer,
     SamplingPolicySerializer,
     SamplingPolicyWriteSerializer,
+    TrustChangeSerializer,
+    VersionAgreementSerializer,
 )
 
 _NOT_FOUND = OpenApiResponse(
@@ -708,3 +720,156 @@ class DisputeViewSet(ScopedReadOnlyViewSet):
             outcomes=data.get("outcomes") or {},
         )
         return Response(DisputeSerializer(self.get_queryset().get(pk=dispute.pk)).data)
+
+
+# Statistics: the AI as a rater, trust tiers, the AI score -----------------------------------------
+
+CanSeeStats = _feature("qa_stats", "Your role does not read QA statistics.")
+_VERSION_PARAM = OpenApiParameter(
+    "version", int, description="A published or retired rubric version's id", required=True
+)
+
+
+def _stats_version(request: Request) -> Any:
+    from apps.common.errors import NotFound, ValidationFailed
+    from apps.rubrics import selectors as rubrics
+
+    raw = request.query_params.get("version", "")
+    if not raw.isdigit():
+        raise ValidationFailed({"version": ["Give a rubric version's id."]})
+    version = rubrics.version_by_id(pk=int(raw))
+    if version is None or version.status == "DRAFT":
+        raise NotFound("No such published or retired rubric version.")
+    return version
+
+
+class AgreementView(APIView):
+    """The AI against people per criterion of one version: kappa with its bootstrap interval,
+    percent agreement, n, the few-pairs warning, the confusion, the tier; the latest changes."""
+
+    permission_classes = [IsAuthenticated, CanSeeStats]
+
+    @extend_schema(
+        summary="AI-human agreement per criterion",
+        parameters=[_VERSION_PARAM],
+        responses={
+            200: VersionAgreementSerializer,
+            400: _INVALID,
+            403: _FORBIDDEN,
+            404: _NOT_FOUND,
+        },
+    )
+    def get(self, request: Request) -> Response:
+        version = _stats_version(request)
+        return Response(
+            VersionAgreementSerializer(selectors.version_agreement(version=version)).data
+        )
+
+
+class DisagreementsView(APIView):
+    """The reviews (the caller may read) where the AI and the person answered a criterion
+    differently, newest first; paginated."""
+
+    permission_classes = [IsAuthenticated, CanSeeStats]
+
+    @extend_schema(
+        summary="Where the AI and people disagreed on a criterion",
+        parameters=[
+            _VERSION_PARAM,
+            OpenApiParameter("criterion", str, description="The criterion's key", required=True),
+        ],
+        responses={
+            200: DisagreementSerializer(many=True),
+            400: _INVALID,
+            403: _FORBIDDEN,
+            404: _NOT_FOUND,
+        },
+    )
+    def get(self, request: Request) -> Response:
+        from apps.common.errors import NotFound, ValidationFailed
+        from apps.rubrics import selectors as rubrics
+
+        version = _stats_version(request)
+        key = request.query_params.get("criterion", "")
+        if not key:
+            raise ValidationFailed({"criterion": ["Give a criterion's key."]})
+        if key not in {c.key for c in rubrics.frozen_structure(version=version).criteria}:
+            raise NotFound("No such criterion in this version.")
+        reviews, pairs = selectors.disagreements(
+            user=request.user, version_id=version.pk, criterion_key=key
+        )
+        paginator = Pagination()
+        page = paginator.paginate_queryset(reviews, request, view=self) or []
+        rows = [(review, pairs[review.pk]) for review in page]
+        return paginator.get_paginated_response(DisagreementSerializer(rows, many=True).data)
+
+
+class TrustView(APIView):
+    """The trust tier of every criterion of a version (REVIEW where none is computed), and the
+    tier changes with their figures, newest first (paginated)."""
+
+    permission_classes = [IsAuthenticated, CanSeeStats]
+
+    @extend_schema(
+        summary="Trust tiers and their changes",
+        parameters=[_VERSION_PARAM],
+        responses={
+            200: TrustChangeSerializer(many=True),
+            400: _INVALID,
+            403: _FORBIDDEN,
+            404: _NOT_FOUND,
+        },
+    )
+    def get(self, request: Request) -> Response:
+        from apps.rubrics import selectors as rubrics
+
+        version = _stats_version(request)
+        tiers = services.trust_tiers(version_id=version.pk)
+        paginator = Pagination()
+        page = (
+            paginator.paginate_queryset(
+                selectors.trust_changes(version_id=version.pk), request, view=self
+            )
+            or []
+        )
+        response = paginator.get_paginated_response(TrustChangeSerializer(page, many=True).data)
+        response.data["tiers"] = {
+            c.key: tiers.get(c.key, "REVIEW")
+            for c in rubrics.frozen_structure(version=version).criteria
+        }
+        return response
+
+
+class AiScoresView(APIView):
+    """The AI scores (auto-QA) of the conversations the caller may see, newest first
+    (paginated), and the version's summary: coverage, mean AI score and mean review score, each
+    with its interval and n."""
+
+    permission_classes = [IsAuthenticated, CanSeeStats]
+
+    @extend_schema(
+        summary="AI scores (auto-QA) and their summary",
+        parameters=[_VERSION_PARAM],
+        responses={
+            200: AiScoreSerializer(many=True),
+            400: _INVALID,
+            403: _FORBIDDEN,
+            404: _NOT_FOUND,
+        },
+    )
+    def get(self, request: Request) -> Response:
+        version = _stats_version(request)
+        paginator = Pagination()
+        page = (
+            paginator.paginate_queryset(
+                selectors.ai_score_list(user=request.user, version_id=version.pk),
+                request,
+                view=self,
+            )
+            or []
+        )
+        response = paginator.get_paginated_response(AiScoreSerializer(page, many=True).data)
+        response.data["summary"] = AiScoreSummarySerializer(
+            selectors.ai_score_summary(user=request.user, version_id=version.pk)
+        ).data
+        return response

@@ -4,10 +4,27 @@
 - ``reviews``: reviews, an agent's own, score trends, disputes.
 - ``review_page``: everything the review page shows, in one read.
 - ``policies``: sampling policies.
+- ``agreement``: the AI as a rater: agreement per criterion, tiers, where it disagreed.
+- ``ai_scores``: the AI score (auto-QA), apart from people's review scores.
 """
 
 from __future__ import annotations
 
+from .agreement import (
+    CriterionAgreement,
+    VersionAgreement,
+    disagreements,
+    trust_changes,
+    version_agreement,
+)
+from .ai_scores import (
+    AiScoreSummary,
+    MeanScore,
+    ai_score_list,
+    ai_score_of,
+    ai_score_summary,
+    ai_scores_of_conversations,
+)
 from .policies import (
     Preview,
     PreviewRow,
@@ -44,13 +61,22 @@ __all__ = [
     "OUTCOME_LABELS",
     "SORTS",
     "TABS",
+    "AiScoreSummary",
+    "CriterionAgreement",
+    "MeanScore",
     "Preview",
     "PreviewRow",
     "QueueCounts",
     "ReviewPage",
     "TrendPoint",
+    "VersionAgreement",
+    "ai_score_list",
+    "ai_score_of",
+    "ai_score_summary",
+    "ai_scores_of_conversations",
     "can_manage_policies",
     "can_see_everything",
+    "disagreements",
     "dispute_get",
     "dispute_list",
     "item_base",
@@ -68,4 +94,6 @@ __all__ = [
     "review_page",
     "reviews_of_conversation",
     "score_trend",
+    "trust_changes",
+    "version_agreement",
 ]

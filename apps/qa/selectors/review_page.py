@@ -23,9 +23,10 @@ from apps.rubrics.structure import CriterionSpec
 
 from .. import answers as A
 from .. import seam as seams
-from ..choices import DisputeStatus, ReviewStatus, Segment
+from ..choices import DisputeStatus, ReviewStatus, Segment, TrustTier
 from ..services import (
     ai_outcomes,
+    criterion_tier,
     dispute_deadline,
     draft_answers,
     may_decide,
@@ -82,6 +83,26 @@ class CriterionView:
     disputed: list[Any] = field(default_factory=list)  # DisputeItem rows about it
     errors: list[str] = field(default_factory=list)  # what a failed save or submit said
     typed_evidence: str | None = None  # what a failed save or submit sent, shown again
+    tier: str = TrustTier.REVIEW  # the AI's trust tier for it when the review started
+
+    @property
+    def trusted(self) -> bool:
+        return self.tier == TrustTier.TRUSTED
+
+    @property
+    def foldable(self) -> bool:
+        """A trusted criterion the AI answered: its answer is accepted, shown in a fold."""
+        return self.trusted and self.ai is not None and self.ai.outcome is not None
+
+    @property
+    def collapsed(self) -> bool:
+        """Folded: still on the AI's answer, with nothing to fix."""
+        return (
+            self.foldable
+            and self.ai is not None
+            and self.answer.outcome == self.ai.outcome
+            and not self.errors
+        )
 
     @property
     def overridden(self) -> bool:
@@ -280,14 +301,18 @@ def review_page(*, user: Person, review: Review, revision_number: int | None = N
                     continue
                 key = A.answer_key(segment, spec.key)
                 answer = answers.get(key, A.Answer(None))
+                tier = criterion_tier(review, spec.key)
+                # MANUAL: people judge it without the AI's answer (shown once submitted).
+                hidden = tier == TrustTier.MANUAL and review.status == ReviewStatus.DRAFT
                 criteria.append(
                     CriterionView(
                         key=key,
                         spec=spec,
                         answer=answer,
                         ai=_ai_view(ai_criteria.get(spec.key), numbers, texts)
-                        if ai.get("segment") == segment
+                        if ai.get("segment") == segment and not hidden
                         else None,
+                        tier=tier,
                         evidence=[
                             ref for pk in answer.evidence if (ref := _line_ref(pk, numbers, texts))
                         ],

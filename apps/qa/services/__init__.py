@@ -6,10 +6,13 @@
 - ``disputes``: agents' disputes and their decisions.
 - ``reviewers``: who may review a conversation; spreading picks over reviewers.
 - ``notify``: what the workflow tells people under the bell.
+- ``trust``: the AI as a rater: its answers paired with people's, trust tiers per criterion.
+- ``ai_scores``: the AI score (auto-QA) of every closed conversation, from trusted criteria.
 """
 
 from __future__ import annotations
 
+from .ai_scores import ai_score_compute, ai_scores_recompute, ai_scores_sweep
 from .disputes import dispute_deadline, dispute_decide, dispute_open, may_decide
 from .queue import (
     flag_source_key,
@@ -27,6 +30,7 @@ from .reviewers import may_review, spread_evenly
 from .reviews import (
     NoRubric,
     ai_outcomes,
+    criterion_tier,
     current_revision,
     draft_answers,
     review_acknowledge,
@@ -59,19 +63,45 @@ from .sampling import (
     reason_for,
     spec_of,
 )
+from .trust import (
+    Pair,
+    Recomputed,
+    Verdict,
+    agreement_of,
+    ai_outcome_of,
+    disputes_lost,
+    tier_for,
+    trust_pending_clear,
+    trust_recompute,
+    trust_recompute_all,
+    trust_recompute_soon,
+    trust_tiers,
+    version_pairs,
+    versions_pairs,
+)
 
 __all__ = [
     "PREVIEW_LIMIT",
     "NoRubric",
+    "Pair",
     "Picking",
     "PolicySpec",
+    "Recomputed",
     "RunResult",
+    "Verdict",
+    "agreement_of",
+    "ai_outcome_of",
     "ai_outcomes",
+    "ai_score_compute",
+    "ai_scores_recompute",
+    "ai_scores_sweep",
+    "criterion_tier",
     "cron_parts",
     "current_revision",
     "dispute_deadline",
     "dispute_decide",
     "dispute_open",
+    "disputes_lost",
     "draft_answers",
     "filters_text",
     "flag_source_key",
@@ -108,4 +138,12 @@ __all__ = [
     "revision_answers",
     "spec_of",
     "spread_evenly",
+    "tier_for",
+    "trust_pending_clear",
+    "trust_recompute",
+    "trust_recompute_all",
+    "trust_recompute_soon",
+    "trust_tiers",
+    "version_pairs",
+    "versions_pairs",
 ]

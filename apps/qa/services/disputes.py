@@ -32,6 +32,7 @@ from .reviews import (
     revision_answers,
     revision_write,
 )
+from .trust import trust_recompute_soon
 
 if TYPE_CHECKING:
     from apps.accounts.scoping import Person
@@ -229,6 +230,8 @@ def dispute_decide(
     conversations_changed([review.conversation_id])
     told = {review.reviewer_id, agent_user_id_of(review)} - {None, user.pk}
     transaction.on_commit(lambda: notify.dispute_decided(dispute, user_ids=told))  # type: ignore[arg-type]
+    # A decision may be one the AI would have lost: its criteria's tiers are looked at again.
+    trust_recompute_soon(version_id=review.rubric_version_id)
     return dispute
 
 

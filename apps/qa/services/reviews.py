@@ -23,9 +23,10 @@ from apps.rubrics.checks import agent_type_of
 from apps.rubrics.structure import RubricStructure
 
 from .. import answers as A
-from ..choices import ItemStatus, ReviewStatus, RevisionSource
+from ..choices import ItemStatus, ReviewStatus, RevisionSource, TrustTier
 from ..models import QueueItem, Review, ReviewAnswer, ReviewRevision
 from . import notify
+from .trust import trust_recompute_soon, trust_tiers
 
 if TYPE_CHECKING:
     from apps.accounts.scoping import Person
@@ -63,6 +64,35 @@ def ai_outcomes(review: Review, keys: Mapping[str, Any]) -> dict[str, str | None
         outcome = item.get("outcome") if isinstance(item, dict) else None
         found[key] = outcome if outcome in A.OUTCOMES else None
     return found
+
+
+def prefill_outcomes(review: Review, keys: Mapping[str, Any]) -> dict[str, str | None]:
+    """The AI's outcomes a reviewer is shown and must explain a change of: those of
+    ``ai_outcomes`` except the criteria trusted MANUAL when the review started (people judge
+    those without the AI's answer; it is kept in ``ai`` only to go on measuring agreement)."""
+    manual = _tiers(review).get("MANUAL", set())
+    return {
+        key: None if A.split_key(key)[1] in manual else outcome
+        for key, outcome in ai_outcomes(review, keys).items()
+    }
+
+
+def _stored_tiers(review: Review) -> dict[str, Any]:
+    ai = review.ai if isinstance(review.ai, dict) else {}
+    tiers = ai.get("tiers")
+    return tiers if isinstance(tiers, dict) else {}
+
+
+def _tiers(review: Review) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for key, tier in _stored_tiers(review).items():
+        found.setdefault(str(tier), set()).add(str(key))
+    return found
+
+
+def criterion_tier(review: Review, criterion_key: str) -> str:
+    """The trust tier a criterion had when the review started (REVIEW when none was set)."""
+    return str(_stored_tiers(review).get(criterion_key) or TrustTier.REVIEW)
 
 
 def _line_pks(conversation_id: int) -> set[int]:
@@ -116,6 +146,10 @@ def _review_start(*, item: QueueItem, reviewer: Person) -> Review:
         conversation_id=conversation_id, rubric_version_id=version_id, line_pks=line_ids
     )
     ai = _ai_snapshot(suggestion, people.participant_types, segments)
+    if ai:
+        # The tiers as they stand now: TRUSTED criteria show collapsed, MANUAL ones unfilled.
+        tiers = trust_tiers(version_id=version_id)
+        ai["tiers"] = {k: t for k, t in tiers.items() if t != TrustTier.REVIEW}
     review = Review(
         conversation_id=conversation_id,
         item=item,
@@ -128,7 +162,8 @@ def _review_start(*, item: QueueItem, reviewer: Person) -> Review:
     keys = review_keys(review)
     review.draft = {
         "answers": {
-            key: A.Answer(outcome).as_json() for key, outcome in ai_outcomes(review, keys).items()
+            key: A.Answer(outcome).as_json()
+            for key, outcome in prefill_outcomes(review, keys).items()
         },
         "strengths": "",
         "improvements": "",
@@ -374,7 +409,7 @@ def review_submit(
         base=draft_answers(review),
         keys=keys,
     )
-    problems = A.submit_problems(final, keys=keys, ai_outcomes=ai_outcomes(review, keys))
+    problems = A.submit_problems(final, keys=keys, ai_outcomes=prefill_outcomes(review, keys))
     if problems:
         raise ValidationFailed(problems, message=_count_message(problems))
     now = timezone.now()
@@ -405,6 +440,7 @@ def review_submit(
     queue_items_done(conversation_id=review.conversation_id, review=review, user=user)
     if release_at is not None and release_at <= now:
         _announce_release(review)
+    trust_recompute_soon(version_id=review.rubric_version_id)
     return review
 
 
@@ -450,7 +486,7 @@ def review_revise(
         and improvements_text == current.improvements
     ):
         raise ValidationFailed({"answers": ["Nothing would change."]})
-    problems = A.submit_problems(final, keys=keys, ai_outcomes=ai_outcomes(review, keys))
+    problems = A.submit_problems(final, keys=keys, ai_outcomes=prefill_outcomes(review, keys))
     if problems:
         raise ValidationFailed(problems, message=_count_message(problems))
     revision_write(

@@ -150,3 +150,32 @@ def name_in(key: str, names: dict[str, str]) -> str:
 def dom_id(key: str) -> str:
     """An answer key ("HUMAN_AGENT:greets") as an HTML id part ("HUMAN_AGENT--greets")."""
     return key.replace(":", "--")
+
+
+TIER_BADGES = {
+    "TRUSTED": "text-bg-info",
+    "REVIEW": "text-bg-light border",
+    "MANUAL": "text-bg-warning",
+}
+TIER_ICONS = {"TRUSTED": "bi-shield-check", "REVIEW": "bi-person-check", "MANUAL": "bi-hand-index"}
+
+
+@register.filter
+def tier_badge(value: str) -> str:
+    return TIER_BADGES.get(value, "text-bg-light border")
+
+
+@register.filter
+def tier_icon(value: str) -> str:
+    return TIER_ICONS.get(value, "bi-question-circle")
+
+
+@register.filter
+def kappa(value: float | None) -> str:
+    """A kappa (or any agreement figure) with two decimals; an en dash when undefined."""
+    return "\u2013" if value is None else f"{value:.2f}"
+
+
+@register.filter
+def percent(value: float | None, places: int = 0) -> str:
+    return "\u2013" if value is None else f"{value * 100:.{places}f}%"

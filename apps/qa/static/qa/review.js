@@ -46,6 +46,10 @@
     }
     active = next;
     const card = criteria[active];
+    // A trusted criterion is folded: reaching it with the keyboard opens it (a click on its
+    // summary toggles it as usual).
+    const fold = card.querySelector("details.trusted-criterion");
+    if (focus && fold && !fold.open) fold.open = true;
     card.classList.add("active");
     card.setAttribute("aria-current", "true");
     if (focus) card.focus({ preventScroll: true });
