@@ -6,7 +6,8 @@ product does, not hand-made rows. The human answers are the hand labels of the 7
 (``data/adherence_labels.json``), every one of them reviewed, so the AI-human agreement per
 criterion and the trust tiers computed at the end rest on all of them; where a label differs
 from the AI, the labeller's note is the override's comment. Only the review dates are then
-moved back to after each call, so the trend chart reads like weeks of work: the one direct write, as a data migration would do.
+moved back to after each call, so the trend chart reads like weeks of work: the one direct
+write, as a data migration would do.
 
 Idempotent: nothing is added once the demo's sampling policy exists.
 """

@@ -106,6 +106,10 @@ class VersionAgreement:
     changes: list[TrustChange] = field(default_factory=list)
 
     @property
+    def names(self) -> dict[str, str]:
+        return {c.key: c.name for c in self.criteria}
+
+    @property
     def n(self) -> int:
         return sum(c.figures.n for c in self.criteria)
 

@@ -301,7 +301,12 @@ def review_page(*, user: Person, review: Review, revision_number: int | None = N
                     continue
                 key = A.answer_key(segment, spec.key)
                 answer = answers.get(key, A.Answer(None))
-                tier = criterion_tier(review, spec.key)
+                # Tiers are about the AI's answers: only the segment it judged has them.
+                tier = (
+                    criterion_tier(review, spec.key)
+                    if ai.get("segment") == segment
+                    else TrustTier.REVIEW
+                )
                 # MANUAL: people judge it without the AI's answer (shown once submitted).
                 hidden = tier == TrustTier.MANUAL and review.status == ReviewStatus.DRAFT
                 criteria.append(
