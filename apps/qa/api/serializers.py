@@ -563,14 +563,14 @@ class VersionAgreementSerializer(serializers.Serializer):
 
 
 class DisagreementSerializer(serializers.Serializer):
-    review = serializers.IntegerField(source="0.pk")
-    conversation = serializers.IntegerField(source="0.conversation_id")
-    agent = serializers.IntegerField(source="0.agent_id", allow_null=True)
-    reviewer = serializers.IntegerField(source="0.reviewer_id", allow_null=True)
-    calibration = serializers.IntegerField(source="0.calibration_id", allow_null=True)
-    submitted_at = serializers.DateTimeField(source="0.submitted_at", allow_null=True)
-    ai = serializers.CharField(source="1.ai")
-    human = serializers.CharField(source="1.human")
+    review = serializers.IntegerField(source="review.pk")
+    conversation = serializers.IntegerField(source="review.conversation_id")
+    agent = serializers.IntegerField(source="review.agent_id", allow_null=True)
+    reviewer = serializers.IntegerField(source="review.reviewer_id", allow_null=True)
+    calibration = serializers.IntegerField(source="review.calibration_id", allow_null=True)
+    submitted_at = serializers.DateTimeField(source="review.submitted_at", allow_null=True)
+    ai = serializers.CharField(source="pair.ai")
+    human = serializers.CharField(source="pair.human")
 
 
 class AiScoreSerializer(serializers.Serializer):

@@ -800,7 +800,7 @@ class DisagreementsView(APIView):
         )
         paginator = Pagination()
         page = paginator.paginate_queryset(reviews, request, view=self) or []
-        rows = [(review, pairs[review.pk]) for review in page]
+        rows = [{"review": review, "pair": pairs[review.pk]} for review in page]
         return paginator.get_paginated_response(DisagreementSerializer(rows, many=True).data)
 
 
