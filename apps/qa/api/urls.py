@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from . import views
@@ -12,4 +13,11 @@ router.register("qa/policies", views.SamplingPolicyViewSet, basename="api-qa-pol
 router.register("qa/reviews", views.ReviewViewSet, basename="api-qa-review")
 router.register("qa/disputes", views.DisputeViewSet, basename="api-qa-dispute")
 
-urlpatterns = router.urls
+urlpatterns = [
+    path(
+        "qa/sampling-calculator/",
+        views.SamplingCalculatorView.as_view(),
+        name="api-qa-sampling-calculator",
+    ),
+    *router.urls,
+]

@@ -4,6 +4,7 @@
 - ``reviews``: reviews, an agent's own, score trends, disputes.
 - ``review_page``: everything the review page shows, in one read.
 - ``policies``: sampling policies.
+- ``sampling_calculator``: reviews per agent for a wanted precision (the policy form).
 """
 
 from __future__ import annotations
@@ -37,8 +38,10 @@ from .reviews import (
     review_get,
     review_list,
     reviews_of_conversation,
+    score_summary,
     score_trend,
 )
+from .sampling_calculator import SamplingBasis, SamplingFigures, sampling_basis, sampling_figures
 
 __all__ = [
     "OUTCOME_LABELS",
@@ -48,6 +51,8 @@ __all__ = [
     "PreviewRow",
     "QueueCounts",
     "ReviewPage",
+    "SamplingBasis",
+    "SamplingFigures",
     "TrendPoint",
     "can_manage_policies",
     "can_see_everything",
@@ -67,5 +72,8 @@ __all__ = [
     "review_list",
     "review_page",
     "reviews_of_conversation",
+    "sampling_basis",
+    "sampling_figures",
+    "score_summary",
     "score_trend",
 ]
