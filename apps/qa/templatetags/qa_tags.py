@@ -190,11 +190,11 @@ def score_estimate(summary: Any) -> SafeString:
             "the next few; read it with care.",
         )
     return format_html(
-        '<span class="estimate{}" title="{}"><span class="est-value">{:.1f}</span>'
+        '<span class="estimate{}" title="{}"><span class="est-value">{}</span>'
         '<span class="est-detail">{} (n = {})</span>{}</span>',
         " is-few" if few else "",
         title,
-        summary.mean,
+        f"{summary.mean:.1f}",
         interval,
         summary.n,
         few,
