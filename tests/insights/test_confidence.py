@@ -11,7 +11,10 @@ import pytest
 from apps.insights import stats
 from apps.insights.models import Rollup
 from apps.qa import stats as qa_stats
-from tests.insights.test_dashboards import DAY, PERIOD, day, login, read_csv  # noqa: F401
+from tests.insights import test_dashboards
+from tests.insights.test_dashboards import PERIOD, login, read_csv
+
+day = test_dashboards.day  # the dashboards' day: Alice's three calls, Bob's one, the AI's one
 
 pytestmark = pytest.mark.django_db
 
@@ -118,7 +121,7 @@ def test_the_agents_page_shows_the_qa_score_plus_minus_its_interval_and_n(review
     page = client.get("/insights/agents/", PERIOD).content.decode()
     alice = page[page.index(">Alice</a>") :].split("</tr>", 1)[0]
     assert "80.0 ± 9.8 (n = 5)" in text_of(alice)
-    assert "20% 3.6–62% (n = 5)" in text_of(alice)  # critical failures, Wilson
+    assert "20% 3.6\u201362% (n = 5)" in text_of(alice)  # critical failures, Wilson
     few = re.search(r'<span class="badge few-badge"[^>]*title="([^"]+)"', alice)
     assert few is not None and "Only" in few[1] and "fewer than 10" in few[1]
 
@@ -127,7 +130,7 @@ def test_the_criteria_page_shows_each_pass_rate_with_its_interval(world, day, cl
     login(client, world.admin)
     page = client.get("/insights/criteria/", PERIOD).content.decode()
     row = page[page.index("<code>greeting</code>") :].split("</tr>", 1)[0]
-    assert "50% 15–85%" in text_of(row)
+    assert "50% 15\u201385%" in text_of(row)
     assert 'data-testid="few"' in row  # 4 judged calls < 10
 
 
