@@ -16,6 +16,7 @@ from django.utils import timezone
 from apps.qa import selectors, services
 from apps.qa.selectors.reviews import TrendPoint
 from tests.fixtures import builders
+from tests.fixtures.queries import queries_for
 from tests.qa.test_reviews import H, full_answers, start
 
 pytestmark = pytest.mark.django_db
@@ -169,3 +170,12 @@ def test_the_policy_form_carries_the_calculators_basis(world, client_for):
     assert basis["sd"] == 15.0 and basis["sd_is_default"] is True and basis["score_n"] == 0
     assert round(basis["z"], 6) == 1.959964
     assert "no submitted reviews yet" in page and "standard deviation of 15 points" in page
+
+
+def test_the_calculator_makes_the_same_queries_for_no_reviews_or_many(
+    world, script, client_for
+):
+    client = client_for(world.admin)
+    before = queries_for(client, CALCULATOR, {"points": "5"})
+    two_reviews(world)
+    assert queries_for(client, CALCULATOR, {"points": "5"}) == before <= 6

@@ -79,9 +79,31 @@
       list.push({ name: "95% low", type: "line", data: low, stack: "band", symbol: "none", lineStyle: { opacity: 0 }, tooltip: { show: false } });
       list.push({ name: "95% interval", type: "line", data: band, stack: "band", symbol: "none", lineStyle: { opacity: 0 }, areaStyle: { color: "rgba(54,79,199,0.12)" }, tooltip: { show: false } });
     }
+    // Error bars too: a band between isolated days (most days without reviews) is invisible.
+    const bars = [];
+    points.forEach((p, i) => { if (p.low !== null && p.high !== null) bars.push([i, clip(p.low), clip(p.high)]); });
+    if (bars.length) {
+      list.push({
+        name: "95% error bars", type: "custom", data: bars, encode: { x: 0, y: [1, 2] }, z: 1, silent: true,
+        tooltip: { show: false },
+        renderItem: (params, api) => {
+          const low = api.coord([api.value(0), api.value(1)]);
+          const high = api.coord([api.value(0), api.value(2)]);
+          const style = { stroke: BLUE, lineWidth: 1.2, opacity: 0.55 };
+          return {
+            type: "group",
+            children: [
+              { type: "line", shape: { x1: low[0], y1: low[1], x2: high[0], y2: high[1] }, style: style },
+              { type: "line", shape: { x1: low[0] - 4, y1: low[1], x2: low[0] + 4, y2: low[1] }, style: style },
+              { type: "line", shape: { x1: high[0] - 4, y1: high[1], x2: high[0] + 4, y2: high[1] }, style: style },
+            ],
+          };
+        },
+      });
+    }
     list.push({
       // Points from fewer values than INSIGHTS_MIN_N are hollow (the tooltip says "few").
-      name: data.label, type: "line", symbolSize: 7,
+      name: data.label, type: "line", symbol: "circle", symbolSize: 7,
       data: points.map((p) => ({ value: p.value, symbol: p.few ? "emptyCircle" : "circle" })),
       lineStyle: { width: 2, color: BLUE }, itemStyle: { color: BLUE }, cursor: "pointer", connectNulls: false,
     });
