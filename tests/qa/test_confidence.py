@@ -172,9 +172,7 @@ def test_the_policy_form_carries_the_calculators_basis(world, client_for):
     assert "no submitted reviews yet" in page and "standard deviation of 15 points" in page
 
 
-def test_the_calculator_makes_the_same_queries_for_no_reviews_or_many(
-    world, script, client_for
-):
+def test_the_calculator_makes_the_same_queries_for_no_reviews_or_many(world, script, client_for):
     client = client_for(world.admin)
     before = queries_for(client, CALCULATOR, {"points": "5"})
     two_reviews(world)

@@ -68,7 +68,8 @@ def interval(estimate: Any, unit: str = "") -> str:
     """The 95% interval as "60-71%" with an en dash (empty when there is none)."""
     if estimate is None or estimate.low is None or estimate.high is None:
         return ""
-    low, high = figure(estimate.low, unit), figure(estimate.high, unit)
+    # Wilson's bounds come back as 1e-17 rather than 0 now and then: round first.
+    low, high = figure(round(estimate.low, 9), unit), figure(round(estimate.high, 9), unit)
     if unit == "share":
         low = low.rstrip("%")
     return f"{low}\u2013{high}"
