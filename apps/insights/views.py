@@ -309,6 +309,7 @@ def trends(request: HttpRequest) -> HttpResponse:
                 "low": point.value.low,
                 "high": point.value.high,
                 "n": point.value.n,
+                "few": kpi.kind != "count" and point.value.is_few(settings.INSIGHTS_MIN_N),
                 "previous": point.previous.value if point.previous else None,
                 "url": url,
             }

@@ -242,10 +242,18 @@ def review_list(request: HttpRequest) -> HttpResponse:
             "status": status,
             "agent_id": agent_id,
             "agents": accounts.agent_choices(user=request.user),
-            "trend": selectors.score_trend(reviews) if agent_id is not None else [],
+            **_trend(reviews if agent_id is not None else None),
             **_page(request, reviews),
         },
     )
+
+
+def _trend(reviews: Any) -> dict[str, Any]:
+    """The score trend of some reviews and its average with a 95% interval and n."""
+    if reviews is None:
+        return {"trend": [], "trend_summary": None}
+    points = selectors.score_trend(reviews)
+    return {"trend": points, "trend_summary": selectors.score_summary(points)}
 
 
 @page_for("qa_my_reviews")
@@ -255,7 +263,7 @@ def my_reviews(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "qa/my_reviews.html",
-        {"trend": selectors.score_trend(reviews), **_page(request, reviews)},
+        {**_trend(reviews), **_page(request, reviews)},
     )
 
 
@@ -542,7 +550,14 @@ def _policy_form(request: HttpRequest, policy: Any = None) -> HttpResponse:
                 },
             )
     return render(
-        request, "qa/policy_form.html", {"form": form, "policy": policy, "preview": preview}
+        request,
+        "qa/policy_form.html",
+        {
+            "form": form,
+            "policy": policy,
+            "preview": preview,
+            "calculator": selectors.sampling_basis(user=request.user).as_json(),
+        },
     )
 
 

@@ -23,6 +23,12 @@ QA_TRUST_KAPPA_TRUSTED = get_float("QA_TRUST_KAPPA_TRUSTED", 0.8)
 QA_TRUST_KAPPA_REVIEW = get_float("QA_TRUST_KAPPA_REVIEW", 0.4)
 QA_TRUST_MIN_N = get_int("QA_TRUST_MIN_N", 30, minimum=1)
 QA_TRUST_MAX_DISPUTES_LOST = get_int("QA_TRUST_MAX_DISPUTES_LOST", 2, minimum=0)
+# Below this many reviews an average QA score (with its 95% interval) is marked "few".
+QA_SCORE_MIN_N = get_int("QA_SCORE_MIN_N", 10, minimum=1)
+# The sampling calculator (policy form): the standard deviation of review scores it assumes
+# while fewer than QA_SAMPLING_MIN_REVIEWS submitted reviews show the real one.
+QA_SAMPLING_DEFAULT_SD = get_float("QA_SAMPLING_DEFAULT_SD", 15.0)
+QA_SAMPLING_MIN_REVIEWS = get_int("QA_SAMPLING_MIN_REVIEWS", 10, minimum=2)
 # Below this many paired answers every agreement figure carries a warning.
 QA_AGREEMENT_MIN_PAIRS = get_int("QA_AGREEMENT_MIN_PAIRS", 20, minimum=1)
 # Bootstrap resamples for the kappa intervals (more: steadier bounds, slower pages).

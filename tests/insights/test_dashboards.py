@@ -71,8 +71,9 @@ def test_a_mean_has_an_interval_from_its_sum_of_squares():
     values = [70.0, 80.0, 90.0]
     estimate = stats.mean(3, sum(values), sum(v * v for v in values))
     assert estimate.value == 80.0
-    # sd 10, n 3: 80 +- 1.96 * 10 / sqrt(3)
-    assert round(estimate.low, 2) == 68.68 and round(estimate.high, 2) == 91.32
+    # sd 10, n 3: 80 +- t(0.975, 2) * 10 / sqrt(3) = 80 +- 4.3027 * 5.7735 = 80 +- 24.84
+    # (Student's t: a normal 1.96 would claim 80 +- 11.3 from three reviews)
+    assert round(estimate.low, 2) == 55.16 and round(estimate.high, 2) == 104.84
     assert stats.mean(1, 5.0, 25.0).low is None  # no interval from one value
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -58,10 +59,19 @@ class InsightsView(APIView):
         return filters_parse(request.query_params)
 
 
-def _estimate(value: stats.Estimate | None) -> dict[str, Any] | None:
+def _estimate(value: stats.Estimate | None, kind: str = "mean") -> dict[str, Any] | None:
+    """A figure as JSON: its value, n and 95% interval (Student's t for a mean, Wilson's for a
+    rate); a mean also has its ``half_width`` (the "± 5.1" pages show) and every mean or rate
+    says whether it rests on ``few`` values (n < ``INSIGHTS_MIN_N``)."""
     if value is None:
         return None
-    return {"value": value.value, "n": value.n, "low": value.low, "high": value.high}
+    result: dict[str, Any] = {"value": value.value, "n": value.n, "low": value.low,
+                              "high": value.high}  # fmt: skip
+    if kind == "mean":
+        result["half_width"] = value.half_width
+    if kind != "count":
+        result["few"] = value.is_few(settings.INSIGHTS_MIN_N)
+    return result
 
 
 def _filters_json(filters: InsightFilters) -> dict[str, Any]:
@@ -91,8 +101,8 @@ class OverviewView(InsightsView):
                         "label": v.kpi.label,
                         "kind": v.kpi.kind,
                         "unit": v.kpi.unit,
-                        "current": _estimate(v.current),
-                        "previous": _estimate(v.previous),
+                        "current": _estimate(v.current, v.kpi.kind),
+                        "previous": _estimate(v.previous, v.kpi.kind),
                         "few": v.few,
                         "daily": v.daily,
                     }
@@ -109,9 +119,9 @@ def _table_json(table: selectors.Table) -> list[dict[str, Any]]:
             "label": row.label,
             "detail": row.detail,
             "few": row.few,
-            "figures": {kpi.key: _estimate(row.estimate(kpi)) for kpi in table.kpis},
+            "figures": {kpi.key: _estimate(row.estimate(kpi), kpi.kind) for kpi in table.kpis},
             "previous": (
-                {kpi.key: _estimate(row.previous(kpi)) for kpi in table.kpis}
+                {kpi.key: _estimate(row.previous(kpi), kpi.kind) for kpi in table.kpis}
                 if row.previous_sums is not None
                 else None
             ),
@@ -145,7 +155,10 @@ class TableCsvView(InsightsView):
         description="`agents.csv` has the columns agent, team, conversations, "
         "handle_seconds_avg, first_response_seconds_avg, customer_sentiment_delta_avg, "
         "ai_adherence_score_avg, qa_score_avg, reviews, critical_failed, flags, handoffs, "
-        "then containment_rate, task_success_rate, suggestion_closeness_avg. Dates are the "
+        "then containment_rate, task_success_rate, suggestion_closeness_avg, then the QA "
+        "score's n and 95% interval (qa_score_n, qa_score_low, qa_score_high: Student's t) and "
+        "the critical failure rate with its n and Wilson interval (critical_failed_rate, "
+        "critical_failed_rate_low, critical_failed_rate_high). Dates are the "
         "conversation's start in the portal's time zone; an empty cell means no data.",
         parameters=FILTERS,
         responses={(200, "text/csv"): _CSV, 400: _INVALID, 404: ErrorSerializer},
@@ -179,13 +192,17 @@ class CriteriaView(InsightsView):
                         "kind": row.kind,
                         "ai": dict(zip(("met", "not_met", "na"), row.ai, strict=True)),
                         "human": dict(zip(("met", "not_met", "na"), row.human, strict=True)),
-                        "ai_pass_rate": _estimate(row.ai_rate),
-                        "human_pass_rate": _estimate(row.human_rate),
+                        "ai_pass_rate": _estimate(row.ai_rate, "rate"),
+                        "human_pass_rate": _estimate(row.human_rate, "rate"),
                     }
                     for row in rows
                 ],
             }
         )
+
+
+def _share(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"
 
 
 class CriteriaCsvView(InsightsView):
@@ -200,13 +217,17 @@ class CriteriaCsvView(InsightsView):
 
         def lines() -> Any:
             yield ["criterion", "name", "kind", "ai_met", "ai_not_met", "ai_na",
-                   "ai_pass_rate", "qa_met", "qa_not_met", "qa_na", "qa_pass_rate"]  # fmt: skip
+                   "ai_pass_rate", "qa_met", "qa_not_met", "qa_na", "qa_pass_rate",
+                   # After the first ones: each rate's n and 95% interval (Wilson).
+                   "ai_n", "ai_pass_rate_low", "ai_pass_rate_high",
+                   "qa_n", "qa_pass_rate_low", "qa_pass_rate_high"]  # fmt: skip
             for row in rows:
-                ai, human = row.ai_rate.value, row.human_rate.value
+                ai, human = row.ai_rate, row.human_rate
                 yield [
-                    row.key, row.name, row.kind, *map(str, row.ai),
-                    "" if ai is None else f"{ai:.4f}", *map(str, row.human),
-                    "" if human is None else f"{human:.4f}",
+                    row.key, row.name, row.kind, *map(str, row.ai), _share(ai.value),
+                    *map(str, row.human), _share(human.value),
+                    str(ai.n), _share(ai.low), _share(ai.high),
+                    str(human.n), _share(human.low), _share(human.high),
                 ]  # fmt: skip
 
         name = f"criteria-{filters.period.start}-{filters.period.end}.csv"
@@ -237,7 +258,7 @@ class HeatmapView(InsightsView):
                         "criterion": k,
                         "met": c.met,
                         "not_met": c.not_met,
-                        "pass_rate": _estimate(c.estimate),
+                        "pass_rate": _estimate(c.estimate, "rate"),
                     }
                     for (a, k), c in heat.cells.items()
                 ],
@@ -267,7 +288,7 @@ class LabelsView(InsightsView):
                                 {
                                     "suggestions": row.value_n,
                                     "closeness": _estimate(row.closeness),
-                                    "followed": _estimate(row.followed),
+                                    "followed": _estimate(row.followed, "rate"),
                                 }
                                 if kind == "SUGGESTION"
                                 else {}
@@ -308,8 +329,8 @@ class SeriesView(InsightsView):
                     {
                         "from": p.start,
                         "to": p.end,
-                        "value": _estimate(p.value),
-                        "previous": _estimate(p.previous),
+                        "value": _estimate(p.value, kpi.kind),
+                        "previous": _estimate(p.previous, kpi.kind),
                     }
                     for p in points
                 ],

@@ -35,6 +35,15 @@ AGENT_COLUMNS = (
     "containment_rate",
     "task_success_rate",
     "suggestion_closeness_avg",
+    # The QA score's sample size and 95% interval (Student's t, from the rollups' sums and sums
+    # of squares), and the critical failure rate with its Wilson interval: a spreadsheet can
+    # tell an agent's 82 from 3 reviews from one from 40.
+    "qa_score_n",
+    "qa_score_low",
+    "qa_score_high",
+    "critical_failed_rate",
+    "critical_failed_rate_low",
+    "critical_failed_rate_high",
 )
 _MEANS = {
     "handle_seconds_avg": "handle",
@@ -45,6 +54,15 @@ _MEANS = {
     "containment_rate": "containment",
     "task_success_rate": "task_success",
     "suggestion_closeness_avg": "suggestion_closeness",
+}
+# column -> (figure, which part of its estimate)
+_INTERVALS = {
+    "qa_score_n": ("qa_score", "n"),
+    "qa_score_low": ("qa_score", "low"),
+    "qa_score_high": ("qa_score", "high"),
+    "critical_failed_rate": ("critical_failed", "value"),
+    "critical_failed_rate_low": ("critical_failed", "low"),
+    "critical_failed_rate_high": ("critical_failed", "high"),
 }
 _COUNTS = {"conversations": "conversations", "reviews": "reviews", "flags": "flags",
            "critical_failed": "critical_failed", "handoffs": "handoffs"}  # fmt: skip
@@ -69,6 +87,9 @@ def table_rows(table: Table, *, first: str) -> Iterator[list[str]]:
         for column in AGENT_COLUMNS[2:]:
             if column in _MEANS:
                 cells.append(_number(kpi_estimate(KPI_BY_KEY[_MEANS[column]], row.sums).value))
+            elif column in _INTERVALS:
+                key, part = _INTERVALS[column]
+                cells.append(_number(getattr(kpi_estimate(KPI_BY_KEY[key], row.sums), part)))
             else:
                 cells.append(_number(row.sums.get(_COUNTS[column]) or 0))
         yield cells

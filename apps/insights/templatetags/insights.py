@@ -7,6 +7,7 @@ from typing import Any
 from django import template
 from django.conf import settings
 from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
 
 register = template.Library()
 
@@ -67,10 +68,103 @@ def interval(estimate: Any, unit: str = "") -> str:
     """The 95% interval as "60-71%" with an en dash (empty when there is none)."""
     if estimate is None or estimate.low is None or estimate.high is None:
         return ""
-    low, high = figure(estimate.low, unit), figure(estimate.high, unit)
+    # Wilson's bounds come back as 1e-17 rather than 0 now and then: round first.
+    low, high = figure(round(estimate.low, 9), unit), figure(round(estimate.high, 9), unit)
     if unit == "share":
         low = low.rstrip("%")
     return f"{low}\u2013{high}"
+
+
+def _plus_minus(half: float, unit: str) -> str:
+    """A mean's half-width in its unit: "± 5.1" (score), "± 3 s", "± 4.2 pts" (share)."""
+    if unit == "share":
+        return f"\u00b1 {half * 100:.1f} pts"
+    if unit == "seconds":
+        return f"\u00b1 {_seconds(half)}"
+    if unit == "delta":
+        return f"\u00b1 {half:.2f}"
+    if unit == "score":
+        return f"\u00b1 {half:.1f}"
+    return f"\u00b1 {half:,.1f}"
+
+
+def few_text(n: int, minimum: int, noun: str = "values") -> str:
+    return (
+        f"Only {n} {noun} (fewer than {minimum}): the 95% interval is wide and the figure may "
+        "move a lot with the next few; read it with care."
+    )
+
+
+@register.simple_tag
+def estimate(
+    value: Any,
+    unit: str = "",
+    kind: str = "mean",
+    stacked: bool = False,
+    minimum: int | None = None,
+    noun: str = "values",
+    with_n: bool = True,
+) -> SafeString:
+    """A mean or a rate with its 95% interval and sample size, one way on every page:
+    "82.4 ± 5.1 (n = 12)" for a mean (Student's t), "82% 74-88% (n = 40)" for a rate (Wilson's
+    interval, not symmetric, so its bounds), and a muted "few" marker whose tooltip says why
+    when n is below ``minimum`` (``INSIGHTS_MIN_N``). ``stacked`` puts the interval and n on a
+    second, smaller line (tables with many columns); ``with_n=False`` leaves n out where a
+    column beside it shows it. A count is just the count."""
+    if value is None:
+        return mark_safe("\u2014")
+    number = figure(value.value, unit)
+    if kind == "count":
+        return format_html("{}", number)
+    threshold = settings.INSIGHTS_MIN_N if minimum is None else minimum
+    parts: list[str] = []
+    title = f"n = {value.n}"
+    if value.low is not None and value.high is not None:
+        if kind == "rate":
+            # Wilson's bounds come back as 1e-17 rather than 0 now and then: round first.
+            low = figure(round(value.low, 9), "share").rstrip("%")
+            high = figure(round(value.high, 9), "share")
+            parts.append(f"{low}\u2013{high}")
+            title = f"95% interval (Wilson) {low}\u2013{high}, n = {value.n}"
+        else:
+            parts.append(_plus_minus((value.high - value.low) / 2, unit))
+            title = (
+                f"95% interval (Student's t) {figure(value.low, unit)}\u2013"
+                f"{figure(value.high, unit)}, n = {value.n}"
+            )
+    if with_n and (value.value is not None or value.n):
+        parts.append(f"(n = {value.n:,})")
+    few_marker = ""
+    if value.n and value.n < threshold:
+        few_marker = format_html(
+            ' <span class="badge few-badge" tabindex="0" title="{}" data-testid="few">few</span>',
+            few_text(value.n, threshold, noun),
+        )
+    detail = " ".join(parts)
+    return format_html(
+        '<span class="estimate{}" title="{}" data-n="{}">'
+        '<span class="est-value">{}</span> <span class="est-detail{}">{}{}</span></span>',
+        " is-few" if few_marker else "",
+        title,
+        value.n,
+        number,
+        " d-block" if stacked else "",
+        detail,
+        mark_safe(few_marker),  # built with format_html above
+    )
+
+
+@register.filter
+def plus_minus(value: Any, unit: str = "") -> str:
+    """A mean's "± 5.1" (empty without an interval)."""
+    if value is None or value.low is None or value.high is None:
+        return ""
+    return _plus_minus((value.high - value.low) / 2, unit)
+
+
+@register.simple_tag
+def few_title(n: Any, noun: str = "values") -> str:
+    return few_text(int(n or 0), settings.INSIGHTS_MIN_N, noun)
 
 
 @register.filter

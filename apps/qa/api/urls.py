@@ -22,5 +22,10 @@ urlpatterns = [
     ),
     path("qa/stats/trust/", views.TrustView.as_view(), name="api-qa-stats-trust"),
     path("qa/stats/ai-scores/", views.AiScoresView.as_view(), name="api-qa-stats-ai-scores"),
+    path(
+        "qa/sampling-calculator/",
+        views.SamplingCalculatorView.as_view(),
+        name="api-qa-sampling-calculator",
+    ),
     *router.urls,
 ]

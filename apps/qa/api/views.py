@@ -10,12 +10,14 @@ every write is one service call, whose errors are clear 4xx JSON.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import django_filters
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -30,6 +32,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.scoping import can_use
+from apps.common.errors import ValidationFailed
 from ccportal.api import Pagination
 from ccportal.viewsets import ErrorSerializer, IdFilter, ScopedReadOnlyViewSet
 
@@ -873,3 +876,57 @@ class AiScoresView(APIView):
             selectors.ai_score_summary(user=request.user, version_id=version.pk)
         ).data
         return response
+
+
+# Sampling calculator ----------------------------------------------------------------------------
+
+
+def _number_param(request: Request, name: str, default: float, *, below: float) -> float:
+    """A number of points from the query, above 0 and below ``below``; else a 400 by field."""
+    raw = str(request.query_params.get(name, "")).strip() or str(default)
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or not 0 < value < below:
+        raise ValidationFailed({name: [f"Give a number of points above 0 and below {below:g}."]})
+    return value
+
+
+class SamplingCalculatorView(APIView):
+    """How many reviews per agent (per period) reach a QA score within ± ``points`` and a
+    criterion pass rate within ± ``rate_points`` percentage points, at 95%: the figures the
+    policy form shows, from the scores and answers of the reviews the caller may read."""
+
+    permission_classes = [IsAuthenticated, CanReview]
+
+    @extend_schema(
+        summary="Reviews per agent needed for a wanted precision (95%)",
+        parameters=[
+            OpenApiParameter(
+                "points", OpenApiTypes.NUMBER, description="± QA score points (default 5)"
+            ),
+            OpenApiParameter(
+                "rate_points",
+                OpenApiTypes.NUMBER,
+                description="± percentage points of a pass rate (default: points, at most 49)",
+            ),
+        ],
+        responses={200: OpenApiTypes.OBJECT, 400: _INVALID, 403: _FORBIDDEN},
+    )
+    def get(self, request: Request) -> Response:
+        points = _number_param(request, "points", 5, below=100)
+        rate_points = _number_param(request, "rate_points", min(points, 49), below=50)
+        basis = selectors.sampling_basis(user=request.user)
+        figures = selectors.sampling_figures(basis=basis, points=points, rate_points=rate_points)
+        result = figures.as_json()
+        result["score"] |= {
+            "sd": basis.sd,
+            "sd_is_default": basis.sd_is_default,
+            "observed_sd": basis.observed_sd,
+            "n": basis.score_n,
+            "mean": basis.mean_score,
+        }
+        result["rate"]["observed"] |= {"p": basis.pass_rate, "n": basis.answer_n}
+        result["confidence"] = 0.95
+        return Response(result)

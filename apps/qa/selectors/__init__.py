@@ -6,6 +6,7 @@
 - ``policies``: sampling policies.
 - ``agreement``: the AI as a rater: agreement per criterion, tiers, where it disagreed.
 - ``ai_scores``: the AI score (auto-QA), apart from people's review scores.
+- ``sampling_calculator``: reviews per agent for a wanted precision (the policy form).
 """
 
 from __future__ import annotations
@@ -54,8 +55,10 @@ from .reviews import (
     review_get,
     review_list,
     reviews_of_conversation,
+    score_summary,
     score_trend,
 )
+from .sampling_calculator import SamplingBasis, SamplingFigures, sampling_basis, sampling_figures
 
 __all__ = [
     "OUTCOME_LABELS",
@@ -68,6 +71,8 @@ __all__ = [
     "PreviewRow",
     "QueueCounts",
     "ReviewPage",
+    "SamplingBasis",
+    "SamplingFigures",
     "TrendPoint",
     "VersionAgreement",
     "ai_score_list",
@@ -93,6 +98,9 @@ __all__ = [
     "review_list",
     "review_page",
     "reviews_of_conversation",
+    "sampling_basis",
+    "sampling_figures",
+    "score_summary",
     "score_trend",
     "trust_changes",
     "version_agreement",

@@ -7,12 +7,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from apps.common.errors import NotFound
 from apps.conversations import selectors as conversations
 
+from .. import stats
 from ..choices import DisputeStatus, ReviewStatus
 from ..models import Dispute, DisputeItem, Review, ReviewAnswer, ReviewRevision
 
@@ -126,6 +128,42 @@ def score_trend(reviews: QuerySet[Review]) -> list[TrendPoint]:
         for when, score, pk in reversed(rows)
         if when is not None and score is not None
     ]
+
+
+@dataclass(frozen=True)
+class ScoreSummary:
+    """The mean of some review scores with its 95% interval (Student's t) and n; ``few`` when
+    n is below ``QA_SCORE_MIN_N``, so pages mark it and say why."""
+
+    n: int
+    mean: float | None
+    low: float | None
+    high: float | None
+    minimum: int
+
+    @property
+    def half_width(self) -> float | None:
+        return None if self.low is None or self.high is None else (self.high - self.low) / 2
+
+    @property
+    def few(self) -> bool:
+        return 0 < self.n < self.minimum
+
+
+def score_summary(points: list[TrendPoint]) -> ScoreSummary:
+    """The average of a trend's scores (the reviews its chart shows) with its t interval."""
+    values = [float(point.score) for point in points]
+    n = len(values)
+    low = high = None
+    if n >= 2:
+        low, high = stats.mean_interval(values)
+    return ScoreSummary(
+        n=n,
+        mean=sum(values) / n if n else None,
+        low=low,
+        high=high,
+        minimum=settings.QA_SCORE_MIN_N,
+    )
 
 
 def dispute_list(*, user: Person, status: str = DisputeStatus.OPEN) -> QuerySet[Dispute]:

@@ -9,6 +9,8 @@ from typing import Any
 
 from django import template
 from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from ..choices import DisputeStatus, ItemSource, ItemStatus, Priority
 
@@ -107,9 +109,13 @@ def segment_label(value: str) -> str:
 
 
 @register.simple_tag
-def trend_chart(points: Sequence[Any], width: int = 1200, height: int = 170) -> dict[str, Any]:
+def trend_chart(
+    points: Sequence[Any], summary: Any = None, width: int = 1200, height: int = 170
+) -> dict[str, Any]:
     """Coordinates of a score-over-time line chart (0-100 on the y axis), drawn as inline SVG
-    by ``qa/_trend.html``: nothing to download, readable without JavaScript."""
+    by ``qa/_trend.html``: nothing to download, readable without JavaScript. With a
+    ``summary`` (``selectors.score_summary``) the average is a line and its 95% interval a band
+    (clipped to 0-100)."""
     pad_left, pad_right, pad_top, pad_bottom = 34, 14, 10, 22
     inner_w = width - pad_left - pad_right
     inner_h = height - pad_top - pad_bottom
@@ -120,7 +126,19 @@ def trend_chart(points: Sequence[Any], width: int = 1200, height: int = 170) -> 
         y = pad_top + inner_h * (1 - float(point.score) / 100)
         coords.append({"x": round(x, 1), "y": round(y, 1), "point": point})
     mean = sum(float(p.score) for p in points) / n if n else None
+
+    def y_of(value: float) -> float:
+        return round(pad_top + inner_h * (1 - max(0.0, min(100.0, value)) / 100), 1)
+
+    band = None
+    if summary is not None and summary.mean is not None:
+        band = {"mean": y_of(summary.mean)}
+        if summary.low is not None and summary.high is not None:
+            band["top"] = y_of(summary.high)
+            band["height"] = round(y_of(summary.low) - y_of(summary.high), 1)
     return {
+        "band": band,
+        "inner_width": inner_w,
         "width": width,
         "height": height,
         "points": coords,
@@ -179,3 +197,34 @@ def kappa(value: float | None) -> str:
 @register.filter
 def percent(value: float | None, places: int = 0) -> str:
     return "\u2013" if value is None else f"{value * 100:.{places}f}%"
+
+
+@register.simple_tag
+def score_estimate(summary: Any) -> SafeString:
+    """An average score as every page shows one: "82.4 ± 5.1 (n = 12)" (95%, Student's t), and
+    a muted "few" marker whose tooltip says why when n is below ``QA_SCORE_MIN_N``."""
+    if summary is None or summary.mean is None:
+        return format_html("{}", "\u2014")
+    interval = ""
+    title = f"n = {summary.n}"
+    if summary.half_width is not None:
+        interval = f" \u00b1 {summary.half_width:.1f}"
+        title = f"95% interval (Student's t) {summary.low:.1f}\u2013{summary.high:.1f}, {title}"
+    few = ""
+    if summary.few:
+        few = format_html(
+            ' <span class="badge few-badge" tabindex="0" title="{}" data-testid="few">few</span>',
+            f"Only {summary.n} review{'s' if summary.n != 1 else ''} (fewer than "
+            f"{summary.minimum}): the 95% interval is wide and the average may move a lot with "
+            "the next few; read it with care.",
+        )
+    return format_html(
+        '<span class="estimate{}" title="{}"><span class="est-value">{}</span>'
+        '<span class="est-detail">{} (n = {})</span>{}</span>',
+        " is-few" if few else "",
+        title,
+        f"{summary.mean:.1f}",
+        interval,
+        summary.n,
+        few,
+    )

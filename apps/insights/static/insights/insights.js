@@ -67,16 +67,44 @@
   function series(el, data) {
     const points = data.points;
     const chart = echarts.init(el, null, { renderer: "svg" });
-    const low = points.map((p) => p.low);
-    const band = points.map((p) => (p.low === null || p.high === null ? null : p.high - p.low));
+    // The band is clipped to what the figure can be (a score 0-100, a share 0-1): a day with
+    // two reviews has a t interval far wider than the scale, which would flatten the line.
+    const bounds = data.unit === "score" ? [0, 100] : data.unit === "share" ? [0, 1] : [null, null];
+    const clip = (v) => (v === null ? null : Math.min(bounds[1] === null ? v : bounds[1], Math.max(bounds[0] === null ? v : bounds[0], v)));
+    const low = points.map((p) => clip(p.low));
+    const band = points.map((p) => (p.low === null || p.high === null ? null : clip(p.high) - clip(p.low)));
     const hasBand = band.some((v) => v !== null);
     const list = [];
     if (hasBand) {
       list.push({ name: "95% low", type: "line", data: low, stack: "band", symbol: "none", lineStyle: { opacity: 0 }, tooltip: { show: false } });
       list.push({ name: "95% interval", type: "line", data: band, stack: "band", symbol: "none", lineStyle: { opacity: 0 }, areaStyle: { color: "rgba(54,79,199,0.12)" }, tooltip: { show: false } });
     }
+    // Error bars too: a band between isolated days (most days without reviews) is invisible.
+    const bars = [];
+    points.forEach((p, i) => { if (p.low !== null && p.high !== null) bars.push([i, clip(p.low), clip(p.high)]); });
+    if (bars.length) {
+      list.push({
+        name: "95% error bars", type: "custom", data: bars, encode: { x: 0, y: [1, 2] }, z: 1, silent: true,
+        tooltip: { show: false },
+        renderItem: (params, api) => {
+          const low = api.coord([api.value(0), api.value(1)]);
+          const high = api.coord([api.value(0), api.value(2)]);
+          const style = { stroke: BLUE, lineWidth: 1.2, opacity: 0.55 };
+          return {
+            type: "group",
+            children: [
+              { type: "line", shape: { x1: low[0], y1: low[1], x2: high[0], y2: high[1] }, style: style },
+              { type: "line", shape: { x1: low[0] - 4, y1: low[1], x2: low[0] + 4, y2: low[1] }, style: style },
+              { type: "line", shape: { x1: high[0] - 4, y1: high[1], x2: high[0] + 4, y2: high[1] }, style: style },
+            ],
+          };
+        },
+      });
+    }
     list.push({
-      name: data.label, type: "line", data: points.map((p) => p.value), symbol: "circle", symbolSize: 7,
+      // Points from fewer values than INSIGHTS_MIN_N are hollow (the tooltip says "few").
+      name: data.label, type: "line", symbol: "circle", symbolSize: 7,
+      data: points.map((p) => ({ value: p.value, symbol: p.few ? "emptyCircle" : "circle" })),
       lineStyle: { width: 2, color: BLUE }, itemStyle: { color: BLUE }, cursor: "pointer", connectNulls: false,
     });
     if (points.some((p) => p.previous !== null)) {
@@ -97,7 +125,7 @@
         formatter: (items) => {
           const i = items[0].dataIndex;
           const p = points[i];
-          let text = p.x + "<br>" + data.label + ": " + format(p.value, data.unit) + " (n = " + p.n + ")";
+          let text = p.x + "<br>" + data.label + ": " + format(p.value, data.unit) + " (n = " + p.n + (p.few ? ", few: read with care" : "") + ")";
           if (p.low !== null && p.high !== null) text += "<br>95%: " + format(p.low, data.unit) + " – " + format(p.high, data.unit);
           if (p.previous !== null) text += "<br>Previous period: " + format(p.previous, data.unit);
           return text;
