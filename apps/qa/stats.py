@@ -179,22 +179,53 @@ def _quantile(ordered: Sequence[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
+def t_cdf(t: float, df: int) -> float:
+    """Student's t distribution function, exact for whole degrees of freedom: the finite
+    trigonometric series of Abramowitz & Stegun 26.7.3 (odd df) and 26.7.4 (even df)."""
+    if df < 1:
+        raise ValueError("df must be at least 1")
+    theta = math.atan(abs(t) / math.sqrt(df))
+    sin, cos2 = math.sin(theta), math.cos(theta) ** 2
+    if df % 2:
+        term, total = math.cos(theta), 0.0
+        if df > 1:
+            total = term
+            for k in range(3, df - 1, 2):
+                term *= cos2 * (k - 1) / k
+                total += term
+        inside = 2 / math.pi * (theta + sin * total)  # P(|T| < |t|)
+    else:
+        term = total = 1.0
+        for k in range(2, df - 1, 2):
+            term *= cos2 * (k - 1) / k
+            total += term
+        inside = sin * total
+    return 0.5 + inside / 2 if t >= 0 else 0.5 - inside / 2
+
+
 def t_quantile(p: float, df: int) -> float:
-    """Student's t quantile: exact for 1 and 2 degrees of freedom, else the Cornish-Fisher
-    expansion around the normal quantile (Abramowitz & Stegun 26.7.5; within 1e-3 from 3
-    degrees of freedom on)."""
+    """Student's t quantile for whole degrees of freedom: closed forms for 1 and 2, else
+    bisection on :func:`t_cdf` (to 1e-10)."""
+    if not 0 < p < 1:
+        raise ValueError("p must lie between 0 and 1")
     if df < 1:
         raise ValueError("df must be at least 1")
     if df == 1:
         return math.tan(math.pi * (p - 0.5))
     if df == 2:
         return (2 * p - 1) / math.sqrt(2 * p * (1 - p))
-    x = NormalDist().inv_cdf(p)
-    g1 = (x**3 + x) / 4
-    g2 = (5 * x**5 + 16 * x**3 + 3 * x) / 96
-    g3 = (3 * x**7 + 19 * x**5 + 17 * x**3 - 15 * x) / 384
-    g4 = (79 * x**9 + 776 * x**7 + 1482 * x**5 - 1920 * x**3 - 945 * x) / 92160
-    return x + g1 / df + g2 / df**2 + g3 / df**3 + g4 / df**4
+    if p < 0.5:
+        return -t_quantile(1 - p, df)
+    low, high = 0.0, 1.0
+    while t_cdf(high, df) < p:
+        high *= 2
+    while high - low > 1e-10:
+        middle = (low + high) / 2
+        if t_cdf(middle, df) < p:
+            low = middle
+        else:
+            high = middle
+    return (low + high) / 2
 
 
 def mean_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:

@@ -22,6 +22,9 @@ QA_MANUAL_DUE_HOURS = get_int("QA_MANUAL_DUE_HOURS", 72, minimum=1)
 QA_TRUST_KAPPA_TRUSTED = get_float("QA_TRUST_KAPPA_TRUSTED", 0.8)
 QA_TRUST_KAPPA_REVIEW = get_float("QA_TRUST_KAPPA_REVIEW", 0.4)
 QA_TRUST_MIN_N = get_int("QA_TRUST_MIN_N", 30, minimum=1)
+# ... and at least this many answers of the rarer outcome ("not met" for a criterion agents
+# usually meet): with fewer, nothing shows whether the AI tells met from not met apart.
+QA_TRUST_MIN_RARER = get_int("QA_TRUST_MIN_RARER", 5, minimum=0)
 QA_TRUST_MAX_DISPUTES_LOST = get_int("QA_TRUST_MAX_DISPUTES_LOST", 2, minimum=0)
 # Below this many reviews an average QA score (with its 95% interval) is marked "few".
 QA_SCORE_MIN_N = get_int("QA_SCORE_MIN_N", 10, minimum=1)

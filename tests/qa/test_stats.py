@@ -164,11 +164,19 @@ def test_mean_interval_uses_students_t():
 
 @pytest.mark.parametrize(
     ("p", "df", "expected"),
-    [(0.975, 1, 12.706), (0.975, 2, 4.303), (0.975, 3, 3.182), (0.975, 10, 2.228),
-     (0.975, 30, 2.042), (0.995, 5, 4.032)],
+    [(0.975, 1, 12.7062), (0.975, 2, 4.3027), (0.975, 3, 3.1824), (0.975, 4, 2.7764),
+     (0.975, 5, 2.5706), (0.975, 10, 2.2281), (0.975, 30, 2.0423), (0.995, 5, 4.0321),
+     (0.95, 7, 1.8946), (0.025, 9, -2.2622)],
 )  # fmt: skip
 def test_t_quantile_matches_the_tables(p, df, expected):
-    assert stats.t_quantile(p, df) == pytest.approx(expected, abs=0.01)
+    assert stats.t_quantile(p, df) == pytest.approx(expected, abs=1e-4)
+
+
+def test_t_cdf_is_the_distribution_function():
+    assert stats.t_cdf(0, 5) == pytest.approx(0.5)
+    assert stats.t_cdf(2.5706, 5) == pytest.approx(0.975, abs=1e-5)
+    assert stats.t_cdf(-2.5706, 5) == pytest.approx(0.025, abs=1e-5)
+    assert stats.t_cdf(1.0, 1) == pytest.approx(0.75)
 
 
 def test_reviews_needed_for_a_mean_and_a_rate():

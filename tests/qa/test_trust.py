@@ -50,6 +50,31 @@ def test_the_reason_reads_plainly():
     assert "lost 3 disputes > 2" in services.tier_for(figures(50, 0.9), 3).reason
 
 
+@pytest.mark.parametrize(
+    ("rarer", "low", "tier"),
+    [
+        (("not met", 4), 0.95, TrustTier.REVIEW),  # near-perfect, but only 4 failures seen
+        (("not met", 5), 0.95, TrustTier.TRUSTED),
+        (("not met", 1), -0.2, TrustTier.REVIEW),  # too few to condemn it either
+        (("met", 5), 0.1, TrustTier.MANUAL),
+    ],
+)
+def test_a_tier_needs_enough_answers_of_the_rarer_outcome(rarer, low, tier):
+    verdict = services.tier_for(figures(75, low), 0, rarer=rarer)
+    assert verdict.tier == tier
+    if rarer[1] < 5:
+        assert f"people said {rarer[0]!r} {rarer[1]} time" in verdict.reason
+
+
+def test_the_rarer_outcome_is_counted_from_peoples_answers():
+    def pair(human: str) -> services.Pair:
+        return services.Pair(1, "k", H, "MET", human, "review")
+
+    pairs = [pair("MET")] * 70 + [pair("NOT_MET")] * 3 + [pair("NA")] * 2
+    assert services.rarer_outcome(pairs) == ("not met", 3)
+    assert services.rarer_outcome([pair("NOT_MET")] * 9 + [pair("MET")] * 2) == ("met", 2)
+
+
 def test_the_thresholds_are_settings(settings):
     settings.QA_TRUST_KAPPA_TRUSTED = 0.6
     settings.QA_TRUST_MIN_N = 10

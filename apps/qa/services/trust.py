@@ -34,6 +34,7 @@ from django.utils import timezone
 
 from apps.common.tasks import enqueue
 from apps.rubrics import selectors as rubrics
+from apps.rubrics.choices import Outcome
 
 from .. import stats
 from ..choices import CalibrationStatus, DisputeStatus, ReviewStatus, TrustTier
@@ -181,13 +182,34 @@ def _k(value: float | None) -> str:
     return "undefined" if value is None else f"{value:.2f}"
 
 
-def tier_for(figures: stats.Agreement, disputes_lost: int) -> Verdict:
-    """The tier the figures earn, and why, in words an admin reads in the change log."""
+def rarer_outcome(pairs: list[Pair]) -> tuple[str, int]:
+    """The rarer of "met" and "not met" among people's answers, and how often they gave it."""
+    met = sum(1 for p in pairs if p.human == Outcome.MET)
+    not_met = sum(1 for p in pairs if p.human == Outcome.NOT_MET)
+    return ("not met", not_met) if not_met <= met else ("met", met)
+
+
+def tier_for(
+    figures: stats.Agreement, disputes_lost: int, *, rarer: tuple[str, int] | None = None
+) -> Verdict:
+    """The tier the figures earn, and why, in words an admin reads in the change log.
+
+    ``rarer`` is the rarer of people's "met" and "not met" answers with its count: below
+    ``QA_TRUST_MIN_RARER`` the data cannot show whether the AI tells the two apart (a bootstrap
+    of kappa over one failing call is 1.00 to 1.00, or 0 to 1), so the criterion stays REVIEW
+    whatever kappa says."""
     trusted, review = settings.QA_TRUST_KAPPA_TRUSTED, settings.QA_TRUST_KAPPA_REVIEW
     minimum, max_lost = settings.QA_TRUST_MIN_N, settings.QA_TRUST_MAX_DISPUTES_LOST
     n, low = figures.n, figures.low
     if n < minimum:
         return Verdict(TrustTier.REVIEW, f"too little data: n = {n} < {minimum}")
+    if rarer is not None and rarer[1] < settings.QA_TRUST_MIN_RARER:
+        label, count = rarer
+        return Verdict(
+            TrustTier.REVIEW,
+            f"too few answers of the rarer outcome to judge: people said {label!r} {count} "
+            f"time{'s' if count != 1 else ''} < {settings.QA_TRUST_MIN_RARER} (n = {n})",
+        )
     if low is None:
         return Verdict(
             TrustTier.REVIEW,
@@ -256,9 +278,11 @@ def trust_recompute(*, version: Any) -> Recomputed:
     changes: list[TrustChange] = []
     tiers: dict[str, str] = {}
     for spec in structure.criteria:
-        figures = agreement_of(pairs.get(spec.key, []))
+        criterion_pairs = pairs.get(spec.key, [])
+        figures = agreement_of(criterion_pairs)
         n_lost = lost.get(spec.key, 0)
-        verdict = tier_for(figures, n_lost)
+        rarer = rarer_outcome(criterion_pairs)
+        verdict = tier_for(figures, n_lost, rarer=rarer)
         tiers[spec.key] = verdict.tier
         row = existing.get(spec.key)
         before = row.tier if row is not None else TrustTier.REVIEW.value
@@ -289,10 +313,12 @@ def trust_recompute(*, version: Any) -> Recomputed:
                         "kappa_low": figures.low,
                         "kappa_high": figures.high,
                         "disputes_lost": n_lost,
+                        "rarer": {"outcome": rarer[0], "count": rarer[1]},
                         "thresholds": {
                             "trusted": settings.QA_TRUST_KAPPA_TRUSTED,
                             "review": settings.QA_TRUST_KAPPA_REVIEW,
                             "min_n": settings.QA_TRUST_MIN_N,
+                            "min_rarer": settings.QA_TRUST_MIN_RARER,
                             "max_disputes_lost": settings.QA_TRUST_MAX_DISPUTES_LOST,
                         },
                     },
