@@ -30,4 +30,13 @@ urlpatterns = [
     path("policies/<int:pk>/edit/", views.policy_edit, name="qa-policy-edit"),
     path("policies/<int:pk>/run/", views.policy_run, name="qa-policy-run"),
     path("policies/<int:pk>/delete/", views.policy_delete, name="qa-policy-delete"),
+    path("calibration/", views.calibration_list, name="qa-calibration-list"),
+    path("calibration/new/", views.calibration_create, name="qa-calibration-create"),
+    path("calibration/<int:pk>/", views.calibration_detail, name="qa-calibration"),
+    path("calibration/<int:pk>/close/", views.calibration_close, name="qa-calibration-close"),
+    path(
+        "calibration/<int:pk>/benchmark/",
+        views.calibration_benchmark,
+        name="qa-calibration-benchmark",
+    ),
 ]

@@ -488,3 +488,18 @@ def benchmark_changes_from(data: Mapping[str, Any]) -> list[BenchmarkChange]:
             )
         )
     return changes
+
+
+def version_choices(*, user: Person) -> list[tuple[int, str]]:
+    """The rubric versions a session may use (published or retired), for the create form."""
+    found = []
+    for rubric in rubrics.rubric_list(user=user):
+        for version in rubrics.version_list(user=user, rubric=rubric):
+            if version.status in (VersionStatus.PUBLISHED, VersionStatus.RETIRED):
+                found.append(
+                    (
+                        version.pk,
+                        f"{rubric.name} v{version.number} ({version.get_status_display()})",
+                    )
+                )
+    return found
