@@ -400,10 +400,10 @@ class CalibrationForm(forms.Form):
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["rubric_version"].choices = _blank(versions, "Choose a version")
-        self.fields["conversations"].choices = conversations
-        self.fields["participants"].choices = reviewers
-        self.fields["expert"].choices = _blank(reviewers, "Nobody (consensus)")
+        _choices(self, "rubric_version", _blank(versions, "Choose a version"))
+        _choices(self, "conversations", conversations)
+        _choices(self, "participants", reviewers)
+        _choices(self, "expert", _blank(reviewers, "Nobody (consensus)"))
 
     def conversation_id_list(self) -> list[int]:
         pasted = [int(n) for n in _NUMBERS.findall(self.cleaned_data.get("conversation_ids") or "")]

@@ -281,9 +281,7 @@ def session_results(session: CalibrationSession) -> Results:
         raters.append(Rater(AI, "The AI"))
     given = session_answers(session)
     answers: dict[Any, dict[tuple[int, str], str]] = {
-        r.key: given.get(r.key, {})
-        for r in raters
-        if not r.is_ai  # type: ignore[call-overload]
+        r.key: given.get(int(r.key), {}) for r in raters if not r.is_ai
     }
     if session.include_ai:
         answers[AI] = {
@@ -367,9 +365,9 @@ def session_results(session: CalibrationSession) -> Results:
         summary = stats.pair_agreement(pairs_, resamples=500) if pairs_ else None
         scores = _scores(structure, entries, mine)
         deltas = [
-            float(scores[c] - reference_scores[c])
-            for c in scores
-            if c in reference_scores and scores[c] is not None and reference_scores[c] is not None
+            float(mine_score - theirs)
+            for c, mine_score in scores.items()
+            if mine_score is not None and (theirs := reference_scores.get(c)) is not None
         ]
         met = [u for u, o in reference.items() if o == "MET" and u in mine]
         not_met = [u for u, o in reference.items() if o == "NOT_MET" and u in mine]

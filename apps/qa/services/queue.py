@@ -441,7 +441,7 @@ def queue_items_done(*, conversation_id: int, review: Review, user: Any) -> int:
     if review.is_calibration:
         items = list(
             QueueItem.objects.select_for_update(of=("self",))
-            .filter(pk=review.item_id)
+            .filter(pk=review.item_id or 0)
             .exclude(status__in=[ItemStatus.DONE, ItemStatus.REMOVED])
         )
     else:
