@@ -404,9 +404,10 @@ def demo_calibration_load() -> DemoCalibrationResult:
                     outcome=_OUTCOME[value],
                     note="Agreed in the discussion.",
                 )
-                for conversation in closed_calls
+                for index, conversation in enumerate(closed_calls)
                 for key, value in labels[conversation.attributes["sid"]]["labels"].items()
-                if key in (_COACH_STRICTER, _COACH_LENIENT) and _OUTCOME[value] != "NA"
+                if key == (_COACH_STRICTER if index < 2 else _COACH_LENIENT)
+                and _OUTCOME[value] != "NA"
             ],
         )
         opened = calibration.calibration_session_create(

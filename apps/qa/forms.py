@@ -337,6 +337,9 @@ class PolicyForm(forms.Form):
 # Calibration -----------------------------------------------------------------------------------
 
 
+_CHECK = {"class": "form-check-input"}
+
+
 class CalibrationForm(forms.Form):
     """A new calibration session: the conversations are ticked in the picker or pasted as ids."""
 
@@ -351,7 +354,7 @@ class CalibrationForm(forms.Form):
         coerce=int, widget=forms.Select(attrs={"class": "form-select"})
     )
     conversations = forms.TypedMultipleChoiceField(
-        coerce=int, required=False, widget=forms.CheckboxSelectMultiple
+        coerce=int, required=False, widget=forms.CheckboxSelectMultiple(attrs=_CHECK)
     )
     conversation_ids = forms.CharField(
         required=False,
@@ -360,15 +363,19 @@ class CalibrationForm(forms.Form):
         widget=forms.TextInput(attrs={"class": "form-control", "placeholder": "e.g. 12 15 31"}),
     )
     participants = forms.TypedMultipleChoiceField(
-        coerce=int, required=False, widget=forms.CheckboxSelectMultiple
+        coerce=int, required=False, widget=forms.CheckboxSelectMultiple(attrs=_CHECK)
     )
     include_ai = forms.BooleanField(
-        required=False, initial=True, label="The AI answers too, as one more participant"
+        required=False,
+        initial=True,
+        label="The AI answers too, as one more participant",
+        widget=forms.CheckboxInput(attrs=_CHECK),
     )
     blind = forms.BooleanField(
         required=False,
         initial=True,
         label="Blind: nobody sees the others' answers (nor the AI's) until the session closes",
+        widget=forms.CheckboxInput(attrs=_CHECK),
     )
     deadline = forms.DateTimeField(
         required=False,
@@ -381,7 +388,7 @@ class CalibrationForm(forms.Form):
         choices=BenchmarkMode.choices,
         initial=BenchmarkMode.CONSENSUS,
         label="The benchmark",
-        widget=forms.RadioSelect,
+        widget=forms.RadioSelect(attrs=_CHECK),
     )
     expert = forms.TypedChoiceField(
         coerce=int,
@@ -401,6 +408,8 @@ class CalibrationForm(forms.Form):
     ) -> None:
         super().__init__(*args, **kwargs)
         _choices(self, "rubric_version", _blank(versions, "Choose a version"))
+        if len(versions) == 1 and not self.is_bound:
+            self.initial.setdefault("rubric_version", versions[0][0])
         _choices(self, "conversations", conversations)
         _choices(self, "participants", reviewers)
         _choices(self, "expert", _blank(reviewers, "Nobody (consensus)"))

@@ -133,7 +133,7 @@ def session_progress(session: CalibrationSession) -> list[ParticipantProgress]:
     """Each participant's answered of total, with their items (one query)."""
     items = list(
         QueueItem.objects.filter(calibration_id=session.pk)
-        .select_related("review")
+        .select_related("review", "conversation")
         .order_by("conversation_id", "id")
     )
     order = {c.conversation_id: c.position for c in session.session_conversations.all()}

@@ -161,6 +161,7 @@ class ReviewPage:
     dispute_deadline: datetime | None
     actions: dict[str, bool]
     criterion_names: dict[str, str]
+    ai_hidden: bool = False  # a blind calibration session, still open
 
     @property
     def is_draft(self) -> bool:
@@ -270,7 +271,8 @@ def review_page(*, user: Person, review: Review, revision_number: int | None = N
         draft = review.draft if isinstance(review.draft, dict) else {}
         strengths, improvements = draft.get("strengths", ""), draft.get("improvements", "")
     ai = review.ai if isinstance(review.ai, dict) else {}
-    if ai_hidden(review):
+    hidden = ai_hidden(review)
+    if hidden:
         ai = {}
     ai_criteria = ai.get("criteria") or {}
     disputes = list(review.disputes.all())
@@ -333,6 +335,7 @@ def review_page(*, user: Person, review: Review, revision_number: int | None = N
         dispute_deadline=dispute_deadline(review),
         actions=_actions(user, review, disputes),
         criterion_names={c.key: c.name for c in structure.criteria},
+        ai_hidden=hidden,
     )
 
 

@@ -224,7 +224,7 @@ def calibration_session_create(*, user: Person, data: SessionInput) -> Calibrati
     CalibrationParticipant.objects.bulk_create(
         CalibrationParticipant(session=session, user_id=pk) for pk in clean.participant_ids
     )
-    reason = f"Calibration “{session.name}”: answer on your own" + (
+    reason = f"“{session.name}”: answer on your own" + (
         " (blind: nobody sees the others' answers until it closes)" if session.blind else ""
     )
     for user_id in clean.participant_ids:
