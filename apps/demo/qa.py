@@ -317,10 +317,22 @@ def _date(reviews: list[Review]) -> None:
 
 CLOSED_CALIBRATION = "Calibration: the bank script, week 1"
 OPEN_CALIBRATION = "Calibration: closing the call"
-# Where the coach's answers differ from the hand labels (qa's are the labels): stricter on the
-# thanks, more lenient on confirming the action, so the results show both.
-_COACH_STRICTER = "thanks_for_calling"
-_COACH_LENIENT = "confirms_action"
+# Where the answers differ from the hand labels: the coach is stricter on the closing courtesies
+# of the first two calls (fails one the label passes), qa more lenient on the third (passes a
+# step the label fails), so the results show a strictest and a most lenient reviewer.
+_COURTESIES = ("thanks_for_calling", "wishes_good_day", "offers_further_help")
+
+
+def _deliberate(index: int, label: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+    """(qa's changes, the coach's changes) to the labels on the closed session's call ``index``."""
+    given = label["labels"]
+    if index < 2:
+        key = next((k for k in _COURTESIES if given.get(k) == "met"), None)
+        return {}, ({key: "NOT_MET"} if key else {})
+    if index == 2:
+        key = next((k for k, v in given.items() if v == "not_met"), None)
+        return ({key: "MET"} if key else {}), {}
+    return {}, {}
 
 
 @dataclass(frozen=True)
@@ -356,9 +368,12 @@ def demo_calibration_load() -> DemoCalibrationResult:
     # Calls with a step missed first, so that there is something to disagree about.
     missed = [c for c in reviewable if "not_met" in labels[c.attributes["sid"]]["labels"].values()]
     rest = [c for c in reviewable if c not in missed]
-    closed_calls = (missed[:3] + rest)[:5]
-    open_calls = [c for c in reviewable if c not in closed_calls][:3]
-    if len(closed_calls) < 5 or len(open_calls) < 3:
+    # Five calls for the closed session and three for the open one (fewer on a small load: at
+    # least three and two, so that `qa` still has work left in the open one).
+    open_count = min(3, max(2, len(reviewable) - 5))
+    closed_calls = (missed[:3] + rest)[: min(5, len(reviewable) - open_count)]
+    open_calls = [c for c in reviewable if c not in closed_calls][:open_count]
+    if len(closed_calls) < 3 or len(open_calls) < 2:
         return DemoCalibrationResult(False, 0, 0)
     version_id = intelligence_selectors.review_rubric_version_id(conversation_id=closed_calls[0].pk)
     if version_id is None:
@@ -376,16 +391,13 @@ def demo_calibration_load() -> DemoCalibrationResult:
                 deadline=timezone.now() + timedelta(days=1),
             ),
         )
+        disputed: list[tuple[Conversation, str]] = []
         for index, conversation in enumerate(closed_calls):
             label = labels[conversation.attributes["sid"]]
-            made += _calibration_answer(closed, qa_user, conversation, label, {})
-            made += _calibration_answer(
-                closed,
-                coach,
-                conversation,
-                label,
-                {_COACH_STRICTER: "NOT_MET"} if index < 2 else {_COACH_LENIENT: "MET"},
-            )
+            qa_changes, coach_changes = _deliberate(index, label)
+            disputed += [(conversation, key) for key in [*qa_changes, *coach_changes]]
+            made += _calibration_answer(closed, qa_user, conversation, label, qa_changes)
+            made += _calibration_answer(closed, coach, conversation, label, coach_changes)
         calibration.calibration_session_close(
             user=admin,
             session=closed,
@@ -401,13 +413,10 @@ def demo_calibration_load() -> DemoCalibrationResult:
                 calibration.BenchmarkChange(
                     conversation_id=conversation.pk,
                     key=f"{segment[conversation.pk]}:{key}",
-                    outcome=_OUTCOME[value],
+                    outcome=_OUTCOME[labels[conversation.attributes["sid"]]["labels"][key]],
                     note="Agreed in the discussion.",
                 )
-                for index, conversation in enumerate(closed_calls)
-                for key, value in labels[conversation.attributes["sid"]]["labels"].items()
-                if key == (_COACH_STRICTER if index < 2 else _COACH_LENIENT)
-                and _OUTCOME[value] != "NA"
+                for conversation, key in disputed
             ],
         )
         opened = calibration.calibration_session_create(

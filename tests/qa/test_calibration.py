@@ -16,7 +16,7 @@ from apps.common.errors import Conflict, PermissionDenied, ValidationFailed
 from apps.insights.models import ConversationFact
 from apps.qa import services
 from apps.qa.choices import BenchmarkMode, CalibrationStatus, ItemSource, ItemStatus
-from apps.qa.models import CalibrationBenchmark, QueueItem, Review
+from apps.qa.models import CalibrationBenchmark, CalibrationSession, QueueItem, Review
 from apps.qa.selectors import calibration as selectors
 from apps.qa.selectors import review_get, review_page
 from apps.qa.services import calibration as calib
@@ -566,3 +566,26 @@ def test_the_api_list_takes_a_fixed_number_of_queries(world, script, calls, clie
     make(world, script, calls, name="More")
     make(world, script, calls[:2], name="Even more")
     assert queries_for(admin, "/api/qa/calibration/") == few
+
+
+# The demo --------------------------------------------------------------------------------------
+
+
+def test_the_demo_has_a_closed_session_with_a_benchmark_and_an_open_one_with_work_left(demo_qa):
+    from apps.accounts.models import User
+    from apps.demo.qa import demo_calibration_load
+
+    loaded = demo_calibration_load()
+    assert loaded.created
+    closed = selectors.session_list(user=User.objects.get(username="admin")).get(
+        status=CalibrationStatus.CLOSED
+    )
+    assert closed.benchmarks.exists()
+    results = selectors.session_results(
+        selectors.session_get(user=User.objects.get(username="admin"), pk=closed.pk)
+    )
+    assert results.disputed and results.strictest and results.most_lenient
+    qa_user = User.objects.get(username="qa")
+    opened = CalibrationSession.objects.get(status=CalibrationStatus.OPEN)
+    assert selectors.my_open_items(user=qa_user, session=opened).exists()
+    assert not demo_calibration_load().created  # idempotent

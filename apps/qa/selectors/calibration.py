@@ -357,13 +357,17 @@ def session_results(session: CalibrationSession) -> Results:
         key=lambda c: (c.agreement, c.alpha if c.alpha is not None else 1, c.key),
     )[:DISPUTED_SHOWN]
     # Each rater against the reference.
-    reference_scores = _scores(structure, entries, reference)
     alignment = []
     for rater in raters:
         mine = answers[rater.key]
         pairs_ = [(mine[u], reference[u]) for u in reference if u in mine]
         summary = stats.pair_agreement(pairs_, resamples=500) if pairs_ else None
         scores = _scores(structure, entries, mine)
+        # The reference scored on the same criteria only: a rater who left a criterion
+        # unanswered (the AI, where it has no check) is not lenient for that.
+        reference_scores = _scores(
+            structure, entries, {u: o for u, o in reference.items() if u in mine}
+        )
         deltas = [
             float(mine_score - theirs)
             for c, mine_score in scores.items()
