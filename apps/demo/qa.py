@@ -20,14 +20,17 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from apps.accounts.models import User
+from apps.conversations import selectors as conversations_selectors
 from apps.conversations.models import Conversation
 from apps.intelligence import selectors as intelligence_selectors
 from apps.intelligence import services as intelligence
 from apps.qa import services as qa
-from apps.qa.choices import Decision, ItemSource, Priority
-from apps.qa.models import QueueItem, Review, ReviewRevision, SamplingPolicy
+from apps.qa.choices import BenchmarkMode, Decision, ItemSource, Priority
+from apps.qa.models import CalibrationSession, QueueItem, Review, ReviewRevision, SamplingPolicy
+from apps.qa.services import calibration
 
 from .dataset import DATA_DIR
 
@@ -320,3 +323,154 @@ def _date(reviews: list[Review]) -> None:
             submitted_at=when, release_at=when, created_at=when
         )
         ReviewRevision.objects.filter(review=review, number=1).update(created_at=when)
+
+
+# Calibration ------------------------------------------------------------------------------------
+
+CLOSED_CALIBRATION = "Calibration: the bank script, week 1"
+OPEN_CALIBRATION = "Calibration: closing the call"
+# Where the answers differ from the hand labels: the coach is stricter on the closing courtesies
+# of the first two calls (fails one the label passes), qa more lenient on the third (passes a
+# step the label fails), so the results show a strictest and a most lenient reviewer.
+_COURTESIES = ("thanks_for_calling", "wishes_good_day", "offers_further_help")
+
+
+def _deliberate(index: int, label: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+    """(qa's changes, the coach's changes) to the labels on the closed session's call ``index``."""
+    given = label["labels"]
+    if index < 2:
+        key = next((k for k in _COURTESIES if given.get(k) == "met"), None)
+        return {}, ({key: "NOT_MET"} if key else {})
+    if index == 2:
+        key = next((k for k, v in given.items() if v == "not_met"), None)
+        return ({key: "MET"} if key else {}), {}
+    return {}, {}
+
+
+@dataclass(frozen=True)
+class DemoCalibrationResult:
+    created: bool
+    sessions: int
+    answers: int
+
+
+def demo_calibration_load() -> DemoCalibrationResult:
+    """Two calibration sessions through the services: a closed one (qa, coach and the AI on
+    five hand-labelled calls, answers from the labels with deliberate differences, the
+    benchmark agreed after discussion) and an open one where `qa` still has work to do.
+    Idempotent: nothing is added once the closed session exists."""
+    if CalibrationSession.objects.filter(name=CLOSED_CALIBRATION).exists():
+        return DemoCalibrationResult(False, 0, 0)
+    people = {u.username: u for u in User.objects.filter(username__in=["admin", "qa", "coach"])}
+    labels = _labels()
+    if len(people) < 3:
+        return DemoCalibrationResult(False, 0, 0)
+    admin, qa_user, coach = people["admin"], people["qa"], people["coach"]
+    candidates = list(
+        Conversation.objects.filter(
+            twilio_id__startswith="demo_conversation_", attributes__sid__in=list(labels)
+        ).order_by("-ended_at", "id")
+    )
+    team_of = conversations_selectors.conversation_people(ids=[c.pk for c in candidates])
+    reviewable = [
+        c
+        for c in candidates
+        if all(qa.may_review(user, team_of[c.pk]) for user in (qa_user, coach))
+    ]
+    # Calls with a step missed first, so that there is something to disagree about.
+    missed = [c for c in reviewable if "not_met" in labels[c.attributes["sid"]]["labels"].values()]
+    rest = [c for c in reviewable if c not in missed]
+    # Five calls for the closed session and three for the open one (fewer on a small load: at
+    # least three and two, so that `qa` still has work left in the open one).
+    open_count = min(3, max(2, len(reviewable) - 5))
+    closed_calls = (missed[:3] + rest)[: min(5, len(reviewable) - open_count)]
+    open_calls = [c for c in reviewable if c not in closed_calls][:open_count]
+    if len(closed_calls) < 3 or len(open_calls) < 2:
+        return DemoCalibrationResult(False, 0, 0)
+    version_id = intelligence_selectors.review_rubric_version_id(conversation_id=closed_calls[0].pk)
+    if version_id is None:
+        return DemoCalibrationResult(False, 0, 0)
+    made = 0
+    with transaction.atomic():
+        closed = calibration.calibration_session_create(
+            user=admin,
+            data=calibration.SessionInput(
+                name=CLOSED_CALIBRATION,
+                description="Five calls with a step missed: do we read the closing steps alike?",
+                rubric_version_id=version_id,
+                conversation_ids=[c.pk for c in closed_calls],
+                participant_ids=[qa_user.pk, coach.pk],
+                deadline=timezone.now() + timedelta(days=1),
+            ),
+        )
+        disputed: list[tuple[Conversation, str]] = []
+        for index, conversation in enumerate(closed_calls):
+            label = labels[conversation.attributes["sid"]]
+            qa_changes, coach_changes = _deliberate(index, label)
+            disputed += [(conversation, key) for key in [*qa_changes, *coach_changes]]
+            made += _calibration_answer(closed, qa_user, conversation, label, qa_changes)
+            made += _calibration_answer(closed, coach, conversation, label, coach_changes)
+        calibration.calibration_session_close(
+            user=admin,
+            session=closed,
+            discussion="The thanks counts when the caller hears it, even folded into the "
+            "goodbye; confirming the action means saying what was done, not just 'done'.",
+        )
+        # Where the two disagreed, the majority is a tie: the discussion settles it (the labels).
+        segment = {e.conversation_id: e.segments[-1] for e in closed.session_conversations.all()}
+        calibration.calibration_benchmark_set(
+            user=admin,
+            session=closed,
+            changes=[
+                calibration.BenchmarkChange(
+                    conversation_id=conversation.pk,
+                    key=f"{segment[conversation.pk]}:{key}",
+                    outcome=_OUTCOME[labels[conversation.attributes["sid"]]["labels"][key]],
+                    note="Agreed in the discussion.",
+                )
+                for conversation, key in disputed
+            ],
+        )
+        opened = calibration.calibration_session_create(
+            user=admin,
+            data=calibration.SessionInput(
+                name=OPEN_CALIBRATION,
+                description="Three calls; the coach's answers are the benchmark.",
+                rubric_version_id=version_id,
+                conversation_ids=[c.pk for c in open_calls],
+                participant_ids=[qa_user.pk, coach.pk],
+                deadline=timezone.now() + timedelta(days=5),
+                benchmark_mode=BenchmarkMode.EXPERT,
+                expert_id=coach.pk,
+            ),
+        )
+        for conversation in open_calls:
+            made += _calibration_answer(
+                opened, coach, conversation, labels[conversation.attributes["sid"]], {}
+            )
+        made += _calibration_answer(
+            opened, qa_user, open_calls[0], labels[open_calls[0].attributes["sid"]], {}
+        )
+    return DemoCalibrationResult(True, 2, made)
+
+
+def _calibration_answer(
+    session: CalibrationSession,
+    user: User,
+    conversation: Conversation,
+    label: dict[str, Any],
+    changes: dict[str, str],
+) -> int:
+    item = QueueItem.objects.get(calibration=session, assignee=user, conversation=conversation)
+    claimed = qa.queue_item_claim(user=user, item_id=item.pk)
+    review = qa.review_start(item=claimed, reviewer=user)
+    answers: dict[str, Any] = {}
+    for key, criterion in qa.review_keys(review).items():
+        outcome = changes.get(criterion.key) or _OUTCOME.get(
+            label["labels"].get(criterion.key, ""), "MET"
+        )
+        if outcome == "NA" and not criterion.na_allowed:
+            outcome = "NOT_MET"
+        answers[key] = {"outcome": outcome}
+    qa.review_submit(user=user, review=review, answers=answers)
+    return 1

@@ -111,6 +111,7 @@ class NotificationKind(models.TextChoices):
     REVIEW_RELEASED = "qa.review_released", "A review of your work"
     DISPUTE_OPENED = "qa.dispute_opened", "A dispute to decide"
     DISPUTE_DECIDED = "qa.dispute_decided", "A dispute decided"
+    CALIBRATION_ASSIGNED = "qa.calibration_assigned", "A calibration session to answer"
 
 
 class CalibrationStatus(models.TextChoices):

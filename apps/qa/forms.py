@@ -14,6 +14,7 @@ from apps.conversations.choices import Channel
 
 from .answers import answer_key
 from .choices import (
+    BenchmarkMode,
     Decision,
     ItemSource,
     ItemStatus,
@@ -331,3 +332,88 @@ class PolicyForm(forms.Form):
             "due_days": d["due_days"],
             "schedule": d["schedule"],
         }
+
+
+# Calibration -----------------------------------------------------------------------------------
+
+
+_CHECK = {"class": "form-check-input"}
+
+
+class CalibrationForm(forms.Form):
+    """A new calibration session: the conversations are ticked in the picker or pasted as ids."""
+
+    name = forms.CharField(max_length=200, widget=forms.TextInput(attrs={"class": "form-control"}))
+    description = forms.CharField(
+        required=False,
+        max_length=5000,
+        label="What to look at (optional)",
+        widget=forms.Textarea(attrs={"class": "form-control", "rows": 2}),
+    )
+    rubric_version = forms.TypedChoiceField(
+        coerce=int, widget=forms.Select(attrs={"class": "form-select"})
+    )
+    conversations = forms.TypedMultipleChoiceField(
+        coerce=int, required=False, widget=forms.CheckboxSelectMultiple(attrs=_CHECK)
+    )
+    conversation_ids = forms.CharField(
+        required=False,
+        label="Or paste conversation ids",
+        help_text="Numbers separated by spaces or commas, e.g. from a conversation's address.",
+        widget=forms.TextInput(attrs={"class": "form-control", "placeholder": "e.g. 12 15 31"}),
+    )
+    participants = forms.TypedMultipleChoiceField(
+        coerce=int, required=False, widget=forms.CheckboxSelectMultiple(attrs=_CHECK)
+    )
+    include_ai = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="The AI answers too, as one more participant",
+        widget=forms.CheckboxInput(attrs=_CHECK),
+    )
+    blind = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Blind: nobody sees the others' answers (nor the AI's) until the session closes",
+        widget=forms.CheckboxInput(attrs=_CHECK),
+    )
+    deadline = forms.DateTimeField(
+        required=False,
+        input_formats=["%Y-%m-%dT%H:%M"],
+        widget=forms.DateTimeInput(
+            attrs={"class": "form-control", "type": "datetime-local"}, format="%Y-%m-%dT%H:%M"
+        ),
+    )
+    benchmark_mode = forms.ChoiceField(
+        choices=BenchmarkMode.choices,
+        initial=BenchmarkMode.CONSENSUS,
+        label="The benchmark",
+        widget=forms.RadioSelect(attrs=_CHECK),
+    )
+    expert = forms.TypedChoiceField(
+        coerce=int,
+        required=False,
+        empty_value=None,
+        label="The expert (an expert's answers as the benchmark)",
+        widget=forms.Select(attrs={"class": "form-select"}),
+    )
+
+    def __init__(
+        self,
+        *args: Any,
+        versions: list[tuple[int, str]],
+        conversations: list[tuple[int, str]],
+        reviewers: list[tuple[int, str]],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        _choices(self, "rubric_version", _blank(versions, "Choose a version"))
+        if len(versions) == 1 and not self.is_bound:
+            self.initial.setdefault("rubric_version", versions[0][0])
+        _choices(self, "conversations", conversations)
+        _choices(self, "participants", reviewers)
+        _choices(self, "expert", _blank(reviewers, "Nobody (consensus)"))
+
+    def conversation_id_list(self) -> list[int]:
+        pasted = [int(n) for n in _NUMBERS.findall(self.cleaned_data.get("conversation_ids") or "")]
+        return list(dict.fromkeys([*self.cleaned_data.get("conversations", []), *pasted]))

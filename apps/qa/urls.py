@@ -41,4 +41,13 @@ urlpatterns = [
         views.stats_disagreements,
         name="qa-stats-disagreements",
     ),
+    path("calibration/", views.calibration_list, name="qa-calibration-list"),
+    path("calibration/new/", views.calibration_create, name="qa-calibration-create"),
+    path("calibration/<int:pk>/", views.calibration_detail, name="qa-calibration"),
+    path("calibration/<int:pk>/close/", views.calibration_close, name="qa-calibration-close"),
+    path(
+        "calibration/<int:pk>/benchmark/",
+        views.calibration_benchmark,
+        name="qa-calibration-benchmark",
+    ),
 ]

@@ -8,6 +8,7 @@ saving as you go (``static/qa/review.js``).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.contrib import messages
@@ -23,11 +24,13 @@ from apps.accounts.scoping import can_use
 from apps.common.errors import ApplicationError, ValidationFailed
 from apps.common.forms import add_service_errors
 from apps.common.pagination import CappedPaginator
+from apps.conversations import selectors as conversations
 
 from . import selectors, services
-from .choices import DisputeStatus, ReviewStatus
+from .choices import CalibrationStatus, DisputeStatus, ReviewStatus
 from .forms import (
     AcknowledgeForm,
+    CalibrationForm,
     PolicyForm,
     QueueFilterForm,
     ReasonForm,
@@ -37,6 +40,8 @@ from .forms import (
     dispute_input,
     review_input,
 )
+from .selectors import calibration
+from .services import calibration as calibration_services
 
 PAGE_SIZE = 25
 
@@ -697,3 +702,152 @@ def stats_disagreements(request: HttpRequest, version_pk: int, key: str) -> Http
             **paged,
         },
     )
+
+
+# Calibration -------------------------------------------------------------------------------------
+
+CALIBRATION_PICKER_SIZE = 150
+
+
+@page_for("qa_review")
+@require_GET
+def calibration_list(request: HttpRequest) -> HttpResponse:
+    status = request.GET.get("status", "")
+    status = status if status in CalibrationStatus.values else ""
+    sessions = calibration.session_list(user=request.user, status=status)
+    return render(
+        request,
+        "qa/calibration_list.html",
+        {
+            "status": status,
+            "statuses": CalibrationStatus.choices,
+            "can_run": can_use(request.user, "qa_calibration_admin"),
+            **_page(request, sessions),
+        },
+    )
+
+
+def _calibration_form(request: HttpRequest) -> tuple[CalibrationForm, list[Any]]:
+    people = accounts.user_choices(features=["qa_review"])
+    recent = conversations.conversation_list(user=request.user)[:CALIBRATION_PICKER_SIZE]
+    return CalibrationForm(
+        request.POST or None,
+        versions=calibration_services.version_choices(user=request.user),
+        conversations=[(c.pk, str(c.pk)) for c in recent],
+        reviewers=[(u.pk, f"{u} ({u.get_role_display()})") for u in people],
+        initial={"deadline": timezone.localtime() + timedelta(days=7)},
+    ), list(recent)
+
+
+@page_for("qa_calibration_admin")
+@require_http_methods(["GET", "POST"])
+def calibration_create(request: HttpRequest) -> HttpResponse:
+    form, recent = _calibration_form(request)
+    if form.is_bound and form.is_valid():
+        data = form.cleaned_data
+        try:
+            session = calibration_services.calibration_session_create(
+                user=request.user,
+                data=calibration_services.SessionInput(
+                    name=data["name"],
+                    description=data["description"],
+                    rubric_version_id=data["rubric_version"],
+                    conversation_ids=form.conversation_id_list(),
+                    participant_ids=data["participants"],
+                    include_ai=data["include_ai"],
+                    blind=data["blind"],
+                    deadline=data["deadline"],
+                    benchmark_mode=data["benchmark_mode"],
+                    expert_id=data["expert"],
+                ),
+            )
+        except ValidationFailed as error:
+            add_service_errors(
+                form,
+                error.errors,
+                aliases={
+                    "rubric_version_id": "rubric_version",
+                    "conversation_ids": "conversation_ids",
+                    "participant_ids": "participants",
+                    "expert_id": "expert",
+                },
+            )
+        else:
+            messages.success(
+                request,
+                f"“{session.name}” is open: each participant has its conversations in their queue.",
+            )
+            return redirect("qa-calibration", pk=session.pk)
+    chosen = set()
+    if form.is_bound:
+        chosen = {int(v) for v in request.POST.getlist("conversations") if v.isdecimal()}
+    return render(
+        request,
+        "qa/calibration_form.html",
+        {"form": form, "recent": recent, "chosen": chosen},
+    )
+
+
+@page_for("qa_review")
+@require_GET
+def calibration_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    session = calibration.session_get(user=request.user, pk=pk)
+    visible = calibration.results_visible(session, request.user)
+    progress = calibration.session_progress(session)
+    is_admin = can_use(request.user, "qa_calibration_admin")
+    return render(
+        request,
+        "qa/calibration_detail.html",
+        {
+            "session": session,
+            "progress": progress,
+            "mine": next((p for p in progress if p.user.pk == request.user.pk), None),
+            "results": calibration.session_results(session) if visible else None,
+            "visible": visible,
+            "can_run": is_admin,
+            "can_edit_benchmark": is_admin and not session.is_open,
+            "outcome_choices": [("MET", "Met"), ("NOT_MET", "Not met"), ("NA", "N/A")],
+        },
+    )
+
+
+@page_for("qa_calibration_admin")
+@require_http_methods(["GET", "POST"])
+def calibration_close(request: HttpRequest, pk: int) -> HttpResponse:
+    session = calibration.session_get(user=request.user, pk=pk)
+    if request.method == "POST":
+        try:
+            calibration_services.calibration_session_close(
+                user=request.user, session=session, discussion=request.POST.get("discussion")
+            )
+        except ApplicationError as error:
+            messages.error(request, error.message + _detail(error))
+        else:
+            messages.success(
+                request, "Closed: the answers and results are visible to the participants."
+            )
+        return redirect("qa-calibration", pk=pk)
+    progress = calibration.session_progress(session)
+    return render(request, "qa/calibration_close.html", {"session": session, "progress": progress})
+
+
+@page_for("qa_calibration_admin")
+@require_POST
+def calibration_benchmark(request: HttpRequest, pk: int) -> HttpResponse:
+    session = calibration.session_get(user=request.user, pk=pk)
+    try:
+        changed = calibration_services.calibration_benchmark_set(
+            user=request.user,
+            session=session,
+            changes=calibration_services.benchmark_changes_from(request.POST),
+        )
+    except ApplicationError as error:
+        messages.error(request, error.message + _detail(error))
+    else:
+        messages.success(
+            request,
+            f"Benchmark saved ({changed} answer{'s' if changed != 1 else ''} changed)."
+            if changed
+            else "Nothing changed in the benchmark.",
+        )
+    return redirect(reverse("qa-calibration", args=[pk]) + "#benchmark")

@@ -6,11 +6,13 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from . import views
+from .calibration import CalibrationSessionViewSet
 
 router = SimpleRouter()
 router.register("qa/items", views.QueueItemViewSet, basename="api-qa-item")
 router.register("qa/policies", views.SamplingPolicyViewSet, basename="api-qa-policy")
 router.register("qa/reviews", views.ReviewViewSet, basename="api-qa-review")
+router.register("qa/calibration", CalibrationSessionViewSet, basename="api-qa-calibration")
 router.register("qa/disputes", views.DisputeViewSet, basename="api-qa-dispute")
 
 urlpatterns = [

@@ -182,6 +182,7 @@ class ReviewPage:
     dispute_deadline: datetime | None
     actions: dict[str, bool]
     criterion_names: dict[str, str]
+    ai_hidden: bool = False  # a blind calibration session, still open
 
     @property
     def is_draft(self) -> bool:
@@ -266,6 +267,13 @@ def _seam(review: Review, lines: list[Communication]) -> seams.Seam | None:
     )
 
 
+def ai_hidden(review: Review) -> bool:
+    """The AI's answers are not shown in a blind calibration session until it closes: they are
+    another participant's answers."""
+    session = review.calibration if review.calibration_id is not None else None
+    return session is not None and session.blind and session.is_open
+
+
 def review_page(*, user: Person, review: Review, revision_number: int | None = None) -> ReviewPage:
     """The review page of ``review`` (already read with ``review_get`` for ``user``)."""
     lines = list(conversations.communication_timeline(conversation=review.conversation))
@@ -284,6 +292,9 @@ def review_page(*, user: Person, review: Review, revision_number: int | None = N
         draft = review.draft if isinstance(review.draft, dict) else {}
         strengths, improvements = draft.get("strengths", ""), draft.get("improvements", "")
     ai = review.ai if isinstance(review.ai, dict) else {}
+    hidden = ai_hidden(review)
+    if hidden:
+        ai = {}
     ai_criteria = ai.get("criteria") or {}
     disputes = list(review.disputes.all())
     disputed: dict[str, list[Any]] = {}
@@ -330,7 +341,7 @@ def review_page(*, user: Person, review: Review, revision_number: int | None = N
                 )
         segments.append(SegmentView(segment, Segment(segment).label, sections, scores[segment]))
     kept = changed = 0
-    for key, ai_outcome in ai_outcomes(review, keys).items():
+    for key, ai_outcome in (ai_outcomes(review, keys) if ai else {}).items():
         given = answers.get(key, A.Answer(None)).outcome
         if ai_outcome is None or given is None:
             continue
@@ -354,6 +365,7 @@ def review_page(*, user: Person, review: Review, revision_number: int | None = N
         dispute_deadline=dispute_deadline(review),
         actions=_actions(user, review, disputes),
         criterion_names={c.key: c.name for c in structure.criteria},
+        ai_hidden=hidden,
     )
 
 

@@ -35,6 +35,7 @@ def review_base(*, user: Person) -> QuerySet[Review]:
             "reviewer",
             "rubric_version__rubric",
             "item",
+            "calibration",
         )
         .prefetch_related(
             Prefetch("conversation__participants", queryset=conversations.participants_for_lists())

@@ -73,6 +73,7 @@ def queue_item_add(
     due_at: datetime | None = None,
     assignee_id: int | None = None,
     flag_id: int | None = None,
+    calibration_id: int | None = None,
     created_by: Any = None,
     announce: bool = True,
 ) -> tuple[QueueItem, bool]:
@@ -95,6 +96,7 @@ def queue_item_add(
                 due_at=due_at,
                 assignee_id=assignee_id,
                 flag_id=flag_id,
+                calibration_id=calibration_id,
                 agent_id=_primary_agent_id(conversation_id),
                 created_by=created_by if getattr(created_by, "pk", None) else None,
             )
@@ -245,6 +247,8 @@ def queue_item_claim(*, user: Person, item_id: int) -> QueueItem:
     candidates = _claimable(user).filter(pk=item_id)
     if not can_use(user, "qa_manage"):
         candidates = candidates.filter(Q(assignee__isnull=True) | Q(assignee=user))
+    # A calibration item is its participant's own answer, whoever else may claim items.
+    candidates = candidates.exclude(Q(calibration__isnull=False) & ~Q(assignee=user))
     item = _claim_run(_claim_statement(candidates, skip_locked=False), user=user)
     if item is None:
         current = QueueItem.objects.for_user(user).filter(pk=item_id).first()
@@ -374,6 +378,8 @@ def queue_item_reassign(
         errors["reason"] = ["Say why it is reassigned."]
     if item.status not in (ItemStatus.OPEN, ItemStatus.CLAIMED):
         raise Conflict(f"A {item.get_status_display().lower()} item cannot be reassigned.")
+    if item.calibration_id is not None:
+        raise Conflict("A calibration item asks its participant for their own answer.")
     if assignee_id is not None:
         _check_assignee(assignee_id, item.conversation_id, errors)
     if item.status == ItemStatus.CLAIMED and assignee_id is None:
@@ -426,25 +432,38 @@ def queue_item_remove(*, user: Person, item: QueueItem, reason: str) -> QueueIte
 
 def queue_items_done(*, conversation_id: int, review: Review, user: Any) -> int:
     """A submitted review finishes the conversation's open and claimed-by-its-reviewer items
-    (its own, and any other source's), and resolves the conversation's open flags."""
+    (its own, and any other source's), and resolves the conversation's open flags.
+
+    A calibration answer finishes its own item only, and resolves nothing: it is one opinion
+    among several, not the conversation's review. Nor does a review finish calibration items,
+    which ask each participant for their own answer."""
     now = timezone.now()
-    items = list(
-        QueueItem.objects.select_for_update(of=("self",))
-        .filter(conversation_id=conversation_id)
-        .filter(
-            Q(status=ItemStatus.OPEN)
-            | Q(status=ItemStatus.CLAIMED, claimed_by_id=review.reviewer_id)
-            | Q(pk=review.item_id)
+    if review.is_calibration:
+        items = list(
+            QueueItem.objects.select_for_update(of=("self",))
+            .filter(pk=review.item_id or 0)
+            .exclude(status__in=[ItemStatus.DONE, ItemStatus.REMOVED])
         )
-        .exclude(status__in=[ItemStatus.DONE, ItemStatus.REMOVED])
-    )
+    else:
+        items = list(
+            QueueItem.objects.select_for_update(of=("self",))
+            .filter(conversation_id=conversation_id)
+            .filter(
+                Q(status=ItemStatus.OPEN)
+                | Q(status=ItemStatus.CLAIMED, claimed_by_id=review.reviewer_id)
+                | Q(pk=review.item_id)
+            )
+            .exclude(status__in=[ItemStatus.DONE, ItemStatus.REMOVED])
+            .exclude(source=ItemSource.CALIBRATION)
+        )
     for item in items:
         QueueItem.objects.filter(pk=item.pk, status=item.status).update(
             status=ItemStatus.DONE, done_at=now, updated_at=now
         )
         note = "" if item.pk == review.item_id else f"Covered by review {review.pk}"
         _event(item.pk, ItemAction.DONE, actor=user, note=note)
-    intelligence_services.flags_resolve(
-        conversation_id=conversation_id, user=user, note=f"QA review {review.pk} submitted"
-    )
+    if not review.is_calibration:
+        intelligence_services.flags_resolve(
+            conversation_id=conversation_id, user=user, note=f"QA review {review.pk} submitted"
+        )
     return len(items)

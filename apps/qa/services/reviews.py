@@ -23,8 +23,15 @@ from apps.rubrics.checks import agent_type_of
 from apps.rubrics.structure import RubricStructure
 
 from .. import answers as A
-from ..choices import ItemStatus, ReviewStatus, RevisionSource, TrustTier
-from ..models import QueueItem, Review, ReviewAnswer, ReviewRevision
+from ..choices import CalibrationStatus, ItemStatus, ReviewStatus, RevisionSource, TrustTier
+from ..models import (
+    CalibrationConversation,
+    CalibrationSession,
+    QueueItem,
+    Review,
+    ReviewAnswer,
+    ReviewRevision,
+)
 from . import notify
 from .trust import trust_recompute_soon, trust_tiers
 
@@ -127,6 +134,8 @@ def _review_start(*, item: QueueItem, reviewer: Person) -> Review:
         return existing
     if item.status != ItemStatus.CLAIMED or item.claimed_by_id != reviewer.pk:
         raise Conflict("Claim the item before reviewing it.")
+    if item.calibration_id is not None:
+        return _calibration_review_start(item=item, reviewer=reviewer)
     conversation_id = item.conversation_id
     version_id = intelligence.review_rubric_version_id(conversation_id=conversation_id)
     if version_id is None:
@@ -136,16 +145,7 @@ def _review_start(*, item: QueueItem, reviewer: Person) -> Review:
         )
     version = rubrics.version_by_id(pk=version_id)
     assert version is not None
-    people = conversations.conversation_people(ids=[conversation_id])[conversation_id]
-    segments = A.segments_for(people.participant_types)
-    line_ids = {
-        row.twilio_id: row.pk
-        for row in conversations.transcript_rows(conversation_id=conversation_id)
-    }
-    suggestion = intelligence.adherence_suggestion(
-        conversation_id=conversation_id, rubric_version_id=version_id, line_pks=line_ids
-    )
-    ai = _ai_snapshot(suggestion, people.participant_types, segments)
+    segments, ai = ai_answers(conversation_id=conversation_id, rubric_version_id=version_id)
     if ai:
         # The tiers as they stand now: TRUSTED criteria show collapsed, MANUAL ones unfilled.
         tiers = trust_tiers(version_id=version_id)
@@ -174,6 +174,68 @@ def _review_start(*, item: QueueItem, reviewer: Person) -> Review:
     except IntegrityError:  # started at the same moment by a second request of the reviewer's
         return Review.objects.get(item=item)
     return review
+
+
+def _calibration_review_start(*, item: QueueItem, reviewer: Person) -> Review:
+    """A calibration answer: the session's rubric version and the AI's answers as the session
+    took them (kept for the agreement figures), but an empty form: a prefill would anchor the
+    participant to the AI's answers, which is what calibration measures."""
+    entry = (
+        CalibrationConversation.objects.select_related("session")
+        .filter(session_id=item.calibration_id, conversation_id=item.conversation_id)
+        .first()
+    )
+    if entry is None:
+        raise NotFound("This conversation is no longer part of the calibration session.")
+    session = entry.session
+    if session.status != CalibrationStatus.OPEN:
+        raise Conflict("This calibration session is closed: its answers are final.")
+    review = Review(
+        conversation_id=item.conversation_id,
+        item=item,
+        rubric_version_id=session.rubric_version_id,
+        reviewer=accounts.signed_in(reviewer),
+        agent_id=item.agent_id,
+        segments=list(entry.segments),
+        ai=entry.ai if isinstance(entry.ai, dict) else {},
+        calibration=session,
+        is_calibration=True,
+        draft={"answers": {}, "strengths": "", "improvements": ""},
+    )
+    try:
+        with transaction.atomic():
+            review.save()
+    except IntegrityError:  # one answer per participant and conversation
+        return Review.objects.get(
+            calibration=session, conversation_id=item.conversation_id, reviewer_id=reviewer.pk
+        )
+    return review
+
+
+def calibration_still_open(review: Review) -> None:
+    """A calibration answer changes only while its session is open."""
+    if review.calibration_id is None:
+        return
+    if not CalibrationSession.objects.filter(
+        pk=review.calibration_id, status=CalibrationStatus.OPEN
+    ).exists():
+        raise Conflict("This calibration session is closed: its answers are final.")
+
+
+def ai_answers(*, conversation_id: int, rubric_version_id: int) -> tuple[list[str], dict[str, Any]]:
+    """The segments a review of the conversation answers for, and the AI's answers to them as a
+    review keeps them (``Review.ai``; empty when the AI has judged it by no result on that
+    version): the latest script-adherence result on ``rubric_version_id``."""
+    people = conversations.conversation_people(ids=[conversation_id])[conversation_id]
+    segments = A.segments_for(people.participant_types)
+    line_ids = {
+        row.twilio_id: row.pk
+        for row in conversations.transcript_rows(conversation_id=conversation_id)
+    }
+    suggestion = intelligence.adherence_suggestion(
+        conversation_id=conversation_id, rubric_version_id=rubric_version_id, line_pks=line_ids
+    )
+    return segments, _ai_snapshot(suggestion, people.participant_types, segments)
 
 
 def _ai_snapshot(
@@ -281,6 +343,7 @@ def review_draft_save(
     _require_reviewer(review, user)
     if review.status != ReviewStatus.DRAFT:
         raise Conflict("This review is submitted: change it with a new revision and a reason.")
+    calibration_still_open(review)
     keys = review_keys(review)
     merged, strengths_text, improvements_text = _apply(
         review,
@@ -399,6 +462,7 @@ def review_submit(
     _require_reviewer(review, user)
     if review.status != ReviewStatus.DRAFT:
         raise Conflict("This review is submitted already.")
+    calibration_still_open(review)
     structure = review_structure(review)
     keys = review_keys(review, structure)
     final, strengths_text, improvements_text = _apply(
@@ -409,7 +473,7 @@ def review_submit(
         base=draft_answers(review),
         keys=keys,
     )
-    problems = A.submit_problems(final, keys=keys, ai_outcomes=prefill_outcomes(review, keys))
+    problems = A.submit_problems(final, keys=keys, ai_outcomes=_explain_against(review, keys))
     if problems:
         raise ValidationFailed(problems, message=_count_message(problems))
     now = timezone.now()
@@ -444,6 +508,12 @@ def review_submit(
     return review
 
 
+def _explain_against(review: Review, keys: Mapping[str, Any]) -> dict[str, str | None]:
+    """The AI answers a change must be explained against: none in calibration, whose
+    participants answer on their own (and, blind, never see the AI's)."""
+    return {} if review.is_calibration else prefill_outcomes(review, keys)
+
+
 def _count_message(problems: dict[str, list[str]]) -> str:
     n = len(problems)
     return f"{n} thing{'s' if n != 1 else ''} to finish before submitting."
@@ -464,6 +534,7 @@ def review_revise(
     review = review_locked(review)
     if review.status != ReviewStatus.SUBMITTED or review.current_revision_id is None:
         raise Conflict("Only a submitted review is revised; a draft is simply saved.")
+    calibration_still_open(review)
     if review.reviewer_id != user.pk and not can_use(user, "qa_manage"):
         raise PermissionDenied("Only its reviewer or an admin may revise this review.")
     if not reason.strip():
@@ -486,7 +557,7 @@ def review_revise(
         and improvements_text == current.improvements
     ):
         raise ValidationFailed({"answers": ["Nothing would change."]})
-    problems = A.submit_problems(final, keys=keys, ai_outcomes=prefill_outcomes(review, keys))
+    problems = A.submit_problems(final, keys=keys, ai_outcomes=_explain_against(review, keys))
     if problems:
         raise ValidationFailed(problems, message=_count_message(problems))
     revision_write(

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand
 
 from apps.demo.dataset import read_calls
 from apps.demo.insights import demo_insights_load, demo_insights_operators
-from apps.demo.qa import demo_qa_load
+from apps.demo.qa import demo_calibration_load, demo_qa_load
 from apps.demo.services import (
     DEMO_PASSWORD,
     DemoLoadResult,
@@ -58,6 +58,16 @@ class Command(BaseCommand):
                 f"({qa.sampled} calls sampled), {qa.reviews} reviews in every state."
                 if qa.created
                 else "already there."
+            )
+        )
+        started = time.monotonic()
+        calibrated = demo_calibration_load()
+        self.stdout.write(
+            f"Calibration in {time.monotonic() - started:.1f} s: "
+            + (
+                f"a closed and an open session ({calibrated.answers} answers)."
+                if calibrated.created
+                else "already there (or no labelled calls to use)."
             )
         )
         wrapped = demo_wrapups_load()
