@@ -271,9 +271,9 @@ class ReviewQuerySet(models.QuerySet["Review"]):
 
         scope = scope_for(user)
         # A blind calibration session's answers are the answerer's own until it closes.
-        hidden = Q(
-            calibration__blind=True, calibration__status=CalibrationStatus.OPEN
-        ) & ~Q(reviewer_id=user.pk)
+        hidden = Q(calibration__blind=True, calibration__status=CalibrationStatus.OPEN) & ~Q(
+            reviewer_id=user.pk
+        )
         if scope.reach is Reach.EVERYTHING:
             return self.exclude(hidden)
         if scope.reach is Reach.TEAMS and can_use(user, "qa_reviews"):

@@ -24,3 +24,17 @@ def run_sampling_policies() -> list[dict[str, Any]]:
 def sweep_qa() -> dict[str, int]:
     """Beat, every minute: items for open flags that have none, releases that came due."""
     return {**services.queue_flags_sweep(), "released": services.reviews_release_due()}
+
+
+@shared_task(
+    queue=CeleryQueue.INSIGHTS,
+    acks_late=True,
+    ignore_result=True,
+    soft_time_limit=540,
+    time_limit=600,
+)
+def run_impact_preview(preview_id: int) -> str | None:
+    """A rubric impact preview (``services.impact_preview_run``); a second delivery of the same
+    message finds it no longer QUEUED and does nothing. No expiry: someone is waiting for it."""
+    preview = services.impact_preview_run(preview_id=preview_id)
+    return preview.status if preview is not None else None

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views
+from . import views, views_impact
 
 urlpatterns = [
     path("", views.queue, name="qa-queue"),
@@ -30,4 +30,7 @@ urlpatterns = [
     path("policies/<int:pk>/edit/", views.policy_edit, name="qa-policy-edit"),
     path("policies/<int:pk>/run/", views.policy_run, name="qa-policy-run"),
     path("policies/<int:pk>/delete/", views.policy_delete, name="qa-policy-delete"),
+    path("impact/", views_impact.impact_list, name="qa-impact-list"),
+    path("impact/<int:pk>/", views_impact.impact_detail, name="qa-impact"),
+    path("impact/start/<int:version_pk>/", views_impact.impact_start, name="qa-impact-start"),
 ]

@@ -4,10 +4,19 @@
 - ``reviews``: reviews, an agent's own, score trends, disputes.
 - ``review_page``: everything the review page shows, in one read.
 - ``policies``: sampling policies.
+- ``impact``: rubric impact previews and their rows.
 """
 
 from __future__ import annotations
 
+from .impact import (
+    RowFilters,
+    can_preview_impact,
+    impact_preview_get,
+    impact_preview_list,
+    impact_row_list,
+    stored_human_answers,
+)
 from .policies import (
     Preview,
     PreviewRow,
@@ -48,11 +57,16 @@ __all__ = [
     "PreviewRow",
     "QueueCounts",
     "ReviewPage",
+    "RowFilters",
     "TrendPoint",
     "can_manage_policies",
+    "can_preview_impact",
     "can_see_everything",
     "dispute_get",
     "dispute_list",
+    "impact_preview_get",
+    "impact_preview_list",
+    "impact_row_list",
     "item_base",
     "item_get",
     "item_list",
@@ -68,4 +82,5 @@ __all__ = [
     "review_page",
     "reviews_of_conversation",
     "score_trend",
+    "stored_human_answers",
 ]

@@ -6,11 +6,13 @@
 - ``disputes``: agents' disputes and their decisions.
 - ``reviewers``: who may review a conversation; spreading picks over reviewers.
 - ``notify``: what the workflow tells people under the bell.
+- ``impact``: rubric impact previews (a draft re-scoring stored conversations).
 """
 
 from __future__ import annotations
 
 from .disputes import dispute_deadline, dispute_decide, dispute_open, may_decide
+from .impact import impact_preview_run, impact_preview_start, is_stale, structure_hash
 from .queue import (
     flag_source_key,
     queue_claim_next,
@@ -75,6 +77,9 @@ __all__ = [
     "draft_answers",
     "filters_text",
     "flag_source_key",
+    "impact_preview_run",
+    "impact_preview_start",
+    "is_stale",
     "may_decide",
     "may_review",
     "next_run",
@@ -108,4 +113,5 @@ __all__ = [
     "revision_answers",
     "spec_of",
     "spread_evenly",
+    "structure_hash",
 ]
