@@ -12,7 +12,8 @@ Uses DATABASE_URL / REDIS_URL, in a database `<name>_bench_impact` (made anew un
    submitted review.
 2. A draft of the rubric that changes two criteria and adds one: "thanks_for_calling" gets a
    new phrase, "offers_help" a shorter time window, and "confirms_identity" (a phrase) is new.
-3. The preview over 30 days, run in this process exactly as the Celery task runs it
+3. The preview over 30 days (``--uncached``: with the checks' line cleaning uncached, as if
+   no two lines were alike), run in this process exactly as the Celery task runs it
    (``impact_preview_run``), ``--runs`` times on fresh previews; prints total time,
    conversations/s and where the time goes (reads, checks, scoring, progress writes, summary,
    the row insert), and the preview's own figures.
@@ -138,6 +139,12 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--reuse", action="store_true")
+    parser.add_argument(
+        "--uncached",
+        action="store_true",
+        help="clean every line anew (checks._clean without its cache): the generator repeats a "
+        "few dozen agent lines, real transcripts do not",
+    )
     args = parser.parse_args()
     url = timing.bench_database_url("impact")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ccportal.settings")
@@ -165,7 +172,13 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     data(args.conversations, args.reuse)
     draft, admin = the_draft()
+    if args.uncached:
+        from apps.rubrics import checks
+
+        checks._clean = checks._clean.__wrapped__  # type: ignore[attr-defined]
+        print("Line cleaning uncached: every line is cleaned for every phrase.")
     print(f"Closed conversations stored: {conversation_count():,}")
+    print("Load average before the runs: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     results = []
     for run in range(1, args.runs + 1):
         result = run_once(draft, admin, args.days)
@@ -177,6 +190,7 @@ def main() -> None:
             f"({preview.total / result['seconds']:,.0f} conversations/s); {phases}"
         )
         results.append(result)
+        print("  load average: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     best = min(results, key=lambda r: r["seconds"])
     summary = best["preview"].summary
     overall = summary["overall"]

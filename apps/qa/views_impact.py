@@ -73,7 +73,6 @@ def impact_list(request: HttpRequest) -> HttpResponse:
             "version": version,
             "page": page,
             "page_range": paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1),
-            "section": "qa-impact",
         },
     )
 
@@ -99,7 +98,6 @@ def impact_detail(request: HttpRequest, pk: int) -> HttpResponse:
             .exclude(pk=preview.pk)
             .select_related(None)[:10]
         ),
-        "section": "qa-impact",
     }
     if done:
         try:

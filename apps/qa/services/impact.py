@@ -366,6 +366,8 @@ def _run(preview: ImpactPreview, on_progress: Callable[[int, int], None] | None)
             mark = timer.add("progress", mark)
 
     summary = _summary(plan, rows, timer)
+    summary["limit"] = settings.QA_IMPACT_MAX_CONVERSATIONS
+    summary["capped"] = total >= settings.QA_IMPACT_MAX_CONVERSATIONS
     mark = timer.add("summary", mark)
     with transaction.atomic():
         # Guarded: another run that took the preview over (or a cancel) wins.

@@ -19,7 +19,11 @@
     meter.setAttribute("aria-valuenow", String(percent));
     count.textContent = number.format(preview.done) + " of " + number.format(preview.total);
     label.textContent =
-      preview.status === "QUEUED" ? "Waiting for a worker…" : "Re-scoring conversations…";
+      preview.status === "QUEUED"
+        ? "Waiting for a worker…"
+        : preview.done
+          ? "Re-scoring conversations…"
+          : "Reading the stored answers and transcripts…";
   }
 
   async function poll() {
