@@ -12,8 +12,10 @@ Uses DATABASE_URL / REDIS_URL, in a database `<name>_bench_impact` (made anew un
    submitted review.
 2. A draft of the rubric that changes two criteria and adds one: "thanks_for_calling" gets a
    new phrase, "offers_help" a shorter time window, and "confirms_identity" (a phrase) is new.
-3. The preview over 30 days (``--uncached``: with the checks' line cleaning uncached, as if
-   no two lines were alike), run in this process exactly as the Celery task runs it
+3. The preview over 30 days. ``--unique-lines``: the checks' line-cleaning cache kept for one
+   conversation at a time (the generator repeats a few dozen agent lines across calls, real
+   transcripts do not); ``--uncached``: no cache at all, every line cleaned for every phrase
+   (the worst case), run in this process exactly as the Celery task runs it
    (``impact_preview_run``), ``--runs`` times on fresh previews; prints total time,
    conversations/s and where the time goes (reads, checks, scoring, progress writes, summary,
    the row insert), and the preview's own figures.
@@ -108,6 +110,35 @@ def the_draft():  # type: ignore[no-untyped-def]
     return services.draft_update(version=draft, actor=admin, data=content), admin
 
 
+def unique_lines() -> None:
+    """Real transcripts rarely repeat a line from another call; the generator's do (a few dozen
+    agent lines), so ``checks._clean``'s cache would find every line. Here its cache is emptied
+    at each new conversation: each line is cleaned once, for every phrase of that call."""
+    from apps.qa.services import impact
+    from apps.rubrics import checks
+
+    original = checks._clean.__wrapped__  # type: ignore[attr-defined]
+    cache: dict[str, tuple[str, tuple[int, ...]]] = {}
+    current: list[object] = [None]
+
+    def clean(text: str) -> tuple[str, tuple[int, ...]]:
+        found = cache.get(text)
+        if found is None:
+            found = cache[text] = original(text)
+        return found
+
+    real_check = impact.check_criterion
+
+    def check(spec, lines, **kwargs):  # type: ignore[no-untyped-def]
+        if lines is not current[0]:  # a new conversation: a new list of lines
+            cache.clear()
+            current[0] = lines
+        return real_check(spec, lines, **kwargs)
+
+    checks._clean = clean  # type: ignore[assignment]
+    impact.check_criterion = check  # type: ignore[assignment]
+
+
 def run_once(draft, admin, days: int) -> dict:  # type: ignore[no-untyped-def]
     from apps.qa.models import ImpactPreview
     from apps.qa.services import impact
@@ -145,6 +176,12 @@ def main() -> None:
         help="clean every line anew (checks._clean without its cache): the generator repeats a "
         "few dozen agent lines, real transcripts do not",
     )
+    parser.add_argument(
+        "--unique-lines",
+        action="store_true",
+        help="keep the line-cleaning cache for one conversation only: every conversation's "
+        "lines are new to it, as in real transcripts",
+    )
     args = parser.parse_args()
     url = timing.bench_database_url("impact")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ccportal.settings")
@@ -177,6 +214,9 @@ def main() -> None:
 
         checks._clean = checks._clean.__wrapped__  # type: ignore[attr-defined]
         print("Line cleaning uncached: every line is cleaned for every phrase.")
+    elif args.unique_lines:
+        unique_lines()
+        print("Line cleaning cached per conversation only, as if no two calls shared a line.")
     print(f"Closed conversations stored: {conversation_count():,}")
     print("Load average before the runs: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     results = []

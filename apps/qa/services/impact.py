@@ -67,7 +67,6 @@ logger = logging.getLogger(__name__)
 MAX_DAYS = 365
 # How often a running preview writes its progress (conversations).
 PROGRESS_EVERY = 500
-INSERT_BATCH = 2000
 # A queued or running preview older than this is taken for lost (its worker died, its message
 # was dropped): a new start replaces it, and a redelivered task may take it over.
 STALE_AFTER = timedelta(minutes=15)
@@ -382,11 +381,32 @@ def _run(preview: ImpactPreview, on_progress: Callable[[int, int], None] | None)
             transaction.set_rollback(True)
             return
         ImpactRow.objects.filter(preview_id=preview.pk).delete()
-        ImpactRow.objects.bulk_create(rows, batch_size=INSERT_BATCH)
+        _insert(rows)
         mark = timer.add("write", mark)
         summary["seconds"] = {k: round(v, 3) for k, v in timer.seconds.items()}
         summary["seconds"]["total"] = round(time.perf_counter() - began, 3)
         ImpactPreview.objects.filter(pk=preview.pk).update(summary=summary)
+
+
+def _insert(rows: Sequence[ImpactRow]) -> None:
+    """The rows with COPY: ten thousand in a fraction of a second, where INSERTs take seconds."""
+    table = ImpactRow._meta.db_table
+    columns = ("preview_id", "conversation_id", "agent_id", "team_id", "before", "after")
+    with connection.cursor() as cursor:
+        raw = cursor.cursor  # psycopg's own cursor: COPY
+        with raw.copy(f"COPY {table} ({', '.join(columns)}, newly_failing) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(
+                    (
+                        row.preview_id,
+                        row.conversation_id,
+                        row.agent_id,
+                        row.team_id,
+                        row.before,
+                        row.after,
+                        row.newly_failing,
+                    )
+                )
 
 
 # The summary -----------------------------------------------------------------------------------
