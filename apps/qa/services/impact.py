@@ -467,9 +467,7 @@ def _summary(plan: _Plan, rows: Sequence[ImpactRow], timer: _Timer) -> dict[str,
     ]
     agents = []
     for k, v in agent_figures.items():
-        name, team_id = (
-            agent_names.get(k, ("No agent", None)) if k else ("No agent (AI only)", None)
-        )
+        name, team_id = agent_names.get(k, ("No agent", None)) if k else ("No agent linked", None)
         agents.append(
             {"id": k, "name": name, "team": team_names.get(team_id) if team_id else None, **v}
         )
