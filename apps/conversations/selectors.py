@@ -13,7 +13,7 @@ from django.utils import timezone
 from apps.common.errors import NotFound
 
 from . import display
-from .choices import ConversationStatus, ParticipantType
+from .choices import AGENT_TYPES, ConversationStatus, ParticipantType
 from .models import Call, Communication, Conversation, Participant
 
 if TYPE_CHECKING:
@@ -394,3 +394,66 @@ def floor_rows(*, ids: Iterable[int]) -> dict[int, FloorRow]:
 def team_ids_of(*, ids: Iterable[int]) -> dict[int, int | None]:
     """The team of each conversation (None: no team)."""
     return dict(Conversation.objects.filter(pk__in=list(ids)).values_list("pk", "team_id"))
+
+
+# For re-scoring many stored conversations at once (QA's rubric impact preview).
+
+
+class ClosedBrief(NamedTuple):
+    pk: int
+    team_id: int | None
+    agent_id: int | None  # the first participant linked to an agent
+    agent_team_id: int | None
+    participant_types: frozenset[str]
+
+
+def closed_conversations_brief(*, since: datetime, limit: int) -> list[ClosedBrief]:
+    """The closed conversations started since ``since``, newest first, at most ``limit``, with
+    their team, first agent and participant types: two queries, whatever the number."""
+    rows = list(
+        Conversation.objects.filter(status=ConversationStatus.CLOSED, started_at__gte=since)
+        .order_by("-started_at", "-id")
+        .values_list("pk", "team_id")[:limit]
+    )
+    agents: dict[int, tuple[int | None, int | None]] = {}
+    types: dict[int, set[str]] = {pk: set() for pk, _ in rows}
+    participants = (
+        Participant.objects.filter(conversation_id__in=list(types))
+        .order_by("conversation_id", "joined_at", "id")
+        .values_list("conversation_id", "type", "agent_id", "agent__team_id")
+    )
+    for conversation_id, kind, agent_id, agent_team_id in participants:
+        types[conversation_id].add(kind)
+        if agent_id is not None and conversation_id not in agents:
+            agents[conversation_id] = (agent_id, agent_team_id)
+    return [
+        ClosedBrief(pk, team_id, *agents.get(pk, (None, None)), frozenset(types[pk]))
+        for pk, team_id in rows
+    ]
+
+
+def agent_lines_by_conversation(
+    *, conversation_ids: Iterable[int], chunk_size: int = 5000
+) -> Iterable[tuple[int, list[tuple[int, str, int | None, str]]]]:
+    """``(conversation id, its agents' lines)`` for each conversation that has any, in
+    conversation id order, each line ``(pk, author type, offset_ms, text)`` in spoken order
+    (the shape ``apps.rubrics.checks`` reads). One server-side cursor over every line: memory
+    stays flat however many conversations are read."""
+    rows = (
+        Communication.objects.filter(
+            conversation_id__in=list(conversation_ids), author__type__in=AGENT_TYPES
+        )
+        .order_by("conversation_id", F("offset_ms").asc(nulls_last=True), "occurred_at", "id")
+        .values_list("conversation_id", "pk", "author__type", "offset_ms", "text")
+        .iterator(chunk_size=chunk_size)
+    )
+    current: int | None = None
+    lines: list[tuple[int, str, int | None, str]] = []
+    for conversation_id, pk, author_type, offset_ms, text in rows:
+        if conversation_id != current:
+            if current is not None:
+                yield current, lines
+            current, lines = conversation_id, []
+        lines.append((pk, author_type, offset_ms, text))
+    if current is not None:
+        yield current, lines

@@ -64,3 +64,17 @@ def recompute_ai_scores(version_id: int) -> int:
 def sweep_ai_scores() -> int:
     """Beat, every five minutes: closed conversations with an adherence result and no AI score."""
     return services.ai_scores_sweep()
+
+
+@shared_task(
+    queue=CeleryQueue.INSIGHTS,
+    acks_late=True,
+    ignore_result=True,
+    soft_time_limit=540,
+    time_limit=600,
+)
+def run_impact_preview(preview_id: int) -> str | None:
+    """A rubric impact preview (``services.impact_preview_run``); a second delivery of the same
+    message finds it no longer QUEUED and does nothing. No expiry: someone is waiting for it."""
+    preview = services.impact_preview_run(preview_id=preview_id)
+    return preview.status if preview is not None else None

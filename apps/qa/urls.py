@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views
+from . import views, views_impact
 
 urlpatterns = [
     path("", views.queue, name="qa-queue"),
@@ -50,4 +50,7 @@ urlpatterns = [
         views.calibration_benchmark,
         name="qa-calibration-benchmark",
     ),
+    path("impact/", views_impact.impact_list, name="qa-impact-list"),
+    path("impact/<int:pk>/", views_impact.impact_detail, name="qa-impact"),
+    path("impact/start/<int:version_pk>/", views_impact.impact_start, name="qa-impact-start"),
 ]

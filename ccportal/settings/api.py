@@ -43,6 +43,7 @@ SPECTACULAR_SETTINGS = {
         "QueueItemStatusEnum": "apps.qa.choices.ItemStatus",
         "ReviewStatusEnum": "apps.qa.choices.ReviewStatus",
         "DisputeStatusEnum": "apps.qa.choices.DisputeStatus",
+        "ImpactPreviewStatusEnum": "apps.qa.choices.PreviewStatus",
         "OutcomeEnum": "apps.rubrics.choices.Outcome",
     },
 }

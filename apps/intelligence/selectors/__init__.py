@@ -17,6 +17,7 @@ from .adherence import (
     AdherenceSuggestion,
     CriterionSuggestion,
     EvidenceRef,
+    adherence_outcomes,
     adherence_suggestion,
     review_rubric_version_id,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "RuleActivity",
     "WrapupProposal",
     "active_rules",
+    "adherence_outcomes",
     "adherence_suggestion",
     "can_manage",
     "can_read",

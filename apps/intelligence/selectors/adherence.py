@@ -12,6 +12,7 @@ Anything unexpected in a stored result is skipped, never an error: a form must a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -130,6 +131,48 @@ def adherence_suggestion(
         criteria=criteria,
         problems=problems,
     )
+
+
+def adherence_outcomes(
+    *, conversation_ids: Sequence[int], rubric_version_id: int
+) -> dict[int, dict[str, str]]:
+    """The AI's outcome per criterion of ``rubric_version_id`` for many conversations at once,
+    read as :func:`adherence_suggestion` reads one (the latest OK script-adherence result of
+    each): ``{conversation id: {criterion key: MET | NOT_MET | NA}}``. Criteria the AI left to a
+    reviewer are absent; conversations without a result too. One query per 5,000 conversations
+    (Twilio's results are mapped onto the version, read once)."""
+    found: dict[int, dict[str, str]] = {}
+    twilio_structure = None
+    ids = list(conversation_ids)
+    for start in range(0, len(ids), 5000):
+        rows = (
+            OperatorResult.objects.filter(
+                ADHERENCE_RESULTS,
+                Q(rubric_version_id=rubric_version_id) | Q(rubric_version__isnull=True),
+                conversation_id__in=ids[start : start + 5000],
+                status=ResultStatus.OK,
+            )
+            .order_by("conversation_id", "-date_created", "-id")
+            .distinct("conversation_id")
+            .values_list("conversation_id", "definition_id", "result")
+        )
+        for conversation_id, definition_id, data in rows:
+            if not isinstance(data, dict):
+                continue
+            if definition_id is not None:
+                criteria = _from_ccportal(data, {})
+                found[conversation_id] = {
+                    key: c.outcome for key, c in criteria.items() if c.outcome is not None
+                }
+                continue
+            if twilio_structure is None:
+                version = rubrics.version_by_id(pk=rubric_version_id)
+                if version is None:
+                    continue
+                twilio_structure = rubrics.frozen_structure(version=version)
+            mapping = map_twilio_adherence(structure=twilio_structure, result=data)
+            found[conversation_id] = {k: str(v) for k, v in mapping.outcomes.items() if v}
+    return found
 
 
 def _latest_result(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from . import views
+from . import impact, views
 from .calibration import CalibrationSessionViewSet
 
 router = SimpleRouter()
@@ -14,6 +14,7 @@ router.register("qa/policies", views.SamplingPolicyViewSet, basename="api-qa-pol
 router.register("qa/reviews", views.ReviewViewSet, basename="api-qa-review")
 router.register("qa/calibration", CalibrationSessionViewSet, basename="api-qa-calibration")
 router.register("qa/disputes", views.DisputeViewSet, basename="api-qa-dispute")
+router.register("qa/impact", impact.ImpactPreviewViewSet, basename="api-qa-impact")
 
 urlpatterns = [
     path("qa/stats/agreement/", views.AgreementView.as_view(), name="api-qa-stats-agreement"),

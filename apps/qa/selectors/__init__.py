@@ -7,6 +7,7 @@
 - ``agreement``: the AI as a rater: agreement per criterion, tiers, where it disagreed.
 - ``ai_scores``: the AI score (auto-QA), apart from people's review scores.
 - ``sampling_calculator``: reviews per agent for a wanted precision (the policy form).
+- ``impact``: rubric impact previews and their rows.
 """
 
 from __future__ import annotations
@@ -25,6 +26,14 @@ from .ai_scores import (
     ai_score_of,
     ai_score_summary,
     ai_scores_of_conversations,
+)
+from .impact import (
+    RowFilters,
+    can_preview_impact,
+    impact_preview_get,
+    impact_preview_list,
+    impact_row_list,
+    stored_human_answers,
 )
 from .policies import (
     Preview,
@@ -71,6 +80,7 @@ __all__ = [
     "PreviewRow",
     "QueueCounts",
     "ReviewPage",
+    "RowFilters",
     "SamplingBasis",
     "SamplingFigures",
     "TrendPoint",
@@ -80,10 +90,14 @@ __all__ = [
     "ai_score_summary",
     "ai_scores_of_conversations",
     "can_manage_policies",
+    "can_preview_impact",
     "can_see_everything",
     "disagreements",
     "dispute_get",
     "dispute_list",
+    "impact_preview_get",
+    "impact_preview_list",
+    "impact_row_list",
     "item_base",
     "item_get",
     "item_list",
@@ -102,6 +116,7 @@ __all__ = [
     "sampling_figures",
     "score_summary",
     "score_trend",
+    "stored_human_answers",
     "trust_changes",
     "version_agreement",
 ]

@@ -8,12 +8,14 @@
 - ``notify``: what the workflow tells people under the bell.
 - ``trust``: the AI as a rater: its answers paired with people's, trust tiers per criterion.
 - ``ai_scores``: the AI score (auto-QA) of every closed conversation, from trusted criteria.
+- ``impact``: rubric impact previews (a draft re-scoring stored conversations).
 """
 
 from __future__ import annotations
 
 from .ai_scores import ai_score_compute, ai_scores_recompute, ai_scores_sweep
 from .disputes import dispute_deadline, dispute_decide, dispute_open, may_decide
+from .impact import impact_preview_run, impact_preview_start, is_stale, structure_hash
 from .queue import (
     flag_source_key,
     queue_claim_next,
@@ -106,6 +108,9 @@ __all__ = [
     "draft_answers",
     "filters_text",
     "flag_source_key",
+    "impact_preview_run",
+    "impact_preview_start",
+    "is_stale",
     "may_decide",
     "may_review",
     "next_run",
@@ -140,6 +145,7 @@ __all__ = [
     "revision_answers",
     "spec_of",
     "spread_evenly",
+    "structure_hash",
     "tier_for",
     "trust_pending_clear",
     "trust_recompute",
