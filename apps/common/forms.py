@@ -20,3 +20,17 @@ def add_service_errors(
                 form.add_error(None, message)
             else:
                 form.add_error(None, f"{path}: {message}")
+
+
+# The largest id PostgreSQL's bigint holds: a longer string of digits is no id of ours.
+_MAX_ID = 2**63 - 1
+
+
+def parse_id(raw: object) -> int | None:
+    """A positive id from a query-string value, or None: ASCII digits only (``"²".isdigit()`` is
+    true, ``int("²")`` fails), and within PostgreSQL's bigint, so a lookup never errors."""
+    text = str(raw or "").strip()
+    if not (text.isascii() and text.isdigit()):
+        return None
+    value = int(text)
+    return value if 0 < value <= _MAX_ID else None

@@ -670,6 +670,8 @@ class CriterionTrust(models.Model):
     kappa_low = models.FloatField(null=True, blank=True)
     kappa_high = models.FloatField(null=True, blank=True)
     disputes_lost = models.PositiveIntegerField(default=0)
+    # Why the figures earn this tier, in words ("κ lower bound 0.62 < 0.80 with n = 140").
+    reason = models.TextField(blank=True)
     computed_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

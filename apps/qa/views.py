@@ -22,7 +22,7 @@ from apps.accounts import selectors as accounts
 from apps.accounts.decorators import page_for
 from apps.accounts.scoping import can_use
 from apps.common.errors import ApplicationError, ValidationFailed
-from apps.common.forms import add_service_errors
+from apps.common.forms import add_service_errors, parse_id
 from apps.common.pagination import CappedPaginator
 from apps.conversations import selectors as conversations
 
@@ -625,6 +625,7 @@ def _thresholds() -> dict[str, Any]:
         "review": settings.QA_TRUST_KAPPA_REVIEW,
         "min_n": settings.QA_TRUST_MIN_N,
         "max_lost": settings.QA_TRUST_MAX_DISPUTES_LOST,
+        "min_rarer": settings.QA_TRUST_MIN_RARER,
         "min_pairs": settings.QA_AGREEMENT_MIN_PAIRS,
     }
 
@@ -780,7 +781,7 @@ def calibration_create(request: HttpRequest) -> HttpResponse:
             return redirect("qa-calibration", pk=session.pk)
     chosen = set()
     if form.is_bound:
-        chosen = {int(v) for v in request.POST.getlist("conversations") if v.isdecimal()}
+        chosen = {i for v in request.POST.getlist("conversations") if (i := parse_id(v))}
     return render(
         request,
         "qa/calibration_form.html",

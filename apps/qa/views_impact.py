@@ -18,6 +18,7 @@ from rest_framework.exceptions import ValidationError
 
 from apps.accounts.decorators import page_for
 from apps.common.errors import ApplicationError, NotFound
+from apps.common.forms import parse_id
 from apps.common.pagination import CappedPaginator
 from apps.rubrics import selectors as rubrics
 
@@ -58,9 +59,9 @@ def impact_start(request: HttpRequest, version_pk: int) -> HttpResponse:
 @require_GET
 def impact_list(request: HttpRequest) -> HttpResponse:
     version = None
-    raw = (request.GET.get("version") or "").strip()
-    if raw.isdigit():
-        version = rubrics.version_by_id(pk=int(raw))
+    version_id = parse_id(request.GET.get("version"))
+    if version_id is not None:
+        version = rubrics.version_by_id(pk=version_id)
     previews = selectors.impact_preview_list(
         user=request.user, version_id=version.pk if version is not None else None
     )

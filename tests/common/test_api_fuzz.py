@@ -16,6 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from apps.accounts.choices import Role
+from apps.demo.qa import demo_calibration_load
+from apps.qa import services as qa_services
+from apps.rubrics import services as rubric_services
+from apps.rubrics.models import RubricVersion
 from tests.fixtures import builders
 
 pytestmark = pytest.mark.django_db
@@ -44,8 +48,18 @@ VALUES = st.one_of(st.text(max_size=40), st.sampled_from(NASTY), st.integers().m
 @pytest.fixture
 def admin_client(client, demo_qa):
     admin = builders.make_user(username="fuzz-admin", role=Role.ADMIN)
+    demo_calibration_load()
+    _impact_preview(admin)
     client.force_login(admin)
     return client
+
+
+def _impact_preview(admin) -> None:
+    """A finished impact preview of a draft of the demo rubric, for its endpoints to be asked."""
+    published = RubricVersion.objects.get(status="PUBLISHED")
+    draft = rubric_services.version_new_draft(rubric=published.rubric, actor=admin)
+    preview = qa_services.impact_preview_start(user=admin, version=draft, days=365)
+    qa_services.impact_preview_run(preview_id=preview.pk)
 
 
 def _concrete(client, path: str) -> str | None:

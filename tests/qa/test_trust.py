@@ -99,6 +99,10 @@ def test_a_criterion_earns_trusted_with_a_logged_change_and_its_figures(world, s
     assert change.figures["n"] == 40 and change.figures["kappa_low"] == 1.0
     assert change.figures["thresholds"]["trusted"] == 0.8
     assert change.reason.startswith("κ lower bound 1.00 ≥ 0.80 with n = 40")
+    assert trust.reason == change.reason  # the current reason stays on the tier itself
+    assert CriterionTrust.objects.get(criterion_key="offer_help").reason == (
+        "too little data: n = 0 < 30"
+    )
     # No answers on the other criteria: REVIEW as before, so no change logged for them.
     assert CriterionTrust.objects.get(criterion_key="offer_help").tier == "REVIEW"
     assert TrustChange.objects.count() == 1

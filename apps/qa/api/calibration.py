@@ -17,6 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.common.errors import PermissionDenied
+from apps.common.forms import parse_id
 from ccportal.viewsets import ErrorSerializer, ScopedReadOnlyViewSet
 
 from ..choices import BenchmarkMode
@@ -198,7 +199,7 @@ class CalibrationSessionViewSet(ScopedReadOnlyViewSet):
         return super().get_permissions()
 
     def _session(self, pk: str | None) -> CalibrationSession:
-        return calibration.session_get(user=self.request.user, pk=int(pk or 0))
+        return calibration.session_get(user=self.request.user, pk=parse_id(pk) or 0)
 
     @extend_schema(summary="A calibration session", responses={200: CalibrationDetailSerializer})
     def retrieve(self, request: Request, pk: str | None = None) -> Response:

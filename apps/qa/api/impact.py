@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.urls import reverse
@@ -31,6 +32,7 @@ from rest_framework.response import Response
 
 from apps.accounts.scoping import can_use
 from apps.common.errors import NotFound
+from apps.common.forms import parse_id
 from apps.rubrics import selectors as rubrics
 from ccportal.viewsets import ErrorSerializer, ScopedReadOnlyViewSet
 
@@ -158,6 +160,9 @@ class ImpactRowSerializer(serializers.ModelSerializer):
         return reverse("conversation-detail", args=[row.conversation_id])
 
 
+_CRITERION_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
 def row_filters(params: Any) -> selectors.RowFilters:
     """``team``, ``agent`` (ids), ``criterion`` (a key), ``change`` (down, up, same) from a
     query string; a bad id is a 400, not a 500."""
@@ -165,10 +170,14 @@ def row_filters(params: Any) -> selectors.RowFilters:
     for name in ("team", "agent"):
         raw = (params.get(name) or "").strip()
         if raw:
-            if not raw.isdigit():
+            found = parse_id(raw)
+            if found is None:
                 raise ValidationError({name: ["A whole number (an id)."]})
-            values[name] = int(raw)
-    values["criterion"] = (params.get("criterion") or "").strip()[:64]
+            values[name] = found
+    criterion = (params.get("criterion") or "").strip()
+    if criterion and not _CRITERION_KEY.fullmatch(criterion):
+        raise ValidationError({"criterion": ["A criterion key (letters, digits, _ and -)."]})
+    values["criterion"] = criterion
     change = (params.get("change") or "").strip()
     if change and change not in ("down", "up", "same"):
         raise ValidationError({"change": ["down, up or same."]})
@@ -207,9 +216,10 @@ class ImpactPreviewViewSet(ScopedReadOnlyViewSet):
         previews = super().get_queryset()
         version = self.request.query_params.get("version", "").strip()
         if version:
-            if not version.isdigit():
+            version_id = parse_id(version)
+            if version_id is None:
                 raise ValidationError({"version": ["A whole number (an id)."]})
-            previews = previews.filter(rubric_version_id=int(version))
+            previews = previews.filter(rubric_version_id=version_id)
         return previews
 
     def get_serializer_class(self) -> Any:

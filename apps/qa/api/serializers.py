@@ -522,6 +522,7 @@ class CriterionAgreementSerializer(serializers.Serializer):
     name = serializers.CharField()
     kind = serializers.CharField()
     tier = serializers.CharField()
+    reason = serializers.SerializerMethodField()
     n = serializers.IntegerField(source="figures.n")
     agreement = serializers.FloatField(source="figures.agreement", allow_null=True)
     kappa = serializers.FloatField(source="figures.kappa", allow_null=True)
@@ -535,6 +536,10 @@ class CriterionAgreementSerializer(serializers.Serializer):
 
     def get_disputes_lost(self, obj: Any) -> int:
         return obj.trust.disputes_lost if obj.trust is not None else 0
+
+    def get_reason(self, obj: Any) -> str:
+        """Why the criterion has its tier (empty before its first computation)."""
+        return obj.trust.reason if obj.trust is not None else ""
 
     @extend_schema_field(ConfusionCellSerializer(many=True))
     def get_confusion(self, obj: Any) -> list[dict[str, Any]]:

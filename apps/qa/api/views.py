@@ -33,6 +33,7 @@ from rest_framework.views import APIView
 
 from apps.accounts.scoping import can_use
 from apps.common.errors import ValidationFailed
+from apps.common.forms import parse_id
 from ccportal.api import Pagination
 from ccportal.viewsets import ErrorSerializer, IdFilter, ScopedReadOnlyViewSet
 
@@ -737,10 +738,10 @@ def _stats_version(request: Request) -> Any:
     from apps.common.errors import NotFound, ValidationFailed
     from apps.rubrics import selectors as rubrics
 
-    raw = request.query_params.get("version", "")
-    if not raw.isdigit():
+    version_id = parse_id(request.query_params.get("version", ""))
+    if version_id is None:
         raise ValidationFailed({"version": ["Give a rubric version's id."]})
-    version = rubrics.version_by_id(pk=int(raw))
+    version = rubrics.version_by_id(pk=version_id)
     if version is None or version.status == "DRAFT":
         raise NotFound("No such published or retired rubric version.")
     return version

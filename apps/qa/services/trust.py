@@ -294,6 +294,7 @@ def trust_recompute(*, version: Any) -> Recomputed:
             "kappa_low": figures.low,
             "kappa_high": figures.high,
             "disputes_lost": n_lost,
+            "reason": verdict.reason,
             "computed_at": now,
         }
         CriterionTrust.objects.update_or_create(
