@@ -166,8 +166,11 @@ def test_the_review_page_hides_the_ai_in_a_blind_open_session_only(world, script
         user=world.qa_analyst, review=review_get(user=world.qa_analyst, pk=review.pk)
     )
     assert page.ai == {} and all(c.ai is None for c in page.criteria)
+    assert page.ai_hidden  # and the page says so, rather than "No AI result"
     response = builders_client(world.qa_analyst).get(f"/qa/reviews/{review.pk}/")
     assert b'data-testid="ai-suggestion"' not in response.content
+    assert b'data-testid="ai-hidden"' in response.content
+    assert b'data-testid="no-ai"' not in response.content
     seen = make(world, script, calls[1:2], blind=False)
     review = begin(seen, world.qa_analyst, calls[1])
     page = review_page(

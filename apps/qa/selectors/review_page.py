@@ -319,14 +319,14 @@ def review_page(*, user: Person, review: Review, revision_number: int | None = N
                     else TrustTier.REVIEW
                 )
                 # MANUAL: people judge it without the AI's answer (shown once submitted).
-                hidden = tier == TrustTier.MANUAL and review.status == ReviewStatus.DRAFT
+                manual_draft = tier == TrustTier.MANUAL and review.status == ReviewStatus.DRAFT
                 criteria.append(
                     CriterionView(
                         key=key,
                         spec=spec,
                         answer=answer,
                         ai=_ai_view(ai_criteria.get(spec.key), numbers, texts)
-                        if ai.get("segment") == segment and not hidden
+                        if ai.get("segment") == segment and not manual_draft
                         else None,
                         tier=tier,
                         evidence=[

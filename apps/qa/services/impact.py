@@ -436,6 +436,8 @@ def _figures(rows: Sequence[ImpactRow]) -> dict[str, Any]:
         if r.before is not None and r.after is not None
     ]
     low, high = stats.mean_interval(deltas) if len(deltas) >= 2 else (math.nan, math.nan)
+    # A score moves by 100 points at most: the t interval knows no bounds, the page should.
+    low, high = max(low, -100.0), min(high, 100.0)
     return {
         "conversations": len(rows),
         "n": len(deltas),
