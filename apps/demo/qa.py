@@ -451,6 +451,9 @@ def demo_calibration_load() -> DemoCalibrationResult:
         made += _calibration_answer(
             opened, qa_user, open_calls[0], labels[open_calls[0].attributes["sid"]], {}
         )
+    # The closed session's answers now count in the AI-human agreement: the tiers at once,
+    # rather than at the next beat run.
+    qa.trust_recompute_all()
     return DemoCalibrationResult(True, 2, made)
 
 

@@ -310,6 +310,20 @@ def test_closing_removes_unanswered_items_and_prefills_the_majority(world, scrip
         begin(session, extra, calls[1])
 
 
+def test_closing_asks_for_the_trust_tiers_again_as_its_answers_now_count(
+    world, script, calls, django_capture_on_commit_callbacks
+):
+    from django.core.cache import cache
+
+    session = make(world, script, calls[:1])
+    answer(session, world.qa_analyst, calls[0])
+    cache.delete(f"qa:trust:pending:{script.pk}")
+    with django_capture_on_commit_callbacks(execute=True):
+        calib.calibration_session_close(user=world.admin, session=session)
+    assert cache.get(f"qa:trust:pending:{script.pk}") == 1  # one recompute scheduled
+    cache.delete(f"qa:trust:pending:{script.pk}")
+
+
 def test_an_expert_session_takes_the_experts_answers_as_the_benchmark(world, script, calls):
     session = make(
         world,

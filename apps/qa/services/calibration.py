@@ -54,6 +54,7 @@ from ..models import (
 from .queue import _event, queue_item_add
 from .reviewers import may_review
 from .reviews import ai_answers
+from .trust import trust_recompute_soon
 
 if TYPE_CHECKING:
     from apps.accounts.scoping import Person
@@ -310,6 +311,8 @@ def calibration_session_close(
         _event(item_id, ItemAction.REMOVED, actor=user, note=CLOSE_REASON)
     session.refresh_from_db()
     _benchmark_prefill(session)
+    # Its answers now count in the AI-human agreement (a blind session's did not while open).
+    trust_recompute_soon(version_id=session.rubric_version_id)
     return session
 
 
