@@ -207,8 +207,8 @@ def tier_for(
         label, count = rarer
         return Verdict(
             TrustTier.REVIEW,
-            f"too few answers of the rarer outcome to judge: people said {label!r} {count} "
-            f"time{'s' if count != 1 else ''} < {settings.QA_TRUST_MIN_RARER} (n = {n})",
+            f"only {count} {label!r} answer{'s' if count != 1 else ''} in {n}: "
+            f"{settings.QA_TRUST_MIN_RARER} needed to judge",
         )
     if low is None:
         return Verdict(
