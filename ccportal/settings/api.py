@@ -44,6 +44,7 @@ SPECTACULAR_SETTINGS = {
         "ReviewStatusEnum": "apps.qa.choices.ReviewStatus",
         "DisputeStatusEnum": "apps.qa.choices.DisputeStatus",
         "ImpactPreviewStatusEnum": "apps.qa.choices.PreviewStatus",
+        "CalibrationStatusEnum": "apps.qa.choices.CalibrationStatus",
         "OutcomeEnum": "apps.rubrics.choices.Outcome",
     },
 }
