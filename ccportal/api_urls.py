@@ -15,4 +15,5 @@ urlpatterns = [
     path("", include("apps.live.api")),
     path("", include("apps.wrapup.api.views")),
     path("", include("apps.floor.api")),
+    path("coaching/", include("apps.coaching.api.urls")),
 ]

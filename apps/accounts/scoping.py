@@ -104,6 +104,13 @@ FEATURES: dict[str, set[str]] = {
     "qa_impact": {Role.ADMIN},
     # The live floor of one's teams (admins and QA: all), its alerts, and tips to agents.
     "floor": {Role.ADMIN, Role.QA_ANALYST, Role.SUPERVISOR, Role.COACH},
+    # Coaching: scorecards, sessions, goals, action items, within one's scope (agents: their own;
+    # never a coach's private notes).
+    "coaching": {Role.ADMIN, Role.QA_ANALYST, Role.COACH, Role.SUPERVISOR, Role.AGENT},
+    # Planning and holding sessions, setting goals, private notes (coaches: their teams).
+    "coaching_manage": {Role.ADMIN, Role.COACH},
+    # Session templates (admins and coaches; each template says who may use it).
+    "coaching_templates": {Role.ADMIN, Role.COACH},
     # Dashboards and exports, within one's scope (agents: their own figures).
     "insights": {Role.ADMIN, Role.QA_ANALYST, Role.COACH, Role.SUPERVISOR, Role.AGENT},
 }

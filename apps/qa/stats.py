@@ -239,6 +239,44 @@ def mean_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[fl
     return m - half, m + half
 
 
+def mean_difference_interval(
+    before: tuple[int, float, float], after: tuple[int, float, float], confidence: float = 0.95
+) -> tuple[float, float, float]:
+    """The difference of two means (after minus before) with Welch's t interval, each sample
+    given as (n, sum, sum of squares) so rolled-up sums suffice. (nan, nan, nan) when either
+    sample has fewer than two values."""
+    (n1, s1, q1), (n2, s2, q2) = before, after
+    if n1 < 2 or n2 < 2:
+        return NAN, NAN, NAN
+    m1, m2 = s1 / n1, s2 / n2
+    v1 = max(0.0, (q1 - s1 * s1 / n1) / (n1 - 1)) / n1
+    v2 = max(0.0, (q2 - s2 * s2 / n2) / (n2 - 1)) / n2
+    difference = m2 - m1
+    if v1 + v2 == 0:
+        return difference, difference, difference
+    df = (v1 + v2) ** 2 / ((v1 * v1) / (n1 - 1) + (v2 * v2) / (n2 - 1))
+    half = t_quantile(0.5 + confidence / 2, max(1, math.floor(df))) * math.sqrt(v1 + v2)
+    return difference, difference - half, difference + half
+
+
+def rate_difference_interval(
+    before: tuple[int, int], after: tuple[int, int], confidence: float = 0.95
+) -> tuple[float, float, float]:
+    """The difference of two rates (after minus before) given as (successes, n), with
+    Newcombe's hybrid score interval (his method 10, from the two Wilson intervals): honest
+    for small n and for rates near 0 or 1. (nan, nan, nan) when either n is 0."""
+    (k1, n1), (k2, n2) = before, after
+    if n1 <= 0 or n2 <= 0:
+        return NAN, NAN, NAN
+    p1, p2 = k1 / n1, k2 / n2
+    l1, u1 = wilson_interval(k1, n1, confidence)
+    l2, u2 = wilson_interval(k2, n2, confidence)
+    difference = p2 - p1
+    low = difference - math.sqrt((p2 - l2) ** 2 + (u1 - p1) ** 2)
+    high = difference + math.sqrt((u2 - p2) ** 2 + (p1 - l1) ** 2)
+    return difference, low, high
+
+
 # Summaries for pages ---------------------------------------------------------------------------
 
 

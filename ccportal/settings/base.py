@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "apps.relay",
     "apps.wrapup",
     "apps.floor",
+    "apps.coaching",
     "apps.webhooks",
     "apps.qa",
     "apps.insights",

@@ -22,3 +22,7 @@ INSIGHTS_BATCH = get_int("INSIGHTS_BATCH", 200, minimum=1)
 # Database connections a full rebuild computes facts on at once (the server does the work: one
 # per core it may use). A rebuild called inside a transaction uses its caller's connection only.
 INSIGHTS_REBUILD_WORKERS = get_int("INSIGHTS_REBUILD_WORKERS", 2, minimum=1)
+
+# Coaching: below this many values on either side a before/after or a goal's progress says
+# "not enough data yet" rather than a verdict its interval cannot support.
+COACHING_MIN_N = get_int("COACHING_MIN_N", 5, minimum=2)

@@ -187,3 +187,31 @@ def test_reviews_needed_for_a_mean_and_a_rate():
     assert stats.reviews_needed_rate(0.10) == 97
     with pytest.raises(ValueError):
         stats.reviews_needed(0, 15)
+
+
+def test_rate_difference_interval_matches_newcombes_worked_example():
+    # Newcombe (1998b), Statistics in Medicine 17:873-890, table II example (a): 56/70 vs
+    # 48/80, difference 0.2000, method 10 interval 0.0524 to 0.3339.
+    difference, low, high = stats.rate_difference_interval((48, 80), (56, 70))
+    assert difference == pytest.approx(0.2)
+    assert (low, high) == pytest.approx((0.0524, 0.3339), abs=1e-4)
+    # Example (b): 9/10 vs 3/10: 0.6000, 0.1705 to 0.8090.
+    assert stats.rate_difference_interval((3, 10), (9, 10))[1:] == pytest.approx(
+        (0.1705, 0.8090), abs=1e-4
+    )
+    assert all(math.isnan(v) for v in stats.rate_difference_interval((0, 0), (1, 2)))
+
+
+def test_mean_difference_interval_is_welchs_from_sums():
+    before = [70.0, 75.0, 80.0, 72.0, 78.0]
+    after = [80.0, 85.0, 90.0, 84.0]
+
+    def sums(xs):
+        return len(xs), sum(xs), sum(x * x for x in xs)
+
+    difference, low, high = stats.mean_difference_interval(sums(before), sums(after))
+    # By hand: means 75 and 84.75, variances 17 and 16.9167, se^2 = 3.4 + 4.2292 = 7.6292,
+    # Welch df = 7.6292^2 / (3.4^2/4 + 4.2292^2/3) = 6.63 -> 6, t(0.975, 6) = 2.4469.
+    assert difference == pytest.approx(9.75)
+    assert (low, high) == pytest.approx((9.75 - 2.4469 * 2.7621, 9.75 + 2.4469 * 2.7621), abs=1e-3)
+    assert all(math.isnan(v) for v in stats.mean_difference_interval((1, 5.0, 25.0), sums(after)))

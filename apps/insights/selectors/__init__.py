@@ -5,7 +5,16 @@ from __future__ import annotations
 from .drilldown import FactPage, drilldown_facts, facts_page, predicates_of, predicates_q
 from .exports import AGENT_COLUMNS, FACT_COLUMNS, csv_lines, fact_rows, table_rows
 from .filters import InsightFilters, Period, filters_parse, filters_q, scope_q
-from .kpis import KPI_BY_KEY, KPIS, Kpi, KpiValue, Overview, kpi_estimate, overview
+from .kpis import (
+    KPI_BY_KEY,
+    KPIS,
+    Kpi,
+    KpiValue,
+    Overview,
+    daily_sums,
+    kpi_estimate,
+    overview,
+)
 from .tables import (
     DIMENSIONS,
     CriterionRow,
@@ -42,6 +51,7 @@ __all__ = [
     "criterion_counts",
     "criterion_name",
     "csv_lines",
+    "daily_sums",
     "drilldown_facts",
     "fact_rows",
     "facts_page",

@@ -1,0 +1,7 @@
+"""The coaching API: goals (its routes are in ``urlpatterns``)."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern
+
+urlpatterns: list[URLPattern] = []

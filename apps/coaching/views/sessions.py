@@ -1,0 +1,7 @@
+"""Coaching pages: sessions (owned by one piece of work; its paths are in ``urlpatterns``)."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern
+
+urlpatterns: list[URLPattern] = []
