@@ -25,7 +25,7 @@ def test_the_sweep_run_twice_queues_each_open_flag_once(world):
 
 
 def test_running_due_policies_twice_picks_once(world):
-    builders.make_conversation(agent=world.agent, started_at=timezone.now() - timedelta(hours=3))
+    builders.make_conversation(agent=world.agent, started_at=builders.earlier_today(hours=3))
     policy = services.policy_create(
         user=world.admin, data={"name": "Daily", "period": "DAY", "quota_count": 5}
     )
