@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db.models import QuerySet
@@ -40,6 +41,17 @@ DEFAULT_WINDOW = 30
 TREND_METRICS = (Metric.QA_SCORE, Metric.AI_ADHERENCE)
 RECENT_REVIEWS = 10
 EXTREMES = 3  # how many strongest and weakest criteria
+SESSION_NEW = "/coaching/sessions/new/"  # the session planning page (``views/sessions.py``)
+
+
+def coach_on_this_url(*, agent_id: int, criterion: str = "", origin: str) -> str:
+    """Where "Coach on this" goes: the session planning page, prefilled with the agent and the
+    criterion, and where it was started from (``scorecard``, ``heatmap``)."""
+    params: dict[str, Any] = {"agent": agent_id}
+    if criterion:
+        params["criterion"] = criterion
+    params["from"] = origin
+    return f"{SESSION_NEW}?{urlencode(params)}"
 
 
 def window_parse(value: Any) -> int:

@@ -4,9 +4,6 @@ an agent outside the user's scope is the 404 page, a role without coaching the 4
 
 from __future__ import annotations
 
-from typing import Any
-from urllib.parse import urlencode
-
 from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
@@ -22,22 +19,14 @@ from apps.common.errors import ValidationFailed
 from ..choices import Metric
 from ..selectors import home as home_selectors
 from ..selectors import scorecard as scorecard_selectors
+from ..selectors.scorecard import SESSION_NEW, coach_on_this_url
 
-SESSION_NEW = "/coaching/sessions/new/"  # the session planning page (its own module's path)
 FIGURE_CARDS = (
     (Metric.QA_SCORE, "QA score", "score", "reviews"),
     (Metric.AI_ADHERENCE, "AI adherence score", "score", "judged conversations"),
     (Metric.SENTIMENT_DELTA, "Customer sentiment change", "delta", "conversations"),
     (Metric.HANDLE_TIME, "Handle time", "seconds", "closed conversations"),
 )
-
-
-def coach_on_this_url(*, agent_id: int, criterion: str = "", origin: str) -> str:
-    params: dict[str, Any] = {"agent": agent_id}
-    if criterion:
-        params["criterion"] = criterion
-    params["from"] = origin
-    return f"{SESSION_NEW}?{urlencode(params)}"
 
 
 @require_GET
