@@ -161,7 +161,7 @@ def agents_by_need(*, user: Person, today: date | None = None) -> list[AgentNeed
         .values_list("agent_id", "submitted_at")
     )
     for agent_id, submitted_at in reviews:
-        if agent_id in rows and submitted_at > since[agent_id]:
+        if agent_id in rows and submitted_at is not None and submitted_at > since[agent_id]:
             rows[agent_id].reviews_since += 1
     return sorted(rows.values(), key=lambda r: r.need_key)
 

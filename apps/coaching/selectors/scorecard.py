@@ -197,7 +197,7 @@ def scorecard(
         columns += [c for c in (kpi.num, kpi.den, kpi.sq) if c and c not in columns]
     daily = insights.daily_sums(user=user, filters=filters, periods=[period], columns=columns)
     totals = _summed(daily, start, end, columns)
-    figures = {metric: insights.kpi_estimate(kpi, totals) for metric, kpi in kpis.items()}
+    figures = {str(metric): insights.kpi_estimate(kpi, totals) for metric, kpi in kpis.items()}
     trends = [
         Trend(
             metric=metric,
