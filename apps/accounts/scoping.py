@@ -111,6 +111,8 @@ FEATURES: dict[str, set[str]] = {
     "coaching_manage": {Role.ADMIN, Role.COACH},
     # Session templates (admins and coaches; each template says who may use it).
     "coaching_templates": {Role.ADMIN, Role.COACH},
+    # Each team's coaching coverage (sessions held per agent per month) on the coach's home.
+    "coaching_coverage": {Role.ADMIN, Role.SUPERVISOR},
     # Dashboards and exports, within one's scope (agents: their own figures).
     "insights": {Role.ADMIN, Role.QA_ANALYST, Role.COACH, Role.SUPERVISOR, Role.AGENT},
 }
