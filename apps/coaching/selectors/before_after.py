@@ -162,10 +162,10 @@ def goal_before_after(goal: Goal) -> Row:
             goal.baseline_low,
             goal.baseline_high,
             *goal_selectors.baseline_window(goal),
-        ),  # fmt: skip
+        ),
         after=Side(
             goal.progress, goal.progress_n, goal.progress_low, goal.progress_high, start, end
-        ),  # fmt: skip
+        ),
         change=scaled(difference),
         change_low=scaled(low),
         change_high=scaled(high),
