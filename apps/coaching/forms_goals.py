@@ -16,7 +16,10 @@ _INPUT = {"class": "form-control form-control-sm"}
 
 
 class GoalForm(forms.Form):
-    agent = forms.ModelChoiceField(queryset=None, widget=forms.Select(attrs=_SELECT))  # type: ignore[arg-type]
+    agent: forms.ModelChoiceField = forms.ModelChoiceField(
+        queryset=None,  # type: ignore[arg-type]
+        widget=forms.Select(attrs=_SELECT),
+    )
     metric = forms.ChoiceField(choices=Metric.choices, widget=forms.Select(attrs=_SELECT))
     criterion_key = forms.ChoiceField(
         label="Criterion",
@@ -58,7 +61,7 @@ class GoalEditForm(forms.Form):
 
 
 class GoalFilterForm(forms.Form):
-    agent = forms.ModelChoiceField(
+    agent: forms.ModelChoiceField = forms.ModelChoiceField(
         queryset=None,  # type: ignore[arg-type]
         required=False,
         empty_label="All agents",

@@ -13,8 +13,9 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from apps.accounts.models import Agent, User
-from apps.coaching.models import Goal
+from apps.accounts import selectors as accounts
+from apps.accounts.choices import Role
+from apps.coaching.selectors import goals as goal_selectors
 from apps.coaching.services import goals as goal_services
 
 # (agent, metric, criterion key, target, start: days ago, due: days from today). The demo's calls
@@ -38,19 +39,21 @@ class DemoGoals:
 
 
 def demo_goals_load() -> DemoGoals:
-    coach = User.objects.filter(username="coach").first()
+    coach = accounts.users_with_role(roles=[Role.COACH]).filter(username="coach").first()
     if coach is None:
         return DemoGoals(0, {})
     today = timezone.localdate()
     created = 0
+    names = {g[0] for g in DEMO_GOALS}
     agents = {
-        a.display_name: a for a in Agent.objects.filter(display_name__in={g[0] for g in DEMO_GOALS})
+        a.display_name: a for a in accounts.agent_choices(user=coach).filter(display_name__in=names)
     }
     for name, metric, key, target, ago, due in DEMO_GOALS:
         agent = agents.get(name)
         if agent is None:
             continue
-        if Goal.objects.filter(agent=agent, metric=metric, criterion_key=key).exists():
+        mine = goal_selectors.goal_list(user=coach, agent_id=agent.pk)
+        if mine.filter(metric=metric, criterion_key=key).exists():
             continue
         goal_services.goal_set(
             user=coach,
@@ -64,7 +67,7 @@ def demo_goals_load() -> DemoGoals:
         )
         created += 1
     statuses: dict[str, str] = {}
-    for goal in Goal.objects.filter(agent__in=agents.values()).select_related("agent"):
+    for goal in goal_selectors.goal_list(user=coach).filter(agent__in=agents.values()):
         done = goal_services.goal_recompute(goal_id=goal.pk)
         if done is not None:
             statuses[f"{goal.agent.display_name}: {goal.metric} {goal.criterion_key}".strip()] = (

@@ -185,7 +185,7 @@ class GoalViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
 class BeforeAfterRowSerializer(serializers.Serializer):
     metric = serializers.CharField()
     criterion_key = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]
     before = FigureSerializer()
     after = FigureSerializer()
     change = serializers.FloatField(allow_null=True)

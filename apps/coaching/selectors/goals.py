@@ -115,7 +115,7 @@ class Reading:
 def fmt(metric: str, value: float | None) -> str:
     if value is None:
         return "—"
-    unit = UNITS.get(metric, "")
+    unit = UNITS.get(Metric(metric), "") if metric in Metric.values else ""
     if metric == Metric.SENTIMENT_DELTA:
         return f"{value:+.2f}"
     if metric == Metric.HANDLE_TIME:
@@ -219,7 +219,7 @@ def goal_list(
             output_field=IntegerField(),
         )
     )
-    return goals.order_by(*SORTS.get(sort, SORTS["due"]))
+    return goals.order_by(*SORTS.get(sort, SORTS["due"]))  # type: ignore[return-value]
 
 
 def goal_get(*, user: Person, pk: int) -> Goal | None:

@@ -161,7 +161,7 @@ def goal_set(
         baseline_n=base.n,
         baseline_low=base.low,
         baseline_high=base.high,
-        created_by=user if getattr(user, "pk", None) else None,
+        created_by_id=getattr(user, "pk", None),
     )
     from ..tasks import recompute_goal  # the task module imports the services
 

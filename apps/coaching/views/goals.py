@@ -30,7 +30,7 @@ from ..selectors import goals as selectors
 from ..services import goals as services
 
 PAGE_SIZE = 25
-STATUS_BADGES = {
+STATUS_BADGES: dict[str, str] = {
     GoalStatus.ON_TRACK: "text-bg-primary",
     GoalStatus.AT_RISK: "text-bg-warning",
     GoalStatus.MET: "text-bg-success",
