@@ -67,6 +67,12 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute="*/5"),
         "options": {"expires": 240},
     },
+    # Coaching: open goals' progress and status from the insights rollups (met: told once).
+    "coaching-goals": {
+        "task": "apps.coaching.tasks.recompute_goals",
+        "schedule": crontab(minute=41),
+        "options": {"expires": 3000},
+    },
     # Live: a conversation's stored events older than LIVE_EVENT_RETENTION_HOURS.
     # The floor: alerts that fire without a write (silence, a time window passing).
     "floor-sweep": {

@@ -13,9 +13,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from django.conf import settings
+from django.utils import timezone
 
 from apps.insights import selectors as insights
 from apps.insights.stats import Estimate
@@ -177,7 +178,8 @@ def before_after(
 ) -> Comparison:
     """The ``days`` before ``pivot`` (a session's date) against the ``days`` from it on (cut at
     ``today``: then the "before" window is cut to the same length, so both are as long)."""
-    last = today or date.today()
+    # The portal's day (settings.TIME_ZONE), as insights counts days: not the server clock's.
+    last = today or timezone.localdate()
     after_end = min(pivot + timedelta(days=days - 1), last)
     length = max(0, (after_end - pivot).days + 1)
     after_window = (pivot, after_end)
@@ -201,3 +203,18 @@ def before_after(
         metric, criterion_key, before, after, before_window, after_window, difference, low, high,
         verdict,
     )  # fmt: skip
+
+
+class _GoalReader:
+    """Who reads the rollups behind a goal's frozen baseline and its recomputed progress: a
+    goal's figures must not depend on who set it or who opens it, and the periodic recompute has
+    no user. Access to the goal itself is checked before (``Goal.objects.for_user``)."""
+
+    is_authenticated = True
+    is_active = True
+    is_superuser = True
+    role = "ADMIN"
+    pk = None
+
+
+GOAL_READER = cast("Person", _GoalReader())
