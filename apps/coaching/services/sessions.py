@@ -364,13 +364,15 @@ def session_link_add(
         review = (
             qa.review_base(user=user)
             .filter(pk=review_id, is_calibration=False)
-            .only("pk", "agent_id", "conversation_id")
-        ).first()
+            .order_by()
+            .values_list("pk", "agent_id", "conversation_id")
+            .first()
+        )
         if review is None:
             raise ValidationFailed({"review": ["No such review, or not one you may read."]})
-        if review.agent_id != session.agent_id:
+        if review[1] != session.agent_id:
             raise ValidationFailed({"review": ["That review is of another agent."]})
-        conversation_id = review.conversation_id
+        conversation_id = review[2]
     elif conversation_id is not None:
         visible = (
             conversations.conversations_of(user=user)
@@ -391,15 +393,15 @@ def session_link_add(
                 link = SessionLink.objects.create(
                     session=session,
                     conversation_id=conversation_id,
-                    review_id=review.pk if review else None,
+                    review_id=review[0] if review else None,
                     note=note,
                     position=position,
                 )
         except IntegrityError:  # linked at the same moment elsewhere
             link = SessionLink.objects.get(session=session, conversation_id=conversation_id)
-    elif review is not None and link.review_id != review.pk:
-        SessionLink.objects.filter(pk=link.pk).update(review_id=review.pk)
-        link.review_id = review.pk
+    elif review is not None and link.review_id != review[0]:
+        SessionLink.objects.filter(pk=link.pk).update(review_id=review[0])
+        link.review_id = review[0]
     return link
 
 
