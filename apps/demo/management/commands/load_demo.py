@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
+from apps.demo.coaching import demo_coaching_load
 from apps.demo.dataset import read_calls
 from apps.demo.insights import demo_insights_load, demo_insights_operators
 from apps.demo.qa import demo_calibration_load, demo_qa_load
@@ -77,6 +78,17 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Insights in {time.monotonic() - started:.1f} s: facts of {insights.conversations} "
             f"conversations, {insights.rollup_rows} rollup rows."
+        )
+        started = time.monotonic()
+        coached = demo_coaching_load()
+        self.stdout.write(
+            f"Coaching in {time.monotonic() - started:.1f} s: "
+            + (
+                f"{coached.sessions} sessions of Linda with the coach ({coached.pins} lines "
+                f"pinned, {coached.action_items} action items) and 2 templates."
+                if coached.created
+                else "already there (or no reviews of Linda to coach on)."
+            )
         )
 
 
