@@ -1,10 +1,10 @@
 """Coaching in the demo: session templates and three sessions of Linda (the `agent` login) with
 Cora (the `coach` login), made through the coaching services as those people.
 
-- two weeks ago, on the criterion Linda fails most in her reviews: held and acknowledged, two
-  failing reviews linked with a line of each call pinned (and the reviews' comments),
-  shared and private notes, two action items (one done by Linda);
-- three days ago, on the next criterion: held, waiting for Linda's acknowledgement;
+- a day after its calls, on the criterion Linda fails most in her reviews: held and
+  acknowledged, two failing reviews linked with a line of each call pinned (and the reviews'
+  comments), shared and private notes, three action items (one done by Linda);
+- a day later, on the next criterion: held, waiting for Linda's acknowledgement;
 - next week: planned, from a template.
 
 Nothing is written directly: the sessions are planned with their dates in the past (the service
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -99,6 +99,19 @@ def _pins(coach: Any, reviews: list[int], criterion: str) -> list[sessions.PinIn
     return pins
 
 
+def _after_calls(coach: Any, reviews: list[int], latest: datetime) -> datetime:
+    """A day after the latest of the reviewed calls, but no later than ``latest``."""
+    started = [
+        when
+        for when in qa.review_base(user=coach)
+        .filter(pk__in=reviews)
+        .values_list("conversation__started_at", flat=True)
+        if when is not None
+    ]
+    when = max(started) + timedelta(hours=22) if started else latest
+    return min(when, latest).replace(minute=0, second=0, microsecond=0)
+
+
 def rubrics_structure() -> list[Any]:
     rubric = rubrics.sole_published_rubric()
     version = rubrics.published_version(rubric=rubric) if rubric is not None else None
@@ -134,10 +147,12 @@ def demo_coaching_load() -> DemoCoachingResult:
         first = coaching.session_prefill(
             user=coach, agent_id=agent.pk, criterion=criteria[0], origin="scorecard"
         )
+        # Each session a day after the latest call it discusses (the demo's calls are recent).
+        first_at = _after_calls(coach, first.review_ids[:2], now - timedelta(days=2))
         acknowledged = sessions.session_plan(
             user=coach,
             agent_id=agent.pk,
-            scheduled_at=now - timedelta(days=14),
+            scheduled_at=first_at,
             title=first.title,
             template_id=made["Weekly one-to-one"].pk,
             topics=first.topics,
@@ -157,7 +172,7 @@ def demo_coaching_load() -> DemoCoachingResult:
             user=coach,
             session=acknowledged,
             text="Read the script's wording for this step aloud before each shift for a week",
-            due_on=(now - timedelta(days=7)).date(),
+            due_on=(first_at + timedelta(days=1)).date(),
         )
         actions.action_item_add(
             user=coach,
@@ -170,10 +185,10 @@ def demo_coaching_load() -> DemoCoachingResult:
             session=acknowledged,
             text="Send Linda the two call recordings",
             owner_id=coach.pk,
-            due_on=(now - timedelta(days=12)).date(),
+            due_on=first_at.date(),
         )
         sessions.session_hold(
-            user=coach, session=acknowledged, held_at=now - timedelta(days=14, hours=-1)
+            user=coach, session=acknowledged, held_at=first_at + timedelta(hours=1)
         )
         sessions.session_follow_up_set(
             user=coach, session=acknowledged, follow_up_on=(now + timedelta(days=7)).date()
@@ -189,10 +204,14 @@ def demo_coaching_load() -> DemoCoachingResult:
         second = coaching.session_prefill(
             user=coach, agent_id=agent.pk, criterion=second_key, origin="scorecard"
         )
+        second_at = max(
+            _after_calls(coach, second.review_ids[:1], now - timedelta(hours=20)),
+            first_at + timedelta(hours=20),
+        )
         waiting = sessions.session_plan(
             user=coach,
             agent_id=agent.pk,
-            scheduled_at=now - timedelta(days=3),
+            scheduled_at=second_at,
             title=second.title,
             topics=second.topics,
             origin={**second.origin, "demo": True},
@@ -210,12 +229,14 @@ def demo_coaching_load() -> DemoCoachingResult:
             text="Try the script's wording on your next five calls",
             due_on=(now + timedelta(days=4)).date(),
         )
-        sessions.session_hold(user=coach, session=waiting, held_at=now - timedelta(days=3))
+        sessions.session_hold(user=coach, session=waiting, held_at=second_at + timedelta(hours=1))
         # Next week: planned from the template.
         sessions.session_plan(
             user=coach,
             agent_id=agent.pk,
-            scheduled_at=(now + timedelta(days=7)).replace(hour=10, minute=0, second=0),
+            scheduled_at=(now + timedelta(days=7)).replace(
+                hour=10, minute=0, second=0, microsecond=0
+            ),
             title="Weekly one-to-one",
             template_id=made["Weekly one-to-one"].pk,
             topics=criteria[:1],
