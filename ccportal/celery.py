@@ -73,6 +73,12 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute=41),
         "options": {"expires": 3000},
     },
+    # Coaching: action items that came due, announced once each to their owners.
+    "coaching-actions-due": {
+        "task": "apps.coaching.tasks.sweep_action_items_due",
+        "schedule": crontab(minute=7),
+        "options": {"expires": 3000},
+    },
     # Live: a conversation's stored events older than LIVE_EVENT_RETENTION_HOURS.
     # The floor: alerts that fire without a write (silence, a time window passing).
     "floor-sweep": {

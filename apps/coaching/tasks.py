@@ -6,7 +6,7 @@ from celery import shared_task
 
 from ccportal.celery import CeleryQueue
 
-from .services import goals
+from .services import actions, goals
 
 
 @shared_task(queue=CeleryQueue.INSIGHTS, acks_late=True, ignore_result=True, expires=3600)
@@ -22,3 +22,9 @@ def recompute_goal(goal_id: int) -> str | None:
 def recompute_goals() -> int:
     """Beat, hourly: every open goal's progress and status (met goals are told once)."""
     return goals.goals_recompute_open()
+
+
+@shared_task(queue=CeleryQueue.DEFAULT, acks_late=True, ignore_result=True, expires=3000)
+def sweep_action_items_due() -> int:
+    """Beat, hourly: tell owners of action items that came due (once per item)."""
+    return actions.action_items_due_sweep()

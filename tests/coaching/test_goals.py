@@ -21,7 +21,7 @@ from apps.coaching.services import goals as services
 from apps.common.errors import PermissionDenied, ValidationFailed
 from apps.insights.models import ConversationFact
 from apps.qa.stats import t_quantile
-from tests.fixtures.coaching import goal_call, goal_refresh
+from tests.fixtures.coaching_goals import goal_call, goal_refresh
 from tests.fixtures.queries import queries_for
 
 pytestmark = pytest.mark.django_db

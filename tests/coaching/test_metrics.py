@@ -11,7 +11,7 @@ import pytest
 from apps.coaching.choices import Metric
 from apps.coaching.selectors import metrics
 from tests.fixtures import qa as qa_build
-from tests.fixtures.coaching import goal_call, goal_refresh
+from tests.fixtures.coaching_goals import goal_call, goal_refresh
 
 pytestmark = pytest.mark.django_db
 

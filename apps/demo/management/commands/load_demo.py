@@ -6,6 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
+from apps.demo.coaching import demo_coaching_load
+from apps.demo.coaching_goals import demo_goals_load
 from apps.demo.dataset import read_calls
 from apps.demo.insights import demo_insights_load, demo_insights_operators
 from apps.demo.qa import demo_calibration_load, demo_qa_load
@@ -77,6 +79,25 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Insights in {time.monotonic() - started:.1f} s: facts of {insights.conversations} "
             f"conversations, {insights.rollup_rows} rollup rows."
+        )
+        started = time.monotonic()
+        coached = demo_coaching_load()
+        self.stdout.write(
+            f"Coaching in {time.monotonic() - started:.1f} s: "
+            + (
+                f"{coached.sessions} sessions of Linda with the coach ({coached.pins} lines "
+                f"pinned, {coached.action_items} action items) and 2 templates."
+                if coached.created
+                else "already there (or no reviews of Linda to coach on)."
+            )
+        )
+        started = time.monotonic()
+        goals = demo_goals_load()
+        self.stdout.write(
+            f"Goals in {time.monotonic() - started:.1f} s: {goals.created} set by the coach "
+            "(baselines frozen from the demo's figures)."
+            if goals.created
+            else "Goals: already there (or no coach to set them)."
         )
 
 
