@@ -22,7 +22,7 @@ from apps.coaching.services import goals as goal_services
 # sit on a few days (the latest is yesterday, most within the last week, some ~80 days back): a
 # 90-day baseline before a start six days ago holds the older calls, progress the recent ones.
 DEMO_GOALS = (
-    ("Linda", "AI_ADHERENCE", "", 85.0, 6, 20),
+    ("Linda", "AI_ADHERENCE", "", 95.0, 6, 20),
     ("Linda", "QA_SCORE", "", 100.0, 0, 30),
     ("Linda", "CRITERION_PASS", "thanks_for_calling", 100.0, 6, 40),
     ("Michael", "HANDLE_TIME", "", 55.0, 6, 2),

@@ -310,3 +310,15 @@ def test_goal_progress_and_before_after_match_hand_figures_on_demo_data(demo_qa)
     assert qa.after.value == pytest.approx(statistics.fmean(after))
     if min(len(before), len(after)) < 5:
         assert qa.verdict == metrics.NOT_ENOUGH and qa.words == "not enough data yet"
+
+
+def test_the_demo_sets_its_goals_once_and_none_is_met_by_its_baseline(demo_qa):
+    from apps.coaching.selectors.goals import reaches
+    from apps.demo.coaching_goals import demo_goals_load
+
+    first = demo_goals_load()
+    assert first.created >= 1
+    assert demo_goals_load().created == 0  # idempotent
+    for goal in Goal.objects.all():
+        # A goal already reached by its own baseline would be "met" the day it is set.
+        assert goal.baseline is None or not reaches(goal.metric, goal.baseline, goal.target)

@@ -75,12 +75,20 @@ class Row:
         return f"{self.change:+.1f}"
 
 
+# Metrics on a 0-100 scale once scaled: their t intervals are cut to it (a mean score of 97.9
+# with n = 4 has an interval reaching past 100, which no score can).
+BOUNDED = frozenset({Metric.QA_SCORE, Metric.AI_ADHERENCE, Metric.CRITERION_PASS})
+
+
 def _side(sample: metrics.Sample, window: tuple[date, date] | None = None) -> Side:
     estimate = sample.estimate
     factor = goal_selectors.scale(sample.metric)
+    bounded = sample.metric in BOUNDED
 
     def scaled(v: float | None) -> float | None:
-        return None if v is None else v * factor
+        if v is None:
+            return None
+        return min(100.0, max(0.0, v * factor)) if bounded else v * factor
 
     start, end = window or (None, None)
     return Side(
