@@ -8,9 +8,11 @@ endpoint is asked about an object of the demo data, reached through its list end
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from urllib.parse import quote, urlencode
 
 import pytest
+from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -50,8 +52,28 @@ def admin_client(client, demo_qa):
     admin = builders.make_user(username="fuzz-admin", role=Role.ADMIN)
     demo_calibration_load()
     _impact_preview(admin)
+    _coaching(admin)
     client.force_login(admin)
     return client
+
+
+def _coaching(admin) -> None:
+    """A coaching session with an action item and a goal, and a template (the demo's coaching
+    needs more calls than this fixture loads)."""
+    from apps.accounts.models import Agent
+    from apps.coaching.choices import Metric
+    from apps.coaching.services import actions, goals, sessions, templates
+
+    agent = Agent.objects.order_by("pk").first()
+    session = sessions.session_plan(
+        user=admin, agent_id=agent.pk, scheduled_at=timezone.now(), title="Fuzz coaching"
+    )
+    actions.action_item_add(user=admin, session=session, text="Try the opening")
+    goals.goal_set(
+        user=admin, agent_id=agent.pk, metric=Metric.QA_SCORE, target=90.0,
+        due_on=timezone.localdate() + timedelta(days=30), session_id=session.pk,
+    )  # fmt: skip
+    templates.template_create(user=admin, name="Fuzz template", agenda="1. Listen")
 
 
 def _impact_preview(admin) -> None:
