@@ -60,6 +60,9 @@ def test_the_coaching_pages_cost_the_same_with_ten_or_a_thousand_sessions(world,
         (agent, reverse("coaching-agent", args=[world.agent.pk])),
         (coach, "/api/coaching/sessions/"),
         (coach, "/api/coaching/agents/"),
+        (coach, "/api/coaching/goals/"),
+        (coach, "/api/coaching/action-items/"),
+        (agent, "/api/coaching/goals/"),
     ]
     ten = [queries_for(client, url) for client, url in pages]
     _add(world, 990)
