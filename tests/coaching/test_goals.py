@@ -322,3 +322,13 @@ def test_the_demo_sets_its_goals_once_and_none_is_met_by_its_baseline(demo_qa):
     for goal in Goal.objects.all():
         # A goal already reached by its own baseline would be "met" the day it is set.
         assert goal.baseline is None or not reaches(goal.metric, goal.baseline, goal.target)
+
+
+def test_figures_are_shown_within_their_metrics_range():
+    from apps.coaching.selectors.goals import bounded, fmt
+
+    # A mean score of 91.7 from four calls has a t interval reaching 118.2: no score can.
+    assert fmt(Metric.QA_SCORE, 118.2) == "100.0"
+    assert fmt(Metric.CRITERION_PASS, -3.0) == "0.0%"
+    assert fmt(Metric.SENTIMENT_DELTA, 2.4) == "+2.00"
+    assert bounded(Metric.HANDLE_TIME, -12.0) == 0.0 and bounded(Metric.HANDLE_TIME, 900.0) == 900

@@ -112,7 +112,27 @@ class Reading:
     trend: str = ""  # metrics.compare's verdict on progress vs the frozen baseline
 
 
+# Where a metric's values can lie: a t interval knows no bounds (a mean score of 91.7 from four
+# calls has an upper bound of 118.2), the page should.
+VALUE_RANGES = {
+    Metric.QA_SCORE: (0.0, 100.0),
+    Metric.CRITERION_PASS: (0.0, 100.0),
+    Metric.AI_ADHERENCE: (0.0, 100.0),
+    Metric.SENTIMENT_DELTA: (-2.0, 2.0),
+    Metric.HANDLE_TIME: (0.0, math.inf),
+}
+
+
+def bounded(metric: str, value: float | None) -> float | None:
+    """``value`` (a figure or an interval bound, in the metric's unit) cut to its range."""
+    if value is None or metric not in VALUE_RANGES:
+        return value
+    low, high = VALUE_RANGES[Metric(metric)]
+    return min(high, max(low, value))
+
+
 def fmt(metric: str, value: float | None) -> str:
+    value = bounded(metric, value)
     if value is None:
         return "—"
     unit = UNITS.get(Metric(metric), "") if metric in Metric.values else ""

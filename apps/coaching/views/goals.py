@@ -152,9 +152,10 @@ def _chart(goal: Any, points: list[selectors.WeekPoint]) -> dict[str, Any] | Non
     values = [goal.target]
     for v in (goal.baseline, goal.baseline_low, goal.baseline_high):
         if v is not None:
-            values.append(v)
+            values.append(selectors.bounded(goal.metric, v))
     for p in points:
-        values += [v for v in (p.value, p.low, p.high) if v is not None]
+        values += [selectors.bounded(goal.metric, v) for v in (p.value, p.low, p.high)
+                   if v is not None]  # fmt: skip
     lo, hi = min(values), max(values)
     if hi - lo < 1e-9:
         lo, hi = lo - 1, hi + 1
@@ -163,7 +164,9 @@ def _chart(goal: Any, points: list[selectors.WeekPoint]) -> dict[str, Any] | Non
     width, height, left, right, top, bottom = 600, 200, 48, 12, 10, 24
 
     def y(v: float) -> float:
-        return round(top + (hi - v) / (hi - lo) * (height - top - bottom), 1)
+        shown = selectors.bounded(goal.metric, v)
+        assert shown is not None
+        return round(top + (hi - shown) / (hi - lo) * (height - top - bottom), 1)
 
     count = max(len(points), 1)
     step = (width - left - right) / count
