@@ -16,6 +16,7 @@ from django.utils import timezone
 from apps.accounts import selectors as accounts
 from apps.accounts.choices import Role
 from apps.coaching.selectors import goals as goal_selectors
+from apps.coaching.selectors import sessions as session_selectors
 from apps.coaching.services import goals as goal_services
 
 # (agent, metric, criterion key, target, start: days ago, due: days from today). The demo's calls
@@ -55,6 +56,15 @@ def demo_goals_load() -> DemoGoals:
         mine = goal_selectors.goal_list(user=coach, agent_id=agent.pk)
         if mine.filter(metric=metric, criterion_key=key).exists():
             continue
+        # A criterion's goal belongs to the demo's first held session on that criterion.
+        session = (
+            session_selectors.session_list(user=coach, agent_id=agent.pk, status="HELD")
+            .filter(topics__contains=[key])
+            .order_by("scheduled_at")
+            .first()
+            if key
+            else None
+        )
         goal_services.goal_set(
             user=coach,
             agent_id=agent.pk,
@@ -64,6 +74,7 @@ def demo_goals_load() -> DemoGoals:
             start_on=today - timedelta(days=ago),
             due_on=today + timedelta(days=due),
             baseline_days=BASELINE_DAYS,
+            session_id=session.pk if session is not None else None,
         )
         created += 1
     statuses: dict[str, str] = {}
