@@ -45,6 +45,8 @@ SPECTACULAR_SETTINGS = {
         "DisputeStatusEnum": "apps.qa.choices.DisputeStatus",
         "ImpactPreviewStatusEnum": "apps.qa.choices.PreviewStatus",
         "CalibrationStatusEnum": "apps.qa.choices.CalibrationStatus",
+        "CoachingSessionStatusEnum": "apps.coaching.choices.SessionStatus",
+        "GoalStatusEnum": "apps.coaching.choices.GoalStatus",
         "OutcomeEnum": "apps.rubrics.choices.Outcome",
     },
 }

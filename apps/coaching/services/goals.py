@@ -24,6 +24,7 @@ from apps.accounts import services as accounts_services
 from apps.accounts.scoping import can_use
 from apps.accounts.services import NotificationInput
 from apps.common.errors import NotFound, PermissionDenied, ValidationFailed
+from apps.common.tasks import enqueue
 
 from ..choices import GoalStatus, Metric, NotificationKind
 from ..models import CoachingSession, Goal
@@ -163,9 +164,8 @@ def goal_set(
         baseline_high=base.high,
         created_by_id=getattr(user, "pk", None),
     )
-    from ..tasks import recompute_goal  # the task module imports the services
-
-    transaction.on_commit(lambda: recompute_goal.delay(goal.pk))
+    # Never fails the request: with the broker down the hourly recompute catches up.
+    transaction.on_commit(lambda: enqueue("apps.coaching.tasks.recompute_goal", goal.pk))
     return goal
 
 

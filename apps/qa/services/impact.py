@@ -45,6 +45,7 @@ from django.utils import timezone
 from apps.accounts import selectors as accounts
 from apps.accounts.scoping import can_use
 from apps.common.errors import Conflict, PermissionDenied, ValidationFailed
+from apps.common.tasks import enqueue
 from apps.conversations import selectors as conversations
 from apps.intelligence import selectors as intelligence
 from apps.rubrics import selectors as rubrics
@@ -131,9 +132,9 @@ def impact_preview_start(*, user: Person, version: RubricVersion, days: int = 30
         days=days,
         created_by_id=getattr(user, "pk", None),
     )
-    from ..tasks import run_impact_preview  # the task module imports the services
-
-    transaction.on_commit(lambda: run_impact_preview.delay(preview.pk))
+    # Never fails the request: with the broker down the preview stays queued, and a new start
+    # replaces it once it is older than STALE_AFTER.
+    transaction.on_commit(lambda: enqueue("apps.qa.tasks.run_impact_preview", preview.pk))
     return preview
 
 
