@@ -108,3 +108,4 @@ async def test_an_anonymous_socket_is_refused(world):
     )
     await anonymous.connect()
     assert (await anonymous.receive_output(timeout=5))["code"] == CLOSE_FORBIDDEN
+    await anonymous.disconnect()  # not left to the event loop's teardown (docs/live.md)

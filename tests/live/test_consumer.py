@@ -83,6 +83,7 @@ async def test_anyone_else_is_closed_with_4403_and_hears_nothing(world, cookies,
     assert connected  # accepted only to say why: the browser then sees the code, not a 1006
     assert closed == {"type": "websocket.close", "code": CLOSE_FORBIDDEN}
     assert await communicator.receive_nothing(timeout=0.3)
+    await communicator.disconnect()  # not left to the event loop's teardown (docs/live.md)
 
 
 async def test_a_conversation_that_does_not_exist_is_refused(cookies):
@@ -94,6 +95,7 @@ async def test_a_conversation_that_does_not_exist_is_refused(cookies):
         "type": "websocket.close",
         "code": CLOSE_FORBIDDEN,
     }
+    await communicator.disconnect()
 
 
 async def test_events_stay_within_their_conversation(world, cookies):
@@ -170,3 +172,4 @@ async def test_a_socket_is_closed_when_its_user_may_no_longer_see_the_conversati
     sent = await send_insights(world.north_call.pk)
     assert await stays.receive_json_from(timeout=5) == {"event": "insights", "payload": sent}
     await stays.disconnect()
+    await moved.disconnect()
