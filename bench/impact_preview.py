@@ -30,13 +30,11 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import timing  # noqa: E402
-from bench.webhook_ingest import recreate_database  # noqa: E402
 
 RUBRIC_NAME = "Harper Valley"
 
@@ -183,30 +181,7 @@ def main() -> None:
         "lines are new to it, as in real transcripts",
     )
     args = parser.parse_args()
-    url = timing.bench_database_url("impact")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ccportal.settings")
-    os.environ.setdefault("SECRET_KEY", "bench")
-    os.environ["DATABASE_URL"] = url
-    os.environ["DB_POOL"] = "false"
-    if not args.reuse:
-        recreate_database(url)
-    else:
-        import psycopg
-
-        parts = urlsplit(url)
-        admin_url = urlunsplit(parts._replace(path="/postgres"))
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            exists = conn.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", [parts.path.lstrip("/")]
-            ).fetchone()
-        if not exists:
-            recreate_database(url)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    timing.bench_django("impact", reuse=args.reuse)
     data(args.conversations, args.reuse)
     draft, admin = the_draft()
     if args.uncached:

@@ -34,18 +34,12 @@ import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import timing  # noqa: E402
 from bench.timing import summary  # noqa: E402
-from bench.webhook_ingest import recreate_database  # noqa: E402
-
-
-def bench_database_url() -> str:
-    return timing.bench_database_url("insights")
 
 
 def sizes() -> dict[str, int]:
@@ -272,30 +266,7 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true")
     parser.add_argument("--skip", default="", help="comma list of: rebuild,events,pages")
     args = parser.parse_args()
-    url = bench_database_url()
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ccportal.settings")
-    os.environ.setdefault("SECRET_KEY", "bench")
-    os.environ["DATABASE_URL"] = url
-    os.environ["DB_POOL"] = "false"
-    if not args.reuse:
-        recreate_database(url)
-    else:
-        import psycopg
-
-        parts = urlsplit(url)
-        admin = urlunsplit(parts._replace(path="/postgres"))
-        with psycopg.connect(admin, autocommit=True) as conn:
-            exists = conn.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", [parts.path.lstrip("/")]
-            ).fetchone()
-        if not exists:
-            recreate_database(url)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    timing.bench_django("insights", reuse=args.reuse)
     data(args.conversations, args.reuse)
     print("Sizes:", ", ".join(f"{k} {v:,}" for k, v in sizes().items()))
     skip = set(filter(None, args.skip.split(",")))

@@ -15,6 +15,37 @@ def bench_database_url(suffix: str) -> str:
     return urlunsplit(parts._replace(path=f"/{name}_bench_{suffix}"))
 
 
+def bench_django(suffix: str, *, reuse: bool) -> str:
+    """Point Django at the benchmark's own database (``bench_database_url(suffix)``), made anew
+    unless ``reuse`` asks to keep one that exists, set Django up and migrate. Returns its URL."""
+    import psycopg
+
+    from bench.webhook_ingest import recreate_database
+
+    url = bench_database_url(suffix)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ccportal.settings")
+    os.environ.setdefault("SECRET_KEY", "bench")
+    os.environ["DATABASE_URL"] = url
+    os.environ["DB_POOL"] = "false"
+    parts = urlsplit(url)
+    exists = None
+    if reuse:
+        admin = urlunsplit(parts._replace(path="/postgres"))
+        with psycopg.connect(admin, autocommit=True) as conn:
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", [parts.path.lstrip("/")]
+            ).fetchone()
+    if not exists:
+        recreate_database(url)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    return url
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
