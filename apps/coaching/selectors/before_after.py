@@ -75,20 +75,14 @@ class Row:
         return f"{self.change:+.1f}"
 
 
-# Metrics on a 0-100 scale once scaled: their t intervals are cut to it (a mean score of 97.9
-# with n = 4 has an interval reaching past 100, which no score can).
-BOUNDED = frozenset({Metric.QA_SCORE, Metric.AI_ADHERENCE, Metric.CRITERION_PASS})
-
-
 def _side(sample: metrics.Sample, window: tuple[date, date] | None = None) -> Side:
+    """One window's figure in the metric's unit (shown within the metric's range by
+    ``goals.fmt``: a t interval of a score can reach past 100)."""
     estimate = sample.estimate
     factor = goal_selectors.scale(sample.metric)
-    bounded = sample.metric in BOUNDED
 
     def scaled(v: float | None) -> float | None:
-        if v is None:
-            return None
-        return min(100.0, max(0.0, v * factor)) if bounded else v * factor
+        return None if v is None else v * factor
 
     start, end = window or (None, None)
     return Side(

@@ -25,7 +25,6 @@ from .ai_scores import (
     ai_score_list,
     ai_score_of,
     ai_score_summary,
-    ai_scores_of_conversations,
 )
 from .impact import (
     RowFilters,
@@ -88,7 +87,6 @@ __all__ = [
     "ai_score_list",
     "ai_score_of",
     "ai_score_summary",
-    "ai_scores_of_conversations",
     "can_manage_policies",
     "can_preview_impact",
     "can_see_everything",

@@ -45,14 +45,6 @@ def ai_score_list(*, user: Person, version_id: int | None = None) -> QuerySet[Ai
     )
 
 
-def ai_scores_of_conversations(*, ids: list[int]) -> dict[int, AiScore]:
-    """For lists (insights, the reviews list): ``{conversation id: its newest AI score}``."""
-    found: dict[int, AiScore] = {}
-    for row in AiScore.objects.filter(conversation_id__in=ids).order_by("computed_at", "id"):
-        found[row.conversation_id] = row
-    return found
-
-
 @dataclass(frozen=True)
 class MeanScore:
     n: int
