@@ -9,6 +9,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from apps.accounts.authentication import CHALLENGE, TokenAuthenticationFailed
 from apps.common.errors import ApplicationError
 
 
@@ -30,4 +31,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     response = drf_exception_handler(exc, context)
     if response is not None and isinstance(exc, exceptions.ValidationError):
         response.data = {"detail": "Invalid input.", "code": "invalid", "errors": response.data}
+    if response is not None and isinstance(exc, TokenAuthenticationFailed):
+        # A refused token is a 401 with its challenge (RFC 6750); DRF made it a 403 because the
+        # session, which has no challenge, is the first authentication.
+        response.status_code = 401
+        response["WWW-Authenticate"] = f'{CHALLENGE}, error="invalid_token"'
     return response

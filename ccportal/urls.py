@@ -14,7 +14,7 @@ urlpatterns = [
     path("intelligence/", include("apps.knowledge.urls")),
     path("qa/", include("apps.qa.urls")),
     path("insights/", include("apps.insights.urls")),
-    path("notifications/", include("apps.accounts.urls")),
+    path("", include("apps.accounts.urls")),  # notifications/, account/
     path(
         "login/",
         auth_views.LoginView.as_view(

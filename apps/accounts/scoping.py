@@ -69,6 +69,8 @@ FEATURES: dict[str, set[str]] = {
     "conversations": {Role.ADMIN, Role.QA_ANALYST, Role.COACH, Role.SUPERVISOR, Role.AGENT},
     "api_docs": {Role.ADMIN, Role.QA_ANALYST, Role.COACH, Role.SUPERVISOR, Role.AGENT},
     "admin_site": {Role.ADMIN},
+    # One's own API tokens (the API then sees what its owner sees).
+    "api_tokens": {Role.ADMIN, Role.QA_ANALYST, Role.COACH, Role.SUPERVISOR, Role.AGENT},
     # Reading rubrics (and their versions and history); agents work to the script, not with it.
     "rubrics": {Role.ADMIN, Role.QA_ANALYST, Role.COACH, Role.SUPERVISOR},
     "rubrics_manage": {Role.ADMIN},

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from django.db.models import Q, QuerySet
 
 from .choices import IdentityKind
-from .models import Agent, Notification, Team, User
+from .models import Agent, ApiToken, Notification, Team, User
 from .scoping import Reach, can_use, scope_for
 
 if TYPE_CHECKING:
@@ -156,3 +156,12 @@ def agent_names(*, ids: Iterable[int]) -> dict[int, tuple[str, int | None]]:
             "pk", "display_name", "team_id"
         )
     }
+
+
+def api_token_list(*, user: User) -> QuerySet[ApiToken]:
+    """``user``'s own API tokens, newest first (revoked and expired ones too)."""
+    return (
+        ApiToken.objects.filter(user=user)
+        .select_related("revoked_by")
+        .order_by("-created_at", "-id")
+    )

@@ -1,33 +1,124 @@
-"""Writes to users, teams, agents and their notifications."""
+"""Writes to users, teams, agents, their API tokens and their notifications."""
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
+from apps.common.errors import ApplicationError, NotFound, ValidationFailed
 from apps.live.broadcast import broadcast_on_commit
 from apps.live.groups import user_group
 
-from .models import Notification, User
+from .models import ApiToken, Notification, User
+from .scoping import can_use
+
+# API tokens ---------------------------------------------------------------------------------------
+
+API_TOKEN_PREFIX = "ccp_"
+# How many characters of the secret name the token on pages ("ccp_" and 8 of the random part).
+API_TOKEN_SHOWN = 12
+# last_used_at is written at most this often per token: one UPDATE a minute, not one a request.
+API_TOKEN_USE_RESOLUTION = timedelta(minutes=1)
+
+
+class TokenRefused(ApplicationError):
+    """A token that does not authenticate: unknown, expired, revoked, or its owner inactive."""
+
+    status = 401
+    code = "token_refused"
+
+
+def api_token_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: ApiToken
+    secret: str  # shown once; only its hash is stored
 
 
 @transaction.atomic
-def api_token_issue(*, user: User, rotate: bool = False) -> tuple[Token, bool]:
-    """The user's API token, created if they have none; ``rotate`` replaces an existing one.
+def api_token_create(
+    *, user: User, name: str, days: int | None = None, now: datetime | None = None
+) -> IssuedToken:
+    """A new API token for ``user``, valid ``days`` (API_TOKEN_DEFAULT_DAYS when None, at most
+    API_TOKEN_MAX_DAYS). The secret is in the result and nowhere else."""
+    name = name.strip()
+    errors: dict[str, list[str]] = {}
+    if not name:
+        errors["name"] = ["Give the token a name, e.g. what will use it."]
+    elif len(name) > 100:
+        errors["name"] = ["At most 100 characters."]
+    days = settings.API_TOKEN_DEFAULT_DAYS if days is None else days
+    if not 1 <= days <= settings.API_TOKEN_MAX_DAYS:
+        errors["days"] = [f"Between 1 and {settings.API_TOKEN_MAX_DAYS} days."]
+    if not user.is_active:
+        errors["user"] = ["An inactive user cannot have tokens."]
+    if errors:
+        raise ValidationFailed(errors)
+    now = now or timezone.now()
+    secret = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(
+        user=user,
+        name=name,
+        prefix=secret[:API_TOKEN_SHOWN],
+        secret_hash=api_token_hash(secret),
+        created_at=now,
+        expires_at=now + timedelta(days=days),
+    )
+    return IssuedToken(token=token, secret=secret)
 
-    Returns the token and whether it is new. A user keeps one token: its key is the credential,
-    so rotating is how a leaked key is revoked.
-    """
-    if rotate:
-        Token.objects.filter(user=user).delete()
-    token, created = Token.objects.get_or_create(user=user)
-    return token, created
+
+def api_token_revoke(*, token_id: int, by: User) -> bool:
+    """Revoke a token: its owner's own, or anyone's by an admin. Returns whether this call
+    revoked it (False when it already was). Others' tokens are not found."""
+    tokens = ApiToken.objects.filter(pk=token_id)
+    if not can_use(by, "admin_site"):  # admins revoke anyone's
+        tokens = tokens.filter(user=by)
+    if not tokens.exists():
+        raise NotFound("No such token.")
+    return bool(
+        tokens.filter(revoked_at__isnull=True).update(revoked_at=timezone.now(), revoked_by=by)
+    )
+
+
+def api_tokens_revoke_named(*, user: User, name: str, by: User) -> int:
+    """Revoke ``user``'s live tokens called ``name`` (``manage.py api_token --rotate``)."""
+    return ApiToken.objects.filter(user=user, name=name, revoked_at__isnull=True).update(
+        revoked_at=timezone.now(), revoked_by=by
+    )
+
+
+def api_token_authenticate(*, secret: str, now: datetime | None = None) -> ApiToken:
+    """The live token whose secret this is, with its user; raises TokenRefused otherwise.
+    Notes when it was used, at most once a minute (a conditional UPDATE, no read-modify-write)."""
+    now = now or timezone.now()
+    token = (
+        ApiToken.objects.select_related("user").filter(secret_hash=api_token_hash(secret)).first()
+    )
+    if token is None:
+        raise TokenRefused("Invalid token.")
+    if token.revoked_at is not None:
+        raise TokenRefused("Token revoked.")
+    if token.expires_at <= now:
+        raise TokenRefused("Token expired.")
+    if not token.user.is_active:
+        raise TokenRefused("User inactive or deleted.")
+    if token.last_used_at is None or token.last_used_at <= now - API_TOKEN_USE_RESOLUTION:
+        ApiToken.objects.filter(pk=token.pk).filter(
+            Q(last_used_at__isnull=True) | Q(last_used_at__lte=now - API_TOKEN_USE_RESOLUTION)
+        ).update(last_used_at=now)
+        token.last_used_at = now
+    return token
 
 
 # Notifications ------------------------------------------------------------------------------------

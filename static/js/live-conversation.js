@@ -237,7 +237,8 @@
       try {
         response = await fetch(`${eventsUrl}?after=${last}&epoch=${epoch}`, {
           credentials: "same-origin",
-          headers: { Accept: "application/json" },
+          // Asked by the page, not by the person: does not keep an idle session alive.
+          headers: { Accept: "application/json", "X-Ccportal-Background": "1" },
         });
       } catch (error) {
         return; // offline: the reconnect asks again
@@ -263,7 +264,7 @@
     try {
       const response = await fetch(snapshotUrl, {
         credentials: "same-origin",
-        headers: { Accept: "text/html" },
+        headers: { Accept: "text/html", "X-Ccportal-Background": "1" },
       });
       if (!response.ok || response.redirected) {
         stop();

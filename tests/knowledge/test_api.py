@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 from django.test import Client
-from rest_framework.authtoken.models import Token
 
+from apps.accounts.services import api_token_create
 from apps.conversations.models import Conversation
 from apps.knowledge import services
 from apps.knowledge.choices import ObservationSource
@@ -82,8 +82,8 @@ def test_people_without_a_role_and_anonymous_callers_are_refused(world, client_f
 
 def test_a_token_works_as_well_as_a_session(world, write):
     write("Lost card")
-    token = Token.objects.create(user=world.agent_user)
-    response = Client().get("/api/knowledge/", HTTP_AUTHORIZATION=f"Token {token.key}")
+    secret = api_token_create(user=world.agent_user, name="test").secret
+    response = Client().get("/api/knowledge/", HTTP_AUTHORIZATION=f"Bearer {secret}")
     assert response.status_code == 200
     assert titles(response) == ["Lost card"]
 

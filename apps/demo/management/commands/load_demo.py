@@ -4,7 +4,8 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
 
 from apps.demo.coaching import demo_coaching_load
 from apps.demo.coaching_goals import demo_goals_load
@@ -33,8 +34,21 @@ class Command(BaseCommand):
             action="store_true",
             help="skip the suggestions at every turn of the recorded calls (saves ~15 s)",
         )
+        parser.add_argument(
+            "--allow-production-demo-users",
+            action="store_true",
+            help="load even where the settings look like production (DJANGO_DEBUG=false and an "
+            "https PUBLIC_BASE_URL): the demo's logins, admin included, have the password 'demo'",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if _looks_like_production() and not options["allow_production_demo_users"]:
+            raise CommandError(
+                "Refusing to load the demo: DJANGO_DEBUG is false and PUBLIC_BASE_URL is https, "
+                "so this looks like production, and the demo adds logins (an admin among them) "
+                f"whose password is {DEMO_PASSWORD!r}. Load it on a local or staging install, or "
+                "pass --allow-production-demo-users if this install really is a demo."
+            )
         started = time.monotonic()
         result = demo_load()
         virtual = demo_virtual_load(calls=read_calls(), shift=timedelta(days=result.shift_days))
@@ -99,6 +113,10 @@ class Command(BaseCommand):
             if goals.created
             else "Goals: already there (or no coach to set them)."
         )
+
+
+def _looks_like_production() -> bool:
+    return not settings.DEBUG and settings.PUBLIC_BASE_URL.startswith("https://")
 
 
 def _summary(result: DemoLoadResult, *, seconds: float) -> str:
