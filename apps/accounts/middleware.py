@@ -39,6 +39,12 @@ def session_idle_expired(session: SessionBase, now: float) -> bool:
     return isinstance(last, int | float) and now - last > timeout
 
 
+def stamp_login(sender: Any, request: HttpRequest | None = None, **kwargs: Any) -> None:
+    """On user_logged_in: the idle clock starts at sign-in."""
+    if request is not None and hasattr(request, "session"):
+        request.session[LAST_SEEN] = int(time.time())
+
+
 class SessionIdleTimeout:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response

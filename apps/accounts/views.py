@@ -83,8 +83,10 @@ class ApiTokenForm(forms.Form):
         default = settings.API_TOKEN_DEFAULT_DAYS
         longest = settings.API_TOKEN_MAX_DAYS
         choices = sorted(d for d in {7, 30, 90, 180, 365, default, longest} if d <= longest)
-        self.fields["days"].choices = [(d, f"{d} days") for d in choices]
-        self.fields["days"].initial = default
+        days = self.fields["days"]
+        assert isinstance(days, forms.TypedChoiceField)
+        days.choices = [(d, f"{d} days") for d in choices]
+        days.initial = default
 
 
 @page_for("api_tokens")

@@ -18,4 +18,21 @@
       window.location.assign(xhr.responseURL);
     }
   });
+
+  // <form data-confirm="Sure?">: ask before submitting (no inline handlers, for a strict CSP).
+  document.addEventListener("submit", (event) => {
+    const message = event.target.dataset?.confirm;
+    if (message && !window.confirm(message)) event.preventDefault();
+  });
+
+  // <button data-copy="#id">: copy that field's value, and say so on the button.
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("[data-copy]");
+    const field = button && document.querySelector(button.dataset.copy);
+    if (!field) return;
+    field.select();
+    navigator.clipboard?.writeText(field.value).then(() => {
+      button.textContent = "Copied";
+    });
+  });
 })();

@@ -167,7 +167,7 @@ def test_admins_revoke_anyones_token_in_the_admin(world, client_for):
     assert token.revoked_by == world.admin
 
 
-# The command ---------------------------------------------------------------------------------------
+# The command --------------------------------------------------------------------------------------
 
 
 def command(*args: str) -> str:

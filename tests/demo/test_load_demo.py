@@ -6,7 +6,7 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db.models import Max
 from django.utils import timezone
 
@@ -15,6 +15,7 @@ from apps.accounts.models import Agent, AgentIdentity, Team, User
 from apps.conversations.choices import ContentType, ConversationStatus, ParticipantType
 from apps.conversations.models import Communication, Conversation, Participant
 from apps.demo.dataset import read_calls
+from apps.demo.management.commands.load_demo import refuse_in_production
 from apps.demo.services import demo_load
 from apps.demo.virtual import PREFIX as VIRTUAL
 from apps.demo.virtual import demo_virtual_load
@@ -213,3 +214,23 @@ def test_the_supervisor_sees_only_the_east_team():
     assert visible.count() == Conversation.objects.filter(team=east).count()
     assert 0 < visible.count() < 76
     assert set(visible.values_list("team__name", flat=True)) == {"Harper Valley East"}
+
+
+# Demo logins only when asked for -----------------------------------------------------------------
+
+
+def test_a_migrated_database_has_no_logins_until_load_demo_runs():
+    assert not User.objects.exists()
+
+
+def test_load_demo_refuses_an_install_that_looks_like_production(settings):
+    settings.DEBUG = False
+    settings.PUBLIC_BASE_URL = "https://portal.example.com"
+    with pytest.raises(CommandError, match="looks like production"):
+        call_command("load_demo", "--no-shadow", stdout=StringIO())
+    assert not User.objects.exists()
+    refuse_in_production(allow=True)  # --allow-production-demo-users: on with the load
+    settings.PUBLIC_BASE_URL = "http://127.0.0.1:8000"
+    refuse_in_production(allow=False)  # a local run (make run also sets DJANGO_DEBUG=true)
+    settings.DEBUG, settings.PUBLIC_BASE_URL = True, "https://staging.example.com"
+    refuse_in_production(allow=False)

@@ -42,13 +42,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if _looks_like_production() and not options["allow_production_demo_users"]:
-            raise CommandError(
-                "Refusing to load the demo: DJANGO_DEBUG is false and PUBLIC_BASE_URL is https, "
-                "so this looks like production, and the demo adds logins (an admin among them) "
-                f"whose password is {DEMO_PASSWORD!r}. Load it on a local or staging install, or "
-                "pass --allow-production-demo-users if this install really is a demo."
-            )
+        refuse_in_production(allow=options["allow_production_demo_users"])
         started = time.monotonic()
         result = demo_load()
         virtual = demo_virtual_load(calls=read_calls(), shift=timedelta(days=result.shift_days))
@@ -115,8 +109,18 @@ class Command(BaseCommand):
         )
 
 
-def _looks_like_production() -> bool:
-    return not settings.DEBUG and settings.PUBLIC_BASE_URL.startswith("https://")
+def refuse_in_production(*, allow: bool) -> None:
+    """The demo's logins (an admin among them) all have the password "demo": not where the
+    settings look like production (DJANGO_DEBUG=false and an https PUBLIC_BASE_URL), unless
+    asked for by name."""
+    if allow or settings.DEBUG or not settings.PUBLIC_BASE_URL.startswith("https://"):
+        return
+    raise CommandError(
+        "Refusing to load the demo: DJANGO_DEBUG is false and PUBLIC_BASE_URL is https, so this "
+        "looks like production, and the demo adds logins (an admin among them) whose password "
+        f"is {DEMO_PASSWORD!r}. Load it on a local or staging install, or pass "
+        "--allow-production-demo-users if this install really is a demo."
+    )
 
 
 def _summary(result: DemoLoadResult, *, seconds: float) -> str:
