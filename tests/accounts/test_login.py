@@ -139,3 +139,15 @@ def test_the_admin_accepts_a_strong_password(world):
     assert client.post(change, {"password1": strong, "password2": strong}).status_code == 302
     world.qa_analyst.refresh_from_db()
     assert world.qa_analyst.check_password(strong)
+
+
+def test_behind_the_proxy_the_address_is_the_one_nginx_appended(rf, settings):
+    from apps.accounts.authentication import client_ip
+
+    request = rf.post(
+        "/login/", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="6.6.6.6, 203.0.113.7"
+    )
+    settings.TRUST_PROXY_HEADERS = False
+    assert client_ip(request) == "10.0.0.2"
+    settings.TRUST_PROXY_HEADERS = True
+    assert client_ip(request) == "203.0.113.7"  # the client's own claim (6.6.6.6) is ignored
