@@ -6,7 +6,8 @@ session write a minute, not one a request as SESSION_SAVE_EVERY_REQUEST would co
 page makes on its own, not because someone did something, say so with the header
 ``X-Ccportal-Background: 1`` (the live transcript's catch-up polls): they are checked but do not
 count as activity, so a page left open does not keep its session alive. WebSocket connects are
-checked (a stale session connects as nobody) and never count.
+checked (a stale session connects as nobody), open sockets are closed at their next scope check,
+and socket traffic never counts.
 """
 
 from __future__ import annotations
@@ -73,8 +74,8 @@ class SessionIdleTimeout:
 
 class WebsocketSessionIdleTimeout(BaseMiddleware):
     """For Channels, inside AuthMiddlewareStack: a socket opened with an idle-expired session
-    is anonymous (the consumers then refuse it, 4401). Sockets already open run on; the page's
-    next catch-up poll (within 20 s) signs the session out and stops them."""
+    is anonymous (the consumers then refuse it). Sockets already open are closed by their
+    consumer's periodic scope check (``accounts.selectors.session_signs_in``)."""
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         session = scope.get("session")

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
+from importlib import import_module
 from typing import TYPE_CHECKING
 
+from django.conf import settings
+from django.contrib.auth import SESSION_KEY
 from django.db.models import Q, QuerySet
 
 from .choices import IdentityKind
+from .middleware import session_idle_expired
 from .models import Agent, ApiToken, Notification, Team, User
 from .scoping import Reach, can_use, scope_for
 
@@ -65,6 +70,18 @@ def user_reloaded(*, user_id: int) -> User | None:
     """The user as stored now: a long-lived socket's user object keeps the scope it had when it
     connected (``scoping.scope_for`` caches it on the object)."""
     return User.objects.filter(pk=user_id).first()
+
+
+def session_signs_in(*, session_key: str | None, user_id: int) -> bool:
+    """Whether the session a long-lived socket opened with still signs ``user_id`` in: not
+    signed out since (its row gone or flushed), nor idle past SESSION_IDLE_TIMEOUT_SECONDS. The
+    socket's own copy of the session is as it was at connect; this reads the stored one."""
+    if not session_key:
+        return False
+    stored = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    return str(stored.get(SESSION_KEY)) == str(user_id) and not session_idle_expired(
+        stored, time.time()
+    )
 
 
 def agent_choices(*, user: Person | None) -> QuerySet[Agent]:

@@ -93,8 +93,9 @@ class ScopedGroupConsumer(AsyncJsonWebsocketConsumer):
 
     async def _keep_checking(self, kwargs: dict[str, Any]) -> None:
         """Scopes change while a socket stays open (a supervisor moves team, an account is
-        deactivated): check again every LIVE_SCOPE_RECHECK_SECONDS; follow a changed set of
-        groups, and leave and close when none is left."""
+        deactivated, its session is signed out or goes idle): check again every
+        LIVE_SCOPE_RECHECK_SECONDS; follow a changed set of groups, and leave and close when
+        none is left."""
         while True:
             await asyncio.sleep(settings.LIVE_SCOPE_RECHECK_SECONDS)
             groups = await database_sync_to_async(self._groups_now)(kwargs)
@@ -109,6 +110,10 @@ class ScopedGroupConsumer(AsyncJsonWebsocketConsumer):
     def _groups_now(self, kwargs: dict[str, Any]) -> list[str]:
         user = accounts.user_reloaded(user_id=self.scope["user"].pk)
         if user is None or not user.is_active:
+            return []
+        # Signed out elsewhere, or the session went idle (docs/security.md): the socket goes too.
+        session_key = getattr(self.scope.get("session"), "session_key", None)
+        if not accounts.session_signs_in(session_key=session_key, user_id=user.pk):
             return []
         return self.groups_for(user, kwargs)
 

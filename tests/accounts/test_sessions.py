@@ -111,3 +111,31 @@ async def test_a_websocket_with_an_idle_session_is_refused_and_a_fresh_one_joins
         else:
             assert (await socket.receive_output(timeout=5))["code"] == CLOSE_FORBIDDEN
         await socket.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_an_open_socket_closes_once_its_session_is_signed_out_or_idle(world, settings):
+    from asgiref.sync import sync_to_async
+
+    settings.LIVE_SCOPE_RECHECK_SECONDS = 0.2
+
+    def signed_in() -> Client:
+        client = Client()
+        client.force_login(world.agent_user)
+        return client
+
+    signed_out, idle = await sync_to_async(signed_in)(), await sync_to_async(signed_in)()
+    sockets = []
+    for client in (signed_out, idle):
+        socket = WebsocketCommunicator(
+            application,
+            "/ws/notifications/",
+            headers=[(b"origin", b"http://localhost"), (b"cookie", _cookie(client))],
+        )
+        assert (await socket.connect())[0]
+        sockets.append(socket)
+    await sync_to_async(signed_out.post)(reverse("logout"))
+    await sync_to_async(last_seen_ago)(idle, settings.SESSION_IDLE_TIMEOUT_SECONDS + 5)
+    for socket in sockets:
+        assert (await socket.receive_output(timeout=5))["code"] == CLOSE_FORBIDDEN
+        await socket.disconnect()
