@@ -1,11 +1,31 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+from csp.constants import SELF, UNSAFE_INLINE
+from csp.decorators import csp_update
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerSplitView,
+)
 
 from apps.common.views import health
+
+
+def _redoc_policy(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Redoc's bundle injects <style> elements (styled-components, which cannot be given a nonce
+    from outside the bundle) and runs its search in a worker made from a blob: URL. On that page
+    alone inline styles and blob: workers are allowed; scripts stay 'self' (docs/security.md)."""
+    report_only = bool(getattr(settings, "CONTENT_SECURITY_POLICY_REPORT_ONLY", None))
+    relaxed = {"style-src": [UNSAFE_INLINE], "worker-src": [SELF, "blob:"]}
+    return csp_update(relaxed, REPORT_ONLY=report_only)(view)
+
 
 urlpatterns = [
     path("", include("apps.conversations.urls")),
@@ -32,6 +52,19 @@ urlpatterns = [
     path("coaching/", include("apps.coaching.urls")),
     path("api/", include("ccportal.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    # The split view serves Swagger UI's setup script as a request of its own (no inline script).
+    path(
+        "api/docs/",
+        SpectacularSwaggerSplitView.as_view(
+            url_name="api-schema", template_name="api/swagger_ui.html"
+        ),
+        name="api-docs",
+    ),
+    path(
+        "api/redoc/",
+        _redoc_policy(
+            SpectacularRedocView.as_view(url_name="api-schema", template_name="api/redoc.html")
+        ),
+        name="api-redoc",
+    ),
 ]

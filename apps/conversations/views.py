@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from csp.constants import SELF
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -87,13 +88,16 @@ def _page_context(request: HttpRequest, conversation: Any) -> dict[str, Any]:
 
 
 @login_required
-@xframe_options_exempt  # framing is decided by the CSP header below
+@xframe_options_exempt  # framing is decided by the CSP's frame-ancestors below
 def conversation_assist(request: HttpRequest, call_sid: str) -> HttpResponse:
     """``/assist/<CallSid>/``: what an agent keeps open beside the call (in the Flex agent
     desktop or a CRM, in an iframe): the live transcript and the panels, compact."""
     conversation = selectors.conversation_for_call_of(user=request.user, call_sid=call_sid)
     context = _page_context(request, conversation) | {"call_sid": call_sid}
     response = render(request, "conversations/assist.html", context)
-    ancestors = " ".join(["'self'", *settings.ASSIST_FRAME_ANCESTORS])
-    response["Content-Security-Policy"] = f"frame-ancestors {ancestors}"
+    # What django-csp's @csp_replace sets, but with the origins read per request: the only page
+    # other sites may frame (the site-wide policy says frame-ancestors 'none').
+    response._csp_replace = {  # type: ignore[attr-defined]
+        "frame-ancestors": [SELF, *settings.ASSIST_FRAME_ANCESTORS]
+    }
     return response

@@ -1,4 +1,5 @@
-"""Django core: apps, middleware, templates, auth, static files, logging."""
+"""Django core: apps, middleware, templates, auth, static files, logging (HTTPS, cookies and
+the Content-Security-Policy: security.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ SECRET_KEY = get_str(
     hint="Set it to a long random string; `make run` generates one under .data/ for local use.",
 )
 ALLOWED_HOSTS = get_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
-CSRF_TRUSTED_ORIGINS = get_list("CSRF_TRUSTED_ORIGINS", [])
 
 # The public URL Twilio uses to reach us (signature validation, links in handoffs).
 PUBLIC_BASE_URL = get_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "channels",
     "axes",
+    "csp",
     "apps.common",
     "apps.accounts",
     "apps.conversations",
@@ -59,6 +60,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # The Content-Security-Policy header (settings/security.py).
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -142,9 +145,6 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # The rubric editor posts one field per criterion attribute: a rubric of 20 sections with 10
 # criteria each is about 3,000 fields, over Django's default of 1,000.
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 10_000
-
-SESSION_COOKIE_SECURE = get_bool("SECURE_COOKIES", False)
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
 LOG_LEVEL = get_str("LOG_LEVEL", "INFO")
 LOGGING = {

@@ -178,15 +178,14 @@ def min_n() -> int:
 
 
 @register.simple_tag
-def heat_style(rate: float | None, muted: bool = False) -> str:
-    """A cell's background: from red (0%) through amber to green (100%), paler when few
-    conversations count. The percentage is always printed too: colour is never the only cue."""
+def heat_class(rate: float | None) -> str:
+    """A cell's background, in steps of 10 points: from red (0%) through amber to green (100%),
+    paler when few conversations count (insights.css; a class, since the Content-Security-Policy
+    forbids style attributes). The percentage is always printed too: colour is never the only
+    cue."""
     if rate is None:
         return ""
-    hue = round(120 * max(0.0, min(1.0, rate)))
-    lightness = 90 if muted else 78
-    saturation = 25 if muted else 65
-    return format_html("background-color: hsl({}, {}%, {}%)", hue, saturation, lightness)
+    return f"heat-{round(10 * max(0.0, min(1.0, rate)))}"
 
 
 @register.filter
