@@ -177,6 +177,7 @@ class Stack:
         self.ports = ports  # web, ws, proxy
         self.extra_env = extra_env or {}
         self.tmp = Path(workdir or tempfile.mkdtemp(prefix="ccportal-stack-"))
+        self.tmp.mkdir(parents=True, exist_ok=True)
         self.tmp.chmod(0o755)  # nginx's workers (nobody) need to reach their temp folders
         self.services = load_compose(ROOT / "compose.yaml", variables)
         self.image_env = image_environment(ROOT / "Dockerfile")
