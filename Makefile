@@ -12,13 +12,20 @@ ARGS   ?=
 CHOSEN := $(if $(filter command line environment,$(origin PYTHON)),--python-chosen)
 DEV    := $(PYTHON) scripts/dev.py --venv $(VENV) $(CHOSEN)
 
-.PHONY: run test install lint format typecheck check migrations-check reset clean
+.PHONY: run test smoke install lint format typecheck check migrations-check reset clean
 
 run:  ## install, migrate, load demo data, serve web + workers + beat on PORT
 	@$(DEV) run --port $(PORT) $(ARGS)
 
 test:  ## install and run the whole suite against real PostgreSQL and Redis
 	@$(DEV) test $(ARGS)
+
+# compose.yaml's services as local processes (gunicorn, daphne, Celery, beat) behind Debian's
+# nginx with deploy/nginx.conf, checked end to end through the proxy; no container engine needed.
+# Uses DATABASE_URL/REDIS_URL (a throwaway <name>_smoke database; REDIS_URL's database is
+# emptied: give it a spare number), else embedded servers under .data/smoke.
+smoke: install  ## the production shape of compose.yaml, run locally and checked (under a minute)
+	@CCPORTAL_PROFILE=smoke $(PY) -m ccportal.devstack exec -- $(PY) scripts/smoke.py $(ARGS)
 
 install:
 	@$(DEV) install
