@@ -69,6 +69,10 @@ FEATURES: dict[str, set[str]] = {
     "conversations": {Role.ADMIN, Role.QA_ANALYST, Role.COACH, Role.SUPERVISOR, Role.AGENT},
     "api_docs": {Role.ADMIN, Role.QA_ANALYST, Role.COACH, Role.SUPERVISOR, Role.AGENT},
     "admin_site": {Role.ADMIN},
+    # The transcript access log: who read which transcript, how and why (search and export).
+    "access_log": {Role.ADMIN},
+    # Marking a conversation sensitive by hand (its transcript is then read with a reason).
+    "conversation_sensitive": {Role.ADMIN, Role.QA_ANALYST},
     # Reading rubrics (and their versions and history); agents work to the script, not with it.
     "rubrics": {Role.ADMIN, Role.QA_ANALYST, Role.COACH, Role.SUPERVISOR},
     "rubrics_manage": {Role.ADMIN},
