@@ -110,16 +110,14 @@ def remember_reason(session: Any, conversation_id: int, reason: str) -> None:
 
 def reason_from_form(data: Mapping[str, Any]) -> tuple[str, str]:
     """(reason, problem) from the reason form: a preset, free text, or both."""
-    preset = str(data.get("preset") or "").strip()
-    text = str(data.get("text") or "").strip()
+    preset = services.access_reason_clean(str(data.get("preset") or ""))
+    text = services.access_reason_clean(str(data.get("text") or ""))
     if preset and preset not in ACCESS_REASON_PRESETS:
         return "", "Choose one of the reasons offered, or write your own."
     reason = f"{preset}: {text}" if preset and text else preset or text
     if not reason:
         return "", "Give a reason: choose one, or write your own."
-    if len(reason) > services.REASON_MAX_LENGTH:
-        return "", f"At most {services.REASON_MAX_LENGTH} characters."
-    return reason, ""
+    return reason[: services.REASON_MAX_LENGTH], ""
 
 
 def client_ip(request: HttpRequest) -> str | None:

@@ -423,6 +423,13 @@ WHERE c.id = ANY(%(ids)s)
 """
 
 
+def access_reason_clean(reason: str) -> str:
+    """A reason as stored: one line of printable text (PostgreSQL refuses NUL bytes, and a
+    control character has no place in a log someone reads), at most REASON_MAX_LENGTH."""
+    printable = "".join(ch if ch.isprintable() else " " for ch in reason)
+    return " ".join(printable.split())[:REASON_MAX_LENGTH]
+
+
 def transcript_access_record(
     *,
     user: Person,
@@ -452,8 +459,8 @@ def transcript_access_record(
         "user": user.pk,
         "username": user.get_username()[:150],
         "channel": str(channel),
-        "reason": reason.strip()[:REASON_MAX_LENGTH],
-        "path": path[:500],
+        "reason": access_reason_clean(reason),
+        "path": path.replace("\x00", "")[:500],
         "ip": ip or None,
         "now": now,
         "ids": ids,
