@@ -202,7 +202,9 @@ def api_read(
         )
 
 
-def live_join(*, user: Person, session: Any, conversation_id: int, sensitive: bool) -> bool:
+def live_join(
+    *, user: Person, session: Any, conversation_id: int, sensitive: bool, ip: str | None = None
+) -> bool:
     """A socket of ``user`` joining a conversation's live group: False when a reason is needed
     and the session gave none for this conversation (the page asks it first); else the join is
     recorded and True."""
@@ -215,5 +217,6 @@ def live_join(*, user: Person, session: Any, conversation_id: int, sensitive: bo
         channel=AccessChannel.LIVE,
         reason=reason,
         path=f"/ws/conversations/{conversation_id}/",
+        ip=ip,
     )
     return True

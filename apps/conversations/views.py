@@ -150,6 +150,14 @@ def conversation_sensitive(request: HttpRequest, pk: int) -> HttpResponse:
         problems = [m for messages_ in error.errors.values() for m in messages_]
         messages.error(request, "Not changed: " + " ".join(problems))
     else:
+        # They are reading it now: the reason they gave stands for this session's reads.
+        access.remember_reason(
+            request.session,
+            conversation.pk,
+            services.access_reason_clean(
+                ("Marked" if sensitive else "Cleared") + " sensitive: " + request.POST["reason"]
+            ),
+        )
         messages.success(
             request,
             "Marked sensitive: its transcript is read with a reason from now on."

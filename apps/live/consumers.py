@@ -161,8 +161,13 @@ class ConversationConsumer(ScopedGroupConsumer):
         with the reason the page asked for; refused when one is needed and none was given."""
         pk = int(kwargs["pk"])
         sensitive = conversations.sensitivity_of(conversation_ids=[pk]).get(pk, False)
+        client = self.scope.get("client") or [None]
         return access.live_join(
-            user=user, session=self.scope.get("session"), conversation_id=pk, sensitive=sensitive
+            user=user,
+            session=self.scope.get("session"),
+            conversation_id=pk,
+            sensitive=sensitive,
+            ip=client[0],
         )
 
 
