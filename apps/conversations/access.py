@@ -148,6 +148,32 @@ def page_read(
     return None
 
 
+def excerpts_read(
+    request: Any,
+    conversation_ids: Iterable[int],
+    *,
+    channel: AccessChannel = AccessChannel.PAGE,
+) -> None:
+    """A page (or an API answer) showing lines of several conversations among other things (a
+    coaching session's pinned lines and its line picker): each conversation is a recorded
+    read, with the reason this session gave for it if any. It does not ask: the lines were
+    chosen for that page by someone whose work it is (a coach for their team), and the whole
+    transcript is one click away behind the usual question."""
+    remembered = remembered_reasons(getattr(request, "session", None))
+    by_reason: dict[str, list[int]] = {}
+    for pk in set(conversation_ids):
+        by_reason.setdefault(remembered.get(str(pk), ""), []).append(pk)
+    for reason, ids in by_reason.items():
+        services.transcript_access_record(
+            user=request.user,
+            conversation_ids=ids,
+            channel=channel,
+            reason=reason,
+            path=request.get_full_path(),
+            ip=client_ip(request),
+        )
+
+
 def reason_form(
     request: HttpRequest, conversation: Conversation, *, error: str = "", status: int = 200
 ) -> HttpResponse:
