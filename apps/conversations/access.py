@@ -182,6 +182,13 @@ def reason_form(
         "conversations/access_reason.html",
         {
             "conversation": conversation,
+            "why": (
+                "sensitive"
+                if conversation.sensitive
+                else "always"
+                if settings.ACCESS_REASON_MODE == "always"
+                else "outside"
+            ),
             "presets": ACCESS_REASON_PRESETS,
             "action": reverse("conversation-access-reason", args=[conversation.pk]),
             "next": request.POST.get("next") or request.get_full_path(),

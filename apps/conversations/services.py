@@ -506,8 +506,8 @@ def access_log_purge(*, before: datetime) -> int:
     """
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL ccportal.retention = 'on'")
-        try:
-            deleted, _ = TranscriptAccess.objects.filter(created_at__lt=before).delete()
-        finally:
-            cursor.execute("SET LOCAL ccportal.retention = 'off'")
+        deleted, _ = TranscriptAccess.objects.filter(created_at__lt=before).delete()
+        # Off again at once, should this run inside a longer transaction; if the DELETE failed,
+        # the rollback undoes the SET LOCAL with it.
+        cursor.execute("SET LOCAL ccportal.retention = 'off'")
     return deleted
