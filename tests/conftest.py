@@ -37,6 +37,14 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _no_access_reason_prompts(settings):
+    # Reads are still logged everywhere; only the reason prompt is off, so tests of other
+    # features read transcripts as admins and analysts without first answering "why?".
+    # tests/conversations/test_access_log.py sets each mode it tests.
+    settings.ACCESS_REASON_MODE = "never"
+
+
 @dataclass
 class World:
     north: Team

@@ -71,6 +71,10 @@ FEATURES: dict[str, set[str]] = {
     "admin_site": {Role.ADMIN},
     # One's own API tokens (the API then sees what its owner sees).
     "api_tokens": {Role.ADMIN, Role.QA_ANALYST, Role.COACH, Role.SUPERVISOR, Role.AGENT},
+    # The transcript access log: who read which transcript, how and why (search and export).
+    "access_log": {Role.ADMIN},
+    # Marking a conversation sensitive by hand (its transcript is then read with a reason).
+    "conversation_sensitive": {Role.ADMIN, Role.QA_ANALYST},
     # Reading rubrics (and their versions and history); agents work to the script, not with it.
     "rubrics": {Role.ADMIN, Role.QA_ANALYST, Role.COACH, Role.SUPERVISOR},
     "rubrics_manage": {Role.ADMIN},

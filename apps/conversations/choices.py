@@ -34,3 +34,22 @@ class Channel(models.TextChoices):
 class ContentType(models.TextChoices):
     TEXT = "TEXT", "Text message"
     TRANSCRIPTION = "TRANSCRIPTION", "Voice transcription"
+
+
+class AccessChannel(models.TextChoices):
+    """How transcript text was read (the transcript access log)."""
+
+    PAGE = "PAGE", "Page"
+    API = "API", "API"
+    EXPORT = "EXPORT", "Export"
+    LIVE = "LIVE", "Live (WebSocket)"
+
+
+# The preset reasons the access form offers (free text may add to or replace them).
+ACCESS_REASON_PRESETS = (
+    "Customer complaint or escalation",
+    "QA review or calibration",
+    "Coaching",
+    "Dispute or legal request",
+    "Investigating an incident",
+)

@@ -13,8 +13,8 @@ from drf_spectacular.utils import extend_schema_field
 
 from apps.accounts import selectors as accounts
 
-from .choices import Channel, ConversationStatus, ParticipantType
-from .models import Communication, Conversation, Participant
+from .choices import AccessChannel, Channel, ConversationStatus, ParticipantType
+from .models import Communication, Conversation, Participant, TranscriptAccess
 
 if TYPE_CHECKING:
     from apps.accounts.models import Agent
@@ -157,3 +157,85 @@ class ConversationPageFilter(ConversationFilter):
 
 def participant_type_choices() -> list[tuple[str, str]]:
     return list(ParticipantType.choices)
+
+
+class AccessLogFilter(django_filters.FilterSet):
+    """Filters of the transcript access log, shared by its page and its API list."""
+
+    user = django_filters.CharFilter(method="filter_user", label="User")
+    conversation = django_filters.CharFilter(method="filter_conversation", label="Conversation")
+    channel = django_filters.ChoiceFilter(choices=AccessChannel.choices)
+    date_from = django_filters.DateFilter(
+        field_name="created_at", lookup_expr="date__gte", label="From"
+    )
+    date_to = django_filters.DateFilter(
+        field_name="created_at", lookup_expr="date__lte", label="To"
+    )
+    reason = django_filters.CharFilter(field_name="reason", lookup_expr="icontains", label="Reason")
+    sensitive = django_filters.BooleanFilter(
+        method="filter_sensitive", label="Sensitive only", widget=forms.CheckboxInput
+    )
+
+    class Meta:
+        model = TranscriptAccess
+        fields = ["user", "conversation", "channel", "date_from", "date_to", "reason", "sensitive"]
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def filter_user(self, queryset: QuerySet[TranscriptAccess], name: str, value: str) -> Any:
+        """A user id, or a username (exact, any case)."""
+        value = value.strip()
+        if not value:
+            return queryset
+        if value.isdecimal() and len(value) < 19:
+            return queryset.filter(Q(user_id=int(value)) | Q(username__iexact=value))
+        return queryset.filter(username__iexact=value)
+
+    def filter_conversation(
+        self, queryset: QuerySet[TranscriptAccess], name: str, value: str
+    ) -> Any:
+        """A conversation id, or its Twilio id."""
+        value = value.strip().lstrip("#")
+        if not value:
+            return queryset
+        if value.isdecimal() and len(value) < 19:
+            return queryset.filter(Q(conversation_id=int(value)) | Q(conversation_twilio_id=value))
+        return queryset.filter(conversation_twilio_id=value)
+
+    def filter_sensitive(
+        self, queryset: QuerySet[TranscriptAccess], name: str, value: bool | None
+    ) -> Any:
+        return queryset.filter(sensitive=True) if value else queryset
+
+
+class AccessLogFilterBarForm(forms.Form):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        fields: Any = self.fields
+        fields["channel"].empty_label = "Any channel"
+        fields["channel"].choices = AccessChannel.choices
+        for name in ("date_from", "date_to"):
+            fields[name].widget.input_type = "date"
+            fields[name].error_messages["invalid"] = "Not a date; use YYYY-MM-DD."
+        fields["channel"].error_messages["invalid_choice"] = "Not a known channel."
+        fields["user"].widget.attrs.update(placeholder="Username or id")
+        fields["conversation"].widget.attrs.update(placeholder="Id or Twilio id")
+        fields["reason"].widget.attrs.update(placeholder="Words in the reason", type="search")
+        for name, field in fields.items():
+            if name == "sensitive":
+                field.widget.attrs["class"] = "form-check-input"
+                continue
+            is_select = isinstance(field.widget, forms.Select)
+            field.widget.attrs["class"] = (
+                "form-select form-select-sm" if is_select else "form-control form-control-sm"
+            )
+
+    def full_clean(self) -> None:
+        super().full_clean()
+        for name in self.errors:
+            if name in self.fields:
+                self.fields[name].widget.attrs["class"] += " is-invalid"
+
+
+class AccessLogPageFilter(AccessLogFilter):
+    class Meta(AccessLogFilter.Meta):
+        form = AccessLogFilterBarForm

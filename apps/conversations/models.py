@@ -16,7 +16,7 @@ from django.db.models import Exists, OuterRef, Q
 from apps.accounts.scoping import Reach, scope_for
 from apps.common.models import TimeStampedModel
 
-from .choices import ContentType, ConversationStatus, ParticipantType
+from .choices import AccessChannel, ContentType, ConversationStatus, ParticipantType
 
 if TYPE_CHECKING:
     from apps.accounts.scoping import Person
@@ -70,6 +70,14 @@ class Conversation(TimeStampedModel):
     source_updated_at = models.DateTimeField(null=True, blank=True)
     # Created because a participant/communication/result arrived before the conversation itself.
     is_placeholder = models.BooleanField(default=False)
+    # A transcript to be read only with a reason (docs/security.md, "Transcript access log"):
+    # set at ingest when redaction masked a card number or an SSN in it, or by QA or an admin.
+    sensitive = models.BooleanField(default=False)
+    sensitive_reason = models.CharField(max_length=300, blank=True)
+    sensitive_marked_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    sensitive_marked_at = models.DateTimeField(null=True, blank=True)
 
     objects = ConversationQuerySet.as_manager()
 
@@ -224,3 +232,54 @@ class Call(TimeStampedModel):
 
     def __str__(self) -> str:
         return self.call_sid
+
+
+class TranscriptAccess(models.Model):
+    """One read of a conversation's transcript text: who, which, how, when and why.
+
+    Append-only: a PostgreSQL trigger (migration 0003) rejects every UPDATE, and every DELETE
+    unless the transaction has set ``ccportal.retention = 'on'`` (the retention purge,
+    ``services.access_log_purge``). The log outlives what it names: the user and conversation
+    are kept by id without a database constraint (deleting either leaves the rows alone, which
+    the trigger would refuse anyway), and their names are copied in at the read.
+    Written by ``services.transcript_access_record`` only (one INSERT).
+    """
+
+    user = models.ForeignKey(
+        "accounts.User",
+        null=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    username = models.CharField(max_length=150)
+    conversation = models.ForeignKey(
+        Conversation,
+        null=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    conversation_twilio_id = models.CharField(max_length=TWILIO_ID_LENGTH)
+    channel = models.CharField(max_length=8, choices=AccessChannel.choices)
+    reason = models.TextField(blank=True)
+    # Whether the conversation was marked sensitive when it was read.
+    sensitive = models.BooleanField(default=False)
+    path = models.CharField(max_length=500, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["-created_at", "-id"], name="access_created_idx"),
+            # The dedupe check of every read, and "who read this conversation".
+            models.Index(
+                fields=["conversation", "user", "channel", "-created_at"],
+                name="access_conv_user_idx",
+            ),
+            models.Index(fields=["user", "-created_at"], name="access_user_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.username} read {self.conversation_twilio_id} ({self.channel})"

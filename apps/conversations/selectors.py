@@ -10,11 +10,12 @@ from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, 
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from apps.accounts.scoping import can_use
 from apps.common.errors import NotFound
 
 from . import display
 from .choices import AGENT_TYPES, ConversationStatus, ParticipantType
-from .models import Call, Communication, Conversation, Participant
+from .models import Call, Communication, Conversation, Participant, TranscriptAccess
 
 if TYPE_CHECKING:
     from apps.accounts.scoping import Person
@@ -457,3 +458,28 @@ def agent_lines_by_conversation(
         lines.append((pk, author_type, offset_ms, text))
     if current is not None:
         yield current, lines
+
+
+# Transcript access log ---------------------------------------------------------------------
+
+
+def access_log_list(*, user: Person) -> QuerySet[TranscriptAccess]:
+    """The transcript access log, newest first: for admins (``access_log``), nobody else.
+
+    Rows carry their own user and conversation names, so a page of them is one query.
+    """
+    if not can_use(user, "access_log"):
+        return TranscriptAccess.objects.none()
+    return TranscriptAccess.objects.order_by("-created_at", "-id")
+
+
+def conversation_ids_of_communications(*, communications: Iterable[Communication]) -> list[int]:
+    """The conversations a page of communications belongs to (already loaded: no query)."""
+    return sorted({line.conversation_id for line in communications})
+
+
+def sensitivity_of(*, conversation_ids: Iterable[int]) -> dict[int, bool]:
+    """Whether each conversation is marked sensitive (one query)."""
+    return dict(
+        Conversation.objects.filter(pk__in=list(conversation_ids)).values_list("pk", "sensitive")
+    )

@@ -8,22 +8,29 @@ conversation it belongs to creates a placeholder that the real event later fills
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
-from django.db import IntegrityError, transaction
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Func, Value
 from django.db.models.functions import Extract
+from django.utils import timezone
 
+from apps.accounts.scoping import can_use
 from apps.accounts.selectors import agent_find_by_identity
 from apps.common.changes import conversations_changed
+from apps.common.errors import PermissionDenied, ValidationFailed
 from apps.live.streams import live_publish
 
 from . import selectors
-from .choices import AGENT_TYPES, ContentType, ConversationStatus, ParticipantType
-from .models import Call, Communication, Conversation, Participant
+from .choices import AGENT_TYPES, AccessChannel, ContentType, ConversationStatus, ParticipantType
+from .models import Call, Communication, Conversation, Participant, TranscriptAccess
+
+if TYPE_CHECKING:
+    from apps.accounts.scoping import Person
 
 _STATUS_RANK: dict[str, int] = {
     ConversationStatus.ACTIVE: 0,
@@ -288,6 +295,8 @@ def communication_apply(data: CommunicationInput) -> tuple[Communication, bool]:
     metadata = dict(data.metadata or {})
     if redaction.counts:
         metadata["redacted"] = redaction.counts
+    if SENSITIVE_KINDS & redaction.counts.keys():
+        _mark_sensitive_by_redaction(conversation, redaction.counts)
     fields = {
         "conversation": conversation,
         "author": author,
@@ -326,6 +335,22 @@ def communication_apply(data: CommunicationInput) -> tuple[Communication, bool]:
     # Numbered in this transaction, sent when it commits: before any operator runs on the line.
     live_publish(conversation.pk, LINE_EVENT, selectors.line_event(communication))
     return communication, True
+
+
+# What redaction masked that makes a whole transcript sensitive (apps.common.redaction kinds).
+SENSITIVE_KINDS = frozenset({"CARD", "SSN"})
+_KIND_NAMES = {"CARD": "a card number", "SSN": "a Social Security number"}
+
+
+def _mark_sensitive_by_redaction(conversation: Conversation, counts: dict[str, int]) -> None:
+    kinds = " and ".join(_KIND_NAMES[kind] for kind in sorted(SENSITIVE_KINDS & counts.keys()))
+    # Conditional: the first line that masks one marks it; a hand-made mark is never replaced.
+    Conversation.objects.filter(pk=conversation.pk, sensitive=False).update(
+        sensitive=True,
+        sensitive_reason=f"Redaction masked {kinds}.",
+        sensitive_marked_by=None,
+        sensitive_marked_at=timezone.now(),
+    )
 
 
 def call_link(*, call_sid: str, conversation: Conversation) -> None:
@@ -375,3 +400,114 @@ def call_status_apply(
         # The agent's page turns into wrap-up when the call ends, before Orchestrator closes.
         live_publish(call.conversation_id, STATUS_EVENT, selectors.status_event(call.conversation))
     return call, True
+
+
+# Transcript access log ---------------------------------------------------------------------
+
+REASON_MAX_LENGTH = 500
+SENSITIVE_REASON_MAX_LENGTH = 300
+
+_RECORD_SQL = """
+INSERT INTO conversations_transcriptaccess
+    (user_id, username, conversation_id, conversation_twilio_id, channel, reason, sensitive,
+     path, ip, created_at)
+SELECT %(user)s, %(username)s, c.id, c.twilio_id, %(channel)s, %(reason)s, c.sensitive,
+       %(path)s, %(ip)s, %(now)s
+FROM conversations_conversation c
+WHERE c.id = ANY(%(ids)s)
+  AND NOT (%(dedupe)s AND EXISTS (
+      SELECT 1 FROM conversations_transcriptaccess a
+      WHERE a.conversation_id = c.id AND a.user_id = %(user)s AND a.channel = %(channel)s
+        AND a.reason = %(reason)s AND a.created_at > %(since)s
+  ))
+"""
+
+
+def access_reason_clean(reason: str) -> str:
+    """A reason as stored: one line of printable text (PostgreSQL refuses NUL bytes, and a
+    control character has no place in a log someone reads), at most REASON_MAX_LENGTH."""
+    printable = "".join(ch if ch.isprintable() else " " for ch in reason)
+    return " ".join(printable.split())[:REASON_MAX_LENGTH]
+
+
+def transcript_access_record(
+    *,
+    user: Person,
+    conversation_ids: Sequence[int],
+    channel: AccessChannel,
+    reason: str = "",
+    path: str = "",
+    ip: str | None = None,
+    dedupe: bool = True,
+) -> int:
+    """Record that ``user`` read the transcript text of these conversations; return the rows
+    written. One INSERT whatever the number of conversations (an API page of communications
+    spans several); nothing else is read or locked.
+
+    With ``dedupe`` (every channel but exports), a read is not written again while the same
+    user read the same conversation through the same channel with the same reason within
+    ``ACCESS_LOG_DEDUPE_SECONDS``: a page reloading its transcript or a client polling the API
+    is one row per window. Two reads racing inside the window may both be written: the log
+    errs on the side of more rows.
+    """
+    ids = sorted({int(pk) for pk in conversation_ids})
+    if not ids or user.pk is None:
+        return 0
+    now = timezone.now()
+    window = settings.ACCESS_LOG_DEDUPE_SECONDS
+    params: dict[str, Any] = {
+        "user": user.pk,
+        "username": user.get_username()[:150],
+        "channel": str(channel),
+        "reason": access_reason_clean(reason),
+        "path": path.replace("\x00", "")[:500],
+        "ip": ip or None,
+        "now": now,
+        "ids": ids,
+        "dedupe": dedupe and window > 0,
+        "since": now - timedelta(seconds=window),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_RECORD_SQL, params)
+        return int(cursor.rowcount)
+
+
+@transaction.atomic
+def conversation_mark_sensitive(
+    *, user: Person, conversation: Conversation, sensitive: bool, reason: str
+) -> Conversation:
+    """Mark a conversation sensitive (its transcript is then read only with a reason) or clear
+    the mark, by hand: QA analysts and admins (``conversation_sensitive``), with a reason."""
+    if not can_use(user, "conversation_sensitive"):
+        raise PermissionDenied("Only QA analysts and admins mark conversations sensitive.")
+    reason = reason.strip()
+    if not reason:
+        raise ValidationFailed({"reason": ["Say why."]})
+    if len(reason) > SENSITIVE_REASON_MAX_LENGTH:
+        raise ValidationFailed({"reason": [f"At most {SENSITIVE_REASON_MAX_LENGTH} characters."]})
+    Conversation.objects.filter(pk=conversation.pk).update(
+        sensitive=sensitive,
+        sensitive_reason=reason,
+        sensitive_marked_by=user if user.is_authenticated else None,
+        sensitive_marked_at=timezone.now(),
+    )
+    conversation.refresh_from_db(
+        fields=["sensitive", "sensitive_reason", "sensitive_marked_by", "sensitive_marked_at"]
+    )
+    return conversation
+
+
+@transaction.atomic
+def access_log_purge(*, before: datetime) -> int:
+    """Delete access-log rows older than ``before`` (the retention purge); return how many.
+
+    The one way rows leave the log: the table's trigger refuses a DELETE unless the transaction
+    set ``ccportal.retention = 'on'``, which this does for its own statement only.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL ccportal.retention = 'on'")
+        deleted, _ = TranscriptAccess.objects.filter(created_at__lt=before).delete()
+        # Off again at once, should this run inside a longer transaction; if the DELETE failed,
+        # the rollback undoes the SET LOCAL with it.
+        cursor.execute("SET LOCAL ccportal.retention = 'off'")
+    return deleted

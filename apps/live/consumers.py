@@ -18,6 +18,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from apps.accounts import selectors as accounts
+from apps.conversations import access
 from apps.conversations import selectors as conversations
 from apps.floor import selectors as floor
 
@@ -65,12 +66,21 @@ class ScopedGroupConsumer(AsyncJsonWebsocketConsumer):
         """The groups ``user`` may join here (none: refused). A database read."""
         return [self.group_name(kwargs)] if self.may_join(user, kwargs) else []
 
+    def admit(self, user: Person, kwargs: dict[str, Any]) -> bool:
+        """Once, when the socket connects and may join: a last word before it does (the
+        conversation socket records the read, or refuses it when a reason is missing)."""
+        return True
+
+    def _groups_on_connect(self, user: Person, kwargs: dict[str, Any]) -> list[str]:
+        groups = self.groups_for(user, kwargs)
+        return groups if groups and self.admit(user, kwargs) else []
+
     async def connect(self) -> None:
         user = self.scope.get("user")
         kwargs = self.scope["url_route"]["kwargs"]
         groups: list[str] = []
         if user is not None and user.is_authenticated:
-            groups = await database_sync_to_async(self.groups_for)(user, kwargs)
+            groups = await database_sync_to_async(self._groups_on_connect)(user, kwargs)
         if not groups:
             # Accept, then close with a code: a handshake refused before accept reaches the
             # browser as a bare 1006, and the script could not tell "no" from "network down".
@@ -150,6 +160,20 @@ class ConversationConsumer(ScopedGroupConsumer):
 
     def may_join(self, user: Person, kwargs: dict[str, Any]) -> bool:
         return conversations.conversations_of(user=user).filter(pk=int(kwargs["pk"])).exists()
+
+    def admit(self, user: Person, kwargs: dict[str, Any]) -> bool:
+        """Joining a conversation's live transcript is a read (the access log, channel LIVE),
+        with the reason the page asked for; refused when one is needed and none was given."""
+        pk = int(kwargs["pk"])
+        sensitive = conversations.sensitivity_of(conversation_ids=[pk]).get(pk, False)
+        client = self.scope.get("client") or [None]
+        return access.live_join(
+            user=user,
+            session=self.scope.get("session"),
+            conversation_id=pk,
+            sensitive=sensitive,
+            ip=client[0],
+        )
 
 
 class NotificationConsumer(ScopedGroupConsumer):

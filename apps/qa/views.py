@@ -24,6 +24,7 @@ from apps.accounts.scoping import can_use
 from apps.common.errors import ApplicationError, ValidationFailed
 from apps.common.forms import add_service_errors, parse_id
 from apps.common.pagination import CappedPaginator
+from apps.conversations import access
 from apps.conversations import selectors as conversations
 
 from . import selectors, services
@@ -278,10 +279,12 @@ def _review_context(
     *,
     errors: dict[str, list[str]] | None = None,
     typed: bool = False,
+    review: Any = None,
 ) -> dict[str, Any]:
     """The review page; ``typed``: show what the form posted (a failed save or submit) instead
     of what is saved, so nothing typed is lost."""
-    review = selectors.review_get(user=request.user, pk=pk)
+    if review is None:
+        review = selectors.review_get(user=request.user, pk=pk)
     number = request.GET.get("revision", "")
     page = selectors.review_page(
         user=request.user,
@@ -319,7 +322,12 @@ def _review_context(
 @page_for()
 @require_GET
 def review_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    return render(request, "qa/review.html", _review_context(request, pk))
+    review = selectors.review_get(user=request.user, pk=pk)
+    # The review page shows the whole transcript: a logged read, maybe with a reason first.
+    asked = access.page_read(request, review.conversation)
+    if asked is not None:
+        return asked
+    return render(request, "qa/review.html", _review_context(request, pk, review=review))
 
 
 def _review_write(request: HttpRequest, pk: int, write: Any, done: str) -> HttpResponse:

@@ -1,5 +1,6 @@
 """ccportal settings, one module per concern; every value comes from the environment."""
 
+from .access import *  # noqa: F403
 from .api import *  # noqa: F403
 from .auth import *  # noqa: F403
 from .base import *  # noqa: F403

@@ -571,3 +571,22 @@ def test_session_page_queries_do_not_grow_with_links_pins_or_sessions(
     assert queries_for(coach, url) == few
     agent = client_for(world.agent_user)
     assert queries_for(agent, url) <= few
+
+
+def test_a_session_page_with_pinned_lines_is_a_logged_read_of_their_call(
+    world, planned, failed, client_for
+):
+    from apps.conversations.models import TranscriptAccess
+
+    sessions.session_link_add(user=world.coach, session=planned, review_id=failed.pk)
+    sessions.evidence_pin_add(
+        user=world.coach, session=planned, communication_id=sess_lines(world.north_call)[0]
+    )
+
+    page = client_for(world.agent_user).get(reverse("coaching-session", args=[planned.pk]))
+    api = client_for(world.coach).get(f"/api/coaching/sessions/{planned.pk}/")
+
+    assert page.status_code == 200 and api.status_code == 200
+    assert sorted(
+        TranscriptAccess.objects.values_list("username", "conversation_id", "channel")
+    ) == [("alice", world.north_call.pk, "PAGE"), ("cora", world.north_call.pk, "API")]

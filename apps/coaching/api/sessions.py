@@ -22,6 +22,8 @@ from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
 from apps.accounts.scoping import can_use
+from apps.conversations import access
+from apps.conversations.choices import AccessChannel
 from ccportal.viewsets import IdFilter, ScopedReadOnlyViewSet
 
 from ..choices import SessionStatus, TemplateVisibility
@@ -267,6 +269,12 @@ class SessionViewSet(ScopedReadOnlyViewSet):
         data["topic_names"] = dict(page.topics)
         data["links"] = LinkSerializer(page.links, many=True).data
         data["action_items"] = ActionItemSerializer(page.actions, many=True).data
+        # Pinned lines are transcript text: a logged read of their conversations.
+        access.excerpts_read(
+            self.request,
+            [view.link.conversation_id for view in page.links if view.pins],
+            channel=AccessChannel.API,
+        )
         return Response(data, status=code)
 
     def retrieve(self, request: Request, pk: str | None = None) -> Response:

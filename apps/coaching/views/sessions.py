@@ -25,6 +25,7 @@ from apps.accounts.scoping import Reach, scope_for
 from apps.common.errors import ApplicationError, ValidationFailed
 from apps.common.forms import add_service_errors, parse_id
 from apps.common.pagination import CappedPaginator
+from apps.conversations import access
 from apps.conversations import selectors as conversations
 
 from ..choices import Metric, SessionStatus, TemplateVisibility
@@ -384,6 +385,10 @@ def session_detail(request: HttpRequest, pk: int) -> HttpResponse:
                     "criterion_key": session.topics[0] if session.topics else "",
                 },
             )
+    # Pinned lines (and, for those who pin, each linked call's lines) are transcript text.
+    access.excerpts_read(
+        request, [view.link.conversation_id for view in page.links if view.pins or view.lines]
+    )
     return render(request, "coaching/session_detail.html", context)
 
 

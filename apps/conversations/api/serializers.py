@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from ..models import Communication, Conversation, Participant
+from ..models import Communication, Conversation, Participant, TranscriptAccess
 
 
 # Plain serializers for the accounts side: this app reads accounts rows, it does not own them.
@@ -75,6 +75,8 @@ class ConversationSerializer(serializers.ModelSerializer):
             "duration_seconds",
             "participants",
             "communication_count",
+            # Reading its transcript needs a reason (X-Access-Reason) when set.
+            "sensitive",
         ]
         read_only_fields = fields
 
@@ -121,5 +123,29 @@ class CommunicationSerializer(serializers.ModelSerializer):
             "duration_ms",
             "confidence",
             "channel_id",
+        ]
+        read_only_fields = fields
+
+
+class TranscriptAccessSerializer(serializers.ModelSerializer):
+    """One read of a transcript (the access log)."""
+
+    user_id = serializers.IntegerField(read_only=True, allow_null=True)
+    conversation_id = serializers.IntegerField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = TranscriptAccess
+        fields = [
+            "id",
+            "created_at",
+            "user_id",
+            "username",
+            "conversation_id",
+            "conversation_twilio_id",
+            "channel",
+            "reason",
+            "sensitive",
+            "path",
+            "ip",
         ]
         read_only_fields = fields

@@ -8,5 +8,6 @@ router = DefaultRouter()
 router.register("conversations", views.ConversationViewSet, basename="api-conversation")
 router.register("participants", views.ParticipantViewSet, basename="api-participant")
 router.register("communications", views.CommunicationViewSet, basename="api-communication")
+router.register("access-log", views.TranscriptAccessViewSet, basename="api-access-log")
 
 urlpatterns = router.urls

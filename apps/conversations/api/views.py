@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -15,6 +16,7 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
 )
+from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -22,8 +24,10 @@ from rest_framework.serializers import BaseSerializer
 
 from ccportal.viewsets import ErrorSerializer, ScopedReadOnlyViewSet
 
-from ..filters import ConversationFilter
+from .. import access
+from ..filters import AccessLogFilter, ConversationFilter
 from ..selectors import (
+    access_log_list,
     communication_list,
     communication_timeline,
     conversation_list,
@@ -35,6 +39,7 @@ from .serializers import (
     ConversationDetailSerializer,
     ConversationSerializer,
     ParticipantSerializer,
+    TranscriptAccessSerializer,
 )
 
 _INVALID_FILTER = OpenApiResponse(
@@ -42,6 +47,29 @@ _INVALID_FILTER = OpenApiResponse(
 )
 _NOT_FOUND = OpenApiResponse(
     ErrorSerializer, description="No such row, or not one the caller may see."
+)
+# Every answer with transcript text is a logged read; some need a reason first.
+_REASON = [
+    OpenApiParameter(
+        access.REASON_HEADER,
+        OpenApiTypes.STR,
+        location=OpenApiParameter.HEADER,
+        description="Why the transcript is read (logged). Needed when the conversation is "
+        "marked sensitive or lies outside the caller's usual work (ACCESS_REASON_MODE); "
+        "without it such a read is answered 403 `access_reason_required`.",
+    ),
+    OpenApiParameter(
+        access.REASON_PARAMETER,
+        OpenApiTypes.STR,
+        description=f"The same as the `{access.REASON_HEADER}` header, for clients that "
+        "cannot set headers.",
+    ),
+]
+_REASON_REQUIRED = OpenApiResponse(
+    ErrorSerializer,
+    description="`code` is `access_reason_required`: a conversation read needs a reason. "
+    f"Send it in the `{access.REASON_HEADER}` header (or `?reason=`) and ask again; "
+    "`extra.conversations` lists the conversations that need one.",
 )
 
 
@@ -78,13 +106,20 @@ class ConversationViewSet(ScopedReadOnlyViewSet):
 
     @extend_schema(
         summary="Get a conversation's transcript",
-        description="Its communications in spoken order, paginated.",
-        responses={200: CommunicationSerializer(many=True), 404: _NOT_FOUND},
+        description="Its communications in spoken order, paginated. A logged read "
+        "(the transcript access log).",
+        parameters=_REASON,
+        responses={
+            200: CommunicationSerializer(many=True),
+            403: _REASON_REQUIRED,
+            404: _NOT_FOUND,
+        },
     )
     # The list filters describe conversations, not transcript lines: none apply here.
     @action(detail=True, filter_backends=[])
     def communications(self, request: Request, pk: str | None = None) -> Response:
         conversation = self.get_object()
+        access.api_read(request, {conversation.pk: conversation.sensitive})
         page = self.paginate_queryset(communication_timeline(conversation=conversation))
         serializer = CommunicationSerializer(page, many=True)
         return self.get_paginated_response(serializer.data)
@@ -113,12 +148,19 @@ class ParticipantViewSet(ScopedReadOnlyViewSet):
 @extend_schema_view(
     list=extend_schema(
         summary="List communications",
-        responses={200: CommunicationSerializer(many=True), 400: _INVALID_FILTER},
+        description="A logged read of every conversation on the page.",
+        parameters=_REASON,
+        responses={
+            200: CommunicationSerializer(many=True),
+            400: _INVALID_FILTER,
+            403: _REASON_REQUIRED,
+        },
     ),
     retrieve=extend_schema(
         summary="Get a communication",
-        description="One communication of a conversation the caller may see.",
-        responses={200: CommunicationSerializer, 404: _NOT_FOUND},
+        description="One communication of a conversation the caller may see. A logged read.",
+        parameters=_REASON,
+        responses={200: CommunicationSerializer, 403: _REASON_REQUIRED, 404: _NOT_FOUND},
     ),
 )
 class CommunicationViewSet(ScopedReadOnlyViewSet):
@@ -128,3 +170,39 @@ class CommunicationViewSet(ScopedReadOnlyViewSet):
     serializer_class = CommunicationSerializer
     filterset_class = CommunicationFilter
     ordering_fields = ["occurred_at"]
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset)
+        rows = list(page if page is not None else queryset)
+        # The selector joins each line's conversation: its sensitivity costs no query.
+        access.api_read(request, {row.conversation_id: row.conversation.sensitive for row in rows})
+        serializer = self.get_serializer(rows, many=True)
+        if page is not None:
+            return self.get_paginated_response(serializer.data)
+        return Response(serializer.data)
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        line = self.get_object()
+        access.api_read(request, {line.conversation_id: line.conversation.sensitive})
+        return Response(self.get_serializer(line).data)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List the transcript access log",
+        description="Every read of transcript text, newest first: who, which conversation, "
+        "how (PAGE, API, EXPORT, LIVE), when and why. Admins only; others get an empty list.",
+        responses={200: TranscriptAccessSerializer(many=True), 400: _INVALID_FILTER},
+    ),
+)
+class TranscriptAccessViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """The transcript access log (admins), with the page's filters: a list, nothing else."""
+
+    serializer_class = TranscriptAccessSerializer
+    filterset_class = AccessLogFilter
+    filter_backends = ScopedReadOnlyViewSet.filter_backends
+    ordering_fields = ["created_at"]
+
+    def get_queryset(self) -> QuerySet[Any]:
+        return access_log_list(user=self.request.user)

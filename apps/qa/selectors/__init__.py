@@ -67,6 +67,7 @@ from .reviews import (
     score_trend,
 )
 from .sampling_calculator import SamplingBasis, SamplingFigures, sampling_basis, sampling_figures
+from .work import usual_work
 
 __all__ = [
     "OUTCOME_LABELS",
@@ -116,5 +117,6 @@ __all__ = [
     "score_trend",
     "stored_human_answers",
     "trust_changes",
+    "usual_work",
     "version_agreement",
 ]
