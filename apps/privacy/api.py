@@ -79,7 +79,7 @@ class ErasureCreateSerializer(serializers.Serializer):
 
 class RetentionKindSerializer(serializers.Serializer):
     key = serializers.CharField()
-    label = serializers.CharField()
+    title = serializers.CharField()
     setting = serializers.CharField()
     days = serializers.IntegerField(help_text="0: kept for ever")
     action = serializers.CharField(help_text="PURGE or ANONYMISE")
@@ -139,7 +139,7 @@ class RetentionView(APIView):
         rows = [
             {
                 "key": row.kind.key,
-                "label": row.kind.label,
+                "title": row.kind.label,
                 "setting": row.kind.setting,
                 "days": row.kind.days,
                 "action": str(row.kind.action),
