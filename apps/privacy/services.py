@@ -107,7 +107,12 @@ class Found:
     targets: dict[str, list[Any]]
 
 
+_MAX_PK = 2**63 - 1
+
+
 def _find(*, kind: str, value: str) -> Found:
+    if not value.strip() or any(ord(ch) < 32 for ch in value):
+        raise ValidationFailed({"identifier": ["Give the customer's identifier, on one line."]})
     if kind == IdentifierKind.ADDRESS:
         canonical = address_canonical(value)
         if not canonical or len(canonical) > 255:

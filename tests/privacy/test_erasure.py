@@ -260,3 +260,17 @@ def test_erasure_api_rejects_an_unknown_profile_and_an_empty_identifier(world):
     )
     assert missing.status_code == 404
     assert blank.status_code == 400
+
+
+def test_erasure_api_never_answers_a_server_error(world):
+    client = login(world.admin)
+    for kind in ("ADDRESS", "PROFILE", "OTHER"):
+        for identifier in ("\x00", "9" * 40, "", " ", "'", "-1", "²", "a" * 300):
+            response = client.post(
+                "/api/privacy/erasures/",
+                {"kind": kind, "identifier": identifier},
+                "application/json",
+            )
+            assert response.status_code < 500, (kind, identifier)
+            if kind != "ADDRESS":
+                assert response.status_code in (400, 404), (kind, identifier)
