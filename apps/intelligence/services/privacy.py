@@ -42,8 +42,12 @@ RESULT_KEEP_KEYS = frozenset(
         "communication_id",
         "in_reply_to",
         "sentiment",
+        "phrase",  # a rubric's required phrase, not what was said
+        "unchecked",  # criterion keys
     }
 )
+# Whole subtrees that are configuration, not conversation: the rubric version judged against.
+RESULT_KEEP_TREES = frozenset({"rubric"})
 
 
 @transaction.atomic
@@ -56,10 +60,16 @@ def results_anonymise(*, ids: Iterable[int]) -> int:
         .exclude(metadata__has_key=ANONYMISED_MARK)
     )
     for row in rows:
-        row.result = scrub_json(row.result, keep=RESULT_KEEP_KEYS)
-        row.operator_parameters = scrub_json(row.operator_parameters, keep=RESULT_KEEP_KEYS)
-        row.participants = scrub_json(row.participants, keep=RESULT_KEEP_KEYS)
-        row.execution_details = scrub_json(row.execution_details, keep=RESULT_KEEP_KEYS)
+        row.result = scrub_json(row.result, keep=RESULT_KEEP_KEYS, keep_trees=RESULT_KEEP_TREES)
+        row.operator_parameters = scrub_json(
+            row.operator_parameters, keep=RESULT_KEEP_KEYS, keep_trees=RESULT_KEEP_TREES
+        )
+        row.participants = scrub_json(
+            row.participants, keep=RESULT_KEEP_KEYS, keep_trees=RESULT_KEEP_TREES
+        )
+        row.execution_details = scrub_json(
+            row.execution_details, keep=RESULT_KEEP_KEYS, keep_trees=RESULT_KEEP_TREES
+        )
         row.metadata = {ANONYMISED_MARK: True}
         row.raw_output = ""
         row.error = ""
