@@ -23,6 +23,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from apps.accounts import services as accounts
 from apps.accounts.scoping import can_use
 from apps.accounts.selectors import signed_in
 from apps.coaching.services import privacy as coaching
@@ -37,6 +38,7 @@ from apps.intelligence.services import privacy as intelligence
 from apps.knowledge import selectors as knowledge
 from apps.knowledge import services as knowledge_services
 from apps.live.streams import live_events_erase
+from apps.qa.selectors import privacy as qa_selectors
 from apps.qa.services import privacy as qa
 from apps.relay import selectors as relay
 from apps.relay import services as relay_services
@@ -220,6 +222,14 @@ STEPS: tuple[tuple[str, Step], ...] = (
         lambda t: {"wrapups": wrapup.wrapups_erase(conversation_ids=_ids(t, "conversations"))},
     ),
     ("qa", lambda t: qa.qa_erase(conversation_ids=_ids(t, "conversations"))),
+    (
+        "notifications",
+        lambda t: {
+            "notifications": accounts.notifications_blank(
+                urls=qa_selectors.notification_urls(conversation_ids=_ids(t, "conversations"))
+            )
+        },
+    ),
     ("coaching", lambda t: coaching.coaching_erase(conversation_ids=_ids(t, "conversations"))),
     ("floor", lambda t: floor.floor_erase(conversation_ids=_ids(t, "conversations"))),
     (

@@ -7,8 +7,10 @@ from datetime import timedelta
 
 import pytest
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
+from apps.accounts.models import Notification
 from apps.coaching.models import EvidencePin, SessionLink
 from apps.conversations.models import Call, Communication, Participant
 from apps.floor.models import Tip
@@ -93,6 +95,15 @@ def _customer_conversation(world, *, version, when_hours: float) -> tuple:
     type(review.current_revision).objects.filter(pk=review.current_revision_id).update(
         strengths=f"Handled {NAME} well"
     )
+    item = qa_build.manual_item(conversation, key=f"manual:{conversation.pk}", reason=PHRASE)
+    Notification.objects.create(
+        user=world.qa_analyst,
+        kind="qa.item_assigned",
+        title="A conversation to review was assigned to you",
+        body=f"Flag: {PHRASE}",
+        url=reverse("qa-item", args=[item.pk]),
+        created_at=timezone.now(),
+    )
     with transaction.atomic():
         live_publish(conversation.pk, "line", {"text": f"it is about my {PHRASE}"})
     return conversation, result, review
@@ -151,6 +162,8 @@ def test_erasure_by_phone_number_leaves_no_trace_of_the_customer(world, customer
         "intelligence.OperatorResult.raw_output",
         "relay.Handoff.summary",
         "wrapup.Wrapup.summary",
+        "accounts.Notification.body",
+        "qa.QueueItem.reason",
     ):
         assert column in before
 
@@ -177,6 +190,8 @@ def test_erasure_by_phone_number_leaves_no_trace_of_the_customer(world, customer
     assert erasure.counts["operator_results"] == 2
     assert erasure.counts["reviews"] == 2
     assert erasure.counts["evidence_pins"] == 1
+    assert erasure.counts["notifications"] == 2
+    assert erasure.counts["queue_items"] == 2
     # The conversations and their figures stay: lines, speakers, the result's label.
     first = customer["conversations"][0]
     assert first.communications.count() == 3

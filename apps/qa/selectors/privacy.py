@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.urls import reverse
 
-from ..models import Dispute, Review, ReviewAnswer, ReviewRevision
+from ..models import Dispute, QueueItem, Review, ReviewAnswer, ReviewRevision
 
 # Set in an anonymised review's ``ai``: its AI suggestions hold no text any more.
 ANONYMISED_MARK = "anonymised"
@@ -34,3 +36,21 @@ def reviews_with_text(*, before: datetime | None = None) -> QuerySet[Review]:
         | Exists(comment)
         | Exists(dispute_text)
     )
+
+
+def notification_urls(*, conversation_ids: Iterable[int]) -> set[str]:
+    """The links QA's notifications about these conversations carry (``services.notify``): their
+    queue items, and their reviews with and without the disputes anchor."""
+    conversation_ids = list(conversation_ids)
+    urls = {
+        reverse("qa-item", args=[pk])
+        for pk in QueueItem.objects.filter(conversation_id__in=conversation_ids).values_list(
+            "pk", flat=True
+        )
+    }
+    for pk in Review.objects.filter(conversation_id__in=conversation_ids).values_list(
+        "pk", flat=True
+    ):
+        url = reverse("qa-review", args=[pk])
+        urls.update({url, f"{url}#disputes"})
+    return urls
