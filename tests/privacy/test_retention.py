@@ -180,3 +180,16 @@ def test_retention_dry_run_prints_counts_and_changes_nothing(settings, world, ol
     assert "reviews" in text and "kept for ever" in text
     assert "Dry run: nothing was changed." in text
     assert _counts()["transcripts"] == 2
+
+
+def test_retention_and_the_erasure_sweeper_are_scheduled_by_beat():
+    from celery.schedules import crontab
+    from django.utils.module_loading import import_string
+
+    from ccportal.celery import app
+
+    for name in ("privacy-retention", "privacy-erasures"):
+        entry = app.conf.beat_schedule[name]
+        assert isinstance(entry["schedule"], crontab)
+        assert import_string(entry["task"]).name == entry["task"]
+    assert "purge-inbox" not in app.conf.beat_schedule  # the inbox is a retention kind now
