@@ -15,5 +15,6 @@ urlpatterns = [
     path("", include("apps.live.api")),
     path("", include("apps.wrapup.api.views")),
     path("", include("apps.floor.api")),
+    path("", include("apps.privacy.api")),
     path("coaching/", include("apps.coaching.api.urls")),
 ]

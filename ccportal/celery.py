@@ -96,10 +96,18 @@ app.conf.beat_schedule = {
         "schedule": 30.0,
         "options": {"expires": 25},
     },
-    "purge-inbox": {
-        "task": "apps.webhooks.tasks.purge_inbox",
+    # Retention (apps/privacy): every kind past its schedule, the inbox's
+    # INBOX_RETENTION_DAYS too, purged or anonymised in batches; nightly, off the hour.
+    "privacy-retention": {
+        "task": "apps.privacy.tasks.run_retention",
         "schedule": crontab(hour=3, minute=17),
-        "options": {"expires": 3600},
+        "options": {"expires": 6 * 3600},
+    },
+    # Erasure requests whose message was lost or whose worker died.
+    "privacy-erasures": {
+        "task": "apps.privacy.tasks.sweep_erasures",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 240},
     },
 }
 app.autodiscover_tasks()

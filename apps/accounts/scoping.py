@@ -121,6 +121,8 @@ FEATURES: dict[str, set[str]] = {
     "coaching_coverage": {Role.ADMIN, Role.SUPERVISOR},
     # Dashboards and exports, within one's scope (agents: their own figures).
     "insights": {Role.ADMIN, Role.QA_ANALYST, Role.COACH, Role.SUPERVISOR, Role.AGENT},
+    # Retention schedules and customers' erasure requests (apps/privacy).
+    "privacy": {Role.ADMIN},
 }
 
 

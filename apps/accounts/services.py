@@ -227,3 +227,14 @@ def notifications_mark_read(*, user: User, ids: Iterable[int] | None = None) -> 
         left = Notification.objects.filter(user=user, read_at__isnull=True).count()
         broadcast_on_commit(user_group(user.pk), NOTIFICATION_EVENT, {"unread": left})
     return changed
+
+
+@transaction.atomic
+def notifications_blank(*, urls: Iterable[str]) -> int:
+    """Erasure (apps/privacy): blank the text of notifications pointing at these pages (a QA
+    item's reason or a dispute's words were copied into them). Title, link and times stay.
+    Returns how many changed; a second call none."""
+    urls = list(urls)
+    if not urls:
+        return 0
+    return Notification.objects.filter(url__in=urls).exclude(body="").update(body="")

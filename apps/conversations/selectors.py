@@ -11,6 +11,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from apps.accounts.scoping import can_use
+from apps.common.anonymise import ANONYMISED_TEXT, NO_WORDS_REGEX
 from apps.common.errors import NotFound
 
 from . import display
@@ -483,3 +484,86 @@ def sensitivity_of(*, conversation_ids: Iterable[int]) -> dict[int, bool]:
     return dict(
         Conversation.objects.filter(pk__in=list(conversation_ids)).values_list("pk", "sensitive")
     )
+
+
+# Retention and erasure (apps/privacy) ------------------------------------------------------------
+
+
+def communications_with_words(*, before: datetime) -> QuerySet[Communication]:
+    """Lines spoken before ``before`` that still hold words (not yet anonymised, not blank, not
+    only tags): what the transcripts' retention would anonymise."""
+    return (
+        Communication.objects.filter(occurred_at__lt=before)
+        .exclude(text=ANONYMISED_TEXT)
+        .exclude(text__regex=NO_WORDS_REGEX)
+    )
+
+
+def conversation_ids_for_addresses(*, addresses: Iterable[str]) -> set[int]:
+    """Conversations where one of ``addresses`` (as stored: ``+15551234567``,
+    ``whatsapp:+1...``, an email address) took part, wrote a line or was on the call."""
+    wanted = sorted({a for a in addresses if a})
+    if not wanted:
+        return set()
+    in_addresses = Q()
+    for address in wanted:
+        in_addresses |= Q(addresses__contains=[{"address": address}])
+    ids = set(Participant.objects.filter(in_addresses).values_list("conversation_id", flat=True))
+    ids |= set(
+        Communication.objects.filter(author_address__in=wanted).values_list(
+            "conversation_id", flat=True
+        )
+    )
+    ids |= set(
+        Call.objects.filter(
+            Q(from_number__in=wanted) | Q(to_number__in=wanted), conversation__isnull=False
+        ).values_list("conversation_id", flat=True)
+    )
+    return ids
+
+
+def conversation_ids_for_profile_ids(*, profile_ids: Iterable[str]) -> set[int]:
+    """Conversations with a participant of one of these Twilio profile ids."""
+    wanted = [p for p in profile_ids if p]
+    if not wanted:
+        return set()
+    return set(
+        Participant.objects.filter(profile_id__in=wanted).values_list("conversation_id", flat=True)
+    )
+
+
+def customer_addresses(*, conversation_ids: Iterable[int]) -> set[str]:
+    """Every address of the non-agent participants of these conversations."""
+    found: set[str] = set()
+    rows = Participant.objects.filter(conversation_id__in=list(conversation_ids)).exclude(
+        type__in=AGENT_TYPES
+    )
+    for addresses in rows.values_list("addresses", flat=True):
+        for item in addresses or []:
+            if isinstance(item, dict) and item.get("address"):
+                found.add(str(item["address"]))
+    return found
+
+
+def call_ids_for_numbers(*, numbers: Iterable[str]) -> set[int]:
+    """Calls from or to one of ``numbers``, linked to a conversation or not."""
+    wanted = [n for n in numbers if n]
+    if not wanted:
+        return set()
+    return set(
+        Call.objects.filter(Q(from_number__in=wanted) | Q(to_number__in=wanted)).values_list(
+            "pk", flat=True
+        )
+    )
+
+
+def conversation_references(*, conversation_ids: Iterable[int]) -> set[str]:
+    """The Twilio ids a raw webhook body names these conversations by: conversation ids and
+    Call SIDs."""
+    refs: set[str] = set()
+    for twilio_id, call_sids in Conversation.objects.filter(
+        pk__in=list(conversation_ids)
+    ).values_list("twilio_id", "call_sids"):
+        refs.add(twilio_id)
+        refs.update(call_sids or [])
+    return refs

@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Func, Value
+from django.db.models import F, Func, Q, Value
 from django.db.models.functions import Extract
 from django.utils import timezone
 
 from apps.accounts.scoping import can_use
 from apps.accounts.selectors import agent_find_by_identity
+from apps.common.anonymise import ANONYMISED_TEXT, NO_WORDS_REGEX
 from apps.common.changes import conversations_changed
 from apps.common.errors import PermissionDenied, ValidationFailed
 from apps.live.streams import live_publish
@@ -511,3 +512,71 @@ def access_log_purge(*, before: datetime) -> int:
         # the rollback undoes the SET LOCAL with it.
         cursor.execute("SET LOCAL ccportal.retention = 'off'")
     return deleted
+
+
+# Retention and erasure (apps/privacy) ------------------------------------------------------------
+
+
+@transaction.atomic
+def communications_anonymise(*, ids: Iterable[int]) -> int:
+    """Replace the words of these lines with ``ANONYMISED_TEXT`` and drop who wrote them (the
+    author's address) and their metadata; the rows stay (speaker, time, duration), so the
+    conversation's figures do not change. Lines without words keep their text. Returns how many
+    lines lost words; a second call changes nothing."""
+    rows = Communication.objects.filter(pk__in=list(ids))
+    changed = (
+        rows.exclude(text=ANONYMISED_TEXT)
+        .exclude(text__regex=NO_WORDS_REGEX)
+        .update(text=ANONYMISED_TEXT, author_address="", metadata={})
+    )
+    rows.exclude(author_address="").update(author_address="")
+    return changed
+
+
+def communications_anonymise_older(*, before: datetime, limit: int) -> int:
+    """One batch of the transcripts' retention: up to ``limit`` lines spoken before ``before``
+    that still hold words, in one short transaction."""
+    ids = list(
+        selectors.communications_with_words(before=before)
+        .order_by()
+        .values_list("pk", flat=True)[:limit]
+    )
+    return communications_anonymise(ids=ids) if ids else 0
+
+
+@transaction.atomic
+def conversations_erase(
+    *, conversation_ids: Iterable[int], call_ids: Iterable[int] = ()
+) -> dict[str, int]:
+    """Erase a customer from these conversations (a right-to-erasure request): every line's
+    words (the agent's too: they repeat what the customer said), the customer participants'
+    names, addresses and profile ids, the conversations' names and attributes, and the numbers
+    of their calls (and of the calls in ``call_ids``). Agents, times and figures stay. Returns
+    the rows changed per kind; a second call changes nothing."""
+    conversation_ids = list(conversation_ids)
+    communication_ids = Communication.objects.filter(
+        conversation_id__in=conversation_ids
+    ).values_list("pk", flat=True)
+    communications = communications_anonymise(ids=communication_ids)
+    customers = (
+        Participant.objects.filter(conversation_id__in=conversation_ids)
+        .exclude(type__in=AGENT_TYPES)
+        .exclude(name="", addresses=[], profile_id="")
+        .update(name="", addresses=[], profile_id="")
+    )
+    named = (
+        Conversation.objects.filter(pk__in=conversation_ids)
+        .exclude(name="", attributes={})
+        .update(name="", attributes={})
+    )
+    calls = (
+        Call.objects.filter(Q(conversation_id__in=conversation_ids) | Q(pk__in=list(call_ids)))
+        .exclude(from_number="", to_number="")
+        .update(from_number="", to_number="")
+    )
+    return {
+        "communications": communications,
+        "participants": customers,
+        "conversations": named,
+        "calls": calls,
+    }

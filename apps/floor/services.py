@@ -30,6 +30,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from apps.common.anonymise import ANONYMISED_TEXT
 from apps.common.errors import NotFound, PermissionDenied, ValidationFailed
 from apps.common.wake import Waker
 from apps.conversations import selectors as conversations
@@ -323,3 +324,22 @@ def alert_rules_ensure() -> int:
         )
         made += created
     return made
+
+
+@transaction.atomic
+def floor_erase(*, conversation_ids: Iterable[int]) -> dict[str, int]:
+    """Erasure (apps/privacy): the details of alerts on these conversations (a phrase alert
+    quotes the line) and supervisors' tips about them. Alerts keep their rule title and times.
+    Returns rows changed per kind."""
+    conversation_ids = list(conversation_ids)
+    alerts = (
+        Alert.objects.filter(conversation_id__in=conversation_ids)
+        .exclude(detail="")
+        .update(detail="")
+    )
+    tips = (
+        Tip.objects.filter(conversation_id__in=conversation_ids)
+        .exclude(text=ANONYMISED_TEXT)
+        .update(text=ANONYMISED_TEXT)
+    )
+    return {"alerts": alerts, "tips": tips}

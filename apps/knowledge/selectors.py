@@ -10,8 +10,9 @@ customer profiles are those of conversations the user may see
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db.models import CharField, Count, F, Func, OuterRef, Prefetch, Q, QuerySet, Subquery
@@ -248,3 +249,46 @@ def memory_for_conversation(*, conversation_id: int, limit: int = 20) -> list[st
     # Once each: a conversation linked to two profiles (a profile id and an address) has a copy
     # of what it taught on each.
     return list(dict.fromkeys(texts))[:limit]
+
+
+# Erasure (apps/privacy) ---------------------------------------------------------------------------
+
+
+class ProfileIdentity(NamedTuple):
+    address: str
+    profile_id: str
+    conversation_ids: list[int]
+
+
+def profile_identity(*, pk: int) -> ProfileIdentity | None:
+    """How a customer profile is known (its address, Twilio profile id, conversations)."""
+    profile = CustomerProfile.objects.filter(pk=pk).first()
+    if profile is None:
+        return None
+    return ProfileIdentity(
+        address=profile.address,
+        profile_id=profile.profile_id,
+        conversation_ids=list(profile.conversations.values_list("pk", flat=True)),
+    )
+
+
+def profile_ids_for(*, addresses: Iterable[str], profile_ids: Iterable[str]) -> set[int]:
+    """Customer profiles known by one of these addresses or Twilio profile ids."""
+    addresses = [a for a in addresses if a]
+    profile_ids = [p for p in profile_ids if p]
+    return set(
+        CustomerProfile.objects.filter(
+            Q(address__in=addresses)
+            | Q(key__in=[f"address:{a.lower()}" for a in addresses])
+            | Q(profile_id__in=profile_ids)
+            | Q(key__in=[f"profile:{p}" for p in profile_ids])
+        ).values_list("pk", flat=True)
+    )
+
+
+def profile_conversation_ids(*, profile_ids: Iterable[int]) -> set[int]:
+    return set(
+        CustomerProfile.conversations.through.objects.filter(
+            customerprofile_id__in=list(profile_ids)
+        ).values_list("conversation_id", flat=True)
+    )

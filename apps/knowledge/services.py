@@ -8,9 +8,11 @@ Articles are written by admins (``knowledge_manage``). Observations come from op
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.accounts.scoping import can_use
@@ -279,3 +281,32 @@ def observation_delete(*, user: Person, observation: Observation) -> None:
             author_id=observation.created_by_id,
             deleted_by=signed_in(user),
         )
+
+
+# Erasure (apps/privacy) ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def memory_erase(*, profile_ids: Iterable[int], conversation_ids: Iterable[int]) -> dict[str, int]:
+    """Forget a customer: these profiles with everything remembered about them, the
+    observations any profile took from these conversations (they quote them), and the log of
+    forgotten observations of both (it holds their text). Returns rows deleted per kind; a
+    second call deletes nothing."""
+    profile_ids = list(profile_ids)
+    conversation_ids = list(conversation_ids)
+    observations = (
+        Observation.objects.filter(
+            Q(profile_id__in=profile_ids) | Q(conversation_id__in=conversation_ids)
+        )
+        .delete()[1]
+        .get(Observation._meta.label, 0)
+    )
+    ObservationDeletion.objects.filter(
+        Q(profile_id__in=profile_ids) | Q(conversation_id__in=conversation_ids)
+    ).delete()
+    profiles = (
+        CustomerProfile.objects.filter(pk__in=profile_ids)
+        .delete()[1]
+        .get(CustomerProfile._meta.label, 0)
+    )
+    return {"observations": observations, "profiles": profiles}

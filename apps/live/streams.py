@@ -17,6 +17,7 @@ made of its change, small and JSON.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,6 +25,7 @@ from typing import Any
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from .broadcast import broadcast
@@ -139,3 +141,14 @@ def live_purge(*, now: datetime | None = None) -> int:
             [before],
         )
         return int(cursor.fetchone()[0])
+
+
+@transaction.atomic
+def live_events_erase(*, conversation_ids: Iterable[int]) -> int:
+    """Erasure (apps/privacy): delete every stored event of these conversations (lines, results
+    and alerts carry their words) and raise each stream's floor above its last number, so a
+    browser asking for them is told they are gone and reloads. Returns how many were deleted."""
+    ids = list(conversation_ids)
+    deleted = LiveEvent.objects.filter(conversation_id__in=ids).delete()[0]
+    LiveStream.objects.filter(conversation_id__in=ids).update(floor_seq=F("last_seq") + 1)
+    return deleted

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from django.db.models import Q
@@ -47,3 +48,19 @@ def handoffs_of(*, conversation_id: int, call_sids: list[str]) -> list[Handoff]:
     if call_sids:
         match |= Q(conversation__isnull=True, call_sid__in=call_sids)
     return list(Handoff.objects.filter(match).order_by("created_at", "id"))
+
+
+def handoff_ids_for(
+    *, conversation_ids: Iterable[int], numbers: Iterable[str], call_sids: Iterable[str]
+) -> set[int]:
+    """Handoffs of these conversations, or of calls from/to these numbers or with these SIDs
+    (a handoff may come before its conversation is linked): what an erasure blanks."""
+    numbers = [n for n in numbers if n]
+    return set(
+        Handoff.objects.filter(
+            Q(conversation_id__in=list(conversation_ids))
+            | Q(from_number__in=numbers)
+            | Q(to_number__in=numbers)
+            | Q(call_sid__in=[s for s in call_sids if s])
+        ).values_list("pk", flat=True)
+    )

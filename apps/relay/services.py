@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -171,3 +172,15 @@ def twiml_hangup() -> str:
     response = VoiceResponse()
     response.hangup()
     return str(response)
+
+
+@transaction.atomic
+def handoffs_erase(*, ids: Iterable[int]) -> int:
+    """Erasure (apps/privacy): the virtual agent's words about the customer (reason, summary,
+    attributes) and the call's numbers. The handoff, its reason code, sentiment and times stay,
+    so it still counts as a handoff. Returns how many changed; a second call none."""
+    return (
+        Handoff.objects.filter(pk__in=list(ids))
+        .exclude(reason="", summary="", attributes={}, from_number="", to_number="")
+        .update(reason="", summary="", attributes={}, from_number="", to_number="")
+    )

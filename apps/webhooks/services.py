@@ -14,7 +14,7 @@ import json
 import logging
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,6 +28,7 @@ from django.utils import timezone
 from apps.common.db import asynchronous_commit
 from apps.common.wake import Waker
 
+from . import selectors
 from .choices import EventStatus, Source
 from .handlers import intelligence, orchestrator, relay, voice
 from .handlers.base import Outcome
@@ -312,16 +313,25 @@ def inbox_replay(
 def inbox_purge(*, now: datetime | None = None, batch_size: int = 5000) -> int:
     """Delete settled events older than INBOX_RETENTION_DAYS: their raw bodies hold unredacted
     text and their effects are stored. Failed, dead and rejected events stay for investigation."""
-    days = settings.INBOX_RETENTION_DAYS
-    if days <= 0:
-        return 0
-    cutoff = (now or timezone.now()) - timedelta(days=days)
-    settled = InboundEvent.objects.filter(
-        status__in=[EventStatus.PROCESSED, EventStatus.IGNORED], received_at__lt=cutoff
-    )
+    settled = selectors.inbox_purgeable(now=now)
     deleted = 0
     while True:  # in batches, so a first purge of a large inbox holds no long lock
         ids = list(settled.values_list("pk", flat=True)[:batch_size])
         if not ids:
             return deleted
         deleted += InboundEvent.objects.filter(pk__in=ids).delete()[0]
+
+
+@transaction.atomic
+def inbox_purge_batch(*, before: datetime, limit: int) -> int:
+    """One batch of the inbox's retention (apps/privacy): settled events received before
+    ``before``."""
+    ids = list(selectors.inbox_settled_before(before=before).values_list("pk", flat=True)[:limit])
+    return InboundEvent.objects.filter(pk__in=ids).delete()[0] if ids else 0
+
+
+@transaction.atomic
+def inbox_erase(*, ids: Iterable[int]) -> int:
+    """Erasure (apps/privacy): delete these events, whatever their status (their raw bodies
+    hold the customer's words and address). Returns how many were deleted."""
+    return InboundEvent.objects.filter(pk__in=list(ids)).delete()[0]

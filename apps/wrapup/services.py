@@ -10,6 +10,7 @@ save (``conversations_changed``) and the pages showing the conversation get a li
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -135,3 +136,15 @@ def wrapup_save(
         },
     )
     return wrapup
+
+
+@transaction.atomic
+def wrapups_erase(*, conversation_ids: Iterable[int]) -> int:
+    """Erasure (apps/privacy): the summaries (the AI's and the agent's) of these conversations'
+    wrap-ups. Topic, outcome and how much the agent changed stay: insights counts them. Returns
+    how many changed; a second call none."""
+    return (
+        Wrapup.objects.filter(conversation_id__in=list(conversation_ids))
+        .exclude(ai_summary="", summary="")
+        .update(ai_summary="", summary="")
+    )

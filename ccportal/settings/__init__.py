@@ -9,6 +9,7 @@ from .intelligence import *  # noqa: F403
 from .live import *  # noqa: F403
 from .privacy import *  # noqa: F403
 from .qa import *  # noqa: F403
+from .retention import *  # noqa: F403
 from .security import *  # noqa: F403
 from .services import *  # noqa: F403
 from .twilio import *  # noqa: F403

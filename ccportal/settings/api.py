@@ -49,5 +49,7 @@ SPECTACULAR_SETTINGS = {
         "CoachingSessionStatusEnum": "apps.coaching.choices.SessionStatus",
         "GoalStatusEnum": "apps.coaching.choices.GoalStatus",
         "OutcomeEnum": "apps.rubrics.choices.Outcome",
+        "ErasureIdentifierKindEnum": "apps.privacy.choices.IdentifierKind",
+        "ErasureStatusEnum": "apps.privacy.choices.ErasureStatus",
     },
 }

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "apps.webhooks",
     "apps.qa",
     "apps.insights",
+    "apps.privacy",
     "apps.demo",
     "apps.live",
 ]

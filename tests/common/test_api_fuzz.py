@@ -70,6 +70,7 @@ def fuzz_admin(django_db_setup, django_db_blocker):
             demo_calibration_load()
             _impact_preview(admin)
             _coaching(admin)
+            _erasure(admin)
             yield admin.pk
         finally:
             transaction.set_rollback(True)
@@ -99,6 +100,13 @@ def _coaching(admin) -> None:
         due_on=timezone.localdate() + timedelta(days=30), session_id=session.pk,
     )  # fmt: skip
     templates.template_create(user=admin, name="Fuzz template", agenda="1. Listen")
+
+
+def _erasure(admin) -> None:
+    """A customer's erasure request, filed (not processed: the demo keeps its customers)."""
+    from apps.privacy import services as privacy
+
+    privacy.erasure_file(user=admin, kind="ADDRESS", identifier="+15550100199")
 
 
 def _impact_preview(admin) -> None:
