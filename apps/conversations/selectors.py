@@ -474,6 +474,11 @@ def access_log_list(*, user: Person) -> QuerySet[TranscriptAccess]:
     return TranscriptAccess.objects.order_by("-created_at", "-id")
 
 
+def access_log_older(*, before: datetime) -> QuerySet[TranscriptAccess]:
+    """Access-log rows older than ``before`` (what the retention run purges; unscoped)."""
+    return TranscriptAccess.objects.filter(created_at__lt=before)
+
+
 def conversation_ids_of_communications(*, communications: Iterable[Communication]) -> list[int]:
     """The conversations a page of communications belongs to (already loaded: no query)."""
     return sorted({line.conversation_id for line in communications})

@@ -514,6 +514,24 @@ def access_log_purge(*, before: datetime) -> int:
     return deleted
 
 
+@transaction.atomic
+def access_log_purge_batch(*, before: datetime, limit: int) -> int:
+    """The nightly retention run's step: delete up to ``limit`` of the oldest rows older than
+    ``before`` (one short transaction); return how many went, 0 when none is left."""
+    ids = list(
+        TranscriptAccess.objects.filter(created_at__lt=before)
+        .order_by("created_at", "id")
+        .values_list("id", flat=True)[:limit]
+    )
+    if not ids:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL ccportal.retention = 'on'")
+        deleted, _ = TranscriptAccess.objects.filter(pk__in=ids).delete()
+        cursor.execute("SET LOCAL ccportal.retention = 'off'")
+    return deleted
+
+
 # Retention and erasure (apps/privacy) ------------------------------------------------------------
 
 

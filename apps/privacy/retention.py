@@ -5,23 +5,6 @@ is deleted or anonymised (and why), a count of the rows due (the dry run, the ad
 batch (the owning app's service, one short transaction per call, returning how many rows it
 handled; 0 when nothing is left). The batch must be idempotent: a row it handled is not due any
 more, so a second run, or two at once, changes nothing.
-
-The transcript access log (apps/conversations, another part of issue 16) is meant to be added
-here by the integrator as::
-
-    RetentionKind(
-        key="access_log",
-        label="Transcript access log",
-        setting="RETENTION_ACCESS_LOG_DAYS",
-        action=Action.PURGE,
-        why="...",
-        due=lambda before: conversations.access_log_older(before=before).count(),
-        batch=lambda before, limit: conversation_services.access_log_purge_batch(
-            before=before, limit=limit
-        ),
-    )
-
-with ``RETENTION_ACCESS_LOG_DAYS`` in ccportal/settings/retention.py.
 """
 
 from __future__ import annotations
@@ -122,6 +105,20 @@ KINDS: tuple[RetentionKind, ...] = (
         ),
         due=lambda before: inbox.inbox_settled_before(before=before).count(),
         batch=lambda before, limit: inbox_services.inbox_purge_batch(before=before, limit=limit),
+    ),
+    RetentionKind(
+        key="access_log",
+        label="Transcript access log",
+        setting="RETENTION_ACCESS_LOG_DAYS",
+        action=Action.PURGE,
+        why=(
+            "Who read which transcript, how and why: kept as long as the schedule says, then "
+            "deleted whole (the table refuses any other change, docs/security.md)."
+        ),
+        due=lambda before: conversations.access_log_older(before=before).count(),
+        batch=lambda before, limit: conversation_services.access_log_purge_batch(
+            before=before, limit=limit
+        ),
     ),
 )
 

@@ -8,9 +8,13 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.utils import timezone
 
 from apps.common.anonymise import ANONYMISED_TEXT
+from apps.conversations import services as conversation_services
+from apps.conversations.choices import AccessChannel
+from apps.conversations.models import TranscriptAccess
 from apps.insights import services as insights
 from apps.insights.models import ConversationFact
 from apps.intelligence.models import OperatorResult
@@ -44,7 +48,13 @@ def old_and_new(world):
 
 def test_retention_keeps_everything_by_default_but_the_settled_inbox(world, old_and_new):
     counts = _counts()
-    assert counts == {"transcripts": None, "operator_results": None, "reviews": None, "inbox": 0}
+    assert counts == {
+        "transcripts": None,
+        "operator_results": None,
+        "reviews": None,
+        "inbox": 0,
+        "access_log": None,
+    }
     assert retention_run() == {"inbox": 0}
 
 
@@ -167,6 +177,30 @@ def test_inbox_retention_deletes_settled_events_only(settings, world):
     assert _counts()["inbox"] == 2
     assert retention_run()["inbox"] == 2
     assert sorted(InboundEvent.objects.values_list("status", flat=True)) == ["dead", "failed"]
+
+
+def test_access_log_retention_deletes_old_reads_through_the_append_only_guard(
+    settings, world, old_and_new
+):
+    old, new = old_and_new
+    for conversation in (old, new):
+        conversation_services.transcript_access_record(
+            user=world.qa_analyst, conversation_ids=[conversation.pk], channel=AccessChannel.PAGE
+        )
+    with connection.cursor() as cursor:  # age one read as a restore from a backup would
+        cursor.execute("ALTER TABLE conversations_transcriptaccess DISABLE TRIGGER USER")
+        cursor.execute(
+            "UPDATE conversations_transcriptaccess SET created_at = now() - interval '40 days' "
+            "WHERE conversation_id = %s",
+            [old.pk],
+        )
+        cursor.execute("ALTER TABLE conversations_transcriptaccess ENABLE TRIGGER USER")
+    settings.RETENTION_ACCESS_LOG_DAYS = 30
+
+    assert _counts()["access_log"] == 1
+    assert retention_run()["access_log"] == 1
+    assert list(TranscriptAccess.objects.values_list("conversation_id", flat=True)) == [new.pk]
+    assert retention_run()["access_log"] == 0
 
 
 def test_retention_dry_run_prints_counts_and_changes_nothing(settings, world, old_and_new):
