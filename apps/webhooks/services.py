@@ -70,8 +70,9 @@ def idempotency_key(*, source: str, token: str, payload: Any) -> str | None:
 _INSERT = """
 INSERT INTO webhooks_inboundevent
     (source, idempotency_key, event_type, account_sid, url, headers, content_type, body,
-     body_size, signature_valid, status, attempts, error, result, received_at, available_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 0, %s, '{}', %s, %s)
+     body_size, body_sha256, signature_valid, status, attempts, error, result, received_at,
+     available_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 0, %s, '{}', %s, %s)
 ON CONFLICT (source, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 RETURNING id
 """
@@ -89,6 +90,7 @@ def inbox_store(
     body: str,
     body_size: int,
     signature_valid: bool,
+    body_sha256: str = "",
     status: str = EventStatus.PENDING,
     error: str = "",
     wake: bool = True,
@@ -110,6 +112,7 @@ def inbox_store(
                 content_type[:120],
                 body,
                 body_size,
+                body_sha256,
                 signature_valid,
                 status,
                 error,
@@ -309,6 +312,25 @@ def inbox_purge(*, now: datetime | None = None, batch_size: int = 5000) -> int:
     deleted = 0
     while True:  # in batches, so a first purge of a large inbox holds no long lock
         ids = list(settled.values_list("pk", flat=True)[:batch_size])
+        if not ids:
+            return deleted
+        deleted += InboundEvent.objects.filter(pk__in=ids).delete()[0]
+
+
+def inbox_purge_rejected(*, now: datetime | None = None, batch_size: int = 5000) -> int:
+    """Delete requests refused before their signature was known good (kept without a body, for
+    investigation) once older than WEBHOOK_REJECTED_RETENTION_DAYS. Rejected requests with a
+    valid signature (malformed content from Twilio) follow no clock here: they are kept."""
+    days = settings.WEBHOOK_REJECTED_RETENTION_DAYS
+    if days <= 0:
+        return 0
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    refused = InboundEvent.objects.filter(
+        status=EventStatus.REJECTED, signature_valid=False, received_at__lt=cutoff
+    )
+    deleted = 0
+    while True:
+        ids = list(refused.values_list("pk", flat=True)[:batch_size])
         if not ids:
             return deleted
         deleted += InboundEvent.objects.filter(pk__in=ids).delete()[0]
