@@ -170,21 +170,23 @@ def post(url: str, *, body: bytes, headers: dict[str, str], timeout: float) -> A
     host_header = target.host if ":" not in target.host else f"[{target.host}]"
     if target.port != default_port:
         host_header += f":{target.port}"
-    common = {
-        "host": str(address),
-        "port": target.port,
-        "timeout": urllib3.Timeout(connect=timeout, read=timeout),
-        "retries": False,
-        "maxsize": 1,
-    }
+    pool_timeout = urllib3.Timeout(connect=timeout, read=timeout)
     pool: urllib3.HTTPConnectionPool
     if target.scheme == "https":
         # Connect to the checked address; SNI and certificate check use the name.
         pool = urllib3.HTTPSConnectionPool(
-            **common, server_hostname=target.host, assert_hostname=target.host
+            str(address),
+            target.port,
+            timeout=pool_timeout,
+            retries=False,
+            maxsize=1,
+            server_hostname=target.host,
+            assert_hostname=target.host,
         )
     else:
-        pool = urllib3.HTTPConnectionPool(**common)
+        pool = urllib3.HTTPConnectionPool(
+            str(address), target.port, timeout=pool_timeout, retries=False, maxsize=1
+        )
     try:
         response = pool.urlopen(
             "POST",
