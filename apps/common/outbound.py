@@ -75,17 +75,17 @@ def address_problem(address: Address) -> str:
         if inner is not None and (problem := address_problem(inner)):
             return f"{problem} (inside {address})"
     checks = (
-        (address.is_unspecified, "unspecified"),
-        (address.is_loopback, "loopback"),
-        (address.is_link_local, "link-local (cloud metadata lives there)"),
-        (address.is_multicast, "multicast"),
-        (address.is_reserved, "reserved"),
-        (address.is_private, "private"),
-        (not address.is_global, "not public (shared, CGNAT or reserved)"),
+        (address.is_unspecified, "is the unspecified address"),
+        (address.is_loopback, "is a loopback address"),
+        (address.is_link_local, "is a link-local address (where cloud metadata services live)"),
+        (address.is_multicast, "is a multicast address"),
+        (address.is_reserved, "is a reserved address"),
+        (address.is_private, "is a private address"),
+        (not address.is_global, "is not a public address (shared/CGNAT or reserved)"),
     )
     for failed, what in checks:
         if failed:
-            return f"{address} is a {what} address"
+            return f"{address} {what}"
     return ""
 
 

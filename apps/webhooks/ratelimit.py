@@ -10,6 +10,7 @@ limit fails open (requests are answered and stored as before) and says so in the
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import time
 from dataclasses import dataclass
@@ -43,7 +44,14 @@ def _redis() -> redis.Redis:
 
 
 def _key(source_ip: str) -> str:
-    return KEY_PREFIX + (source_ip or "unknown")
+    # An IPv6 client usually holds a whole /64: counted per /64, or it could rotate addresses.
+    try:
+        address = ipaddress.ip_address(source_ip)
+    except ValueError:
+        return KEY_PREFIX + (source_ip or "unknown")
+    if address.version == 6:
+        return KEY_PREFIX + str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return KEY_PREFIX + str(address)
 
 
 def _unavailable(exc: Exception) -> Verdict:

@@ -36,7 +36,7 @@ def strict(settings):
         ("https://10.1.2.3/in", "private"),
         ("https://172.16.0.9/in", "private"),
         ("https://192.168.1.1/in", "private"),
-        ("https://100.64.0.1/in", "not public"),
+        ("https://100.64.0.1/in", "not a public address"),
         ("https://169.254.169.254/latest/meta-data/", "link-local"),
         ("https://[fe80::1]/in", "link-local"),
         ("https://[fd00::1]/in", "private"),

@@ -155,6 +155,12 @@ def test_other_sources_are_not_limited_by_one_noisy_source(twilio, limit):
     assert forged(twilio, REMOTE_ADDR="198.51.100.4").status_code == 403
 
 
+def test_ipv6_sources_are_counted_per_64(twilio, limit):
+    codes = [forged(twilio, REMOTE_ADDR=f"2001:db8:1:2::{n}").status_code for n in range(1, 6)]
+    assert codes == [403, 403, 403, 429, 429]
+    assert forged(twilio, REMOTE_ADDR="2001:db8:1:3::1").status_code == 403
+
+
 def test_behind_a_trusted_proxy_the_right_most_untrusted_hop_is_counted(twilio, limit, settings):
     settings.TRUST_PROXY_HEADERS = True
     settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
