@@ -96,6 +96,12 @@ app.conf.beat_schedule = {
         "schedule": 30.0,
         "options": {"expires": 25},
     },
+    # Requests refused for their signature (kept without a body) past their retention.
+    "purge-rejected-webhooks": {
+        "task": "apps.webhooks.tasks.purge_rejected",
+        "schedule": crontab(minute=47),
+        "options": {"expires": 3000},
+    },
     # Retention (apps/privacy): every kind past its schedule, the inbox's
     # INBOX_RETENTION_DAYS too, purged or anonymised in batches; nightly, off the hour.
     "privacy-retention": {

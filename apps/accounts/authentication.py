@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from django.conf import settings
 from django.http import HttpRequest
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
+
+from apps.common import clientip
 
 from . import services
 
@@ -66,13 +67,7 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    """The address the login lockout counts failures for (AXES_CLIENT_IP_CALLABLE).
-
-    Behind our nginx (TRUST_PROXY_HEADERS) the last X-Forwarded-For entry: nginx appends the
-    address it saw, and anything before it came from the client and proves nothing."""
-    if settings.TRUST_PROXY_HEADERS:
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        last = forwarded.rsplit(",", 1)[-1].strip()
-        if last:
-            return last
-    return request.META.get("REMOTE_ADDR")
+    """The address the login lockout counts failures for (AXES_CLIENT_IP_CALLABLE): the one
+    reading of the client's address (apps.common.clientip), forwarded headers trusted only from
+    TRUSTED_PROXIES."""
+    return clientip.client_ip(request) or None

@@ -299,3 +299,38 @@ def _mask_spelled(counts: dict[str, int], kinds: frozenset[str], min_digits: int
         return match.group()
 
     return replace
+
+
+# Keys whose values are identifiers or times, never free text: "id", "conversationId",
+# "call_sid", "criteria_key", "timestamp", "dateCreated", "created_at"... are left as they are.
+_IDENTIFIER_WORDS = frozenset({"id", "sid", "key", "at", "time", "date", "timestamp"})
+_CAMEL_IDENTIFIER = re.compile(r"[a-z0-9](?:Id|ID|Sid|SID|Key|At|Time|Date|Timestamp)$")
+
+
+def _is_identifier_key(key: str) -> bool:
+    words = key.split("_")
+    if words[-1].lower() in _IDENTIFIER_WORDS or words[0].lower() == "date":
+        return True
+    return bool(_CAMEL_IDENTIFIER.search(key)) or re.match(r"date[A-Z]", key) is not None
+
+
+def redact_data(value: object) -> tuple[object, dict[str, int]]:
+    """``redact_configured`` over every string inside JSON-like ``value`` (dict keys and the
+    values of identifier keys aside), with the kinds masked summed over all of them."""
+    counts: dict[str, int] = {}
+
+    def walk(item: object, key: str = "") -> object:
+        if isinstance(item, str):
+            if key and _is_identifier_key(key):
+                return item
+            redaction = redact_configured(item)
+            for kind, count in redaction.counts.items():
+                counts[kind] = counts.get(kind, 0) + count
+            return redaction.text
+        if isinstance(item, dict):
+            return {k: walk(v, str(k)) for k, v in item.items()}
+        if isinstance(item, list):
+            return [walk(v, key) for v in item]
+        return item
+
+    return walk(value), counts

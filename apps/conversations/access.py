@@ -33,6 +33,7 @@ from django.shortcuts import render
 from django.urls import reverse
 
 from apps.accounts.scoping import Reach, scope_for
+from apps.common import clientip
 from apps.common.errors import PermissionDenied
 
 from . import services
@@ -121,9 +122,8 @@ def reason_from_form(data: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    # The address Django was given; a deployment behind a proxy sets REMOTE_ADDR from the
-    # proxy's header in its ASGI/WSGI server, not here (a forwarded header is the client's say).
-    return request.META.get("REMOTE_ADDR") or None
+    # The one reading of the client's address: forwarded headers count only from our proxies.
+    return clientip.client_ip(request) or None
 
 
 # The readers ------------------------------------------------------------------------------------

@@ -335,7 +335,15 @@ class RuleForm(StyledForm):
         label="Post the results to (webhook URL)",
         max_length=500,
         required=False,
-        help_text="http:// or https://; signed JSON, retried until it is taken.",
+        help_text="https:// on a public address; signed JSON, retried until it is taken.",
+    )
+    webhook_secret = forms.CharField(
+        label="Webhook secret",
+        max_length=200,
+        required=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Signs every request (X-Ccportal-Signature); give the receiver the same one. "
+        "At least 16 characters. Leave empty to keep the current secret.",
     )
 
     def __init__(
@@ -423,6 +431,7 @@ class RuleForm(StyledForm):
             flag_reason=data.get("flag_reason", ""),
             broadcast=data.get("broadcast", False),
             webhook_url=data.get("webhook_url", ""),
+            webhook_secret=data.get("webhook_secret") or None,
         )
 
     def add_service_errors(self, errors: dict[str, list[str]]) -> None:

@@ -214,6 +214,63 @@ def schema_problems(schema: Any) -> list[str]:
     return problems
 
 
+# Bounds put on every answer whose schema sets none: a model talked into it (prompt injection)
+# or running away must not fill a result with megabytes or with fields nobody asked for.
+ANSWER_STRING_MAX = 8000
+ANSWER_ARRAY_MAX = 200
+
+
+_SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
+_SCHEMA_ONE = (
+    "items",
+    "additionalProperties",
+    "additionalItems",
+    "unevaluatedProperties",
+    "unevaluatedItems",
+    "contains",
+    "propertyNames",
+    "not",
+    "if",
+    "then",
+    "else",
+)
+_SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
+_COMPOSED = ("allOf", "anyOf", "oneOf", "$ref", "unevaluatedProperties")
+
+
+def closed_schema(schema: Any) -> Any:
+    """A copy of ``schema`` that an answer can only fill: objects that list their
+    ``properties`` and say nothing of others allow no other keys, strings without
+    ``maxLength`` hold at most ANSWER_STRING_MAX characters, arrays without ``maxItems`` at
+    most ANSWER_ARRAY_MAX items. What the schema itself says is kept (enums, bounds,
+    an explicit ``additionalProperties``)."""
+    if not isinstance(schema, dict):
+        return schema
+    node: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in _SCHEMA_MAPS and isinstance(value, dict):
+            node[key] = {name: closed_schema(sub) for name, sub in value.items()}
+        elif key in _SCHEMA_ONE:
+            node[key] = closed_schema(value)
+        elif key in _SCHEMA_LISTS and isinstance(value, list):
+            node[key] = [closed_schema(sub) for sub in value]
+        else:
+            node[key] = value
+    types = node.get("type")
+    kinds = {t for t in types if isinstance(t, str)} if isinstance(types, list) else {types}
+    if (
+        "properties" in node
+        and "additionalProperties" not in node
+        and not any(key in node for key in _COMPOSED)
+    ):
+        node["additionalProperties"] = False
+    if "string" in kinds:
+        node.setdefault("maxLength", ANSWER_STRING_MAX)
+    if "array" in kinds:
+        node.setdefault("maxItems", ANSWER_ARRAY_MAX)
+    return node
+
+
 def instance_problems(schema: dict[str, Any], data: Any) -> list[str]:
     """Where ``data`` violates ``schema``: sorted ``"path: message"`` strings, ``[]`` if valid."""
     validator = Draft202012Validator(schema)
@@ -429,7 +486,7 @@ class _Exchange:
                 output_characters=len(content),
                 **tokens,
             ) from None
-        problems = instance_problems(self.schema, data)
+        problems = instance_problems(closed_schema(self.schema), data)
         if problems:
             raise self.error(
                 "schema",

@@ -178,6 +178,9 @@ class Rule(TimeStampedModel):
     flag_reason = models.CharField(max_length=255, blank=True)
     broadcast = models.BooleanField(default=False)
     webhook_url = models.URLField(max_length=500, blank=True)
+    # Signs the webhook's requests (HMAC-SHA256, X-Ccportal-Signature); required with a URL
+    # unless INTELLIGENCE_WEBHOOK_SECRET is set. Never shown back once saved.
+    webhook_secret = models.CharField(max_length=200, blank=True, default="")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )

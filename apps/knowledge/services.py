@@ -18,6 +18,7 @@ from django.utils import timezone
 from apps.accounts.scoping import can_use
 from apps.accounts.selectors import signed_in
 from apps.common.errors import NotFound, PermissionDenied, ValidationFailed
+from apps.common.redaction import redact_configured
 from apps.conversations import selectors as conversations
 
 from . import selectors
@@ -188,8 +189,10 @@ def observations_add(
     """Remember ``texts`` about the conversation's customer (or ``profile``); once per text.
 
     ``quotes_conversation`` (the default, to be safe): the texts hold words said in the
-    conversation, so they stay with it (``Observation``).
+    conversation, so they stay with it (``Observation``). Texts are redacted as communications
+    are before they are stored (and before they are compared: the digest is the redacted one's).
     """
+    texts = [redact_configured(text.strip()).text for text in texts if text.strip()]
     targets = [profile] if profile is not None else []
     if not targets and conversation_id is not None:
         profiles_link(conversation_id=conversation_id)
@@ -197,7 +200,7 @@ def observations_add(
     rows = [
         Observation(
             profile=target,
-            text=text.strip()[:OBSERVATION_MAX_LENGTH],
+            text=text[:OBSERVATION_MAX_LENGTH],
             digest=observation_digest(text),
             source=source,
             conversation_id=conversation_id,
@@ -207,7 +210,6 @@ def observations_add(
         )
         for target in targets
         for text in texts
-        if text.strip()
     ]
     if not rows:
         return 0
@@ -244,6 +246,7 @@ def observation_add(
         raise ValidationFailed({"text": ["Write what you learnt about the customer."]})
     if len(text) > OBSERVATION_MAX_LENGTH:
         raise ValidationFailed({"text": [f"Keep it under {OBSERVATION_MAX_LENGTH} characters."]})
+    text = redact_configured(text).text  # as observations_add stores it
     digest = observation_digest(text)  # the observation's identity (unique per profile)
     known = Observation.objects.filter(profile=profile, digest=digest).exists()
     observations_add(

@@ -13,6 +13,7 @@ from django.urls import reverse
 from twilio.twiml.voice_response import VoiceResponse
 
 from apps.common.changes import conversations_changed
+from apps.common.redaction import redact_data
 from apps.conversations import selectors as conversations_selectors
 from apps.conversations import services as conversations
 
@@ -63,13 +64,17 @@ class RelayAction:
 
 @transaction.atomic
 def handoff_record(action: RelayAction) -> tuple[Handoff, bool]:
-    """Record the handoff of one relay session, once."""
+    """Record the handoff of one relay session, once.
+
+    The virtual agent's reason, summary and attributes are redacted as communications are: a
+    summary of the call may repeat the card number the caller read out."""
     existing = Handoff.objects.filter(
         call_sid=action.call_sid, session_id=action.session_id
     ).first()
     if existing is not None:
         return existing, False
-    data = handoff_data_parse(action.handoff_data)
+    parsed, _ = redact_data(handoff_data_parse(action.handoff_data))
+    data: dict[str, Any] = parsed if isinstance(parsed, dict) else {}
     conversation_twilio_id = str(data.get("conversationId") or "")
     conversation = None
     if conversation_twilio_id:

@@ -27,13 +27,35 @@ class InboundEventAdmin(admin.ModelAdmin):
         "signature_valid",
         ("received_at", admin.DateFieldListFilter),
     )
-    search_fields = ("idempotency_key", "event_type", "account_sid", "body")
+    search_fields = ("idempotency_key", "event_type", "account_sid")
     date_hierarchy = "received_at"
     ordering = ("-received_at", "-id")
     actions = ["replay"]
     list_per_page = 50
     show_full_result_count = False
     readonly_fields = [f.name for f in InboundEvent._meta.fields]
+    # Raw provider data (unredacted transcripts, phone numbers, headers): shown, and searched,
+    # only for holders of webhooks.view_raw_body (superusers hold every permission).
+    RAW_FIELDS = ("body", "headers")
+    RAW_PERMISSION = "webhooks.view_raw_body"
+
+    def _sees_raw(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(self.RAW_PERMISSION)
+
+    def get_fields(self, request: HttpRequest, obj: InboundEvent | None = None) -> tuple[str, ...]:
+        fields = tuple(f.name for f in InboundEvent._meta.fields)
+        if self._sees_raw(request):
+            return fields
+        return tuple(name for name in fields if name not in self.RAW_FIELDS)
+
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: InboundEvent | None = None
+    ) -> tuple[str, ...]:
+        return self.get_fields(request, obj)
+
+    def get_search_fields(self, request: HttpRequest) -> tuple[str, ...]:
+        fields = tuple(self.search_fields)
+        return (*fields, "body") if self._sees_raw(request) else fields
 
     class Media:
         # The status colours: a class per status, since the Content-Security-Policy forbids

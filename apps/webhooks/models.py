@@ -22,8 +22,11 @@ class InboundEvent(models.Model):
     url = models.TextField(blank=True)
     headers = models.JSONField(default=dict)
     content_type = models.CharField(max_length=120, blank=True)
+    # Empty for a request refused before its signature was known good: only its size and
+    # SHA-256 are kept, since anyone could have sent it with anything in it.
     body = models.TextField(blank=True)
     body_size = models.IntegerField(default=0)
+    body_sha256 = models.CharField(max_length=64, blank=True, default="")
     signature_valid = models.BooleanField()
     status = models.CharField(
         max_length=12, choices=EventStatus.choices, default=EventStatus.PENDING
@@ -39,6 +42,10 @@ class InboundEvent(models.Model):
 
     class Meta:
         ordering = ["-received_at", "-id"]
+        permissions = [
+            # Bodies and headers are raw provider data: unredacted transcripts, phone numbers.
+            ("view_raw_body", "Can view raw webhook bodies and headers"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["source", "idempotency_key"],

@@ -71,8 +71,9 @@ def idempotency_key(*, source: str, token: str, payload: Any) -> str | None:
 _INSERT = """
 INSERT INTO webhooks_inboundevent
     (source, idempotency_key, event_type, account_sid, url, headers, content_type, body,
-     body_size, signature_valid, status, attempts, error, result, received_at, available_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 0, %s, '{}', %s, %s)
+     body_size, body_sha256, signature_valid, status, attempts, error, result, received_at,
+     available_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 0, %s, '{}', %s, %s)
 ON CONFLICT (source, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 RETURNING id
 """
@@ -90,6 +91,7 @@ def inbox_store(
     body: str,
     body_size: int,
     signature_valid: bool,
+    body_sha256: str = "",
     status: str = EventStatus.PENDING,
     error: str = "",
     wake: bool = True,
@@ -111,6 +113,7 @@ def inbox_store(
                 content_type[:120],
                 body,
                 body_size,
+                body_sha256,
                 signature_valid,
                 status,
                 error,
@@ -335,3 +338,22 @@ def inbox_erase(*, ids: Iterable[int]) -> int:
     """Erasure (apps/privacy): delete these events, whatever their status (their raw bodies
     hold the customer's words and address). Returns how many were deleted."""
     return InboundEvent.objects.filter(pk__in=list(ids)).delete()[0]
+
+
+def inbox_purge_rejected(*, now: datetime | None = None, batch_size: int = 5000) -> int:
+    """Delete requests refused before their signature was known good (kept without a body, for
+    investigation) once older than WEBHOOK_REJECTED_RETENTION_DAYS. Rejected requests with a
+    valid signature (malformed content from Twilio) follow no clock here: they are kept."""
+    days = settings.WEBHOOK_REJECTED_RETENTION_DAYS
+    if days <= 0:
+        return 0
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    refused = InboundEvent.objects.filter(
+        status=EventStatus.REJECTED, signature_valid=False, received_at__lt=cutoff
+    )
+    deleted = 0
+    while True:
+        ids = list(refused.values_list("pk", flat=True)[:batch_size])
+        if not ids:
+            return deleted
+        deleted += InboundEvent.objects.filter(pk__in=ids).delete()[0]

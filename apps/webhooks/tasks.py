@@ -22,3 +22,8 @@ def sweep_inbox() -> dict[str, int]:
 @shared_task(queue=CeleryQueue.DEFAULT, acks_late=True, ignore_result=True, expires=3600)
 def purge_inbox() -> int:
     return services.inbox_purge()
+
+
+@shared_task(queue=CeleryQueue.DEFAULT, acks_late=True, ignore_result=True, expires=3000)
+def purge_rejected() -> int:
+    return services.inbox_purge_rejected()

@@ -2,12 +2,19 @@
 
 Answers: 2xx once stored (duplicates too); 403 bad signature; 400 malformed; 413 too large;
 503 when the database is unreachable, so Twilio retries. Never a 2xx for something not stored.
+429 (Retry-After) for a client address past its signature failures (ratelimit.py), not stored.
+
+A request refused before its signature was found valid (403, 413, a body that is not UTF-8) is
+kept as size, SHA-256 and headers only: anyone may have sent it, with anyone's data in it. One
+with a valid signature but bad content came from Twilio and is kept whole, for investigation.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import re
 from typing import Any
 
 from django.conf import settings
@@ -16,7 +23,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from . import services
+from apps.common.clientip import client_ip
+
+from . import ratelimit, services
 from .choices import EventStatus, Source
 from .handlers import orchestrator, relay
 from .signature import public_url, verify
@@ -24,7 +33,12 @@ from .signature import public_url, verify
 logger = logging.getLogger(__name__)
 
 IDEMPOTENCY_HEADER = "HTTP_I_TWILIO_IDEMPOTENCY_TOKEN"
-_SKIP_HEADERS = {"Cookie", "Authorization"}
+# Credentials never belong in the inbox, whoever sent them.
+_SECRET_HEADER = re.compile(
+    r"cookie|authorization|authentication|secret|password|passwd|api[-_]?key|session|token",
+    re.IGNORECASE,
+)
+_KEEP_HEADERS = {"I-Twilio-Idempotency-Token"}  # Twilio's delivery id, no credential
 
 
 def _error(status: int, message: str, **extra: Any) -> JsonResponse:
@@ -32,7 +46,11 @@ def _error(status: int, message: str, **extra: Any) -> JsonResponse:
 
 
 def _headers(request: HttpRequest) -> dict[str, str]:
-    return {k: v for k, v in request.headers.items() if k not in _SKIP_HEADERS}
+    return {
+        k: v
+        for k, v in request.headers.items()
+        if k in _KEEP_HEADERS or not _SECRET_HEADER.search(k)
+    }
 
 
 def _event_type(source: str, payload: Any) -> str:
@@ -56,9 +74,9 @@ def _reject(
     *,
     status: int,
     message: str,
-    body: str = "",
-    signature_valid: bool = False,
+    body: str,
 ) -> JsonResponse:
+    """Refuse a request whose signature was valid but whose content is not (kept whole)."""
     body = _storable(body)
     services.inbox_store(
         source=source,
@@ -69,10 +87,54 @@ def _reject(
         headers=_headers(request),
         content_type=request.content_type or "",
         body=body,
-        body_size=int(request.META.get("CONTENT_LENGTH") or len(body) or 0),
-        signature_valid=signature_valid,
+        body_size=len(request.body),
+        body_sha256=hashlib.sha256(request.body).hexdigest(),
+        signature_valid=True,
         status=EventStatus.REJECTED,
         error=message,
+        wake=False,
+    )
+    return _error(status, message)
+
+
+def _refuse_unverified(
+    request: HttpRequest,
+    source: str,
+    *,
+    status: int,
+    message: str,
+    raw: bytes | None,
+    signature_failed: bool = False,
+) -> JsonResponse:
+    """Refuse a request not known to come from Twilio: no body stored, and a source past its
+    signature failures gets 429 with nothing stored at all."""
+    source_ip = client_ip(request)
+    limit = (
+        ratelimit.failure_record(source_ip) if signature_failed else ratelimit.blocked(source_ip)
+    )
+    if limit.blocked:
+        response = _error(
+            429,
+            "Too many requests with an invalid Twilio signature from this address; "
+            f"retry in {limit.retry_after} s.",
+        )
+        response["Retry-After"] = str(limit.retry_after)
+        return response
+    declared = request.META.get("CONTENT_LENGTH") or ""
+    services.inbox_store(
+        source=source,
+        key=None,
+        event_type="",
+        account_sid="",
+        url=public_url(request),
+        headers=_headers(request),
+        content_type=request.content_type or "",
+        body="",
+        body_size=len(raw) if raw is not None else int(declared) if declared.isdigit() else 0,
+        body_sha256="" if raw is None else hashlib.sha256(raw).hexdigest(),
+        signature_valid=False,
+        status=EventStatus.REJECTED,
+        error=f"{message} (client {source_ip or 'unknown'})",
         wake=False,
     )
     return _error(status, message)
@@ -88,30 +150,29 @@ def _too_large(request: HttpRequest) -> bool:
 def _receive(request: HttpRequest, source: str) -> HttpResponse:
     if _too_large(request):
         limit = settings.WEBHOOK_MAX_BODY_BYTES
-        return _reject(request, source, status=413, message=f"Body larger than {limit} bytes.")
+        return _refuse_unverified(
+            request, source, status=413, message=f"Body larger than {limit} bytes.", raw=None
+        )
     raw = request.body
     if len(raw) > settings.WEBHOOK_MAX_BODY_BYTES:
-        return _reject(request, source, status=413, message="Body too large.")
+        return _refuse_unverified(request, source, status=413, message="Body too large.", raw=raw)
     try:
         body = raw.decode("utf-8")
     except UnicodeDecodeError:
-        return _reject(
-            request,
-            source,
-            status=400,
-            message="Body is not UTF-8.",
-            body=raw.decode("utf-8", "replace"),
+        return _refuse_unverified(
+            request, source, status=400, message="Body is not UTF-8.", raw=raw
         )
     is_json = source in services.JSON_SOURCES
     form = None if is_json else request.POST
     verdict = verify(request, body=body if is_json else None, form=form)
     if not verdict.valid:
-        return _reject(
+        return _refuse_unverified(
             request,
             source,
             status=403,
             message=f"Invalid Twilio signature: {verdict.reason}.",
-            body=body,
+            raw=raw,
+            signature_failed=True,
         )
     if is_json:
         try:
@@ -123,7 +184,6 @@ def _receive(request: HttpRequest, source: str) -> HttpResponse:
                 status=400,
                 message=f"Malformed JSON: {exc}.",
                 body=body,
-                signature_valid=True,
             )
         if not isinstance(payload, dict):
             return _reject(
@@ -132,7 +192,6 @@ def _receive(request: HttpRequest, source: str) -> HttpResponse:
                 status=400,
                 message="JSON body must be an object.",
                 body=body,
-                signature_valid=True,
             )
     else:
         payload = form.dict() if form is not None else {}
@@ -154,6 +213,7 @@ def _receive(request: HttpRequest, source: str) -> HttpResponse:
         content_type=request.content_type or "",
         body=_storable(body),
         body_size=len(raw),
+        body_sha256=hashlib.sha256(raw).hexdigest(),
         signature_valid=True,
         status=EventStatus.PROCESSING if synchronous else EventStatus.PENDING,
     )

@@ -4,6 +4,7 @@ from .access import *  # noqa: F403
 from .api import *  # noqa: F403
 from .auth import *  # noqa: F403
 from .base import *  # noqa: F403
+from .guards import *  # noqa: F403
 from .insights import *  # noqa: F403
 from .intelligence import *  # noqa: F403
 from .live import *  # noqa: F403

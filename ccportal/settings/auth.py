@@ -22,13 +22,12 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 # The page with the sign-in form again and the reason, instead of a bare 429 text.
 AXES_LOCKOUT_CALLABLE = "apps.accounts.views.login_locked_out"
 AXES_HTTP_RESPONSE_CODE = 429
-# The address of the client: behind our proxy (TRUST_PROXY_HEADERS) the last X-Forwarded-For
-# entry, which nginx appends itself; otherwise the socket's.
+# The address of the client: apps.common.clientip's one reading (forwarded headers only from
+# TRUSTED_PROXIES, settings/guards.py).
 AXES_CLIENT_IP_CALLABLE = "apps.accounts.authentication.client_ip"
 # Successful logins are not logged in a table of their own (django.contrib.admin's history and
 # the server's access log have them); failures are, as AccessAttempt rows.
 AXES_DISABLE_ACCESS_LOG = True
-TRUST_PROXY_HEADERS = get_bool("TRUST_PROXY_HEADERS", False)
 
 # Sessions ---------------------------------------------------------------------------------------
 # A session unused for this long is signed out on its next request (0: never).

@@ -30,8 +30,8 @@ if LLM_JSON_MODE not in {"json_schema", "json_object"}:
         f"LLM_JSON_MODE must be 'json_schema' or 'json_object', got {LLM_JSON_MODE!r}."
     )
 
-# Signs the bodies of outgoing rule webhooks (HMAC) so receivers can tell they came from us.
-# Empty: webhooks are sent unsigned.
+# Signs the bodies of outgoing rule webhooks (HMAC) of rules without a secret of their own, so
+# receivers can tell they came from us. Empty: every rule with a webhook needs its own secret.
 INTELLIGENCE_WEBHOOK_SECRET = get_str("INTELLIGENCE_WEBHOOK_SECRET", "")
 # The longest wait for a rule webhook's receiver, per attempt.
 INTELLIGENCE_WEBHOOK_TIMEOUT_SECONDS = get_int(

@@ -557,3 +557,28 @@ def test_demo_utterances_mask_account_and_phone_numbers_but_not_amounts_or_zip_c
     said: str, expected: str | None
 ) -> None:
     assert redact(said).text == (said if expected is None else expected)
+
+
+def test_redact_data_masks_strings_in_json_but_not_identifiers_or_keys():
+    from apps.common.redaction import redact_data
+
+    data = {
+        "text": "card 4111 1111 1111 1111",
+        "paid": "mail nora@example.com",
+        "conversationId": "4111111111111111",
+        "call_sid": "CA4111111111111111",
+        "dateCreated": "2026-05-18 12:00",
+        "items": [{"quote": "nora@example.com", "criteria_key": "nora@example.com"}],
+        "score": 4111111111111111,
+    }
+    redacted, counts = redact_data(data)
+    assert redacted == {
+        "text": "card [CARD]",
+        "paid": "mail [EMAIL]",
+        "conversationId": "4111111111111111",
+        "call_sid": "CA4111111111111111",
+        "dateCreated": "2026-05-18 12:00",
+        "items": [{"quote": "[EMAIL]", "criteria_key": "nora@example.com"}],
+        "score": 4111111111111111,
+    }
+    assert counts == {"CARD": 1, "EMAIL": 2}

@@ -209,8 +209,9 @@ def test_a_token_the_portal_does_not_know_fails_with_a_signature_message(portal)
         simulate_calls(url=portal.url, calls=1, speed=1000, token="not-the-portal-token")
 
     assert "TWILIO_AUTH_TOKENS" in str(failure.value)
-    events = InboundEvent.objects.filter(body__contains="conv_conversation_sim")
-    assert set(events.values_list("status", flat=True)) == {"rejected"}
+    # Refused for their signature: kept as rejected, without their bodies (docs/security.md).
+    events = InboundEvent.objects.filter(url__contains="/webhooks/twilio/")
+    assert set(events.values_list("status", "signature_valid", "body")) == {("rejected", False, "")}
     assert not Conversation.objects.filter(twilio_id__startswith="conv_conversation_sim").exists()
 
 

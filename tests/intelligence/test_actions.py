@@ -5,9 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -22,7 +20,12 @@ from apps.live.groups import conversation_group
 pytestmark = pytest.mark.django_db
 
 
+HOOK_SECRET = "s3cret-for-the-test-hook"
+
+
 def sentiment_rule(**fields) -> Rule:
+    if fields.get("webhook_url"):
+        fields.setdefault("webhook_secret", HOOK_SECRET)
     rule = Rule.objects.create(name="Watch sentiment", trigger_on="ON_DEMAND", **fields)
     RuleOperator.objects.create(rule=rule, operator=Operator.objects.get(key="sentiment"))
     return rule
@@ -82,49 +85,8 @@ def test_condition_paths_and_operators():
     assert not services.condition_holds(result=result, field="label", op="gt", expected="x")
 
 
-class Receiver:
-    """A local HTTP endpoint standing in for the customer's webhook URL."""
-
-    def __init__(self, statuses):
-        self.statuses = list(statuses)
-        self.requests: list[tuple[dict, bytes]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                outer.requests.append((dict(self.headers), body))
-                self.send_response(outer.statuses.pop(0) if outer.statuses else 200)
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def receiver():
-    made = []
-
-    def make(*statuses):
-        made.append(Receiver(statuses))
-        return made[-1]
-
-    yield make
-    for item in made:
-        item.close()
-
-
 def test_the_webhook_is_posted_signed_in_twilios_shape(defaults, world, settings, receiver):
-    settings.INTELLIGENCE_WEBHOOK_SECRET = "s3cret"
+    settings.INTELLIGENCE_WEBHOOK_SECRET = "the-global-one-is-not-used"
     hook = receiver(200)
     rule = sentiment_rule(webhook_url=hook.url)
     execution_id = fire(rule, world.north_call)
@@ -135,7 +97,9 @@ def test_the_webhook_is_posted_signed_in_twilios_shape(defaults, world, settings
     timestamp, signature = (
         part.split("=", 1)[1] for part in headers["X-Ccportal-Signature"].split(",")
     )
-    expected = hmac.new(b"s3cret", f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    expected = hmac.new(
+        HOOK_SECRET.encode(), f"{timestamp}.".encode() + body, hashlib.sha256
+    ).hexdigest()
     assert hmac.compare_digest(signature, expected)
     payload = json.loads(body)
     assert payload["conversationId"] == world.north_call.twilio_id

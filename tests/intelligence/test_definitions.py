@@ -314,6 +314,7 @@ def test_rule_create_stores_operators_in_order_and_the_actions(world):
             flag_value="cancel",
             flag_reason="Wants to cancel",
             webhook_url="https://example.com/hooks/ccportal",
+            webhook_secret="a-shared-secret-for-the-hook",
         ),
     )
     assert list(RuleOperator.objects.filter(rule=rule).values_list("operator_id", "position")) == [

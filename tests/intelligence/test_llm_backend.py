@@ -80,7 +80,8 @@ def test_llm_sentiment_is_stored_with_model_latency_and_tokens(demo_calls, llm_s
     (request,) = llm_server.requests
     assert request.json["response_format"]["type"] == "json_schema"
     prompt = request.json["messages"][1]["content"]
-    assert "agent: hello this is harper valley national bank" in prompt  # the demo call, in order
+    # The demo call, in order, each turn's words quoted inside the transcript's tags.
+    assert 'agent: "hello this is harper valley national bank' in prompt
     assert prompt.index("i lost my debit card") < prompt.index("have a great day")
 
 

@@ -266,12 +266,15 @@ def test_admin_creates_a_rule(world, client_for, classifier):
             "flag_op": "eq",
             "flag_value": "cancel",
             "webhook_url": "https://example.com/hook",
+            "webhook_secret": "a-shared-secret-for-the-hook",
         },
     )
     assert response.status_code == 201, response.json()
     body = response.json()
     assert body["operators"][0]["version"] == 1
+    assert "webhook_secret" not in body  # write-only
     rule = Rule.objects.get(pk=body["id"])
+    assert rule.webhook_secret == "a-shared-secret-for-the-hook"
     assert (rule.every_n, rule.flag_operator_id, rule.webhook_url) == (
         5,
         classifier.pk,

@@ -399,7 +399,7 @@ def test_an_invalid_rule_shows_errors_next_to_fields_and_keeps_what_was_typed(ad
     )
     assert response.status_code == 200
     errors = field_errors(response)
-    assert set(errors) == {"every_n", "webhook_url", "flag_operator"}
+    assert set(errors) == {"every_n", "webhook_url", "webhook_secret", "flag_operator"}
     assert value_of(response, "webhook_url") == "ftp://example.com/in"
     assert value_of(response, "flag_value") == "cancel"
     assert not Rule.objects.filter(name="Cancellations").exists()

@@ -27,3 +27,13 @@ def twilio(db) -> Client:
 def drain():
     """Run the ingest worker's loop in-process, as the Celery task would."""
     return lambda: services.inbox_drain(max_seconds=30)
+
+
+@pytest.fixture(autouse=True)
+def _signature_failure_counters(settings):
+    """Every test starts with no signature failures counted (the counters live in Redis)."""
+    from apps.webhooks import ratelimit
+
+    ratelimit.reset()
+    yield
+    ratelimit.reset()

@@ -164,7 +164,18 @@ class RuleSerializer(serializers.Serializer):
     flag_value = serializers.CharField(required=False, allow_blank=True, default="")
     flag_reason = serializers.CharField(required=False, allow_blank=True, default="")
     webhook_url = serializers.CharField(
-        required=False, allow_blank=True, default="", help_text="http(s) URL, or empty."
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="https URL of a public address, or empty.",
+    )
+    webhook_secret = serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        max_length=200,
+        help_text="Signs the webhook's requests (X-Ccportal-Signature); required with a "
+        "webhook_url (at least 16 characters). Never returned; omit it to keep the current one.",
     )
     created_by: serializers.StringRelatedField[Any] = serializers.StringRelatedField(read_only=True)
     created_at = serializers.DateTimeField(read_only=True)
@@ -212,6 +223,8 @@ def rule_input_from(data: dict[str, Any], *, base: RuleInput | None = None) -> R
             values[name] = data[name]
     if "flag_operator_id" in data:
         values["flag_operator_id"] = data["flag_operator_id"]
+    if data.get("webhook_secret"):
+        values["webhook_secret"] = data["webhook_secret"]
     if "rule_operators" in data:
         values["operators"] = tuple(
             RuleOperatorInput(operator_id=item["operator_id"], version=item.get("version"))

@@ -12,12 +12,12 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-import requests
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from apps.common import outbound
 from apps.common.changes import conversations_changed
 from apps.common.tasks import enqueue
 from apps.live.streams import live_publish
@@ -286,52 +286,57 @@ class DeliveryRetry(Exception):
 
 
 def webhook_deliver(*, delivery_id: int, final_attempt: bool = False) -> str | None:
-    """POST one delivery, signed; 2xx settles it, anything else is retried by the task."""
+    """POST one delivery, signed with its rule's secret; 2xx settles it, anything else is
+    retried by the task. An address that is not allowed (apps.common.outbound: https only, a
+    public address checked as it is connected to) fails the delivery at once, unsent."""
     delivery = (
         WebhookDelivery.objects.filter(pk=delivery_id)
         .exclude(status=DeliveryStatus.DELIVERED)
+        .select_related("execution__rule")
         .first()
     )
     if delivery is None:
         return None
     body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
     timestamp = int(time.time())
+    secret = delivery.execution.rule.webhook_secret or settings.INTELLIGENCE_WEBHOOK_SECRET
+    if not secret:
+        _delivery_failed(delivery, None, "Not sent: the rule has no webhook secret.", True)
+        return DeliveryStatus.FAILED
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "ccportal-webhooks/1",
         "X-Ccportal-Delivery": str(delivery.pk),
         "X-Ccportal-Event": "rule.execution",
+        "X-Ccportal-Signature": webhook_signature(secret=secret, timestamp=timestamp, body=body),
     }
-    secret = settings.INTELLIGENCE_WEBHOOK_SECRET
-    if secret:
-        headers["X-Ccportal-Signature"] = webhook_signature(
-            secret=secret, timestamp=timestamp, body=body
-        )
     WebhookDelivery.objects.filter(pk=delivery.pk).update(
         attempts=F("attempts") + 1, updated_at=timezone.now()
     )
     try:
-        response = requests.post(
+        response = outbound.post(
             delivery.url,
-            data=body,
+            body=body,
             headers=headers,
             timeout=settings.INTELLIGENCE_WEBHOOK_TIMEOUT_SECONDS,
-            allow_redirects=False,
         )
-    except requests.RequestException as error:
-        _delivery_failed(delivery, None, f"{type(error).__name__}: {error}", final_attempt)
+    except outbound.OutboundRefused as refused:
+        _delivery_failed(delivery, None, f"Not sent: {refused}", True)
+        return DeliveryStatus.FAILED
+    except outbound.OutboundError as error:
+        _delivery_failed(delivery, None, str(error), final_attempt)
         raise DeliveryRetry(str(error)) from error
-    if 200 <= response.status_code < 300:
+    if 200 <= response.status < 300:
         WebhookDelivery.objects.filter(pk=delivery.pk).update(
             status=DeliveryStatus.DELIVERED,
-            response_status=response.status_code,
+            response_status=response.status,
             delivered_at=timezone.now(),
             updated_at=timezone.now(),
             last_error="",
         )
         return DeliveryStatus.DELIVERED
-    message = f"HTTP {response.status_code}: {response.text[:500]}"
-    _delivery_failed(delivery, response.status_code, message, final_attempt)
+    message = f"HTTP {response.status}: {response.text[:500]}"
+    _delivery_failed(delivery, response.status, message, final_attempt)
     raise DeliveryRetry(message)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from django.db import transaction
 
 from apps.common.changes import conversations_changed
+from apps.common.redaction import redact_data
 from apps.conversations import services as conversations
 
 from ..models import OperatorResult, OutputFormat, ResultSource
@@ -77,7 +78,10 @@ def _call_sid(reference_ids: list[str]) -> str:
 
 @transaction.atomic
 def operator_result_store(data: OperatorResultInput) -> tuple[OperatorResult, bool]:
-    """Store one result once; results are immutable, so a second delivery changes nothing."""
+    """Store one result once; results are immutable, so a second delivery changes nothing.
+
+    The result's texts are redacted as communications are (Twilio's operators read the
+    unredacted call, and a summary or extraction may quote a card number or an address)."""
     existing = OperatorResult.objects.filter(result_id=data.result_id).first()
     if existing is not None:
         return existing, False
@@ -85,6 +89,8 @@ def operator_result_store(data: OperatorResultInput) -> tuple[OperatorResult, bo
         twilio_id=data.conversation_twilio_id, account_id=data.account_id, at=data.trigger_at
     )
     call_sid = _call_sid(data.reference_ids)
+    redacted, counts = redact_data(result_normalise(data.output_format, data.result))
+    metadata = {**data.metadata, "redacted": counts} if counts else data.metadata
     if call_sid:
         conversations.call_link(call_sid=call_sid, conversation=conversation)
     result, created = OperatorResult.objects.get_or_create(
@@ -103,7 +109,7 @@ def operator_result_store(data: OperatorResultInput) -> tuple[OperatorResult, bo
             "operator_version": data.operator_version,
             "operator_parameters": data.operator_parameters,
             "output_format": data.output_format,
-            "result": result_normalise(data.output_format, data.result),
+            "result": redacted,
             "trigger_on": data.trigger_on,
             "trigger_at": data.trigger_at,
             "communication_first": data.communication_first,
@@ -112,7 +118,7 @@ def operator_result_store(data: OperatorResultInput) -> tuple[OperatorResult, bo
             "reference_ids": data.reference_ids,
             "participants": data.participants,
             "execution_details": data.execution_details,
-            "metadata": data.metadata,
+            "metadata": metadata,
             "date_created": data.date_created,
         },
     )

@@ -11,12 +11,14 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import URLValidator
 from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.selectors import signed_in
+from apps.common import outbound
 from apps.common.errors import Conflict, NotFound, ValidationFailed
 
 from ..choices import ConditionOp, TriggerOn
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     from apps.accounts.scoping import Person
 
 URL_MAX = 500
+WEBHOOK_SECRET_MIN = 16
 
 
 EVERY_N_MAX = 20
@@ -80,6 +83,8 @@ class RuleInput:
     flag_reason: str = ""
     broadcast: bool = False
     webhook_url: str = ""
+    # None or "": keep the rule's current secret (it is never shown back to be resent).
+    webhook_secret: str | None = None
 
 
 def rule_input(rule: Rule) -> RuleInput:
@@ -235,14 +240,28 @@ def _clean_rule(data: RuleInput, *, rule: Rule | None = None) -> _CleanRule:
     operators = _rule_operators(tuple(data.operators), current=current, errors=errors)
     condition = _condition_errors(data, {op.pk for op, _ in operators}, errors)
     url = (data.webhook_url or "").strip()
+    secret = (data.webhook_secret or "").strip() or (rule.webhook_secret if rule else "")
     if url:
         try:
             if len(url) > URL_MAX:
                 raise DjangoValidationError("too long")
             URLValidator(schemes=["http", "https"])(url)
         except DjangoValidationError:
-            errors["webhook_url"] = [
-                f"An http:// or https:// address (at most {URL_MAX} characters)."
+            errors["webhook_url"] = [f"An https:// address (at most {URL_MAX} characters)."]
+        else:
+            try:
+                outbound.url_check(url)
+            except outbound.OutboundRefused as refused:
+                errors["webhook_url"] = [str(refused)]
+        if (data.webhook_secret or "").strip() and len(secret) < WEBHOOK_SECRET_MIN:
+            errors["webhook_secret"] = [
+                f"At least {WEBHOOK_SECRET_MIN} characters; the receiver checks the signature "
+                "made with it."
+            ]
+        elif not secret and not settings.INTELLIGENCE_WEBHOOK_SECRET:
+            errors["webhook_secret"] = [
+                "A webhook needs a secret to sign its requests with (at least "
+                f"{WEBHOOK_SECRET_MIN} characters); give the same one to the receiver."
             ]
     if not (data.store_results or data.broadcast or data.flag or url):
         errors["__all__"] = [
@@ -261,6 +280,7 @@ def _clean_rule(data: RuleInput, *, rule: Rule | None = None) -> _CleanRule:
             "store_results": bool(data.store_results),
             "broadcast": bool(data.broadcast),
             "webhook_url": url,
+            "webhook_secret": secret if url else "",
             **condition,
         },
         operators=operators,
