@@ -16,4 +16,5 @@ urlpatterns = [
     path("", include("apps.wrapup.api.views")),
     path("", include("apps.floor.api")),
     path("coaching/", include("apps.coaching.api.urls")),
+    path("audit/", include("apps.audit.api.urls")),
 ]

@@ -30,6 +30,7 @@ urlpatterns = [
     path("conversations/", include("apps.wrapup.urls")),
     path("live/", include("apps.floor.urls")),
     path("coaching/", include("apps.coaching.urls")),
+    path("audit/", include("apps.audit.urls")),
     path("api/", include("ccportal.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -115,6 +115,9 @@ FEATURES: dict[str, set[str]] = {
     "coaching_coverage": {Role.ADMIN, Role.SUPERVISOR},
     # Dashboards and exports, within one's scope (agents: their own figures).
     "insights": {Role.ADMIN, Role.QA_ANALYST, Role.COACH, Role.SUPERVISOR, Role.AGENT},
+    # The audit trail: every change to what people configure and decide, and who made it
+    # (snapshots hold fields not every viewer of an object may read, e.g. private notes).
+    "audit": {Role.ADMIN},
 }
 
 

@@ -1,6 +1,7 @@
 """ccportal settings, one module per concern; every value comes from the environment."""
 
 from .api import *  # noqa: F403
+from .audit import *  # noqa: F403
 from .base import *  # noqa: F403
 from .insights import *  # noqa: F403
 from .intelligence import *  # noqa: F403

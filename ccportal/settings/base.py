@@ -40,6 +40,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    "pgtrigger",
+    "pghistory",
     "apps.common",
     "apps.accounts",
     "apps.conversations",
@@ -55,6 +57,7 @@ INSTALLED_APPS = [
     "apps.insights",
     "apps.demo",
     "apps.live",
+    "apps.audit",
 ]
 
 MIDDLEWARE = [
@@ -64,6 +67,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Who, where and how for every row change the request makes (apps/audit).
+    "apps.audit.middleware.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "apps.common.middleware.ApplicationErrorPages",
