@@ -142,7 +142,8 @@ def _snapshots(rows: Sequence[dict[str, Any]]) -> dict[tuple[str, int], tuple[An
         by_kind[row["audit_kind"]].append(row["pgh_id"])
     if not by_kind:
         return {}
-    parts, params = [], []
+    parts: list[str] = []
+    params: list[Any] = []
     for kind, ids in by_kind.items():
         table = connection.ops.quote_name(BY_SLUG[kind].table)
         parts.append(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
@@ -17,8 +19,8 @@ from .forms import AuditFilterForm
 from .tracked import BY_SLUG
 
 
-def _page(request: HttpRequest, rows: object) -> tuple[object, list[selectors.Event], object]:
-    paginator = Paginator(rows, settings.AUDIT_PAGE_SIZE)  # type: ignore[arg-type]
+def _page(request: HttpRequest, rows: Any) -> tuple[Any, list[selectors.Event], Any]:
+    paginator: Paginator[Any] = Paginator(rows, settings.AUDIT_PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
     return (
         page,
@@ -43,7 +45,7 @@ def audit_list(request: HttpRequest) -> HttpResponse:
 
 
 @page_for("audit")
-def audit_csv(request: HttpRequest) -> HttpResponse:
+def audit_csv(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     form = AuditFilterForm(request.GET)
     if not form.is_valid():
         context = {"form": form, "section": "audit", "page": None, "events": []}

@@ -5,7 +5,7 @@ from rest_framework import serializers
 
 class ChangeSerializer(serializers.Serializer):  # type: ignore[type-arg]
     field = serializers.CharField(source="column")
-    label = serializers.CharField(source="field")
+    name = serializers.CharField(source="field")
     before = serializers.JSONField()
     after = serializers.JSONField()
 
@@ -17,7 +17,7 @@ class EventSerializer(serializers.Serializer):  # type: ignore[type-arg]
     at = serializers.DateTimeField()
     actor_id = serializers.IntegerField(allow_null=True)
     actor = serializers.CharField(source="actor_name")
-    source = serializers.CharField()
+    origin = serializers.CharField(source="source")  # "POST /rules/…", "task …", "command …"
     reason = serializers.CharField()
-    context = serializers.DictField()
+    metadata = serializers.DictField(source="context")  # the whole context recorded
     changes = ChangeSerializer(many=True)

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from django import template
+from django.utils import timezone
 
 register = template.Library()
 
@@ -17,5 +19,10 @@ def audit_value(value: Any) -> str:
         return "—"
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, str) and len(value) >= 25 and value[10:11] == "T":
+        try:  # a snapshot's timestamp (ISO 8601, UTC): shown in the portal's time zone
+            return timezone.localtime(datetime.fromisoformat(value)).strftime("%b %-d, %Y %H:%M:%S")
+        except ValueError:
+            pass
     text = value if isinstance(value, str) else json.dumps(value, default=str)
     return text if len(text) <= _LONG else text[: _LONG - 1] + "…"
