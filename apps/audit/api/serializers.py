@@ -3,14 +3,14 @@ from __future__ import annotations
 from rest_framework import serializers
 
 
-class ChangeSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class AuditChangeSerializer(serializers.Serializer):  # type: ignore[type-arg]
     field = serializers.CharField(source="column")
     name = serializers.CharField(source="field")
     before = serializers.JSONField()
     after = serializers.JSONField()
 
 
-class EventSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class AuditEventSerializer(serializers.Serializer):  # type: ignore[type-arg]
     kind = serializers.CharField()
     object_id = serializers.CharField()
     action = serializers.ChoiceField(choices=["insert", "update", "delete"])
@@ -20,4 +20,4 @@ class EventSerializer(serializers.Serializer):  # type: ignore[type-arg]
     origin = serializers.CharField(source="source")  # "POST /rules/…", "task …", "command …"
     reason = serializers.CharField()
     metadata = serializers.DictField(source="context")  # the whole context recorded
-    changes = ChangeSerializer(many=True)
+    changes = AuditChangeSerializer(many=True)

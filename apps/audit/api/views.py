@@ -16,7 +16,7 @@ from apps.accounts.scoping import can_use
 
 from .. import selectors
 from ..forms import AuditFilterForm
-from .serializers import EventSerializer
+from .serializers import AuditEventSerializer
 
 
 class CanAudit(BasePermission):
@@ -29,7 +29,7 @@ _STR, _INT, _DATE = OpenApiTypes.STR, OpenApiTypes.INT, OpenApiTypes.DATE
 
 class EventListView(GenericAPIView):  # type: ignore[type-arg]
     permission_classes = [IsAuthenticated, CanAudit]
-    serializer_class = EventSerializer
+    serializer_class = AuditEventSerializer
     filter_backends: list[Any] = []
 
     @extend_schema(
@@ -57,4 +57,4 @@ class EventListView(GenericAPIView):  # type: ignore[type-arg]
             return Response({"count": 0, "next": None, "previous": None, "results": []})
         page = self.paginate_queryset(selectors.events(filters))  # type: ignore[arg-type]
         events = selectors.event_rows(page or [])
-        return self.get_paginated_response(EventSerializer(events, many=True).data)
+        return self.get_paginated_response(AuditEventSerializer(events, many=True).data)
