@@ -165,3 +165,23 @@ def test_rubric_version_history_includes_its_criteria(world):
 
     assert {"rubric-version", "section", "criterion"} <= kinds
     assert RubricVersionEvent.objects.filter(pgh_obj_id=version.pk).exists()
+
+
+def test_api_writes_with_a_token_are_attributed_to_its_user(world):
+    from django.test import Client
+    from rest_framework.authtoken.models import Token
+
+    token = Token.objects.create(user=world.admin)
+    client = Client(HTTP_AUTHORIZATION=f"Token {token.key}")
+
+    response = client.post(
+        "/api/knowledge/",
+        {"title": "Lost card", "body": "Freeze it in the app.", "tags": []},
+        content_type="application/json",
+    )
+
+    assert response.status_code == 201, response.content
+    created = _history("article", response.json()["id"])[0]
+    assert created.action == "insert"
+    assert created.actor_id == world.admin.pk  # set by DRF in the view, after the middleware
+    assert created.source == "POST /api/knowledge/"
