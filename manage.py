@@ -19,7 +19,10 @@ def main() -> None:
         sys.exit(devstack(["exec", "--", sys.executable, *sys.argv]))
     from django.core.management import execute_from_command_line
 
-    execute_from_command_line(sys.argv)
+    from ccportal.auditing import command_context
+
+    with command_context(sys.argv):  # the audit trail names the command that changed a row
+        execute_from_command_line(sys.argv)
 
 
 if __name__ == "__main__":

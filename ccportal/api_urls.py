@@ -17,4 +17,5 @@ urlpatterns = [
     path("", include("apps.floor.api")),
     path("", include("apps.privacy.api")),
     path("coaching/", include("apps.coaching.api.urls")),
+    path("audit/", include("apps.audit.api.urls")),
 ]

@@ -7,7 +7,10 @@ from enum import StrEnum
 
 from celery import Celery
 from celery.schedules import crontab
+from celery.signals import task_postrun, task_prerun
 from kombu import Queue
+
+from ccportal.auditing import task_finished, task_started
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ccportal.settings")
 
@@ -117,3 +120,6 @@ app.conf.beat_schedule = {
     },
 }
 app.autodiscover_tasks()
+# The audit trail names the task that changed a row (ccportal/auditing.py).
+task_prerun.connect(task_started, weak=False)
+task_postrun.connect(task_finished, weak=False)

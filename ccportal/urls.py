@@ -51,6 +51,7 @@ urlpatterns = [
     path("live/", include("apps.floor.urls")),
     path("coaching/", include("apps.coaching.urls")),
     path("privacy/", include("apps.privacy.urls")),
+    path("audit/", include("apps.audit.urls")),
     path("api/", include("ccportal.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves Swagger UI's setup script as a request of its own (no inline script).

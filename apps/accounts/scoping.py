@@ -123,6 +123,9 @@ FEATURES: dict[str, set[str]] = {
     "insights": {Role.ADMIN, Role.QA_ANALYST, Role.COACH, Role.SUPERVISOR, Role.AGENT},
     # Retention schedules and customers' erasure requests (apps/privacy).
     "privacy": {Role.ADMIN},
+    # The audit trail: every change to what people configure and decide, and who made it
+    # (snapshots hold fields not every viewer of an object may read, e.g. private notes).
+    "audit": {Role.ADMIN},
 }
 
 

@@ -26,6 +26,7 @@ from django.utils import timezone
 from apps.accounts import services as accounts
 from apps.accounts.scoping import can_use
 from apps.accounts.selectors import signed_in
+from apps.audit import services as audit
 from apps.coaching.services import privacy as coaching
 from apps.common.errors import NotFound, PermissionDenied, ValidationFailed
 from apps.common.redaction import PHONE_REGION
@@ -202,9 +203,7 @@ def _ids(targets: Targets, key: str) -> list[int]:
 
 
 # In order; names are stored in ``steps_done``, so renaming one re-runs it on resumed requests.
-# The audit history (apps/audit, pghistory snapshots of reviews, memory...) and the transcript
-# access log are other parts of issue 16: the integrator adds their steps here, e.g.
-# ("audit_history", lambda t: audit.history_erase(conversation_ids=..., profile_ids=...)).
+# The transcript access log is not a step: it holds who read what and why, no customer text.
 STEPS: tuple[tuple[str, Step], ...] = (
     (
         "conversations",
@@ -243,6 +242,13 @@ STEPS: tuple[tuple[str, Step], ...] = (
         ),
     ),
     ("inbox", lambda t: {"inbox_events": inbox_services.inbox_erase(ids=_ids(t, "inbox"))}),
+    # The audit trail's snapshots of what the steps above changed (memory, reviews, ...).
+    (
+        "audit_history",
+        lambda t: audit.history_erase(
+            conversation_ids=_ids(t, "conversations"), profile_ids=_ids(t, "profiles")
+        ),
+    ),
     # Last: the facts are recomputed from what is left (a handoff's reason went).
     ("insights", lambda t: _facts_refresh(_ids(t, "conversations"))),
 )

@@ -24,6 +24,7 @@ from django.db.models import Max, ProtectedError
 from django.utils import timezone
 from django.utils.text import slugify
 
+from apps.common.audit import audit_reason
 from apps.common.errors import PermissionDenied, ValidationFailed
 
 from .choices import AuditAction, VersionStatus
@@ -228,6 +229,7 @@ def _replace_content(version: RubricVersion, sections: list[dict[str, Any]]) -> 
     )
 
 
+@audit_reason(lambda kwargs: kwargs["version"].notes)  # what the version changes, and why
 @transaction.atomic
 def version_publish(*, version: RubricVersion, actor: Any) -> RubricVersion:
     """Publish a draft after full validation; the previously published version is retired.

@@ -2,6 +2,7 @@
 
 from .access import *  # noqa: F403
 from .api import *  # noqa: F403
+from .audit import *  # noqa: F403
 from .auth import *  # noqa: F403
 from .base import *  # noqa: F403
 from .guards import *  # noqa: F403

@@ -41,6 +41,8 @@ INSTALLED_APPS = [
     "channels",
     "axes",
     "csp",
+    "pgtrigger",
+    "pghistory",
     "apps.common",
     "apps.accounts",
     "apps.conversations",
@@ -57,6 +59,7 @@ INSTALLED_APPS = [
     "apps.privacy",
     "apps.demo",
     "apps.live",
+    "apps.audit",
 ]
 
 MIDDLEWARE = [
@@ -68,6 +71,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Who, where and how for every row change the request makes (apps/audit).
+    "apps.audit.middleware.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # After sessions, auth and messages: signs out an idle session (SESSION_IDLE_TIMEOUT_SECONDS).
     "apps.accounts.middleware.SessionIdleTimeout",

@@ -155,6 +155,7 @@ def test_erasure_by_phone_number_leaves_no_trace_of_the_customer(world, customer
         "conversations.Participant.addresses",
         "knowledge.Observation.text",
         "knowledge.ObservationDeletion.text",
+        "audit.ObservationEvent.text",  # the audit trail's snapshot of the memory
         "live.LiveEvent.payload",
         "qa.ReviewAnswer.comment",
         "coaching.EvidencePin.comment",

@@ -37,7 +37,7 @@ def test_erasure_page_files_a_request_and_shows_its_progress(world):
     assert erasure.requested_by == world.admin
     assert number not in str(erasure.targets) and number not in erasure.identifier_hash
     detail = client.get(response["Location"]).content.decode()
-    assert "Waiting" in detail and "0 of 12 steps" in detail
+    assert "Waiting" in detail and "0 of 13 steps" in detail
 
 
 def test_erasure_page_explains_a_profile_that_does_not_exist(world):

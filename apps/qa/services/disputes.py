@@ -16,6 +16,7 @@ from django.utils import timezone
 from apps.accounts import selectors as accounts
 from apps.accounts.choices import Role
 from apps.accounts.scoping import can_use
+from apps.common.audit import audit_reason
 from apps.common.changes import conversations_changed
 from apps.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 
@@ -47,6 +48,7 @@ def dispute_deadline(review: Review) -> Any:
     return review.release_at + timedelta(days=settings.QA_DISPUTE_WINDOW_DAYS)
 
 
+@audit_reason()
 @transaction.atomic
 def dispute_open(
     *,
@@ -151,6 +153,7 @@ def may_decide(user: Any, review: Review) -> bool:
     return can_use(user, "qa_decide") and review.reviewer_id != user.pk
 
 
+@audit_reason()
 @transaction.atomic
 def dispute_decide(
     *,

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from apps.accounts import selectors as accounts
 from apps.accounts.scoping import can_use
+from apps.common.audit import audit_reason
 from apps.common.changes import conversations_changed
 from apps.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from apps.conversations import selectors as conversations
@@ -519,6 +520,7 @@ def _count_message(problems: dict[str, list[str]]) -> str:
     return f"{n} thing{'s' if n != 1 else ''} to finish before submitting."
 
 
+@audit_reason()
 @transaction.atomic
 def review_revise(
     *,
