@@ -256,3 +256,10 @@ def csv_rows(filters: EventFilters, *, batch: int = 500) -> Iterator[list[str]]:
                 json.dumps(changes, sort_keys=True, default=str),
             ]
         offset += batch
+
+
+def events_older_count(*, before: datetime) -> int:
+    """How many events, in all the trail's tables, are older than ``before`` (retention)."""
+    return sum(
+        tracked.events.objects.filter(pgh_created_at__lt=before).count() for tracked in TRACKED
+    )

@@ -93,3 +93,22 @@ def history_erase(*, conversation_ids: Sequence[int], profile_ids: Sequence[int]
             }
             anonymised += queryset.filter(has_words).update(**blanked)
     return {"audit_events_deleted": deleted, "audit_events_anonymised": anonymised}
+
+
+@transaction.atomic
+def events_purge_batch(*, before: datetime, limit: int) -> int:
+    """The nightly retention run's step (apps/privacy): up to ``limit`` of the oldest events
+    older than ``before``, table by table, in one short transaction; 0 when none is left."""
+    deleted = 0
+    for tracked in TRACKED:
+        if deleted >= limit:
+            break
+        with pgtrigger.ignore(f"{tracked.events._meta.label}:append_only"):
+            ids = list(
+                tracked.events.objects.filter(pgh_created_at__lt=before)
+                .order_by("pgh_id")
+                .values_list("pgh_id", flat=True)[: limit - deleted]
+            )
+            if ids:
+                deleted += tracked.events.objects.filter(pgh_id__in=ids).delete()[0]
+    return deleted

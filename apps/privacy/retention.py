@@ -18,6 +18,8 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from apps.audit import selectors as audit_selectors
+from apps.audit import services as audit_services
 from apps.conversations import selectors as conversations
 from apps.conversations import services as conversation_services
 from apps.intelligence.selectors import privacy as intelligence
@@ -113,12 +115,24 @@ KINDS: tuple[RetentionKind, ...] = (
         action=Action.PURGE,
         why=(
             "Who read which transcript, how and why: kept as long as the schedule says, then "
-            "deleted whole (the table refuses any other change, docs/security.md)."
+            "deleted whole (the table refuses any other change)."
         ),
         due=lambda before: conversations.access_log_older(before=before).count(),
         batch=lambda before, limit: conversation_services.access_log_purge_batch(
             before=before, limit=limit
         ),
+    ),
+    RetentionKind(
+        key="audit",
+        label="Audit trail",
+        setting="RETENTION_AUDIT_DAYS",
+        action=Action.PURGE,
+        why=(
+            "Who changed which rule, rubric, review, setting or user, and how: deleted whole "
+            "once past its schedule (the trail refuses any other change)."
+        ),
+        due=lambda before: audit_selectors.events_older_count(before=before),
+        batch=lambda before, limit: audit_services.events_purge_batch(before=before, limit=limit),
     ),
 )
 

@@ -30,5 +30,8 @@ RETENTION_REVIEWS_DAYS = _days("RETENTION_REVIEWS_DAYS")
 # The transcript access log (who read which transcript, how, why): deleted whole. Kept for ever
 # by default; audits of access usually ask for a year or more.
 RETENTION_ACCESS_LOG_DAYS = _days("RETENTION_ACCESS_LOG_DAYS")
+# The audit trail (apps/audit): every change to what people configure and decide. Kept for ever
+# by default; regulators often ask for several years.
+RETENTION_AUDIT_DAYS = _days("RETENTION_AUDIT_DAYS")
 # Rows handled in one transaction by the nightly run (short locks on a first, large purge).
 RETENTION_BATCH_SIZE = get_int("RETENTION_BATCH_SIZE", 2000, minimum=1)

@@ -54,6 +54,7 @@ def test_retention_keeps_everything_by_default_but_the_settled_inbox(world, old_
         "reviews": None,
         "inbox": 0,
         "access_log": None,
+        "audit": None,
     }
     assert retention_run() == {"inbox": 0}
 
@@ -201,6 +202,31 @@ def test_access_log_retention_deletes_old_reads_through_the_append_only_guard(
     assert retention_run()["access_log"] == 1
     assert list(TranscriptAccess.objects.values_list("conversation_id", flat=True)) == [new.pk]
     assert retention_run()["access_log"] == 0
+
+
+def test_audit_retention_deletes_old_events_in_batches_through_the_append_only_guard(
+    settings, world
+):
+    from apps.audit.models import TeamEvent
+
+    for name in ("East", "West", "Central"):
+        builders.make_team(name=name)  # each insert is an event of the trail
+    old = list(TeamEvent.objects.order_by("pgh_id").values_list("pgh_id", flat=True))[:2]
+    with connection.cursor() as cursor:  # age two events as a restore from a backup would
+        cursor.execute("ALTER TABLE audit_teamevent DISABLE TRIGGER USER")
+        cursor.execute(
+            "UPDATE audit_teamevent SET pgh_created_at = now() - interval '400 days' "
+            "WHERE pgh_id = ANY(%s)",
+            [old],
+        )
+        cursor.execute("ALTER TABLE audit_teamevent ENABLE TRIGGER USER")
+    settings.RETENTION_AUDIT_DAYS = 365
+
+    assert _counts()["audit"] == 2
+    assert retention_run(limit=1)["audit"] == 2  # two batches of one
+    assert not TeamEvent.objects.filter(pgh_id__in=old).exists()
+    assert TeamEvent.objects.exists()  # the recent ones stay
+    assert retention_run()["audit"] == 0
 
 
 def test_retention_dry_run_prints_counts_and_changes_nothing(settings, world, old_and_new):

@@ -20,7 +20,7 @@ def test_retention_page_shows_each_kind_with_its_schedule(settings, world):
 
     page = login(world.admin).get("/privacy/").content.decode()
 
-    assert page.count('data-testid="retention-row"') == 5
+    assert page.count('data-testid="retention-row"') == 6
     assert "RETENTION_TRANSCRIPTS_DAYS" in page and "90 days" in page
     assert "For ever" in page  # reviews, operator results
 
