@@ -7,6 +7,7 @@ endpoint is asked about an object of the demo data, reached through its list end
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from urllib.parse import quote, urlencode
@@ -133,6 +134,8 @@ def test_no_id_in_the_path_answers_a_server_error(admin_client, path):
 # FUZZ_EXAMPLES=50 runs deeper (bench/fuzz_api.py prints the figures).
 
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "1"))
+# bench/fuzz_api.py reads how many requests were sent and how they were answered.
+STATS: dict[str, int] = {}
 SCHEMA = schemathesis.openapi.from_dict(SchemaGenerator().get_schema(request=None, public=True))
 API_OPERATIONS = {op.label: op for op in (result.ok() for result in SCHEMA.get_all_operations())}
 
@@ -267,7 +270,10 @@ def leaks(world: FuzzWorld, persona: str, method: str, path: str, path_id, respo
 @pytest.fixture(scope="module")
 def listing_ids():
     """Ids of real objects for each detail path, found through its listing as the admin."""
-    return {}
+    yield {}
+    if path := os.environ.get("FUZZ_STATS"):
+        with open(path, "w") as out:
+            json.dump(STATS, out)
 
 
 def _path_ids(admin_client, world: FuzzWorld, path: str, cache: dict) -> list[int]:
@@ -315,6 +321,9 @@ def test_every_operation_as_every_persona_answers_below_500_within_scope(
             case.path_parameters[first.group(1)] = path_id
         for persona in PERSONAS:
             response = _send(clients[persona], case)
+            STATS[f"{response.status_code // 100}xx"] = (
+                STATS.get(f"{response.status_code // 100}xx", 0) + 1
+            )
             body = "" if isinstance(case.body, NotSet) else f" {case.body!r}"
             where = f"{case.method} {case.formatted_path} {case.query}{body} as {persona}"
             assert response.status_code < 500 or documented(response.status_code), (
