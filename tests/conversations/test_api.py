@@ -440,6 +440,14 @@ def test_schema_is_a_valid_openapi_document_with_the_filters_documented(world, c
     )
 
 
+@pytest.mark.parametrize("path", ["/api/schema/", "/api/docs/", "/api/redoc/"])
+def test_schema_and_its_docs_are_refused_to_the_anonymous_and_the_outsider(world, client, path):
+    # They were open to anyone, signed in or not (found by tests/common/test_role_matrix.py).
+    assert client.get(path).status_code in (401, 403)
+    client.force_login(world.outsider)
+    assert client.get(path).status_code == 403
+
+
 def test_schema_generates_without_warnings_and_validates(tmp_path):
     # Fails on any drf-spectacular warning, e.g. an unresolvable field or filter type.
     call_command(
