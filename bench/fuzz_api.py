@@ -1,10 +1,10 @@
 """A deeper run of the API fuzz test: every operation, as every persona, FUZZ_EXAMPLES cases each.
 
-    python bench/fuzz_api.py [examples]      # default 25; prints the figures for docs/reliability.md
+    python bench/fuzz_api.py [examples]    # default 25; figures for docs/reliability.md
 
 It runs ``tests/common/test_api_fuzz.py::test_every_operation_as_every_persona_...`` with pytest
 (against the test database of DATABASE_URL, as the tests do) and prints: operations, requests
-sent (cases × personas), answers by class, and the failing operations (a 5xx, or an id outside
+sent (cases times personas), answers by class, and the failing operations (a 5xx, or an id outside
 the persona's scope).
 """
 
@@ -41,11 +41,13 @@ def main() -> int:
     summary = run.stdout.strip().splitlines()[-1] if run.stdout.strip() else run.stderr[-2000:]
     print(f"examples per operation and persona: {examples}")
     print(f"pytest: {summary} ({seconds:.0f} s)")
-    print(
-        f"requests: {sum(stats.values())} ({', '.join(f'{k}: {v}' for k, v in sorted(stats.items()))})"
-    )
+    classes = ", ".join(f"{name}: {count}" for name, count in sorted(stats.items()))
+    print(f"requests: {sum(stats.values())} ({classes})")
     for line in failed:
         print(line)
+    for line in run.stdout.splitlines():  # what each failure was: the request and the answer
+        if "AssertionError: " in line and line.lstrip(" |E").startswith("AssertionError"):
+            print("   ", line.lstrip(" |E")[:400])
     return run.returncode
 
 

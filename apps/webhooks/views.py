@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 from . import services
 from .choices import EventStatus, Source
 from .handlers import orchestrator, relay
+from .parsing import PayloadError
 from .signature import public_url, verify
 
 logger = logging.getLogger(__name__)
@@ -168,6 +169,13 @@ def _relay_answer(stored: services.Stored, params: dict[str, Any]) -> HttpRespon
     """Twilio waits for the TwiML of a <Connect action>: apply it now (idempotently) and answer."""
     try:
         outcome, twiml = relay.respond(params)
+    except PayloadError as exc:  # nothing to act on (no CallSid...): the fallback, no alarm
+        logger.warning("relay action not applicable, answering the fallback: %s", exc)
+        if stored.event_id:
+            services.inbox_event_settle(
+                event_id=stored.event_id, status=EventStatus.FAILED, error=str(exc)
+            )
+        return HttpResponse(relay.fallback_twiml(params), content_type="text/xml")
     except Exception as exc:  # the caller must still reach a human
         logger.exception("relay action failed; answering the fallback")
         if stored.event_id:
