@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, DataError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -169,7 +169,8 @@ def _relay_answer(stored: services.Stored, params: dict[str, Any]) -> HttpRespon
     """Twilio waits for the TwiML of a <Connect action>: apply it now (idempotently) and answer."""
     try:
         outcome, twiml = relay.respond(params)
-    except PayloadError as exc:  # nothing to act on (no CallSid...): the fallback, no alarm
+    except (PayloadError, DataError) as exc:
+        # Nothing to act on (no CallSid, a value no column holds): the fallback, no alarm.
         logger.warning("relay action not applicable, answering the fallback: %s", exc)
         if stored.event_id:
             services.inbox_event_settle(

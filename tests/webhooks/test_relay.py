@@ -396,3 +396,11 @@ def test_handoff_data_with_an_escaped_nul_records_the_handoff_without_it(twilio)
     deliver(twilio, action(handoff_data=json.dumps({**HANDOFF_DATA, "reason": "bill\x00ing"})))
     handoff = Handoff.objects.get()
     assert handoff.reason == "billing"
+
+
+def test_a_session_status_too_long_for_its_column_answers_the_fallback_and_fails_the_event(twilio):
+    # Found by tests/webhooks/test_fuzz.py: logged as a crash of the handler.
+    response = deliver(twilio, action(session_status="ended" + "x" * 40))
+    _, _, attributes = enqueued_task(response)
+    assert attributes["reasonCode"] == "relay-failed"
+    assert InboundEvent.objects.get().status == "failed"
