@@ -22,8 +22,7 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.core import NotSet
 
-from apps.accounts.models import User
-from tests.fixtures.fuzz_world import PERSONAS, FuzzWorld, world_in_rollback
+from tests.fixtures.fuzz_world import PERSONAS, FuzzWorld, PersonaClients, world_in_rollback
 
 pytestmark = pytest.mark.django_db
 
@@ -59,9 +58,8 @@ def fuzz_world(django_db_setup, django_db_blocker):
 
 
 @pytest.fixture
-def admin_client(client, db, fuzz_world):
-    client.force_login(User.objects.get(pk=fuzz_world.users["admin"]))
-    return client
+def admin_client(db, persona_clients):
+    return persona_clients["admin"]
 
 
 def _concrete(client, path: str) -> str | None:
@@ -173,24 +171,10 @@ REFERENCES = {
 
 
 @pytest.fixture(scope="module")
-def persona_sessions(fuzz_world, django_db_blocker):
-    """A session cookie per signed-in persona, made once in the module's transaction."""
-    cookies = {}
+def persona_clients(fuzz_world, django_db_blocker):
+    """A client per persona, signed in once in the module's transaction."""
     with django_db_blocker.unblock():
-        for persona in PERSONAS:
-            user = fuzz_world.user(persona)
-            if user is not None:
-                client = Client()
-                client.force_login(user)
-                cookies[persona] = client.cookies
-    return cookies
-
-
-def _client(persona_sessions, persona: str) -> Client:
-    client = Client()
-    if persona in persona_sessions:
-        client.cookies = persona_sessions[persona]
-    return client
+        return PersonaClients(fuzz_world)
 
 
 def _send(client: Client, case):
@@ -292,12 +276,11 @@ def _path_ids(admin_client, world: FuzzWorld, path: str, cache: dict) -> list[in
 
 @pytest.mark.parametrize("label", sorted(API_OPERATIONS))
 def test_every_operation_as_every_persona_answers_below_500_within_scope(
-    label, fuzz_world, persona_sessions, admin_client, listing_ids
+    label, fuzz_world, persona_clients, admin_client, listing_ids
 ):
     operation = API_OPERATIONS[label]
     first = re.search(r"{(\w+)}", operation.path)
     ids = _path_ids(admin_client, fuzz_world, operation.path, listing_ids)
-    clients = {persona: _client(persona_sessions, persona) for persona in PERSONAS}
     cases = st.one_of(
         operation.as_strategy(GenerationMode.POSITIVE),
         operation.as_strategy(GenerationMode.NEGATIVE),
@@ -320,7 +303,7 @@ def test_every_operation_as_every_persona_answers_below_500_within_scope(
         if first is not None and path_id is not None:
             case.path_parameters[first.group(1)] = path_id
         for persona in PERSONAS:
-            response = _send(clients[persona], case)
+            response = _send(persona_clients[persona], case)
             STATS[f"{response.status_code // 100}xx"] = (
                 STATS.get(f"{response.status_code // 100}xx", 0) + 1
             )

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from http.cookies import SimpleCookie
 
 import pytest
 from django.conf import settings
@@ -26,7 +25,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
 from ccportal.routing import websocket_urlpatterns
-from tests.fixtures.fuzz_world import PERSONAS, FuzzWorld, persona_cookies, world_in_rollback
+from tests.fixtures.fuzz_world import PERSONAS, FuzzWorld, PersonaClients, world_in_rollback
 
 pytestmark = pytest.mark.django_db
 
@@ -364,7 +363,7 @@ def test_every_route_has_a_decision():
 def matrix_world(django_db_setup, django_db_blocker):
     with world_in_rollback(django_db_blocker) as world:
         world.objects = _linda_objects(world)
-        world.cookies = persona_cookies(world)
+        world.clients = PersonaClients(world)
         yield world
 
 
@@ -560,16 +559,6 @@ def _url(route: Route, objects: dict) -> str:
     return reverse(route.name, kwargs=_kwargs(route, objects))
 
 
-def _clients(world) -> dict[str, Client]:
-    clients = {}
-    for persona in PERSONAS:
-        client = Client()
-        if persona in world.cookies:  # a copy: signing out must not end the shared session
-            client.cookies = SimpleCookie(world.cookies[persona].output(header=""))
-        clients[persona] = client
-    return clients
-
-
 HTTP_ROUTES = [r for r in ROUTES if EXPECTED.get(r.name) not in ("websocket", "signed-only")]
 
 
@@ -577,10 +566,9 @@ HTTP_ROUTES = [r for r in ROUTES if EXPECTED.get(r.name) not in ("websocket", "s
 def test_each_persona_opens_exactly_the_routes_the_table_allows(route, matrix_world):
     rule = EXPECTED.get(route.name)
     url = _url(route, matrix_world.objects)
-    clients = _clients(matrix_world)
     observed = {}
     for persona in PERSONAS:
-        response = _ask(clients[persona], url)
+        response = _ask(matrix_world.clients[persona], url)
         upstream = route.name in UPSTREAM and response.status_code == 503
         assert response.status_code < 500 or upstream, f"{url} as {persona}: {response.status_code}"
         observed[persona] = not _refused(response)
@@ -611,6 +599,6 @@ SIGNED_ONLY = [r for r in ROUTES if EXPECTED.get(r.name) == "signed-only"]
 @pytest.mark.parametrize("route", SIGNED_ONLY, ids=[r.name for r in SIGNED_ONLY])
 def test_a_webhook_refuses_everyone_without_a_twilio_signature(route, matrix_world):
     url = reverse(route.name)
-    for persona, client in _clients(matrix_world).items():
-        response = client.post(url, {"EventType": "x"})
+    for persona in PERSONAS:
+        response = matrix_world.clients[persona].post(url, {"EventType": "x"})
         assert response.status_code == 403, (url, persona, response.status_code)
