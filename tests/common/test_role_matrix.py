@@ -525,9 +525,12 @@ def _kwargs(route: Route, objects: dict) -> dict[str, object]:
     }
     if route.name.startswith("rubric-") and "<number>" in route.path:
         values["pk"] = version.rubric_id
-    kwargs = {name: values[name] for name in route.params}
-    assert None not in kwargs.values(), f"no object for {route.name} (/{route.path})"
-    return kwargs
+    missing = [name for name in route.params if values.get(name) is None]
+    assert not missing, (
+        f"{route.name} (/{route.path}): no object for {missing}; add one to _linda_objects and "
+        "its path to PK_OBJECTS (or the parameter to the values in _kwargs)"
+    )
+    return {name: values[name] for name in route.params}
 
 
 LOGIN_PAGES = (resolve_url(settings.LOGIN_URL), reverse("admin:login"))
