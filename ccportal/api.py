@@ -6,10 +6,13 @@ from typing import Any
 
 from rest_framework import exceptions
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from apps.accounts.authentication import CHALLENGE, TokenAuthenticationFailed
+from apps.accounts.scoping import can_use
 from apps.common.errors import ApplicationError
 
 
@@ -37,3 +40,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         response.status_code = 401
         response["WWW-Authenticate"] = f'{CHALLENGE}, error="invalid_token"'
     return response
+
+
+class CanReadApiDocs(BasePermission):
+    """The API schema and its docs pages: for the roles that use the API."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return can_use(request.user, "api_docs")

@@ -32,6 +32,18 @@ def _first(data: dict[str, Any], keys: tuple[str, ...]) -> str:
     return ""
 
 
+def _without_nul(value: Any) -> Any:
+    """``value`` with NUL removed from every string: PostgreSQL's jsonb refuses "\\u0000"
+    (found by tests/webhooks/test_fuzz.py: the handoff failed and the caller got the fallback)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
+    if isinstance(value, dict):
+        return {_without_nul(key): _without_nul(item) for key, item in value.items()}
+    return value
+
+
 def handoff_data_parse(raw: str) -> dict[str, Any]:
     """HandoffData is a JSON string chosen by the virtual agent; anything else is kept as text.
 
@@ -45,6 +57,7 @@ def handoff_data_parse(raw: str) -> dict[str, Any]:
         return {"reason": raw}
     if not isinstance(data, dict):
         return {"reason": raw}
+    data = _without_nul(data)
     nested = data.get("attributes")
     if isinstance(nested, dict):
         data = {**nested, **{k: v for k, v in data.items() if k != "attributes"}}

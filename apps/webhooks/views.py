@@ -18,7 +18,7 @@ import re
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, DataError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -28,6 +28,7 @@ from apps.common.clientip import client_ip
 from . import ratelimit, services
 from .choices import EventStatus, Source
 from .handlers import orchestrator, relay
+from .parsing import PayloadError
 from .signature import public_url, verify
 
 logger = logging.getLogger(__name__)
@@ -228,6 +229,14 @@ def _relay_answer(stored: services.Stored, params: dict[str, Any]) -> HttpRespon
     """Twilio waits for the TwiML of a <Connect action>: apply it now (idempotently) and answer."""
     try:
         outcome, twiml = relay.respond(params)
+    except (PayloadError, DataError) as exc:
+        # Nothing to act on (no CallSid, a value no column holds): the fallback, no alarm.
+        logger.warning("relay action not applicable, answering the fallback: %s", exc)
+        if stored.event_id:
+            services.inbox_event_settle(
+                event_id=stored.event_id, status=EventStatus.FAILED, error=str(exc)
+            )
+        return HttpResponse(relay.fallback_twiml(params), content_type="text/xml")
     except Exception as exc:  # the caller must still reach a human
         logger.exception("relay action failed; answering the fallback")
         if stored.event_id:

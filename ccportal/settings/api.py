@@ -33,6 +33,9 @@ SPECTACULAR_SETTINGS = {
     ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and its docs pages are for the roles that use the API (FEATURES["api_docs"]):
+    # they were open to anyone, signed in or not (found by tests/common/test_role_matrix.py).
+    "SERVE_PERMISSIONS": ["ccportal.api.CanReadApiDocs"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

@@ -590,3 +590,16 @@ def test_a_session_page_with_pinned_lines_is_a_logged_read_of_their_call(
     assert sorted(
         TranscriptAccess.objects.values_list("username", "conversation_id", "channel")
     ) == [("alice", world.north_call.pk, "PAGE"), ("cora", world.north_call.pk, "API")]
+
+
+@pytest.mark.parametrize("action", ["pins", "links"])
+def test_api_pin_or_link_on_a_session_out_of_scope_is_a_404_whatever_the_body(
+    world, planned, client_for, action
+):
+    # A bad body was a 400 before the session was looked up, telling a coach of another team
+    # that the session exists (found by tests/common/test_role_matrix.py).
+    stranger = builders.make_user(username="cody", role=Role.COACH, teams=[world.south])
+    response = client_for(stranger).post(
+        f"/api/coaching/sessions/{planned.pk}/{action}/", {}, content_type="application/json"
+    )
+    assert response.status_code == 404

@@ -422,6 +422,14 @@ def test_schema_is_a_valid_openapi_document_with_the_filters_documented(world, c
     )
 
 
+@pytest.mark.parametrize("path", ["/api/schema/", "/api/docs/", "/api/redoc/"])
+def test_schema_and_its_docs_are_refused_to_the_anonymous_and_the_outsider(world, client, path):
+    # They were open to anyone, signed in or not (found by tests/common/test_role_matrix.py).
+    assert client.get(path).status_code in (401, 403)
+    client.force_login(world.outsider)
+    assert client.get(path).status_code == 403
+
+
 def test_schema_generates_without_warnings_and_validates(tmp_path):
     # Fails on any drf-spectacular warning, e.g. an unresolvable field or filter type.
     call_command(
@@ -525,3 +533,21 @@ def test_an_agent_outside_the_scope_is_refused_like_one_that_does_not_exist(worl
     assert other_team.json()["errors"].keys() == missing.json()["errors"].keys() == {"agent"}
     assert supervisor.get("/api/conversations/", {"team": world.south.pk}).status_code == 400
     assert supervisor.get("/api/conversations/", {"agent": world.agent.pk}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["1783-03-21T15:15:03+19:24", "2026-05-18T10:00:00-23:59", "0001-01-01T00:00:00+10:00"],
+)
+def test_a_date_time_filter_with_any_offset_answers_without_a_500(world, client_for, value):
+    # Found by tests/common/test_api_fuzz.py: PostgreSQL refuses offsets beyond about ±16 h.
+    client = client_for(world.admin)
+    for path, name in [
+        ("/api/communications/", "occurred_after"),
+        ("/api/wrapups/", "saved_after"),
+    ]:
+        response = client.get(path, {name: value})
+        assert response.status_code in (200, 400), (path, response.status_code)
+    late = client.get("/api/communications/", {"occurred_after": "2026-05-18T10:00:00+19:00"})
+    early = client.get("/api/communications/", {"occurred_after": "2026-05-17T15:00:00Z"})
+    assert late.json()["count"] == early.json()["count"]  # the same instant

@@ -329,3 +329,18 @@ def test_malformed_json_is_400_and_kept_as_rejected(twilio, drain):
 def test_json_that_is_not_an_object_is_400(twilio):
     response = post_json(twilio, INTELLIGENCE, None, body=json.dumps([fixture("rule_execution")]))
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize("results", [7, "abc", {"id": "x"}, True])
+def test_operator_results_that_are_not_a_list_are_stored_and_fail_without_a_500(
+    twilio, drain, results
+):
+    # Found by tests/webhooks/test_fuzz.py: a number was a TypeError (500) in the idempotency key.
+    response = post_json(
+        twilio, INTELLIGENCE, {"conversationId": "conv_x", "operatorResults": results}
+    )
+    assert response.status_code == 200
+    drain()
+    event = InboundEvent.objects.get()
+    assert event.status == "failed"
+    assert "operatorResults" in event.error

@@ -324,3 +324,15 @@ def test_missing_fields_are_stored_as_failed_with_a_clear_error(twilio, drain):
 
 def test_get_is_not_allowed(twilio):
     assert twilio.get(ORCHESTRATOR).status_code == 405
+
+
+def test_a_value_too_long_for_its_column_fails_the_event_without_a_retry(twilio, drain):
+    # Found by tests/webhooks/test_fuzz.py: an accountId that is not an id (here an object, as
+    # text longer than the column) was a DataError, retried until the event was dead.
+    payload = fixture("conversation_created", accountId={"not": "an id " * 20})
+    post_json(twilio, ORCHESTRATOR, payload)
+    drain()
+    event = InboundEvent.objects.get()
+    assert event.status == "failed"
+    assert event.attempts == 1
+    assert "too long" in event.error

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import xml.etree.ElementTree as ET
 from typing import Any
 
@@ -377,3 +378,29 @@ def test_missing_call_sid_still_answers_a_fallback_to_a_human(twilio):
     event = InboundEvent.objects.get()
     assert event.status == "failed"
     assert "CallSid" in event.error
+
+
+def test_missing_call_sid_is_a_warning_not_an_error_with_a_traceback(twilio, caplog):
+    # A payload problem, not a crash: the fuzz test (test_fuzz.py) treats a logged traceback
+    # as a crash of the handler.
+    params = {k: v for k, v in action().items() if k != "CallSid"}
+    with caplog.at_level(logging.WARNING, logger="apps.webhooks.views"):
+        deliver(twilio, params)
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
+    assert not caplog.records[0].exc_info
+
+
+def test_handoff_data_with_an_escaped_nul_records_the_handoff_without_it(twilio):
+    # Found by tests/webhooks/test_fuzz.py: PostgreSQL's jsonb refuses "\u0000", so the handoff
+    # was not recorded and the caller got the fallback.
+    deliver(twilio, action(handoff_data=json.dumps({**HANDOFF_DATA, "reason": "bill\x00ing"})))
+    handoff = Handoff.objects.get()
+    assert handoff.reason == "billing"
+
+
+def test_a_session_status_too_long_for_its_column_answers_the_fallback_and_fails_the_event(twilio):
+    # Found by tests/webhooks/test_fuzz.py: logged as a crash of the handler.
+    response = deliver(twilio, action(session_status="ended" + "x" * 40))
+    _, _, attributes = enqueued_task(response)
+    assert attributes["reasonCode"] == "relay-failed"
+    assert InboundEvent.objects.get().status == "failed"

@@ -357,9 +357,9 @@ class SessionViewSet(ScopedReadOnlyViewSet):
     @extend_schema(request=LinkWriteSerializer, responses={201: CoachSessionSerializer})
     @action(detail=True, methods=["post"], filter_backends=[])
     def links(self, request: Request, pk: str | None = None) -> Response:
+        session = self.get_object()  # first: a session out of scope is a 404, whatever the body
         incoming = LinkWriteSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
-        session = self.get_object()
         services.session_link_add(
             user=request.user,
             session=session,
@@ -383,10 +383,12 @@ class SessionViewSet(ScopedReadOnlyViewSet):
     @extend_schema(request=PinWriteSerializer, responses={201: CoachSessionSerializer})
     @action(detail=True, methods=["post"], filter_backends=[])
     def pins(self, request: Request, pk: str | None = None) -> Response:
+        # First: a session out of scope is a 404 whatever the body (it was a 400 for a bad body,
+        # telling the caller the session exists: found by tests/common/test_role_matrix.py).
+        session = self.get_object()
         incoming = PinWriteSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         data = incoming.validated_data
-        session = self.get_object()
         services.evidence_pin_add(
             user=request.user,
             session=session,

@@ -13,7 +13,7 @@ import django_filters
 from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db.models import QuerySet
 
-from ccportal.viewsets import IdFilter
+from ccportal.viewsets import DateTimeFilter, IdFilter
 
 from ..choices import ContentType, ParticipantType
 from ..models import Communication, Participant
@@ -36,12 +36,12 @@ class CommunicationFilter(django_filters.FilterSet):
         field_name="channel", lookup_expr="iexact", label="Channel, e.g. VOICE or SMS"
     )
     content_type = django_filters.ChoiceFilter(choices=ContentType.choices, label="Content type")
-    occurred_after = django_filters.DateTimeFilter(
+    occurred_after = DateTimeFilter(
         field_name="occurred_at",
         lookup_expr="gte",
         label="Occurred at or after (ISO 8601 date or date-time)",
     )
-    occurred_before = django_filters.DateTimeFilter(
+    occurred_before = DateTimeFilter(
         field_name="occurred_at",
         lookup_expr="lt",
         label="Occurred before (ISO 8601 date or date-time)",

@@ -12,9 +12,11 @@ from .base import Outcome
 
 
 def natural_key(payload: Any) -> str | None:
+    results = obj(payload).get("operatorResults")
+    # Anything but a list has no key (it was a 500 for a number: found by test_fuzz.py).
     ids = sorted(
-        text(obj(r).get("id"))
-        for r in obj(payload).get("operatorResults") or []
+        text(r.get("id"))
+        for r in (results if isinstance(results, list) else [])
         if isinstance(r, dict)
     )
     return "results:" + ",".join(ids) if ids and all(ids) else None

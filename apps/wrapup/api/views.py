@@ -19,7 +19,7 @@ from rest_framework.routers import DefaultRouter
 from rest_framework.views import APIView
 
 from apps.conversations import selectors as conversations
-from ccportal.viewsets import ErrorSerializer, IdFilter, ScopedReadOnlyViewSet
+from ccportal.viewsets import ErrorSerializer, IdFilter, IsoDateTimeFilter, ScopedReadOnlyViewSet
 
 from .. import selectors, services
 from ..models import Wrapup
@@ -31,7 +31,7 @@ class WrapupFilter(django_filters.FilterSet):
     conversation = IdFilter(field_name="conversation__id")
     agent = IdFilter(field_name="agent__id")
     outcome = django_filters.CharFilter(field_name="outcome", lookup_expr="iexact")
-    saved_after = django_filters.IsoDateTimeFilter(field_name="saved_at", lookup_expr="gte")
+    saved_after = IsoDateTimeFilter(field_name="saved_at", lookup_expr="gte")
 
     class Meta:
         model = Wrapup
