@@ -29,6 +29,19 @@ from tests.fixtures.fuzz_world import PERSONAS, FuzzWorld, PersonaClients, world
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def _signature_failure_counters():
+    """The unsigned webhook posts below (seven personas, four routes) would pass the
+    rate limit on signature failures (apps/webhooks/ratelimit.py) and get 429 instead of the
+    403 they are about: each test starts with no failures counted."""
+    from apps.webhooks import ratelimit
+
+    ratelimit.reset()
+    yield
+    ratelimit.reset()
+
+
 # Who may open each route: the personas allowed, separated by spaces (everyone else must be
 # refused), or one of the words below. A new route needs one line here.
 #
@@ -45,7 +58,25 @@ ROLES = f"{STAFF} agent"  # every role; not the outsider (no role), nor anyone s
 # API fuzz test, tests/common/test_api_fuzz.py, checks the rows), and a form's target that sends
 # a user back to the page with an error message counts as opened.
 EXPECTED: dict[str, str] = {
+    "access-log": "admin",
+    "access-log-csv": "admin",
     "admin": "admin-site",
+    "api-access-log-list": "admin",
+    "api-audit-events": "admin",
+    "api-privacy-erasure-detail": "admin",
+    "api-privacy-erasures": "admin",
+    "api-privacy-retention": "admin",
+    "api-token-revoke": "admin agent",  # Linda's token: hers, and any admin's to revoke
+    "api-tokens": ROLES,  # one's own tokens
+    "audit-csv": "admin",
+    "audit-list": "admin",
+    "audit-object": "admin",
+    "conversation-access-reason": "admin qa supervisor agent",
+    "conversation-sensitive": "admin qa",
+    "privacy-erasure-detail": "admin",
+    "privacy-erasure-retry": "admin",
+    "privacy-erasures": "admin",
+    "privacy-retention": "admin",
     "api-alert-ack": "admin qa supervisor",
     "api-alerts": "admin qa supervisor coach agent outsider",
     "api-coaching-action-item-detail": "admin qa supervisor agent",
@@ -424,6 +455,10 @@ def _linda_objects(world: FuzzWorld) -> dict[str, object]:
         .order_by("pk")
         .first()
     )
+    from apps.accounts import services as accounts
+    from apps.privacy.models import ErasureRequest
+
+    token = accounts.api_token_create(user=linda.user, name="matrix").token
     version = RubricVersion.objects.get(status="PUBLISHED")
     criterion = version.criteria.order_by("pk").first() if hasattr(version, "criteria") else None
     return {
@@ -456,6 +491,8 @@ def _linda_objects(world: FuzzWorld) -> dict[str, object]:
         "rule": Rule.objects.order_by("pk").first(),
         "execution": RuleExecution.objects.filter(conversation=conversation).order_by("pk").first(),
         "article": KnowledgeArticle.objects.order_by("pk").first(),
+        "token": token,
+        "erasure": ErasureRequest.objects.order_by("pk").first(),
     }
 
 
@@ -495,6 +532,9 @@ PK_OBJECTS = {
     "templates/": "template",
     "coaching/goals/": "goal",
     "goals/": "goal",
+    "tokens/": "token",
+    "erasures/": "erasure",
+    "audit/<kind>/": "rule",  # /audit/rule/<pk>/: a rule's history
 }
 
 
@@ -522,6 +562,7 @@ def _kwargs(route: Route, objects: dict) -> dict[str, object]:
         "action": "hold",
         "link_pk": objects["link"].pk,
         "pin_pk": objects["pin"].pk,
+        "kind": "rule",
     }
     if route.name.startswith("rubric-") and "<number>" in route.path:
         values["pk"] = version.rubric_id

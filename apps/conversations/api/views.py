@@ -18,10 +18,12 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
+from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
+from apps.accounts.scoping import can_use
 from ccportal.viewsets import ErrorSerializer, ScopedReadOnlyViewSet
 
 from .. import access
@@ -188,17 +190,29 @@ class CommunicationViewSet(ScopedReadOnlyViewSet):
         return Response(self.get_serializer(line).data)
 
 
+class ReadsAccessLog(BasePermission):
+    message = "Only admins read the transcript access log."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return can_use(request.user, "access_log")
+
+
 @extend_schema_view(
     list=extend_schema(
         summary="List the transcript access log",
         description="Every read of transcript text, newest first: who, which conversation, "
-        "how (PAGE, API, EXPORT, LIVE), when and why. Admins only; others get an empty list.",
-        responses={200: TranscriptAccessSerializer(many=True), 400: _INVALID_FILTER},
+        "how (PAGE, API, EXPORT, LIVE), when and why. Admins only (403 for anyone else).",
+        responses={
+            200: TranscriptAccessSerializer(many=True),
+            400: _INVALID_FILTER,
+            403: ErrorSerializer,
+        },
     ),
 )
 class TranscriptAccessViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     """The transcript access log (admins), with the page's filters: a list, nothing else."""
 
+    permission_classes = [IsAuthenticated, ReadsAccessLog]
     serializer_class = TranscriptAccessSerializer
     filterset_class = AccessLogFilter
     filter_backends = ScopedReadOnlyViewSet.filter_backends
