@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Func, Q, Value
+from django.db.models import F, Func, Q, QuerySet, Value
 from django.db.models.functions import Extract
 from django.utils import timezone
 
@@ -498,20 +498,22 @@ def conversation_mark_sensitive(
     return conversation
 
 
-@transaction.atomic
-def access_log_purge(*, before: datetime) -> int:
-    """Delete access-log rows older than ``before`` (the retention purge); return how many.
-
-    The one way rows leave the log: the table's trigger refuses a DELETE unless the transaction
-    set ``ccportal.retention = 'on'``, which this does for its own statement only.
-    """
+def _access_log_delete(rows: QuerySet[TranscriptAccess]) -> int:
+    """The one way rows leave the log: the table's trigger refuses a DELETE unless the
+    transaction set ``ccportal.retention = 'on'``, which this does for its own statement only
+    (off again at once, should it run inside a longer transaction; a failed DELETE's rollback
+    undoes the SET LOCAL with it). Call inside a transaction."""
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL ccportal.retention = 'on'")
-        deleted, _ = TranscriptAccess.objects.filter(created_at__lt=before).delete()
-        # Off again at once, should this run inside a longer transaction; if the DELETE failed,
-        # the rollback undoes the SET LOCAL with it.
+        deleted, _ = rows.delete()
         cursor.execute("SET LOCAL ccportal.retention = 'off'")
     return deleted
+
+
+@transaction.atomic
+def access_log_purge(*, before: datetime) -> int:
+    """Delete every access-log row older than ``before`` at once; return how many."""
+    return _access_log_delete(TranscriptAccess.objects.filter(created_at__lt=before))
 
 
 @transaction.atomic
@@ -523,13 +525,7 @@ def access_log_purge_batch(*, before: datetime, limit: int) -> int:
         .order_by("created_at", "id")
         .values_list("id", flat=True)[:limit]
     )
-    if not ids:
-        return 0
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL ccportal.retention = 'on'")
-        deleted, _ = TranscriptAccess.objects.filter(pk__in=ids).delete()
-        cursor.execute("SET LOCAL ccportal.retention = 'off'")
-    return deleted
+    return _access_log_delete(TranscriptAccess.objects.filter(pk__in=ids)) if ids else 0
 
 
 # Retention and erasure (apps/privacy) ------------------------------------------------------------

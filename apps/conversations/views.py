@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,6 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from apps.accounts.decorators import page_for
 from apps.common.errors import ValidationFailed
+from apps.common.spreadsheet import csv_lines
 from apps.live.streams import live_position
 
 from . import access, panels, selectors, services
@@ -206,35 +206,21 @@ def access_log(request: HttpRequest) -> HttpResponse:
     )
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-def _csv_cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    # A spreadsheet runs a cell starting with =, +, - or @ as a formula: quote it.
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
-
-
-def access_log_csv_lines(rows: Any) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    yield writer.writerow(ACCESS_LOG_COLUMNS)
+def access_log_csv_rows(rows: Any) -> Iterator[list[str]]:
+    yield list(ACCESS_LOG_COLUMNS)
     for row in rows.iterator(chunk_size=2000):
-        yield writer.writerow(
-            [
-                row.created_at.isoformat(),
-                _csv_cell(row.username),
-                row.user_id or "",
-                row.conversation_id or "",
-                _csv_cell(row.conversation_twilio_id),
-                row.channel,
-                _csv_cell(row.reason),
-                "true" if row.sensitive else "false",
-                _csv_cell(row.path),
-                row.ip or "",
-            ]
-        )
+        yield [
+            row.created_at.isoformat(),
+            row.username,
+            str(row.user_id or ""),
+            str(row.conversation_id or ""),
+            row.conversation_twilio_id,
+            row.channel,
+            row.reason,
+            "true" if row.sensitive else "false",
+            row.path,
+            row.ip or "",
+        ]
 
 
 @page_for("access_log")
@@ -252,7 +238,7 @@ def access_log_csv(request: HttpRequest) -> HttpResponse | StreamingHttpResponse
             content_type="text/plain; charset=utf-8",
         )
     response = StreamingHttpResponse(
-        access_log_csv_lines(filterset.qs), content_type="text/csv; charset=utf-8"
+        csv_lines(access_log_csv_rows(filterset.qs)), content_type="text/csv; charset=utf-8"
     )
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
     response["Content-Disposition"] = f'attachment; filename="transcript-access-{stamp}.csv"'

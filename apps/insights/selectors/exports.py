@@ -6,12 +6,12 @@ Averages are derived from the period's sums, as on the pages. An empty cell mean
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from django.db.models import QuerySet
+
+from apps.common.spreadsheet import csv_lines  # noqa: F401 (exported: the dashboards' CSVs)
 
 from ..models import ConversationFact
 from .kpis import KPI_BY_KEY, kpi_estimate
@@ -132,30 +132,3 @@ def fact_rows(facts: QuerySet[ConversationFact]) -> Iterator[list[str]]:
             "ended_at": fact.ended_at.isoformat() if fact.ended_at else None,
         }
         yield [_cell(values[c] if c in values else getattr(fact, c)) for c in FACT_COLUMNS]
-
-
-def csv_lines(rows: Iterable[list[str]]) -> Iterator[str]:
-    """CSV text, line by line (for a streaming response)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    for row in rows:
-        writer.writerow([_safe(cell) for cell in row])
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-
-
-def _safe(cell: str) -> str:
-    """Text a spreadsheet would run as a formula (=, +, -, @ first) is quoted with ' first;
-    numbers (a leading minus) are left alone."""
-    if cell and cell[0] in "=+-@\t\r" and not _is_number(cell):
-        return "'" + cell
-    return cell
-
-
-def _is_number(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
