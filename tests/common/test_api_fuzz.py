@@ -24,7 +24,8 @@ from schemathesis.core import NotSet
 
 from tests.fixtures.fuzz_world import PERSONAS, FuzzWorld, PersonaClients, world_in_rollback
 
-pytestmark = pytest.mark.django_db
+# CI runs it on the oldest Python only (pyproject.toml, marker "once"; .ci/run).
+pytestmark = [pytest.mark.django_db, pytest.mark.once]
 
 
 def _get_operations() -> list[tuple[str, list[str]]]:

@@ -27,7 +27,8 @@ from django.utils import timezone
 from ccportal.routing import websocket_urlpatterns
 from tests.fixtures.fuzz_world import PERSONAS, FuzzWorld, PersonaClients, world_in_rollback
 
-pytestmark = pytest.mark.django_db
+# CI runs it on the oldest Python only (pyproject.toml, marker "once"; .ci/run).
+pytestmark = [pytest.mark.django_db, pytest.mark.once]
 
 
 @pytest.fixture(autouse=True)

@@ -13,6 +13,9 @@ BEFORE = [("intelligence", "0002_engine"), ("knowledge", None)]
 STATE = [("intelligence", "0002_engine"), ("contenttypes", "0002_remove_content_type_name")]
 
 
+# Unapplies and reapplies every migration above intelligence 0002 (the audit trail's too):
+# the slowest test of the suite; CI runs it on the oldest Python only (marker "once").
+@pytest.mark.once
 @pytest.mark.django_db(transaction=True)
 def test_articles_profiles_and_observations_made_before_the_move_are_there_after_it():
     conversation = builders.make_conversation(texts=[("customer", "hello")])

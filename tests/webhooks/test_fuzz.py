@@ -36,7 +36,8 @@ from tests.fixtures.twilio import (
 from tests.webhooks.test_relay import HANDOFF_DATA, TAC_HANDOFF_DATA, action
 from tests.webhooks.test_voice_status import COMPLETED, IN_PROGRESS, RINGING
 
-pytestmark = pytest.mark.django_db
+# CI runs it on the oldest Python only (pyproject.toml, marker "once"; .ci/run).
+pytestmark = [pytest.mark.django_db, pytest.mark.once]
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "15"))
 FUZZ = settings(
