@@ -419,6 +419,25 @@ def run(
             f"conv_conversation_{conversation}",
         )
         assert pk, "the conversation was not stored"
+        # An admin reading a conversation outside their usual work gives a reason first, on the
+        # form the page shows (docs/security.md, transcript access log); the socket then joins.
+        status, _, _ = client.request(
+            "POST",
+            f"/conversations/{pk[0]}/access-reason/",
+            body=urlencode(
+                {
+                    "csrfmiddlewaretoken": client.cookies.get("csrftoken", ""),
+                    "text": "Production-shape smoke test",
+                    "next": f"/conversations/{pk[0]}/",
+                }
+            ),
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Origin": public,
+                "Referer": f"{public}/conversations/{pk[0]}/",
+            },
+        )
+        assert status == 302, f"the access reason was answered {status}"
         text = "I would like to check the balance on my account."
         received = asyncio.run(
             listen(
