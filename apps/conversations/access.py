@@ -160,9 +160,14 @@ def excerpts_read(
     chosen for that page by someone whose work it is (a coach for their team), and the whole
     transcript is one click away behind the usual question."""
     remembered = remembered_reasons(getattr(request, "session", None))
+    _record(request, {pk: remembered.get(str(pk), "") for pk in set(conversation_ids)}, channel)
+
+
+def _record(request: Any, reasons: Mapping[int, str], channel: AccessChannel) -> None:
+    """The reads of these conversations (id -> the reason given), one INSERT per reason."""
     by_reason: dict[str, list[int]] = {}
-    for pk in set(conversation_ids):
-        by_reason.setdefault(remembered.get(str(pk), ""), []).append(pk)
+    for pk, reason in reasons.items():
+        by_reason.setdefault(reason, []).append(pk)
     for reason, ids in by_reason.items():
         services.transcript_access_record(
             user=request.user,
@@ -221,18 +226,7 @@ def api_read(
             "(or the reason query parameter), e.g. X-Access-Reason: Customer complaint.",
             extra={"conversations": missing, "header": REASON_HEADER, "parameter": "reason"},
         )
-    by_reason: dict[str, list[int]] = {}
-    for pk, reason in reasons.items():
-        by_reason.setdefault(reason, []).append(pk)
-    for reason, ids in by_reason.items():
-        services.transcript_access_record(
-            user=request.user,
-            conversation_ids=ids,
-            channel=channel,
-            reason=reason,
-            path=request.get_full_path()[:500],
-            ip=client_ip(request),
-        )
+    _record(request, reasons, channel)
 
 
 def live_join(
