@@ -325,6 +325,7 @@ class Load:
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
         self.stopped_at = self.t0 + self.total / self.rate
+        log(f"schedule done: {self.in_flight} requests not yet answered")
         if self.tasks:
             await asyncio.wait(set(self.tasks))
         for target in self.targets.values():
@@ -529,7 +530,10 @@ class Probe:
 
 
 def sample_line(sample: dict[str, Any], load: Load) -> str:
-    parts = [f"t={sample['t']:>6.0f}s sent {load.issued:>8}"]
+    parts = [
+        f"t={sample['t']:>6.0f}s sent {load.issued:>8} acked {sample['acked_per_s']:>4.0f}/s"
+        f" waiting {load.in_flight}"
+    ]
     for name, figures in sample["ack"].items():
         if figures["n"]:
             parts.append(f"{name} p50/p99 {figures['p50']:.0f}/{figures['p99']:.0f} ms")
@@ -561,7 +565,8 @@ async def run_load(
         window = load.take_window()
         sample = await asyncio.to_thread(probe.sample, loop.time() - load.t0)
         sample["ack"] = {name: latency_summary(values) for name, values in window.items()}
-        sample["in_flight"] = load.in_flight
+        sample["in_flight"] = load.in_flight  # sent or waiting for a connection, unanswered
+        sample["acked_per_s"] = round(sum(len(v) for v in window.values()) / every, 1)
         sample["sent"] = load.issued
         samples.append(sample)
         log(sample_line(sample, load))
@@ -764,6 +769,8 @@ def timeline(samples: list[dict[str, Any]], *, rows: int) -> list[dict[str, Any]
         result.append(
             {
                 "t": last["t"],
+                "acked_per_s": mean("acked_per_s"),
+                "waiting": last.get("in_flight", 0),
                 "web_p50_ms": sorted(w["p50"] for w in web)[len(web) // 2] if web else None,
                 "web_p99_ms_worst": max((w["p99"] for w in web), default=None),
                 "inbox_backlog": last["inbox_backlog"],
@@ -813,14 +820,17 @@ def print_summary(summary: dict[str, Any]) -> None:
         )
     print()
     print(
-        "| t (s) | web p50 (ms) | web p99, worst 5 s (ms) | inbox backlog | executions backlog "
+        "| t (s) | acknowledged/s | unanswered | web p50 (ms) | web p99, worst 5 s (ms) "
+        "| inbox backlog | executions backlog "
         "| inbox done/s | executions done/s | shape RSS (MiB) | machine CPU % |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for row in summary["timeline"]:
         cells = [
             "—" if row[key] is None else f"{row[key]:.0f}"
             for key in (
+                "acked_per_s",
+                "waiting",
                 "web_p50_ms",
                 "web_p99_ms_worst",
                 "inbox_backlog",
