@@ -24,6 +24,8 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
 from apps.accounts.scoping import can_use
+from apps.common.pagination import RowsByIdPaginator
+from ccportal.api import Pagination
 from ccportal.viewsets import ErrorSerializer, ScopedReadOnlyViewSet
 
 from .. import access
@@ -33,6 +35,7 @@ from ..selectors import (
     communication_list,
     communication_timeline,
     conversation_list,
+    conversation_rows,
     participant_list,
 )
 from .filters import CommunicationFilter, ParticipantFilter
@@ -75,6 +78,19 @@ _REASON_REQUIRED = OpenApiResponse(
 )
 
 
+class _ConversationPaginator(RowsByIdPaginator):
+    def __init__(self, object_list: Any, per_page: int, **kwargs: Any) -> None:
+        super().__init__(
+            object_list, per_page, rows=lambda ids: conversation_rows(ids=ids), **kwargs
+        )
+
+
+class ConversationPagination(Pagination):
+    """The API's page numbers; a page's rows are read by id (``RowsByIdPaginator``)."""
+
+    django_paginator_class = _ConversationPaginator
+
+
 @extend_schema_view(
     list=extend_schema(
         summary="List conversations",
@@ -99,6 +115,7 @@ class ConversationViewSet(ScopedReadOnlyViewSet):
     selector = conversation_list
     serializer_class = ConversationSerializer
     filterset_class = ConversationFilter
+    pagination_class = ConversationPagination
     ordering_fields = ["started_at"]
 
     def get_serializer_class(self) -> type[BaseSerializer[Any]]:
@@ -118,7 +135,7 @@ class ConversationViewSet(ScopedReadOnlyViewSet):
         },
     )
     # The list filters describe conversations, not transcript lines: none apply here.
-    @action(detail=True, filter_backends=[])
+    @action(detail=True, filter_backends=[], pagination_class=Pagination)
     def communications(self, request: Request, pk: str | None = None) -> Response:
         conversation = self.get_object()
         access.api_read(request, {conversation.pk: conversation.sensitive})
