@@ -239,10 +239,10 @@ def cases() -> list[Case]:
         ),
         Case("API communications", "/api/communications/", ROLES),
         Case(
-            "API communications, page 500",
+            "API communications, newest first",
             "/api/communications/",
             ("admin", "supervisor"),
-            {"page": "500"},
+            {"ordering": "-occurred_at"},
         ),
         Case(
             "API communications, search card",

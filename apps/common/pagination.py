@@ -75,3 +75,7 @@ class RowsByIdPaginator(Paginator):
         ids = rows.values("pk")[bottom:top]
         ordering = rows.query.order_by or rows.model._meta.ordering
         return Page(self.rows(ids).order_by(*ordering), number, self)
+
+
+class CappedRowsByIdPaginator(RowsByIdPaginator, CappedPaginator):
+    """``RowsByIdPaginator`` counting no further than ``cap`` (``CappedPaginator``)."""

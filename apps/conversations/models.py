@@ -199,6 +199,8 @@ class Communication(TimeStampedModel):
         ordering = ["conversation_id", "occurred_at", "id"]
         indexes = [
             models.Index(fields=["conversation", "occurred_at"], name="comm_conv_occurred_idx"),
+            # The API list's cursor (every line in scope, oldest first).
+            models.Index(fields=["occurred_at", "id"], name="comm_occurred_idx"),
             GinIndex(SearchVector("text", config="english"), name="comm_text_search_gin"),
         ]
 

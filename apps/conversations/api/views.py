@@ -18,6 +18,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
+from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -164,10 +165,21 @@ class ParticipantViewSet(ScopedReadOnlyViewSet):
     ordering_fields = ["joined_at"]
 
 
+class CommunicationPagination(CursorPagination):
+    """Next and previous cursors, oldest first (``?ordering=-occurred_at``: newest first), and no
+    count: the list spans every line of every call in scope (a million here), and an exact
+    count and deep OFFSETs read them all on each request. Clients follow ``next``."""
+
+    ordering = ("occurred_at", "id")
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
 @extend_schema_view(
     list=extend_schema(
         summary="List communications",
-        description="A logged read of every conversation on the page.",
+        description="A logged read of every conversation on the page. Paged by cursor "
+        "(`next` / `previous` links), oldest first; there is no total count.",
         parameters=_REASON,
         responses={
             200: CommunicationSerializer(many=True),
@@ -189,6 +201,7 @@ class CommunicationViewSet(ScopedReadOnlyViewSet):
     serializer_class = CommunicationSerializer
     filterset_class = CommunicationFilter
     ordering_fields = ["occurred_at"]
+    pagination_class = CommunicationPagination
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         queryset = self.filter_queryset(self.get_queryset())
