@@ -9,12 +9,15 @@ filled). Steps:
 
 1. Data (not timed against a target; the time is printed): migrate, ``load_demo --no-shadow``
    (rubric, teams, agents, the five demo logins), ``generate_conversations`` (the insights
-   benchmark's generator: COPY), ``insights_rebuild()`` (facts and rollups for the dashboards),
-   then what the later issues' pages list, written set-wise in SQL (QA queue items, coaching
-   sessions, transcript-access rows, audit rows), then ANALYZE.
+   benchmark's generator: COPY) for ``--conversations`` calls and then more until there are
+   ``--communications`` lines, ``insights_rebuild()`` (facts and rollups for the dashboards),
+   then what the later issues' lists need beyond that, written set-wise in SQL (QA queue items,
+   transcript-access rows; reviews and their audit rows come from the generator), then
+   ``VACUUM (ANALYZE)``.
 2. Pages: Django's test client in process (server time, no network), logged in as the demo's
    admin, qa, coach (two teams), supervisor (one team) and agent (own calls); per page and role
-   one warm-up GET, then ``--runs`` timed GETs; median, p95 and the query count of the last GET.
+   one warm-up GET, then ``--runs`` timed GETs; median, p95, the query count of the last GET
+   and the median time spent in SQL (Django's own clock around each query).
    Pages over 100 ms (median) are flagged.
 """
 
@@ -362,6 +365,7 @@ def run_pages(runs: int, only: str) -> list[tuple[str, str, float, float, int, i
             response = client.get(path, params)  # warm-up
             status = response.status_code
             times = []
+            sql = []
             queries = 0
             for _ in range(runs):
                 with CaptureQueriesContext(connection) as captured:
@@ -371,6 +375,7 @@ def run_pages(runs: int, only: str) -> list[tuple[str, str, float, float, int, i
                         b"".join(response.streaming_content)
                     times.append(time.perf_counter() - began)
                 queries = len(captured)
+                sql.append(sum(float(q["time"]) for q in captured.captured_queries) * 1000)
             ms = [t * 1000 for t in times]
             median = statistics.median(ms)
             rows.append((case.label, username, median, timing.percentile(ms, 95), queries, status))
@@ -379,7 +384,8 @@ def run_pages(runs: int, only: str) -> list[tuple[str, str, float, float, int, i
                 flag += f"  (status {status})"
             print(
                 f"{case.label:<36} {username:<10} p50 {median:7.1f} ms  "
-                f"p95 {timing.percentile(ms, 95):7.1f} ms  {queries:3d} q{flag}",
+                f"p95 {timing.percentile(ms, 95):7.1f} ms  {queries:3d} q  "
+                f"sql {statistics.median(sql):6.1f} ms{flag}",
                 flush=True,
             )
     return rows
