@@ -69,27 +69,38 @@ class ConversationFilter(django_filters.FilterSet):
         return queryset.filter(call_sids__contains=[value.strip()]) if value else queryset
 
     def filter_search(self, queryset: QuerySet[Conversation], name: str, value: str) -> Any:
-        """Full-text search over transcripts, plus names, ids and queue by substring."""
+        """Full-text search over transcripts, plus names, ids and queue by substring.
+
+        The matching conversations are one set, a UNION of what each index finds (transcripts:
+        the GIN full-text index; names and queues: trigram indexes; ids: their unique and GIN
+        indexes), which PostgreSQL hashes once and checks each scoped row against. Written as
+        ORs of EXISTS per conversation, it read every participant's name and every
+        conversation's name and queue on each search."""
         value = value.strip()
         if not value:
             return queryset
-        transcript_hit = Communication.objects.annotate(
-            search=SearchVector("text", config="english")
-        ).filter(
-            conversation=OuterRef("pk"),
-            search=SearchQuery(value, config="english", search_type="websearch"),
+        transcripts = (
+            Communication.objects.annotate(search=SearchVector("text", config="english"))
+            .filter(search=SearchQuery(value, config="english", search_type="websearch"))
+            .order_by()
+            .values("conversation_id")
         )
-        participant_hit = Participant.objects.filter(
-            Q(name__icontains=value) | Q(twilio_id=value), conversation=OuterRef("pk")
+        participants = (
+            Participant.objects.filter(Q(name__icontains=value) | Q(twilio_id=value))
+            .order_by()
+            .values("conversation_id")
         )
-        return queryset.filter(
-            Exists(transcript_hit)
-            | Exists(participant_hit)
-            | Q(twilio_id=value)
-            | Q(name__icontains=value)
-            | Q(queue__icontains=value)
-            | Q(call_sids__contains=[value])
+        conversations = (
+            Conversation.objects.filter(
+                Q(twilio_id=value)
+                | Q(name__icontains=value)
+                | Q(queue__icontains=value)
+                | Q(call_sids__contains=[value])
+            )
+            .order_by()
+            .values("pk")
         )
+        return queryset.filter(pk__in=transcripts.union(participants, conversations))
 
 
 def _agent_label(agent: Agent) -> str:

@@ -8,10 +8,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.contrib.postgres.fields import ArrayField
-from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.contrib.postgres.search import SearchVector
 from django.db import models
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Q
+from django.db.models.functions import Upper
 
 from apps.accounts.scoping import Reach, scope_for
 from apps.common.models import TimeStampedModel
@@ -30,16 +31,17 @@ class ConversationQuerySet(models.QuerySet["Conversation"]):
         scope = scope_for(user)
         if scope.reach is Reach.EVERYTHING:
             return self
+        # Uncorrelated "id IN (...)" sets rather than EXISTS per row: PostgreSQL hashes each set
+        # once (index-only scans of participant_agent_conv_idx), whatever plan it picks for the
+        # rest; a correlated EXISTS under an OR was re-run for each candidate row of a search.
         if scope.reach is Reach.TEAMS:
-            agent_in_team = Participant.objects.filter(
-                conversation=OuterRef("pk"), agent__team_id__in=scope.team_ids
+            team_agents_in = Participant.objects.filter(agent__team_id__in=scope.team_ids).values(
+                "conversation_id"
             )
-            return self.filter(Q(team_id__in=scope.team_ids) | Exists(agent_in_team))
+            return self.filter(Q(team_id__in=scope.team_ids) | Q(pk__in=team_agents_in))
         if scope.reach is Reach.OWN and scope.user_id is not None:
-            own = Participant.objects.filter(
-                conversation=OuterRef("pk"), agent__user_id=scope.user_id
-            )
-            return self.filter(Exists(own))
+            own = Participant.objects.filter(agent__user_id=scope.user_id).values("conversation_id")
+            return self.filter(pk__in=own)
         return self.none()
 
 
@@ -89,6 +91,9 @@ class Conversation(TimeStampedModel):
             models.Index(fields=["status", "-started_at"], name="conv_status_started_idx"),
             GinIndex(fields=["call_sids"], name="conv_call_sids_gin"),
             GinIndex(fields=["channels"], name="conv_channels_gin"),
+            # The list's search matches names and queues by substring (icontains: UPPER LIKE).
+            GinIndex(OpClass(Upper("name"), name="gin_trgm_ops"), name="conv_name_trgm"),
+            GinIndex(OpClass(Upper("queue"), name="gin_trgm_ops"), name="conv_queue_trgm"),
         ]
 
     def __str__(self) -> str:
@@ -137,6 +142,8 @@ class Participant(TimeStampedModel):
         indexes = [
             models.Index(fields=["agent", "conversation"], name="participant_agent_conv_idx"),
             models.Index(fields=["conversation", "type"], name="participant_conv_type_idx"),
+            # The conversation list's search matches participants' names by substring.
+            GinIndex(OpClass(Upper("name"), name="gin_trgm_ops"), name="participant_name_trgm"),
         ]
 
     def __str__(self) -> str:
@@ -192,6 +199,8 @@ class Communication(TimeStampedModel):
         ordering = ["conversation_id", "occurred_at", "id"]
         indexes = [
             models.Index(fields=["conversation", "occurred_at"], name="comm_conv_occurred_idx"),
+            # The API list's cursor (every line in scope, oldest first).
+            models.Index(fields=["occurred_at", "id"], name="comm_occurred_idx"),
             GinIndex(SearchVector("text", config="english"), name="comm_text_search_gin"),
         ]
 

@@ -21,7 +21,8 @@ from .models import Call, Communication, Conversation, Participant, TranscriptAc
 if TYPE_CHECKING:
     from apps.accounts.scoping import Person
 
-# A correlated count: PostgreSQL computes it only for the rows of the page, not the whole table.
+# A correlated count. PostgreSQL computes it for every row it reads, including the rows an OFFSET
+# skips: lists page by ids first (``conversation_rows``), so it runs for a page's rows only.
 _communication_count = (
     Communication.objects.filter(conversation=OuterRef("pk"))
     .order_by()
@@ -119,9 +120,18 @@ def conversation_for_call_of(*, user: Person, call_sid: str) -> Conversation:
 
 def conversation_list(*, user: Person) -> QuerySet[Conversation]:
     """Conversations ``user`` may see, with what a list row shows, in a fixed number of queries."""
+    return _list_rows(Conversation.objects.for_user(user))
+
+
+def conversation_rows(*, ids: QuerySet[Any]) -> QuerySet[Conversation]:
+    """The list rows of ``ids`` (a subquery of a page's ids, read from ``conversation_list``
+    with the caller's scope and filters: not scoped again), newest first."""
+    return _list_rows(Conversation.objects.filter(pk__in=ids))
+
+
+def _list_rows(conversations: QuerySet[Conversation]) -> QuerySet[Conversation]:
     return (
-        Conversation.objects.for_user(user)
-        .select_related("team")
+        conversations.select_related("team")
         .prefetch_related(
             Prefetch(
                 "participants",

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from apps.accounts.decorators import page_for
 from apps.common.errors import ValidationFailed
+from apps.common.pagination import RowsByIdPaginator
 from apps.common.spreadsheet import csv_lines
 from apps.live.streams import live_position
 
@@ -41,7 +42,9 @@ def conversation_list(request: HttpRequest) -> HttpResponse:
         queryset=selectors.conversation_list(user=request.user),
         user=request.user,
     )
-    paginator = Paginator(filterset.qs, PAGE_SIZE)
+    paginator = RowsByIdPaginator(
+        filterset.qs, PAGE_SIZE, rows=lambda ids: selectors.conversation_rows(ids=ids)
+    )
     page = paginator.get_page(request.GET.get("page"))
     context = {
         "filter": filterset,

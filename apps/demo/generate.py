@@ -180,7 +180,7 @@ def _rubric() -> tuple[int | None, list[tuple[str, str]]]:
 def _reviewer() -> int | None:
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT id FROM accounts_user WHERE role IN ('QA_ANALYST', 'ADMIN') "
+            "SELECT id FROM accounts_user WHERE role IN ('qa_analyst', 'admin') "
             "AND is_active ORDER BY id LIMIT 1"
         )
         row = cursor.fetchone()
@@ -271,7 +271,7 @@ def _generate_chunk(
         "conversations_conversation",
         ("id", "created_at", "updated_at", "twilio_id", "account_id", "configuration_id", "name",
          "status", "channels", "call_sids", "started_at", "ended_at", "queue", "attributes",
-         "source_updated_at", "is_placeholder", "team_id"),
+         "source_updated_at", "is_placeholder", "team_id", "sensitive", "sensitive_reason"),
     )  # fmt: skip
     part = Batch(
         "conversations_participant",
@@ -339,7 +339,7 @@ def _generate_chunk(
         conv.rows.append((
             pk, now, now, twilio, "", "", f"{plan.task} ({plan.mix.lower()})", "CLOSED",
             [plan.channel], [call_sid] if call_sid else [], plan.start, ended, plan.task,
-            json.dumps({"generated": run}), ended, False, team,
+            json.dumps({"generated": run}), ended, False, team, False, "",
         ))  # fmt: skip
         ids: dict[str, int] = {}
         for who in plan.people:

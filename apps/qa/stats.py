@@ -203,9 +203,26 @@ def t_cdf(t: float, df: int) -> float:
     return 0.5 + inside / 2 if t >= 0 else 0.5 - inside / 2
 
 
+# Above this many degrees of freedom the quantile comes from its expansion in 1/df: the series
+# behind t_cdf has df/2 terms, and bisection calls it about 40 times (a dashboard's
+# intervals over 60,000 conversations took a second). Its error in p is below 1e-10 here.
+T_SERIES_MAX_DF = 100
+
+
+def _t_quantile_expansion(p: float, df: int) -> float:
+    """The Cornish-Fisher expansion of the t quantile around the normal one (Abramowitz &
+    Stegun 26.7.5), to the 1/df^4 term."""
+    z = NormalDist().inv_cdf(p)
+    g1 = (z**3 + z) / 4
+    g2 = (5 * z**5 + 16 * z**3 + 3 * z) / 96
+    g3 = (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384
+    g4 = (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / 92160
+    return z + g1 / df + g2 / df**2 + g3 / df**3 + g4 / df**4
+
+
 def t_quantile(p: float, df: int) -> float:
-    """Student's t quantile for whole degrees of freedom: closed forms for 1 and 2, else
-    bisection on :func:`t_cdf` (to 1e-10)."""
+    """Student's t quantile for whole degrees of freedom: closed forms for 1 and 2, bisection
+    on :func:`t_cdf` (to 1e-10) up to ``T_SERIES_MAX_DF``, the expansion in 1/df above."""
     if not 0 < p < 1:
         raise ValueError("p must lie between 0 and 1")
     if df < 1:
@@ -216,6 +233,8 @@ def t_quantile(p: float, df: int) -> float:
         return (2 * p - 1) / math.sqrt(2 * p * (1 - p))
     if p < 0.5:
         return -t_quantile(1 - p, df)
+    if df > T_SERIES_MAX_DF:
+        return _t_quantile_expansion(p, df)
     low, high = 0.0, 1.0
     while t_cdf(high, df) < p:
         high *= 2

@@ -8,6 +8,7 @@ saving as you go (``static/qa/review.js``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -23,7 +24,7 @@ from apps.accounts.decorators import page_for
 from apps.accounts.scoping import can_use
 from apps.common.errors import ApplicationError, ValidationFailed
 from apps.common.forms import add_service_errors, parse_id
-from apps.common.pagination import CappedPaginator
+from apps.common.pagination import CappedPaginator, CappedRowsByIdPaginator
 from apps.conversations import access
 from apps.conversations import selectors as conversations
 
@@ -48,9 +49,19 @@ PAGE_SIZE = 25
 
 
 def _page(
-    request: HttpRequest, rows: Any, size: int = PAGE_SIZE, known: tuple[int, bool] | None = None
+    request: HttpRequest,
+    rows: Any,
+    size: int = PAGE_SIZE,
+    known: tuple[int, bool] | None = None,
+    by_id: Callable[[Any], Any] | None = None,
 ) -> dict[str, Any]:
-    paginator = CappedPaginator(rows, size, known=known)
+    """A page of ``rows``; with ``by_id``, ``rows`` are counted and paged by id and the page's
+    rows read with ``by_id(ids)`` (``RowsByIdPaginator``)."""
+    paginator = (
+        CappedRowsByIdPaginator(rows, size, rows=by_id, known=known)
+        if by_id is not None
+        else CappedPaginator(rows, size, known=known)
+    )
     page = paginator.get_page(request.GET.get("page"))
     return {
         "page": page,
@@ -249,7 +260,7 @@ def review_list(request: HttpRequest) -> HttpResponse:
             "agent_id": agent_id,
             "agents": accounts.agent_choices(user=request.user),
             **_trend(reviews if agent_id is not None else None),
-            **_page(request, reviews),
+            **_page(request, reviews, by_id=lambda ids: selectors.review_rows(ids=ids)),
         },
     )
 

@@ -215,3 +215,19 @@ def test_mean_difference_interval_is_welchs_from_sums():
     assert difference == pytest.approx(9.75)
     assert (low, high) == pytest.approx((9.75 - 2.4469 * 2.7621, 9.75 + 2.4469 * 2.7621), abs=1e-3)
     assert all(math.isnan(v) for v in stats.mean_difference_interval((1, 5.0, 25.0), sums(after)))
+
+
+@pytest.mark.parametrize("p", [0.6, 0.9, 0.95, 0.975, 0.995, 0.9995])
+def test_t_quantile_for_many_degrees_of_freedom_matches_the_exact_distribution(p):
+    """Above T_SERIES_MAX_DF the quantile is an expansion, not bisection on the exact
+    distribution function: both agree where they meet, and the expansion is what the exact
+    function inverts to."""
+    df = stats.T_SERIES_MAX_DF + 1
+    expanded = stats.t_quantile(p, df)
+    assert stats.t_cdf(expanded, df) == pytest.approx(p, abs=1e-10)
+    assert stats.t_quantile(p, stats.T_SERIES_MAX_DF) > expanded  # fewer df: wider
+    assert stats.t_quantile(1 - p, df) == -expanded
+
+
+def test_t_quantile_of_a_huge_sample_is_quick_and_near_the_normal():
+    assert stats.t_quantile(0.975, 1_000_000) == pytest.approx(1.959966, abs=1e-6)

@@ -227,7 +227,11 @@ def scorecard(
         if scope_for(user).reach is Reach.OWN
         else qa.review_list(user=user, status=ReviewStatus.SUBMITTED)
     )
-    recent = list(reviews.filter(agent_id=agent.pk)[:RECENT_REVIEWS])
+    recent = list(
+        qa.review_rows(
+            ids=reviews.filter(agent_id=agent.pk).values("pk")[:RECENT_REVIEWS]
+        ).order_by(*reviews.query.order_by)
+    )
     actions = list(
         ActionItem.objects.for_user(user)
         .filter(agent_id=agent.pk, done_at__isnull=True)

@@ -18,12 +18,15 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
+from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
 from apps.accounts.scoping import can_use
+from apps.common.pagination import RowsByIdPaginator
+from ccportal.api import Pagination
 from ccportal.viewsets import ErrorSerializer, ScopedReadOnlyViewSet
 
 from .. import access
@@ -33,6 +36,7 @@ from ..selectors import (
     communication_list,
     communication_timeline,
     conversation_list,
+    conversation_rows,
     participant_list,
 )
 from .filters import CommunicationFilter, ParticipantFilter
@@ -75,6 +79,19 @@ _REASON_REQUIRED = OpenApiResponse(
 )
 
 
+class _ConversationPaginator(RowsByIdPaginator):
+    def __init__(self, object_list: Any, per_page: int, **kwargs: Any) -> None:
+        super().__init__(
+            object_list, per_page, rows=lambda ids: conversation_rows(ids=ids), **kwargs
+        )
+
+
+class ConversationPagination(Pagination):
+    """The API's page numbers; a page's rows are read by id (``RowsByIdPaginator``)."""
+
+    django_paginator_class = _ConversationPaginator
+
+
 @extend_schema_view(
     list=extend_schema(
         summary="List conversations",
@@ -99,6 +116,7 @@ class ConversationViewSet(ScopedReadOnlyViewSet):
     selector = conversation_list
     serializer_class = ConversationSerializer
     filterset_class = ConversationFilter
+    pagination_class = ConversationPagination
     ordering_fields = ["started_at"]
 
     def get_serializer_class(self) -> type[BaseSerializer[Any]]:
@@ -118,7 +136,7 @@ class ConversationViewSet(ScopedReadOnlyViewSet):
         },
     )
     # The list filters describe conversations, not transcript lines: none apply here.
-    @action(detail=True, filter_backends=[])
+    @action(detail=True, filter_backends=[], pagination_class=Pagination)
     def communications(self, request: Request, pk: str | None = None) -> Response:
         conversation = self.get_object()
         access.api_read(request, {conversation.pk: conversation.sensitive})
@@ -147,10 +165,21 @@ class ParticipantViewSet(ScopedReadOnlyViewSet):
     ordering_fields = ["joined_at"]
 
 
+class CommunicationPagination(CursorPagination):
+    """Next and previous cursors, oldest first (``?ordering=-occurred_at``: newest first), and no
+    count: the list spans every line of every call in scope (a million here), and an exact
+    count and deep OFFSETs read them all on each request. Clients follow ``next``."""
+
+    ordering = ("occurred_at", "id")
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
 @extend_schema_view(
     list=extend_schema(
         summary="List communications",
-        description="A logged read of every conversation on the page.",
+        description="A logged read of every conversation on the page. Paged by cursor "
+        "(`next` / `previous` links), oldest first; there is no total count.",
         parameters=_REASON,
         responses={
             200: CommunicationSerializer(many=True),
@@ -172,6 +201,7 @@ class CommunicationViewSet(ScopedReadOnlyViewSet):
     serializer_class = CommunicationSerializer
     filterset_class = CommunicationFilter
     ordering_fields = ["occurred_at"]
+    pagination_class = CommunicationPagination
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         queryset = self.filter_queryset(self.get_queryset())

@@ -34,6 +34,7 @@ from rest_framework.views import APIView
 from apps.accounts.scoping import can_use
 from apps.common.errors import ValidationFailed
 from apps.common.forms import parse_id
+from apps.common.pagination import RowsByIdPaginator
 from ccportal.api import Pagination
 from ccportal.viewsets import ErrorSerializer, IdFilter, ScopedReadOnlyViewSet
 
@@ -460,6 +461,19 @@ class ReviewFilter(django_filters.FilterSet):
         fields: list[str] = []
 
 
+class _ReviewPaginator(RowsByIdPaginator):
+    def __init__(self, object_list: Any, per_page: int, **kwargs: Any) -> None:
+        super().__init__(
+            object_list, per_page, rows=lambda ids: selectors.review_rows(ids=ids), **kwargs
+        )
+
+
+class ReviewPagination(Pagination):
+    """The API's page numbers; a page's rows are read by id (``RowsByIdPaginator``)."""
+
+    django_paginator_class = _ReviewPaginator
+
+
 @extend_schema_view(
     list=extend_schema(
         summary="List reviews",
@@ -476,6 +490,7 @@ class ReviewViewSet(ScopedReadOnlyViewSet):
     """QA reviews: started from queue items, drafted, submitted, revised, released, acknowledged."""
 
     selector = selectors.review_base
+    pagination_class = ReviewPagination
     serializer_class = ReviewSerializer
     permission_classes = [IsAuthenticated, ReadsReviews]
     filterset_class = ReviewFilter
@@ -486,8 +501,11 @@ class ReviewViewSet(ScopedReadOnlyViewSet):
         return ReviewDetailSerializer if self.action != "list" else ReviewSerializer
 
     def get_queryset(self) -> QuerySet[Any]:
-        reviews = super().get_queryset()
-        if self.action == "list" and not can_use(self.request.user, "qa_review"):
+        if self.action != "list":
+            return super().get_queryset()
+        # Counted and paged by id; the page's rows come adorned (ReviewPagination).
+        reviews = selectors.review_scope(user=self.request.user)
+        if not can_use(self.request.user, "qa_review"):
             reviews = reviews.filter(is_calibration=False)
         return reviews
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from apps.common.errors import NotFound
@@ -25,9 +25,24 @@ TREND_POINTS = 30
 
 
 def review_base(*, user: Person) -> QuerySet[Review]:
+    return _adorned(Review.objects.for_user(user))
+
+
+def review_scope(*, user: Person) -> QuerySet[Review]:
+    """The reviews ``user`` may read, unadorned: what a list counts and pages by id (its rows
+    then come from ``review_rows``; the dispute counts' GROUP BY and joins over every
+    review in scope made the count and each page read them all)."""
+    return Review.objects.for_user(user)
+
+
+def review_rows(*, ids: QuerySet[Any]) -> QuerySet[Review]:
+    """The list rows of ``ids`` (a page's ids read with the caller's scope: not scoped again)."""
+    return _adorned(Review.objects.filter(pk__in=ids))
+
+
+def _adorned(reviews: QuerySet[Review]) -> QuerySet[Review]:
     return (
-        Review.objects.for_user(user)
-        .select_related(
+        reviews.select_related(
             "conversation",
             "conversation__team",
             "agent",
@@ -56,7 +71,9 @@ def review_list(
     team_id: int | None = None,
     disputed: bool = False,
 ) -> QuerySet[Review]:
-    reviews = review_base(user=user).filter(is_calibration=False)
+    """Reviews for a list, newest submitted first: unadorned (``review_scope``); a page's rows
+    come from ``review_rows``."""
+    reviews = review_scope(user=user).filter(is_calibration=False)
     if status:
         reviews = reviews.filter(status=status)
     if agent_id is not None:
@@ -66,7 +83,7 @@ def review_list(
     if team_id is not None:
         reviews = reviews.filter(conversation__team_id=team_id)
     if disputed:
-        reviews = reviews.filter(disputes__isnull=False).distinct()
+        reviews = reviews.filter(Exists(Dispute.objects.filter(review=OuterRef("pk"))))
     return reviews.order_by("-submitted_at", "-created_at", "-id")
 
 
