@@ -158,3 +158,33 @@ def test_the_replica_reports_no_lag_when_it_has_replayed_everything():
     # The tests' replica is not a standby: nothing to replay.
     assert replica.replica_lag_seconds() == 0
     assert replica.replica_healthy()
+
+
+def rollup(*, agent, conversations: int, using: str) -> None:
+    from apps.insights.models import Rollup
+
+    sums = {
+        field.name: 0
+        for field in Rollup._meta.concrete_fields
+        if field.get_internal_type() in {"IntegerField", "FloatField"}
+    }
+    sums["conversations"] = conversations
+    Rollup.objects.using(using).create(
+        day=timezone.localdate(),
+        team=agent.team,
+        agent=agent,
+        queue="",
+        channel="VOICE",
+        **sums,
+    )
+
+
+def test_an_insights_export_streams_from_the_replica(world, client_for):
+    rollup(agent=world.agent, conversations=3, using="default")
+    rollup(agent=world.agent, conversations=7, using="replica")
+
+    response = client_for(world.admin).get("/api/insights/agents.csv")
+
+    rows = [line.split(",") for line in usernames(response).splitlines()]
+    alice = next(row for row in rows if row[0] == "Alice")
+    assert alice[rows[0].index("conversations")] == "7"
