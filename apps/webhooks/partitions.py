@@ -113,6 +113,33 @@ def inbox_partitions_ensure(
     return sum(inbox_partition_create(month=m) for m in sorted(months))
 
 
+KEY_BATCH = 10_000
+
+
+def _month(partition: Partition) -> dict[str, datetime]:
+    return {"received_at__gte": partition.start, "received_at__lt": partition.end}
+
+
+def _holds_unsettled(partition: Partition) -> bool:
+    return InboundEvent.objects.filter(**_month(partition)).exclude(status__in=SETTLED).exists()
+
+
+def _release_keys(partition: Partition) -> int:
+    """Delete a month's idempotency keys in batches, each in its own short transaction, so the
+    inbox (and the acknowledgement path) is never locked for a month's worth of deletes."""
+    released = 0
+    while True:
+        with transaction.atomic():
+            ids = list(
+                InboxKey.objects.filter(**_month(partition)).values_list("pk", flat=True)[
+                    :KEY_BATCH
+                ]
+            )
+            if not ids:
+                return released
+            released += InboxKey.objects.filter(pk__in=ids).delete()[0]
+
+
 def inbox_partitions_drop_expired(*, now: datetime | None = None) -> list[str]:
     """Drop every month wholly older than INBOX_RETENTION_DAYS that holds only settled events
     (and free their idempotency keys). Returns the names of the partitions dropped."""
@@ -124,20 +151,26 @@ def inbox_partitions_drop_expired(*, now: datetime | None = None) -> list[str]:
     for partition in inbox_partitions():
         if partition.end > cutoff:
             break
+        if _holds_unsettled(partition):
+            continue  # kept for investigation: the row-by-row retention handles the rest
+        # A key freed here lets a redelivery of an event this old be stored again, as the
+        # row-by-row purge did; Twilio retries for hours, not for INBOX_RETENTION_DAYS.
+        _release_keys(partition)
         with transaction.atomic():
-            with connection.cursor() as cursor:  # no status changes while we look
+            with connection.cursor() as cursor:  # no status changes while we look again
                 cursor.execute(f'LOCK TABLE "{partition.name}" IN EXCLUSIVE MODE')
-            month = InboundEvent.objects.filter(
-                received_at__gte=partition.start, received_at__lt=partition.end
-            )
-            if month.exclude(status__in=SETTLED).exists():
-                continue  # kept for investigation: the row-by-row retention handles the rest
-            with connection.cursor() as cursor:
-                # DROP takes an ACCESS EXCLUSIVE lock on the inbox for a moment: inserts wait.
+                if _holds_unsettled(partition):  # replayed meanwhile: keep it and its keys
+                    cursor.execute(
+                        "INSERT INTO webhooks_inboxkey (source, idempotency_key, received_at,"
+                        f' event_id) SELECT source, idempotency_key, received_at, id FROM "'
+                        f'{partition.name}" WHERE idempotency_key IS NOT NULL'
+                        " ON CONFLICT DO NOTHING"
+                    )
+                    continue
+                # DROP takes an ACCESS EXCLUSIVE lock on the inbox until the commit: inserts
+                # wait that long, a moment.
                 cursor.execute(f'DROP TABLE "{partition.name}"')
-            InboxKey.objects.filter(
-                received_at__gte=partition.start, received_at__lt=partition.end
-            ).delete()
+            InboxKey.objects.filter(**_month(partition)).delete()  # keys claimed meanwhile
         dropped.append(partition.name)
     return dropped
 

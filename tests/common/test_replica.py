@@ -4,7 +4,8 @@ The tests' replica is a real database of its own (``test_<name>_replica``), not 
 primary, so a row written to only one of them shows where a read went: "only on the replica"
 stands for what a replica holds, "only on the primary" for a write it has not replayed yet.
 They run when ``DATABASE_REPLICA_URL`` is set (CI sets it for its run against the machine's
-PostgreSQL); without it the suite runs as a deployment without a replica does.
+PostgreSQL); without it the suite runs as a deployment without a replica does. The replica's
+tables are made from the models, not by migrations: after a model change, run with --create-db.
 """
 
 from __future__ import annotations
