@@ -105,6 +105,12 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute=47),
         "options": {"expires": 3000},
     },
+    # The inbox's monthly partitions: the next months made, expired months dropped whole.
+    "inbox-partitions": {
+        "task": "apps.webhooks.tasks.maintain_inbox_partitions",
+        "schedule": crontab(hour=2, minute=37),
+        "options": {"expires": 3000},
+    },
     # Retention (apps/privacy): every kind past its schedule, the inbox's
     # INBOX_RETENTION_DAYS too, purged or anonymised in batches; nightly, off the hour.
     "privacy-retention": {

@@ -31,6 +31,26 @@ if os.environ.get("CI"):
     hypothesis_settings.load_profile("ci")
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    # With DATABASE_REPLICA_URL set, the tests' replica is a database of its own (not a mirror),
+    # so tests/common/test_replica.py can tell which one a read went to; it needs the schema,
+    # which a real replica would get from the primary's WAL.
+    from apps.common.replica import allow_schema_on_test_replica
+
+    allow_schema_on_test_replica()
+
+
+@pytest.fixture(autouse=True)
+def _replica_only_when_asked(request, settings):
+    # Only tests that ask for the "replica" database may query it; every other test reads
+    # from the primary, as a deployment without a replica does.
+    marker = request.node.get_closest_marker("django_db")
+    databases = marker.kwargs.get("databases", ()) if marker else ()
+    if "replica" not in databases:
+        settings.READ_REPLICA = ""
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     # Personas get real passwords; the production hasher costs about half a second each.

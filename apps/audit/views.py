@@ -12,6 +12,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from apps.accounts.decorators import page_for
+from apps.common.replica import replica_reads
 from apps.insights.selectors import csv_lines
 
 from . import selectors
@@ -30,6 +31,7 @@ def _page(request: HttpRequest, rows: Any) -> tuple[Any, list[selectors.Event], 
 
 
 @page_for("audit")
+@replica_reads
 def audit_list(request: HttpRequest) -> HttpResponse:
     form = AuditFilterForm(request.GET)
     context: dict[str, object] = {"form": form, "section": "audit", "page": None, "events": []}
@@ -45,6 +47,7 @@ def audit_list(request: HttpRequest) -> HttpResponse:
 
 
 @page_for("audit")
+@replica_reads
 def audit_csv(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     form = AuditFilterForm(request.GET)
     if not form.is_valid():
@@ -59,6 +62,7 @@ def audit_csv(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
 
 
 @page_for("audit")
+@replica_reads
 def object_history(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
     tracked = BY_SLUG.get(kind)
     if tracked is None:

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 from apps.accounts.decorators import page_for
 from apps.common.errors import ValidationFailed
 from apps.common.pagination import RowsByIdPaginator
+from apps.common.replica import replica_reads
 from apps.common.spreadsheet import csv_lines
 from apps.live.streams import live_position
 
@@ -186,6 +187,7 @@ ACCESS_LOG_COLUMNS = (
 
 @page_for("access_log")
 @require_GET
+@replica_reads
 def access_log(request: HttpRequest) -> HttpResponse:
     """``/admin-tools/access-log/``: who read which transcript, how and why (admins)."""
     filterset = AccessLogPageFilter(
@@ -228,6 +230,7 @@ def access_log_csv_rows(rows: Any) -> Iterator[list[str]]:
 
 @page_for("access_log")
 @require_GET
+@replica_reads
 def access_log_csv(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     """The log as filtered on the page, as CSV, streamed (any number of rows)."""
     filterset = AccessLogPageFilter(

@@ -24,6 +24,7 @@ from django.views.decorators.http import require_GET
 from apps.accounts import selectors as accounts
 from apps.accounts.decorators import page_for
 from apps.common.errors import ValidationFailed
+from apps.common.replica import replica_reads
 
 from . import selectors, stats
 from .choices import CriterionSource, LabelKind
@@ -90,6 +91,7 @@ OVERVIEW_KPIS = [kpi for kpi in selectors.KPIS if kpi.key != "ai_task_success"]
 
 @require_GET
 @page_for("insights")
+@replica_reads
 def overview(request: HttpRequest) -> HttpResponse:
     filters = _filters(request)
     result = selectors.overview(user=request.user, filters=filters, kpis=OVERVIEW_KPIS)
@@ -174,6 +176,7 @@ def _bars(filters: InsightFilters, rows: Iterable[selectors.LabelRow], predicate
 
 @require_GET
 @page_for("insights")
+@replica_reads
 def table(request: HttpRequest, by: str) -> HttpResponse:
     filters = _filters(request)
     sort = request.GET.get("sort", "")
@@ -199,6 +202,7 @@ def table(request: HttpRequest, by: str) -> HttpResponse:
 
 @require_GET
 @page_for("insights")
+@replica_reads
 def criteria(request: HttpRequest) -> HttpResponse:
     filters = _filters(request)
     source = request.GET.get("source", CriterionSource.HUMAN)
@@ -253,6 +257,7 @@ def criteria(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @page_for("insights")
+@replica_reads
 def ai_agent(request: HttpRequest) -> HttpResponse:
     filters = _filters(request)
     keys = ("containment", "handoff_rate", "ai_first_word", "ai_task_success")
@@ -288,6 +293,7 @@ def ai_agent(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @page_for("insights")
+@replica_reads
 def trends(request: HttpRequest) -> HttpResponse:
     filters = _filters(request)
     key = request.GET.get("kpi", "qa_score")
@@ -334,6 +340,7 @@ def trends(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @page_for("insights")
+@replica_reads
 def conversations(request: HttpRequest) -> HttpResponse:
     filters = _filters(request)
     predicates = selectors.predicates_of(request.GET)

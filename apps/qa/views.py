@@ -25,6 +25,7 @@ from apps.accounts.scoping import can_use
 from apps.common.errors import ApplicationError, ValidationFailed
 from apps.common.forms import add_service_errors, parse_id
 from apps.common.pagination import CappedPaginator, CappedRowsByIdPaginator
+from apps.common.replica import replica_reads
 from apps.conversations import access
 from apps.conversations import selectors as conversations
 
@@ -651,6 +652,7 @@ def _thresholds() -> dict[str, Any]:
 
 @page_for("qa_stats")
 @require_GET
+@replica_reads
 def stats_page(request: HttpRequest) -> HttpResponse:
     """Per rubric version (published, or retired when chosen): agreement of the AI with people
     per criterion, the trust tiers and their history, and the AI score's coverage."""
@@ -667,6 +669,7 @@ def stats_page(request: HttpRequest) -> HttpResponse:
 
 @page_for("qa_stats")
 @require_GET
+@replica_reads
 def stats_fragment(request: HttpRequest, version_pk: int) -> HttpResponse:
     """The per-criterion table of one version, as an HTML fragment (the rubric version page
     loads it, so apps.rubrics needs no import of apps.qa)."""
@@ -692,6 +695,7 @@ def stats_fragment(request: HttpRequest, version_pk: int) -> HttpResponse:
 
 @page_for("qa_stats")
 @require_GET
+@replica_reads
 def stats_disagreements(request: HttpRequest, version_pk: int, key: str) -> HttpResponse:
     """The reviews (the reader may read) where the AI and the person answered a criterion
     differently."""

@@ -46,13 +46,9 @@ class InboundEvent(models.Model):
             # Bodies and headers are raw provider data: unredacted transcripts, phone numbers.
             ("view_raw_body", "Can view raw webhook bodies and headers"),
         ]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["source", "idempotency_key"],
-                condition=Q(idempotency_key__isnull=False),
-                name="inbound_event_idempotency",
-            ),
-        ]
+        # The table is partitioned by month of ``received_at`` (migration 0003,
+        # apps/webhooks/partitions.py): its primary key is (id, received_at) in the database, and
+        # the uniqueness of (source, idempotency_key) across months is kept by InboxKey.
         indexes = [
             models.Index(
                 fields=["available_at", "id"],
@@ -71,3 +67,28 @@ class InboundEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source}:{self.event_type or '?'} #{self.pk}"
+
+
+class InboxKey(models.Model):
+    """The idempotency keys of every stored delivery, across all months of the inbox.
+
+    A unique index of a partitioned table must include its partition key, so the inbox cannot
+    say by itself that a key was seen in another month. A trigger on the inbox (migration 0003)
+    inserts the key here before each row and drops the row when the key is already here: an
+    ``INSERT ... RETURNING id`` then returns no row, which ``services.inbox_store`` reads as a
+    duplicate. Deleting inbox rows deletes their keys (a statement trigger); dropping a month
+    deletes that month's keys (``partitions.inbox_partitions_drop_expired``).
+    """
+
+    source = models.CharField(max_length=20)
+    idempotency_key = models.CharField(max_length=255)
+    received_at = models.DateTimeField(db_index=True)
+    event_id = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source", "idempotency_key"], name="inbox_key_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.idempotency_key}"

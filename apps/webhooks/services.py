@@ -68,13 +68,14 @@ def idempotency_key(*, source: str, token: str, payload: Any) -> str | None:
     return key[:255] if key else None
 
 
+# No ON CONFLICT: the inbox is partitioned by month, and a trigger drops a row whose key was
+# seen in any month (models.InboxKey); RETURNING then gives no row, as a conflict did.
 _INSERT = """
 INSERT INTO webhooks_inboundevent
     (source, idempotency_key, event_type, account_sid, url, headers, content_type, body,
      body_size, body_sha256, signature_valid, status, attempts, error, result, received_at,
      available_at)
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 0, %s, '{}', %s, %s)
-ON CONFLICT (source, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 RETURNING id
 """
 

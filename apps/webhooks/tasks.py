@@ -6,7 +6,7 @@ from celery import shared_task
 
 from ccportal.celery import CeleryQueue
 
-from . import services
+from . import partitions, services
 
 
 @shared_task(queue=CeleryQueue.INGEST, acks_late=True, ignore_result=True)
@@ -27,3 +27,8 @@ def purge_inbox() -> int:
 @shared_task(queue=CeleryQueue.DEFAULT, acks_late=True, ignore_result=True, expires=3000)
 def purge_rejected() -> int:
     return services.inbox_purge_rejected()
+
+
+@shared_task(queue=CeleryQueue.DEFAULT, acks_late=True, ignore_result=True, expires=3000)
+def maintain_inbox_partitions() -> dict[str, object]:
+    return partitions.inbox_partitions_maintain()

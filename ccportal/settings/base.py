@@ -71,6 +71,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After a write, this browser's next pages read from the primary (apps/common/replica.py).
+    "apps.common.replica.ReplicaPinMiddleware",
     # Who, where and how for every row change the request makes (apps/audit).
     "apps.audit.middleware.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

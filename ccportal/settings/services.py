@@ -40,6 +40,29 @@ if not get_bool("DB_JIT", False):
     _options["options"] = " ".join(filter(None, [_options.get("options", ""), "-c jit=off"]))
 DATABASES = {"default": _database}
 
+# A read replica for dashboards, exports and the audit lists (docs/scaling.md, "PostgreSQL"):
+# optional; absent, everything reads from the primary. Only views marked @replica_reads use it
+# (apps/common/replica.py), and never for a browser that wrote in the last few seconds.
+DATABASE_REPLICA_URL = get_str("DATABASE_REPLICA_URL", "")
+READ_REPLICA = "replica" if DATABASE_REPLICA_URL else ""
+DATABASE_REPLICA_PIN_SECONDS = get_int("DATABASE_REPLICA_PIN_SECONDS", 5, minimum=0)
+DATABASE_REPLICA_MAX_LAG_SECONDS = get_int("DATABASE_REPLICA_MAX_LAG_SECONDS", 30, minimum=0)
+if DATABASE_REPLICA_URL:
+    _replica = dj_database_url.parse(DATABASE_REPLICA_URL, conn_max_age=_database["CONN_MAX_AGE"])
+    for _key in ("pool", "options"):
+        if _key in _database.get("OPTIONS", {}):
+            _replica.setdefault("OPTIONS", {})[_key] = _database["OPTIONS"][_key]
+    # Tests make the replica a database of its own (not a mirror of the primary), named apart
+    # even when both URLs name the same database, so a test can tell where a read went; its
+    # tables are made from the models (no migrations to replay: seconds, not minutes).
+    _replica["TEST"] = {
+        "NAME": f"test_{_replica['NAME']}_replica",
+        "DEPENDENCIES": [],
+        "MIGRATE": False,
+    }
+    DATABASES["replica"] = _replica
+DATABASE_ROUTERS = ["apps.common.replica.ReplicaRouter"]
+
 
 def _kombu_url(url: str) -> str:
     # kombu spells a Unix-socket Redis URL differently from redis-py.

@@ -12,7 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.http import StreamingHttpResponse
+from django.http import HttpRequest, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+from django.utils.decorators import method_decorator
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.permissions import BasePermission, IsAuthenticated
@@ -22,6 +24,7 @@ from rest_framework.views import APIView
 
 from apps.accounts.scoping import can_use
 from apps.common.errors import NotFound
+from apps.common.replica import replica_reads
 from ccportal.viewsets import ErrorSerializer
 
 from .. import selectors, stats
@@ -54,6 +57,11 @@ class CanReadInsights(BasePermission):
 
 class InsightsView(APIView):
     permission_classes = [IsAuthenticated, CanReadInsights]
+
+    @method_decorator(replica_reads)
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        # Aggregates and exports: the read replica when one is configured (docs/scaling.md).
+        return super().dispatch(request, *args, **kwargs)
 
     def filters(self, request: Request) -> InsightFilters:
         return filters_parse(request.query_params)
