@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import DatabaseError, OperationalError, connection
+from django.db import Error as DjangoDbError
 from django.utils import timezone
 
 from . import services
@@ -186,13 +187,18 @@ class GroupCommitter:
             try:
                 woke = self.write(batch)
             except BaseException as exc:  # every waiter learns it; the writer carries on
-                if isinstance(exc, DatabaseError):
-                    connection.close()  # reconnect for the next batch
+                error: BaseException = exc
+                if isinstance(exc, DjangoDbError):
+                    # Reconnect for the next batch. A closed connection is an InterfaceError,
+                    # not a DatabaseError: the waiters get the one that means 503, retry later.
+                    connection.close()
+                    if not isinstance(exc, DatabaseError):
+                        error = OperationalError(f"inbox connection lost: {exc}")
                 else:
                     logger.exception("inbox group commit failed")
                 for pending in batch:
                     if pending.result is None:
-                        pending.error = exc
+                        pending.error = error
                     pending.done.set()
                 if stopping:
                     return
