@@ -58,13 +58,12 @@ def main() -> int:
         make_requests(args.requests * 4, BASE, path)
         lines = [line.rstrip("\n").split("\t") for line in path.open()]
 
-    from apps.webhooks import services
-    from apps.webhooks.entry import LeanWebhooks
+    import django
+
+    django.setup()
+    from apps.webhooks.entry import LeanWebhooks, store_on_this_thread
     from apps.webhooks.groupcommit import GroupCommitter
     from ccportal.wsgi import django_application
-
-    class OneRowStore:  # the lean path with services.inbox_store: one INSERT, one commit each
-        store = staticmethod(services.inbox_store)
 
     def environ(i: int) -> dict[str, Any]:
         signature, full_path, body = lines[i]
@@ -107,8 +106,8 @@ def main() -> int:
     group = GroupCommitter()
     ways = {
         "django": django_application,
-        "lean": LeanWebhooks(django_application, store=OneRowStore()),  # type: ignore[arg-type]
-        "lean+group": LeanWebhooks(django_application, store=group),
+        "lean": LeanWebhooks(django_application, store=store_on_this_thread),
+        "lean+group": LeanWebhooks(django_application, store=group.store),
     }
     n = args.requests
     print(f"{n} requests each, one at a time (CPU: this process, all threads)")

@@ -10,7 +10,8 @@ Everything else, the relay action included (Twilio waits on its TwiML, computed 
 on the request's connection), goes to Django unchanged.
 
 The request thread never touches the database here: rows, refusals included, are written by
-the group committer's thread, which keeps its own connection.
+the group committer's thread, which keeps its own connection (WEBHOOK_GROUP_COMMIT=false: by the
+request's thread, one row per statement, for comparison or as a fallback).
 """
 
 from __future__ import annotations
@@ -20,13 +21,15 @@ from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.core.handlers.wsgi import WSGIRequest
+from django.db import close_old_connections
 from django.urls import reverse
 
-from . import ingest
+from . import ingest, services
 from .choices import Source
-from .groupcommit import GroupCommitter, committer
+from .groupcommit import committer
 
 logger = logging.getLogger(__name__)
 
@@ -46,10 +49,22 @@ def _status_line(status: int) -> str:
         return str(status)
 
 
+def store_on_this_thread(**row: Any) -> services.Stored:
+    """WEBHOOK_GROUP_COMMIT off: one INSERT on the request thread's own connection, looked after
+    as Django's request signals would (a broken or too old connection is closed first)."""
+    close_old_connections()
+    try:
+        return services.inbox_store(**row)
+    finally:
+        close_old_connections()
+
+
 class LeanWebhooks:
-    def __init__(self, app: WSGIApp, *, store: GroupCommitter | None = None) -> None:
+    def __init__(self, app: WSGIApp, *, store: ingest.Store | None = None) -> None:
         self.app = app
-        self.committer = store or committer()
+        if store is None:
+            store = committer().store if settings.WEBHOOK_GROUP_COMMIT else store_on_this_thread
+        self.store = store
         # The paths come from the URLconf, so the two entry points cannot drift apart.
         self.routes = {reverse(name): source for name, source in LEAN_ROUTES.items()}
 
@@ -66,7 +81,7 @@ class LeanWebhooks:
         try:
             request = WSGIRequest(environ)
             request.get_host()  # DisallowedHost: 400, as Django's CommonMiddleware answers
-            answer = ingest.receive(request, source, store=self.committer.store)
+            answer = ingest.receive(request, source, store=self.store)
         except DisallowedHost as exc:
             logger.warning("webhook refused: %s", exc)
             answer = ingest.Answer(400, b'{"error": "Bad Request."}')

@@ -30,6 +30,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
 from django.db import DatabaseError, OperationalError, connection
 from django.db import Error as DjangoDbError
 from django.utils import timezone
@@ -229,8 +230,12 @@ class GroupCommitter:
         if first:
             now = timezone.now()
             columns = [[p.row[name] for p in first] for name in _COLUMNS]
-            with connection.cursor() as cursor:
-                cursor.execute(_INSERT_MANY, [now, now, *columns])
+            connection.ensure_connection()
+            # Server-side binding, prepared once: the statement is the same whatever the batch
+            # size (arrays), so PostgreSQL plans it once per connection and the rows travel as
+            # parameters instead of a literal rebuilt for every batch.
+            with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+                cursor.execute(_INSERT_MANY, [now, now, *columns], prepare=True)
                 inserted = {(source, key): pk for pk, source, key in cursor.fetchall()}
             for (source, key), pending in keyed.items():
                 pk = inserted.get((source, key))

@@ -45,7 +45,7 @@ def committer():
 def app(committer):
     from ccportal.wsgi import django_application
 
-    return LeanWebhooks(django_application, store=committer)
+    return LeanWebhooks(django_application, store=committer.store)
 
 
 def call(app, environ: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
@@ -127,6 +127,20 @@ def test_the_production_wsgi_application_is_the_lean_dispatcher():
 
     assert isinstance(application, LeanWebhooks)
     assert set(application.routes) == {ORCHESTRATOR, INTELLIGENCE, VOICE_STATUS}
+
+
+def test_without_group_commit_each_request_stores_its_own_row(settings):
+    from ccportal.wsgi import django_application
+
+    settings.WEBHOOK_GROUP_COMMIT = False
+    app = LeanWebhooks(django_application)
+    payload = fixture("conversation_created")
+    first = call(app, signed_json(ORCHESTRATOR, payload, idempotency_token="solo"))
+    again = call(app, signed_json(ORCHESTRATOR, payload, idempotency_token="solo"))
+
+    assert json.loads(first[2])["status"] == "accepted"
+    assert json.loads(again[2])["status"] == "duplicate"
+    assert InboundEvent.objects.filter(idempotency_key="token:solo").count() == 1
 
 
 def test_signed_event_is_stored_pending_before_the_200(app, committer):
