@@ -22,6 +22,7 @@ the writer inserts them one by one with ``services.inbox_store`` in the same thr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -171,7 +172,8 @@ class GroupCommitter:
         try:
             self._loop()
         finally:
-            connection.close()
+            with contextlib.suppress(DjangoDbError):
+                connection.close()
 
     def _loop(self) -> None:
         while True:
@@ -192,7 +194,8 @@ class GroupCommitter:
                 if isinstance(exc, DjangoDbError):
                     # Reconnect for the next batch. A closed connection is an InterfaceError,
                     # not a DatabaseError: the waiters get the one that means 503, retry later.
-                    connection.close()
+                    with contextlib.suppress(DjangoDbError):  # closing a dead one may fail too
+                        connection.close()
                     if not isinstance(exc, DatabaseError):
                         error = OperationalError(f"inbox connection lost: {exc}")
                 else:
