@@ -20,7 +20,7 @@ run:  ## install, migrate, load demo data, serve web + workers + beat on PORT
 test:  ## install and run the whole suite against real PostgreSQL and Redis
 	@$(DEV) test $(ARGS)
 
-# compose.yaml's services as local processes (gunicorn, daphne, Celery, beat) behind Debian's
+# compose.yaml's services as local processes (granian, daphne, Celery, beat) behind Debian's
 # nginx with deploy/nginx.conf, checked end to end through the proxy; no container engine needed.
 # Uses DATABASE_URL/REDIS_URL (a throwaway <name>_smoke database; REDIS_URL's database is
 # emptied: give it a spare number), else embedded servers under .data/smoke.

@@ -3,7 +3,7 @@
     .venv/bin/python bench/faults.py [--quick] [--rate 10] [--port-base 55400]
 
 Runs compose.yaml's services as local processes (scripts/composerun.py, as `make smoke` does:
-migrate, gunicorn, daphne, the Celery workers and beat, nginx with deploy/nginx.conf) against a
+migrate, granian, daphne, the Celery workers and beat, nginx with deploy/nginx.conf) against a
 PostgreSQL and a Redis of its own, started here from /usr/lib/postgresql/*/bin and redis-server on
 ports of --port-base (never the machine's shared servers: this kills and restarts them).
 
@@ -310,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
             PUBLIC_BASE_URL=public,
             TWILIO_AUTH_TOKENS=token,
         ),
-        extra_env={"GUNICORN_WORKERS": "2", "INGEST_CLAIM_TIMEOUT": str(CLAIM_TIMEOUT)},
+        extra_env={"GRANIAN_WORKERS": "2", "INGEST_CLAIM_TIMEOUT": str(CLAIM_TIMEOUT)},
         workdir=folder / "stack",
     )
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))

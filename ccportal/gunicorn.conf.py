@@ -1,4 +1,6 @@
-"""gunicorn settings for the HTTP tier (pages, API, webhooks); Daphne serves only WebSockets.
+"""gunicorn settings for the HTTP tier, the alternative to granian (compose.yaml's web service).
+
+bench/webhook_ingest.py --server gunicorn measures it against granian (docs/benchmarks.md).
 
 Requests here mostly wait on PostgreSQL commits, so threads keep many transactions in flight
 (group commit) while a few processes spread the CPU work; see docs/benchmarks.md for figures.

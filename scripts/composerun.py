@@ -8,10 +8,11 @@ is changed, and each change is listed here:
 
 - the host names of the compose network: DATABASE_URL and REDIS_URL point at the servers given,
   and nginx's upstreams (``server web:8000``) and ``listen`` at local ports;
-- where servers bind: GUNICORN_BIND, daphne's ``-b/-p``, on 127.0.0.1;
+- where servers bind: GUNICORN_BIND / GRANIAN_HOST and GRANIAN_PORT, daphne's ``-b/-p``, on
+  127.0.0.1;
 - beat's ``--schedule`` file goes to a temporary folder;
-- the executables are this Python's (``gunicorn`` -> ``python -m gunicorn``);
-- ``extra_env`` (tuning such as GUNICORN_WORKERS) is added to every app service.
+- the executables are this Python's (``granian`` -> ``python -m granian``);
+- ``extra_env`` (tuning such as GRANIAN_WORKERS) is added to every app service.
 
 Standard library and PyYAML (a dependency of drf-spectacular, so in every environment).
 """
@@ -37,7 +38,7 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-PYTHON_TOOLS = {"gunicorn", "daphne", "celery"}
+PYTHON_TOOLS = {"gunicorn", "granian", "daphne", "celery"}
 
 
 class StackError(Exception):
@@ -195,6 +196,8 @@ class Stack:
         env["REDIS_URL"] = self.redis_url
         if name in ("web",):
             env["GUNICORN_BIND"] = f"127.0.0.1:{self.ports['web']}"
+            env["GRANIAN_HOST"] = "127.0.0.1"
+            env["GRANIAN_PORT"] = str(self.ports["web"])
         env.update(self.extra_env)
         return env
 

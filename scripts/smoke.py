@@ -217,8 +217,8 @@ def main(argv: list[str] | None = None) -> int:
             PUBLIC_BASE_URL=public,
             TWILIO_AUTH_TOKENS=token,
         ),
-        # Two gunicorn processes instead of the image's four: start-up time on a small box.
-        extra_env={"GUNICORN_WORKERS": "2"},
+        # Two web processes (start-up time on a small box).
+        extra_env={"GRANIAN_WORKERS": "2"},
     )
 
     def interrupted(signum: int, frame: object) -> None:

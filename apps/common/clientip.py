@@ -40,7 +40,15 @@ def _address(value: str) -> Address | None:
 
 def client_ip(request: HttpRequest) -> str:
     """The client's address as a string ("" when even the peer address is unreadable)."""
-    peer = _address(request.META.get("REMOTE_ADDR", "") or "")
+    return client_address(
+        request.META.get("REMOTE_ADDR", "") or "", request.META.get("HTTP_X_FORWARDED_FOR", "")
+    )
+
+
+def client_address(remote_addr: str, forwarded_for: str) -> str:
+    """The same rule for any transport: the socket's peer, and X-Forwarded-For only when that
+    peer is one of our proxies (the lean webhook entry point reads the WSGI environ directly)."""
+    peer = _address(remote_addr)
     if peer is None:
         return ""
     if not getattr(settings, "TRUST_PROXY_HEADERS", False):
@@ -52,8 +60,7 @@ def client_ip(request: HttpRequest) -> str:
 
     if not is_ours(peer):  # not reached through our proxy: its header proves nothing
         return str(peer)
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    hops = [hop for hop in forwarded.split(",") if hop.strip()]
+    hops = [hop for hop in forwarded_for.split(",") if hop.strip()]
     client = peer
     for hop in reversed(hops):
         address = _address(hop)

@@ -45,7 +45,11 @@ def public_url(request: HttpRequest) -> str:
 
 def candidate_urls(request: HttpRequest) -> list[str]:
     """PUBLIC_BASE_URL + path first; behind a trusted proxy also the URL that the proxy's
-    X-Forwarded-Proto/Host describe (one portal reached under two names, e.g. per account)."""
+    X-Forwarded-Proto/Host describe (one portal reached under two names, e.g. per account).
+    Worked out once per request (the check and the stored row both need it)."""
+    cached: list[str] | None = request.__dict__.get("_twilio_candidate_urls")
+    if cached is not None:
+        return cached
     urls = []
     base = getattr(settings, "PUBLIC_BASE_URL", "")
     if base:
@@ -57,6 +61,7 @@ def candidate_urls(request: HttpRequest) -> list[str]:
             forwarded = ""
         if forwarded and forwarded not in urls:
             urls.append(forwarded)
+    request.__dict__["_twilio_candidate_urls"] = urls
     return urls
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ImproperlyConfigured
 
-from .env import get_int, get_list, get_str
+from .env import get_bool, get_int, get_list, get_str
 
 
 def auth_tokens(entries: list[str]) -> list[str]:
@@ -36,6 +36,9 @@ TWILIO_AUTH_TOKENS = auth_tokens(
 )
 
 WEBHOOK_MAX_BODY_BYTES = get_int("WEBHOOK_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
+# The lean webhook entry point writes the rows of concurrent requests in one commit (on); off,
+# each request inserts its own row on its thread's connection (to compare, or as a fallback).
+WEBHOOK_GROUP_COMMIT = get_bool("WEBHOOK_GROUP_COMMIT", True)
 INGEST_MAX_ATTEMPTS = get_int("INGEST_MAX_ATTEMPTS", 8, minimum=1)
 # A claimed event whose worker vanished is handed out again after this many seconds.
 INGEST_CLAIM_TIMEOUT = get_int("INGEST_CLAIM_TIMEOUT", 300, minimum=10)
