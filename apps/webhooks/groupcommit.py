@@ -3,8 +3,9 @@
 A commit waits for an fsync (about 3.5 ms on these machines). With one INSERT per request every
 request pays for its own commit and PostgreSQL spends most of its CPU on per-statement work. Here
 each request hands its row to one writer thread per process and waits; the writer takes every
-row waiting, writes them with one ``INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING
-RETURNING`` in autocommit (one statement, one commit), and only then releases each request with
+row waiting, writes them with one ``INSERT … SELECT FROM unnest(…) RETURNING`` in autocommit (the inbox is
+partitioned by month, so no ON CONFLICT: a trigger drops a row whose key any month holds, and
+RETURNING leaves it out, as a conflict would) (one statement, one commit), and only then releases each request with
 its own outcome. While that commit is in flight the next rows gather, so the batch grows with the
 load and a lone request waits for no one.
 
@@ -55,7 +56,6 @@ FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text
             %s::text[], %s::int[], %s::text[], %s::bool[], %s::text[], %s::text[])
     AS row(source, key, event_type, account_sid, url, headers, content_type, body, body_size,
            body_sha256, signature_valid, status, error)
-ON CONFLICT (source, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 RETURNING id, source, idempotency_key
 """
 
