@@ -71,6 +71,63 @@ def live_publish(conversation_id: int, event: str, payload: dict[str, Any]) -> P
     return published
 
 
+_NEXT_MANY = """
+WITH item AS (
+    SELECT * FROM unnest(%(conversations)s::bigint[], %(events)s::text[], %(payloads)s::text[])
+        WITH ORDINALITY AS i(conversation_id, event, payload, n)
+), taken AS (
+    SELECT conversation_id, count(*) AS k FROM item GROUP BY conversation_id
+), stream AS (
+    INSERT INTO live_livestream (conversation_id, epoch, last_seq, floor_seq)
+    SELECT conversation_id, 1, k, 1 FROM taken ORDER BY conversation_id
+    ON CONFLICT (conversation_id) DO UPDATE
+        SET last_seq = live_livestream.last_seq + EXCLUDED.last_seq
+    RETURNING conversation_id, epoch, last_seq
+), numbered AS (
+    SELECT i.n, i.conversation_id, i.event, i.payload, s.epoch,
+           s.last_seq - t.k + row_number() OVER (PARTITION BY i.conversation_id ORDER BY i.n) AS seq
+      FROM item i JOIN taken t USING (conversation_id) JOIN stream s USING (conversation_id)
+), stored AS (
+    INSERT INTO live_liveevent (conversation_id, seq, event, payload, created_at)
+    SELECT conversation_id, seq, event, payload::jsonb, now() FROM numbered ORDER BY n
+)
+SELECT seq, epoch FROM numbered ORDER BY n
+"""
+
+
+def live_publish_many(events: list[tuple[int, str, dict[str, Any]]]) -> list[Published]:
+    """``live_publish`` for a batch of ``(conversation_id, event, payload)``, in one statement:
+    each conversation's events take its next numbers in the order given (its stream row is
+    locked until the transaction ends, in conversation order), and are sent in that order
+    once the transaction commits."""
+    if not events:
+        return []
+    payloads = [json.dumps(payload, cls=DjangoJSONEncoder) for _, _, payload in events]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            _NEXT_MANY,
+            {
+                "conversations": [conversation for conversation, _, _ in events],
+                "events": [event for _, event, _ in events],
+                "payloads": payloads,
+            },
+        )
+        numbers = cursor.fetchall()
+    published = [
+        Published(conversation, seq, epoch)
+        for (conversation, _, _), (seq, epoch) in zip(events, numbers, strict=True)
+    ]
+
+    def send() -> None:
+        for (conversation, event, payload), sent in zip(events, published, strict=True):
+            broadcast(
+                conversation_group(conversation), event, payload, seq=sent.seq, epoch=sent.epoch
+            )
+
+    transaction.on_commit(send)
+    return published
+
+
 @dataclass(frozen=True)
 class Position:
     """Where a conversation's stream is: what a page rendered now has seen."""
