@@ -8,6 +8,7 @@ conversation it belongs to creates a placeholder that the real event later fills
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -436,13 +437,7 @@ def communications_apply(items: Sequence[CommunicationInput]) -> list[Applied]:
     for conversation_pk, counts in masked.items():
         _mark_sensitive_by_redaction(by_pk[conversation_pk], counts)
     changed = [(items[i], stored[i][0]) for i in chosen if stored[i][1]]
-    for conversation in conversations.values():
-        mine = [item for item, c in changed if c.conversation_id == conversation.pk]
-        for channel in sorted({item.channel for item in mine} - set(conversation.channels) - {""}):
-            _array_add(Conversation.objects.filter(pk=conversation.pk), "channels", channel)
-        for call_sid in sorted({item.channel_id for item in mine} - set(conversation.call_sids)):
-            if call_sid.startswith("CA"):
-                call_link(call_sid=call_sid, conversation=conversation)
+    _channels_and_calls_add(conversations.values(), [(item, c) for item, c in changed])
     conversations_changed(c.conversation_id for _, c in changed)
     live_publish_many(
         [(c.conversation_id, LINE_EVENT, selectors.line_event(c)) for _, c in changed]
@@ -460,6 +455,53 @@ def communications_apply(items: Sequence[CommunicationInput]) -> list[Applied]:
         results.get(index) or replace(results[winners[item.twilio_id]], changed=False, later=0)
         for index, item in enumerate(items)
     ]
+
+
+def _channels_and_calls_add(
+    conversations: Iterable[Conversation], changed: list[tuple[CommunicationInput, Communication]]
+) -> None:
+    """What ``communication_apply`` does line by line with ``_array_add`` and ``call_link``,
+    for a batch: the channels and calls new to each (locked) conversation in one UPDATE, the
+    calls in one INSERT and one UPDATE."""
+    channels: dict[int, set[str]] = {}
+    calls: dict[int, set[str]] = {}
+    for item, communication in changed:
+        channels.setdefault(communication.conversation_id, set()).add(item.channel)
+        if item.channel_id.startswith("CA"):
+            calls.setdefault(communication.conversation_id, set()).add(item.channel_id)
+    rows: list[dict[str, Any]] = []
+    for conversation in conversations:
+        known_channels, known_calls = set(conversation.channels), set(conversation.call_sids)
+        new_channels = sorted(channels.get(conversation.pk, set()) - known_channels - {""})
+        new_calls = sorted(calls.get(conversation.pk, set()) - known_calls)
+        if new_channels or new_calls:
+            rows.append({"id": conversation.pk, "channels": new_channels, "calls": new_calls})
+    if not rows:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE conversations_conversation c
+               SET channels = c.channels || v.channels, call_sids = c.call_sids || v.calls
+              FROM jsonb_to_recordset(%s::jsonb) AS v(id bigint, channels text[], calls text[])
+             WHERE c.id = v.id
+            """,
+            [json.dumps(rows)],
+        )
+    links: list[tuple[str, int]] = [(sid, row["id"]) for row in rows for sid in row["calls"]]
+    if links:
+        Call.objects.bulk_create(
+            [Call(call_sid=sid, conversation_id=pk) for sid, pk in links], ignore_conflicts=True
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                UPDATE conversations_call k SET conversation_id = v.conversation
+                  FROM jsonb_to_recordset(%s::jsonb) AS v(sid text, conversation bigint)
+                 WHERE k.call_sid = v.sid AND k.conversation_id IS NULL
+                """,
+                [json.dumps([{"sid": sid, "conversation": pk} for sid, pk in links])],
+            )
 
 
 _FIELDS = (

@@ -28,7 +28,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from .broadcast import broadcast
+from .broadcast import broadcast, broadcast_many
 from .groups import conversation_group
 from .models import LiveEvent, LiveStream
 
@@ -73,8 +73,9 @@ def live_publish(conversation_id: int, event: str, payload: dict[str, Any]) -> P
 
 _NEXT_MANY = """
 WITH item AS (
-    SELECT * FROM unnest(%(conversations)s::bigint[], %(events)s::text[], %(payloads)s::text[])
-        WITH ORDINALITY AS i(conversation_id, event, payload, n)
+    SELECT (e.value ->> 0)::bigint AS conversation_id, e.value ->> 1 AS event,
+           e.value -> 2 AS payload, e.n
+      FROM jsonb_array_elements(%(events)s::jsonb) WITH ORDINALITY AS e(value, n)
 ), taken AS (
     SELECT conversation_id, count(*) AS k FROM item GROUP BY conversation_id
 ), stream AS (
@@ -89,7 +90,7 @@ WITH item AS (
       FROM item i JOIN taken t USING (conversation_id) JOIN stream s USING (conversation_id)
 ), stored AS (
     INSERT INTO live_liveevent (conversation_id, seq, event, payload, created_at)
-    SELECT conversation_id, seq, event, payload::jsonb, now() FROM numbered ORDER BY n
+    SELECT conversation_id, seq, event, payload, now() FROM numbered ORDER BY n
 )
 SELECT seq, epoch FROM numbered ORDER BY n
 """
@@ -102,29 +103,21 @@ def live_publish_many(events: list[tuple[int, str, dict[str, Any]]]) -> list[Pub
     once the transaction commits."""
     if not events:
         return []
-    payloads = [json.dumps(payload, cls=DjangoJSONEncoder) for _, _, payload in events]
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            _NEXT_MANY,
-            {
-                "conversations": [conversation for conversation, _, _ in events],
-                "events": [event for _, event, _ in events],
-                "payloads": payloads,
-            },
-        )
+    # One JSON document rather than arrays: quoting each element costs more than the statement.
+    document = json.dumps(events, cls=DjangoJSONEncoder)
+    with connection.cursor() as cursor:
+        cursor.execute(_NEXT_MANY, {"events": document})
         numbers = cursor.fetchall()
     published = [
         Published(conversation, seq, epoch)
         for (conversation, _, _), (seq, epoch) in zip(events, numbers, strict=True)
     ]
 
-    def send() -> None:
-        for (conversation, event, payload), sent in zip(events, published, strict=True):
-            broadcast(
-                conversation_group(conversation), event, payload, seq=sent.seq, epoch=sent.epoch
-            )
-
-    transaction.on_commit(send)
+    messages = [
+        (conversation_group(conversation), event, payload, sent.seq, sent.epoch)
+        for (conversation, event, payload), sent in zip(events, published, strict=True)
+    ]
+    transaction.on_commit(lambda: broadcast_many(messages))
     return published
 
 

@@ -251,7 +251,11 @@ def inbox_batch_process(*, event_ids: list[int]) -> dict[str, int]:
     its transaction rolls back and each of its events goes one at a time instead: that isolates a
     poisoned event and keeps the retry, backoff and dead-letter handling per event.
     """
-    by_id = InboundEvent.objects.filter(pk__in=event_ids, status=EventStatus.PROCESSING).in_bulk()
+    by_id = (
+        InboundEvent.objects.filter(pk__in=event_ids, status=EventStatus.PROCESSING)
+        .only("pk", "source", "body")
+        .in_bulk()
+    )
     events = [by_id[pk] for pk in event_ids if pk in by_id]
     batch: list[tuple[InboundEvent, Any, Any]] = []
     alone: list[InboundEvent] = []
@@ -321,8 +325,8 @@ def _batch_apply(batch: list[tuple[InboundEvent, Any, Any]]) -> list[str]:
 
 _FINISH_MANY = """
 UPDATE webhooks_inboundevent e
-   SET status = v.status, result = v.result::jsonb, error = v.error, processed_at = %s
-  FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[]) AS v(id, status, result, error)
+   SET status = v.status, result = v.result, error = v.error, processed_at = %s
+  FROM jsonb_to_recordset(%s::jsonb) AS v(id bigint, status text, result jsonb, error text)
  WHERE e.id = v.id AND e.status = %s
 """
 
@@ -334,10 +338,17 @@ def _finish_many(outcomes: list[tuple[InboundEvent, Outcome | None, str]]) -> No
             _FINISH_MANY,
             [
                 timezone.now(),
-                [event.pk for event, _, _ in outcomes],
-                [outcome.status if outcome else EventStatus.FAILED for _, outcome, _ in outcomes],
-                [json.dumps(outcome.detail if outcome else {}) for _, outcome, _ in outcomes],
-                [error for _, _, error in outcomes],
+                json.dumps(
+                    [
+                        {
+                            "id": event.pk,
+                            "status": outcome.status if outcome else EventStatus.FAILED,
+                            "result": outcome.detail if outcome else {},
+                            "error": error,
+                        }
+                        for event, outcome, error in outcomes
+                    ]
+                ),
                 EventStatus.PROCESSING,
             ],
         )

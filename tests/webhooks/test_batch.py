@@ -330,3 +330,27 @@ def test_two_workers_with_batches_of_the_same_conversations_at_once(client):
     assert Conversation.objects.get(twilio_id=other_conv).name == "renamed"
     assert Conversation.objects.get(twilio_id=CONV).name == "also renamed"
     assert django_settings.INGEST_BATCH_SIZE >= 10
+
+
+def test_voice_status_in_a_batch_is_applied_after_the_lines_that_name_its_call(client, drain):
+    from apps.conversations.models import Call
+    from tests.fixtures.twilio import VOICE_STATUS, post_form
+
+    call_sid = "CA0123456789abcdef0123456789abcdef"
+    completed = {
+        "AccountSid": "AC00000000000000000000000000000000",
+        "CallSid": call_sid,
+        "CallStatus": "completed",
+        "Timestamp": "Mon, 18 May 2026 20:50:00 +0000",
+        "SequenceNumber": "2",
+        "CallDuration": "492",
+    }
+    assert post_form(client, VOICE_STATUS, completed).status_code in (200, 204)
+    deliver(client, "communication_created", **line(1, channelId=call_sid))
+
+    assert drain() == 2
+
+    call = Call.objects.get(call_sid=call_sid)
+    assert call.conversation == Conversation.objects.get(twilio_id=CONV)
+    assert (call.status, call.duration_seconds) == ("completed", 492)
+    assert set(InboundEvent.objects.values_list("status", flat=True)) == {"processed"}
