@@ -276,7 +276,7 @@ def inbox_batch_process(*, event_ids: list[int]) -> dict[str, int]:
         except Exception as exc:
             if isinstance(exc, DatabaseError) and not connection.in_atomic_block:
                 connection.close_if_unusable_or_obsolete()
-            logger.info("ingest batch of %s events failed (%r): one at a time", len(events), exc)
+            logger.warning("ingest batch of %s events failed (%r): one at a time", len(events), exc)
             alone = events
         else:
             for status in settled:
