@@ -8,8 +8,9 @@ conversation it belongs to creates a placeholder that the real event later fills
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +25,7 @@ from apps.accounts.selectors import agent_find_by_identity
 from apps.common.anonymise import ANONYMISED_TEXT, NO_WORDS_REGEX
 from apps.common.changes import conversations_changed
 from apps.common.errors import PermissionDenied, ValidationFailed
-from apps.live.streams import live_publish
+from apps.live.streams import live_publish, live_publish_many
 
 from . import selectors
 from .choices import AGENT_TYPES, AccessChannel, ContentType, ConversationStatus, ParticipantType
@@ -93,6 +94,20 @@ def conversation_ensure(
             )
     except IntegrityError:
         return conversations.get(twilio_id=twilio_id)
+
+
+def conversations_lock(*, twilio_ids: Iterable[str]) -> None:
+    """Lock the existing conversations with these ids until the transaction ends, in one
+    statement and in ``twilio_id`` order (the order ``communications_apply`` locks in), so a
+    batch that then writes them one at a time cannot deadlock with another batch."""
+    ids = sorted({twilio_id for twilio_id in twilio_ids if twilio_id})
+    if ids:
+        list(
+            Conversation.objects.select_for_update(no_key=True)
+            .filter(twilio_id__in=ids)
+            .order_by("twilio_id")
+            .values_list("pk", flat=True)
+        )
 
 
 @transaction.atomic
@@ -264,6 +279,39 @@ class CommunicationInput:
     metadata: dict[str, Any] | None = None
 
 
+def _communication_fields(
+    data: CommunicationInput, *, conversation: Conversation, author: Participant | None
+) -> tuple[dict[str, Any], dict[str, int]]:
+    """The stored fields of a communication (its text redacted) and what redaction masked."""
+    from apps.common.redaction import redact_configured
+
+    redaction = redact_configured(data.text)
+    metadata = dict(data.metadata or {})
+    if redaction.counts:
+        metadata["redacted"] = redaction.counts
+    started = conversation.started_at or data.occurred_at
+    fields = {
+        "conversation": conversation,
+        "author": author,
+        "author_address": data.author_address,
+        "channel": data.channel,
+        "content_type": data.content_type
+        if data.content_type in ContentType.values
+        else ContentType.TEXT,
+        "text": redaction.text,
+        "occurred_at": data.occurred_at,
+        # The callers set the start first (a placeholder's is its first line).
+        "offset_ms": int((data.occurred_at - started).total_seconds() * 1000),
+        "duration_ms": data.duration_ms,
+        "confidence": data.confidence,
+        "channel_id": data.channel_id,
+        "resource_id": data.resource_id,
+        "metadata": metadata,
+        "source_updated_at": data.version,
+    }
+    return fields, redaction.counts
+
+
 @transaction.atomic
 def communication_apply(data: CommunicationInput) -> tuple[Communication, bool]:
     """Apply COMMUNICATION_CREATED/UPDATED. The text is redacted before it is stored.
@@ -290,32 +338,9 @@ def communication_apply(data: CommunicationInput) -> tuple[Communication, bool]:
         participant_id=data.author_participant_id,
         address=data.author_address,
     )
-    from apps.common.redaction import redact_configured
-
-    redaction = redact_configured(data.text)
-    metadata = dict(data.metadata or {})
-    if redaction.counts:
-        metadata["redacted"] = redaction.counts
-    if SENSITIVE_KINDS & redaction.counts.keys():
-        _mark_sensitive_by_redaction(conversation, redaction.counts)
-    fields = {
-        "conversation": conversation,
-        "author": author,
-        "author_address": data.author_address,
-        "channel": data.channel,
-        "content_type": data.content_type
-        if data.content_type in ContentType.values
-        else ContentType.TEXT,
-        "text": redaction.text,
-        "occurred_at": data.occurred_at,
-        "offset_ms": int((data.occurred_at - conversation.started_at).total_seconds() * 1000),
-        "duration_ms": data.duration_ms,
-        "confidence": data.confidence,
-        "channel_id": data.channel_id,
-        "resource_id": data.resource_id,
-        "metadata": metadata,
-        "source_updated_at": data.version,
-    }
+    fields, masked = _communication_fields(data, conversation=conversation, author=author)
+    if SENSITIVE_KINDS & masked.keys():
+        _mark_sensitive_by_redaction(conversation, masked)
     # No savepoint on this hot path: if another worker inserts the same id between the SELECT
     # and the INSERT, the IntegrityError fails this event, which is retried and then finds it.
     existing = Communication.objects.select_for_update().filter(twilio_id=data.twilio_id)
@@ -336,6 +361,236 @@ def communication_apply(data: CommunicationInput) -> tuple[Communication, bool]:
     # Numbered in this transaction, sent when it commits: before any operator runs on the line.
     live_publish(conversation.pk, LINE_EVENT, selectors.line_event(communication))
     return communication, True
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What ``communications_apply`` did with one input."""
+
+    communication_id: int
+    conversation_id: int
+    changed: bool
+    # New communications of the same conversation stored after this one in the same batch: the
+    # line's trigger point is the conversation's count at the end of the batch minus this.
+    later: int = 0
+
+
+def communications_apply(items: Sequence[CommunicationInput]) -> list[Applied]:
+    """Apply a batch's COMMUNICATION_CREATED/UPDATED together; one ``Applied`` per item, in order.
+
+    The same rules as ``communication_apply``, for a set: placeholders for the conversations not
+    seen yet, authors created when unknown, the text redacted, version guards, the line's live
+    event. A fixed number of statements per batch, not per line. Two versions of one
+    communication in the batch: the later one wins unless its version is older or the same (as
+    if they had been applied in order); the other is reported unchanged.
+
+    Call inside the batch's transaction. The conversations are locked (``FOR NO KEY UPDATE``,
+    in ``twilio_id`` order, so two batches cannot deadlock on them) until it ends, as
+    ``communication_apply`` locks its one: whoever counts their communications (the trigger
+    points) sees every earlier one.
+    """
+    if not items:
+        return []
+    winners: dict[str, int] = {}
+    for index, item in enumerate(items):
+        best = winners.get(item.twilio_id)
+        if best is None or not _is_stale(items[best].version, item.version):
+            winners[item.twilio_id] = index
+    chosen = sorted(winners.values())
+    conversations = _conversations_ensure_locked([items[i] for i in chosen])
+    authors = _authors_ensure([items[i] for i in chosen], conversations)
+    existing = {
+        c.twilio_id: c
+        for c in Communication.objects.select_for_update()
+        .filter(twilio_id__in=sorted(winners))
+        .order_by("twilio_id")
+    }
+    stored: dict[int, tuple[Communication, bool]] = {}
+    new: list[Communication] = []
+    updated: list[Communication] = []
+    masked: dict[int, dict[str, int]] = {}
+    for index in chosen:
+        item = items[index]
+        conversation = conversations[item.conversation_twilio_id]
+        fields, counts = _communication_fields(
+            item, conversation=conversation, author=authors.get(item.author_participant_id)
+        )
+        if SENSITIVE_KINDS & counts.keys():
+            masked.setdefault(conversation.pk, {}).update(counts)
+        communication = existing.get(item.twilio_id)
+        if communication is None:
+            communication = Communication(twilio_id=item.twilio_id, **fields)
+            new.append(communication)
+        elif _is_stale(communication.source_updated_at, item.version):
+            stored[index] = (communication, False)
+            continue
+        else:
+            for key, value in fields.items():
+                setattr(communication, key, value)
+            communication.updated_at = timezone.now()  # bulk_update skips auto_now
+            updated.append(communication)
+        stored[index] = (communication, True)
+    Communication.objects.bulk_create(new)
+    if updated:
+        Communication.objects.bulk_update(updated, [*_FIELDS, "updated_at"])
+    by_pk = {c.pk: c for c in conversations.values()}
+    for conversation_pk, counts in masked.items():
+        _mark_sensitive_by_redaction(by_pk[conversation_pk], counts)
+    changed = [(items[i], stored[i][0]) for i in chosen if stored[i][1]]
+    _channels_and_calls_add(conversations.values(), [(item, c) for item, c in changed])
+    conversations_changed(c.conversation_id for _, c in changed)
+    live_publish_many(
+        [(c.conversation_id, LINE_EVENT, selectors.line_event(c)) for _, c in changed]
+    )
+    later: dict[int, int] = {}
+    is_new = {id(c) for c in new}
+    results: dict[int, Applied] = {}
+    for index in reversed(chosen):
+        communication, applied = stored[index]
+        after = later.get(communication.conversation_id, 0)
+        results[index] = Applied(communication.pk, communication.conversation_id, applied, after)
+        if id(communication) in is_new:
+            later[communication.conversation_id] = later.get(communication.conversation_id, 0) + 1
+    return [
+        results.get(index) or replace(results[winners[item.twilio_id]], changed=False, later=0)
+        for index, item in enumerate(items)
+    ]
+
+
+def _channels_and_calls_add(
+    conversations: Iterable[Conversation], changed: list[tuple[CommunicationInput, Communication]]
+) -> None:
+    """What ``communication_apply`` does line by line with ``_array_add`` and ``call_link``,
+    for a batch: the channels and calls new to each (locked) conversation in one UPDATE, the
+    calls in one INSERT and one UPDATE."""
+    channels: dict[int, set[str]] = {}
+    calls: dict[int, set[str]] = {}
+    for item, communication in changed:
+        channels.setdefault(communication.conversation_id, set()).add(item.channel)
+        if item.channel_id.startswith("CA"):
+            calls.setdefault(communication.conversation_id, set()).add(item.channel_id)
+    rows: list[dict[str, Any]] = []
+    for conversation in conversations:
+        known_channels, known_calls = set(conversation.channels), set(conversation.call_sids)
+        new_channels = sorted(channels.get(conversation.pk, set()) - known_channels - {""})
+        new_calls = sorted(calls.get(conversation.pk, set()) - known_calls)
+        if new_channels or new_calls:
+            rows.append({"id": conversation.pk, "channels": new_channels, "calls": new_calls})
+    if not rows:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE conversations_conversation c
+               SET channels = c.channels || v.channels, call_sids = c.call_sids || v.calls
+              FROM jsonb_to_recordset(%s::jsonb) AS v(id bigint, channels text[], calls text[])
+             WHERE c.id = v.id
+            """,
+            [json.dumps(rows)],
+        )
+    links: list[tuple[str, int]] = [(sid, row["id"]) for row in rows for sid in row["calls"]]
+    if links:
+        Call.objects.bulk_create(
+            [Call(call_sid=sid, conversation_id=pk) for sid, pk in links], ignore_conflicts=True
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                UPDATE conversations_call k SET conversation_id = v.conversation
+                  FROM jsonb_to_recordset(%s::jsonb) AS v(sid text, conversation bigint)
+                 WHERE k.call_sid = v.sid AND k.conversation_id IS NULL
+                """,
+                [json.dumps([{"sid": sid, "conversation": pk} for sid, pk in links])],
+            )
+
+
+_FIELDS = (
+    "conversation",
+    "author",
+    "author_address",
+    "channel",
+    "content_type",
+    "text",
+    "occurred_at",
+    "offset_ms",
+    "duration_ms",
+    "confidence",
+    "channel_id",
+    "resource_id",
+    "metadata",
+    "source_updated_at",
+)
+
+
+def _conversations_ensure_locked(items: Sequence[CommunicationInput]) -> dict[str, Conversation]:
+    """The conversations of these lines by Twilio id, placeholders made for the missing ones
+    (started at their first line), every one locked until the transaction ends, with its start
+    moved back as ``communication_apply`` does for a line said before it."""
+    first: dict[str, CommunicationInput] = {}
+    for item in items:
+        seen = first.get(item.conversation_twilio_id)
+        if seen is None or item.occurred_at < seen.occurred_at:
+            first[item.conversation_twilio_id] = item
+    ids = sorted(first)
+    locked = Conversation.objects.select_for_update(no_key=True).order_by("twilio_id")
+    found = {c.twilio_id: c for c in locked.filter(twilio_id__in=ids)}
+    missing = [twilio_id for twilio_id in ids if twilio_id not in found]
+    if missing:
+        Conversation.objects.bulk_create(
+            [
+                Conversation(
+                    twilio_id=twilio_id,
+                    account_id=first[twilio_id].account_id,
+                    started_at=first[twilio_id].occurred_at,
+                    is_placeholder=True,
+                )
+                for twilio_id in missing
+            ],
+            ignore_conflicts=True,  # another worker made it first: found below
+        )
+        found |= {c.twilio_id: c for c in locked.filter(twilio_id__in=missing)}
+    for twilio_id, conversation in found.items():
+        at = first[twilio_id].occurred_at
+        if conversation.started_at is None or (
+            conversation.is_placeholder and at < conversation.started_at
+        ):
+            Conversation.objects.filter(pk=conversation.pk).update(started_at=at)
+            conversation.started_at = at
+            _recompute_offsets(conversation)
+    return found
+
+
+def _authors_ensure(
+    items: Sequence[CommunicationInput], conversations: dict[str, Conversation]
+) -> dict[str, Participant]:
+    """The authors of these lines by Twilio id, made as UNKNOWN participants when not known yet
+    (``_author_ensure`` for a set)."""
+    first: dict[str, CommunicationInput] = {}
+    for item in items:
+        if item.author_participant_id:
+            first.setdefault(item.author_participant_id, item)
+    if not first:
+        return {}
+    found = {p.twilio_id: p for p in Participant.objects.filter(twilio_id__in=sorted(first))}
+    missing = sorted(set(first) - found.keys())
+    if missing:
+        Participant.objects.bulk_create(
+            [
+                Participant(
+                    twilio_id=twilio_id,
+                    conversation=conversations[first[twilio_id].conversation_twilio_id],
+                    type=ParticipantType.UNKNOWN,
+                    name=first[twilio_id].author_address,
+                    addresses=[{"address": first[twilio_id].author_address}]
+                    if first[twilio_id].author_address
+                    else [],
+                )
+                for twilio_id in missing
+            ],
+            ignore_conflicts=True,
+        )
+        found |= {p.twilio_id: p for p in Participant.objects.filter(twilio_id__in=missing)}
+    return found
 
 
 # What redaction masked that makes a whole transcript sensitive (apps.common.redaction kinds).

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 import threading
+from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import Any
 
@@ -66,6 +67,26 @@ def broadcast(
     if seq is not None:
         message |= {"seq": seq, "epoch": epoch}
     future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), _background_loop())
+    future.add_done_callback(_log_failure)
+    return future
+
+
+Numbered = tuple[str, str, dict[str, Any], int, int]  # group, event, payload, seq, epoch
+
+
+def broadcast_many(messages: Sequence[Numbered]) -> Future[Any] | None:
+    """``broadcast`` for a batch of numbered events, sent in order by one coroutine (one
+    hand-over to the sending thread, not one per message)."""
+    layer = get_channel_layer()
+    if layer is None or not messages:
+        return None
+
+    async def send_all() -> None:
+        for group, event, payload, seq, epoch in messages:
+            message = {"type": "live.event", "event": event, "payload": payload}
+            await layer.group_send(group, message | {"seq": seq, "epoch": epoch})
+
+    future = asyncio.run_coroutine_threadsafe(send_all(), _background_loop())
     future.add_done_callback(_log_failure)
     return future
 

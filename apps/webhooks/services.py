@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from apps.common.db import asynchronous_commit
 from apps.common.wake import Waker
+from apps.conversations import services as conversations
 
 from . import selectors
 from .choices import EventStatus, Source
@@ -232,6 +233,128 @@ def inbox_event_process(*, event_id: int) -> str:
         return EventStatus.PENDING
 
 
+def inbox_batch_process(*, event_ids: list[int]) -> dict[str, int]:
+    """Process a claimed batch as sets: its Orchestrator events in one transaction, each table
+    written a few statements at a time rather than once per event; returns the count per status.
+
+    The communications are applied together (``orchestrator.communications_handle``: one upsert,
+    the trigger points of all in one statement, their live events in one), parsed by the same
+    code that applies one (``orchestrator.parse_communication``). Conversation and participant
+    events (a handful per call) go through their handler one at a time, in arrival order, each
+    in a savepoint so that a payload error fails it alone; the communications that arrived
+    before a conversation's event are stored first (its END rule covers them). Then every
+    outcome is recorded in one UPDATE.
+
+    An event the batch cannot parse, and the events of the other sources (voice status, rule
+    results, relay actions), go one at a time through ``inbox_event_process`` once the batch
+    has committed (calls and results after the conversations they belong to). If anything in the
+    batch fails (a value the database refuses, a lock timeout, a deadlock, the database gone),
+    its transaction rolls back and each of its events goes one at a time instead: that isolates a
+    poisoned event and keeps the retry, backoff and dead-letter handling per event.
+    """
+    by_id = (
+        InboundEvent.objects.filter(pk__in=event_ids, status=EventStatus.PROCESSING)
+        .only("pk", "source", "body")
+        .in_bulk()
+    )
+    events = [by_id[pk] for pk in event_ids if pk in by_id]
+    batch: list[tuple[InboundEvent, Any, Any]] = []
+    alone: list[InboundEvent] = []
+    for event in events:
+        if event.source != Source.ORCHESTRATOR:
+            alone.append(event)
+            continue
+        try:
+            payload = payload_of(event)
+            batch.append((event, payload, orchestrator.parse_communication(payload)))
+        except Exception:  # the event's own processing records why (failed, or retried)
+            alone.append(event)
+    done: dict[str, int] = {}
+    if batch:
+        try:
+            with transaction.atomic():
+                settled = _batch_apply(batch)
+        except Exception as exc:
+            if isinstance(exc, DatabaseError) and not connection.in_atomic_block:
+                connection.close_if_unusable_or_obsolete()
+            logger.warning("ingest batch of %s events failed (%r): one at a time", len(events), exc)
+            alone = events
+        else:
+            for status in settled:
+                done[status] = done.get(status, 0) + 1
+    for event in sorted(alone, key=events.index):
+        status = inbox_event_process(event_id=event.pk)
+        done[status] = done.get(status, 0) + 1
+    return done
+
+
+def _batch_apply(batch: list[tuple[InboundEvent, Any, Any]]) -> list[str]:
+    if any(item is None for _, _, item in batch):
+        # Every conversation the batch touches, locked up front in one order: one at a time, the
+        # conversation events would lock theirs in arrival order, and two batches doing that
+        # could deadlock.
+        conversations.conversations_lock(
+            twilio_ids=[
+                item.conversation_twilio_id if item else orchestrator.conversation_of(payload)
+                for _, payload, item in batch
+            ]
+        )
+    outcomes: list[tuple[InboundEvent, Outcome | None, str]] = []
+    lines: list[tuple[InboundEvent, Any]] = []
+
+    def store_lines() -> None:
+        applied = orchestrator.communications_handle([item for _, item in lines])
+        outcomes.extend((event, done, "") for (event, _), done in zip(lines, applied, strict=True))
+        lines.clear()
+
+    for event, payload, item in batch:
+        if item is not None:
+            lines.append((event, item))
+            continue
+        if any(i.conversation_twilio_id == orchestrator.conversation_of(payload) for _, i in lines):
+            store_lines()
+        try:
+            with transaction.atomic():
+                outcomes.append((event, orchestrator.handle(payload), ""))
+        except (PayloadError, DataError) as exc:
+            outcomes.append((event, None, f"{exc.__class__.__name__}: {exc}"))
+    if lines:
+        store_lines()
+    _finish_many(outcomes)
+    return [outcome.status if outcome else EventStatus.FAILED for _, outcome, _ in outcomes]
+
+
+_FINISH_MANY = """
+UPDATE webhooks_inboundevent e
+   SET status = v.status, result = v.result, error = v.error, processed_at = %s
+  FROM jsonb_to_recordset(%s::jsonb) AS v(id bigint, status text, result jsonb, error text)
+ WHERE e.id = v.id AND e.status = %s
+"""
+
+
+def _finish_many(outcomes: list[tuple[InboundEvent, Outcome | None, str]]) -> None:
+    """``_finish`` for a batch, in one statement (a failure has no outcome, and its error)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _FINISH_MANY,
+            [
+                timezone.now(),
+                json.dumps(
+                    [
+                        {
+                            "id": event.pk,
+                            "status": outcome.status if outcome else EventStatus.FAILED,
+                            "result": outcome.detail if outcome else {},
+                            "error": error,
+                        }
+                        for event, outcome, error in outcomes
+                    ]
+                ),
+                EventStatus.PROCESSING,
+            ],
+        )
+
+
 def _finish(
     event: InboundEvent, *, status: str, result: dict[str, Any] | None = None, error: str = ""
 ) -> None:
@@ -268,8 +391,7 @@ def inbox_drain(*, batch_size: int | None = None, max_seconds: float = 50.0) -> 
             ids = inbox_claim(limit=batch_size)
             if not ids:
                 return done
-            for event_id in ids:
-                inbox_event_process(event_id=event_id)
+            inbox_batch_process(event_ids=ids)
             done += len(ids)
     wake_workers()
     return done

@@ -60,6 +60,7 @@ from .rules import (
 )
 from .triggers import (
     communication_added,
+    communications_added,
     conversation_status_seen,
     conversations_backfill,
     execution_create,
@@ -79,6 +80,7 @@ __all__ = [
     "RuleInput",
     "RuleOperatorInput",
     "communication_added",
+    "communications_added",
     "condition_holds",
     "conversation_status_seen",
     "conversations_backfill",

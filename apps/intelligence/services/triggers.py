@@ -7,7 +7,7 @@ operator workers (``engine``), woken after commit (``wakeup``)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -113,6 +113,55 @@ def communication_added(
                 conversation_id,
                 TriggerOn.COMMUNICATION,
             ],
+        )
+        ids: list[int | None] = [row[0] for row in cursor.fetchall()]
+    return _created(ids, enqueue=enqueue)
+
+
+def communications_added(
+    *, added: Sequence[tuple[int, int, int]], enqueue: bool = True
+) -> list[int]:
+    """``communication_added`` for a batch of stored communications, in one statement.
+
+    ``added`` holds ``(conversation_id, communication_id, later)``, where ``later`` counts the
+    communications of the same conversation stored after this one in the batch: the line's
+    trigger point is the conversation's count now minus ``later``, the count it would have seen
+    stored alone. The same exactly-once as one at a time: called in the transaction that stored
+    them, which holds their conversations' rows (``conversations.communications_apply``).
+    """
+    if not added:
+        return []
+    conversations = sorted({conversation for conversation, _, _ in added})
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {RuleExecution._meta.db_table}
+                (rule_id, conversation_id, trigger_on, trigger_point, through_communication_id,
+                 status, triggered_at, attempts, error, detail)
+            SELECT r.id, a.conversation_id, r.trigger_on, 'COMMUNICATION:' || (n.count - a.later),
+                   a.communication_id, %(pending)s, %(now)s, 0, '', '{{}}'::jsonb
+              FROM {Rule._meta.db_table} r,
+                   unnest(%(conversations)s::bigint[], %(communications)s::bigint[],
+                          %(later)s::int[]) AS a(conversation_id, communication_id, later)
+                   JOIN (SELECT conversation_id, count(*) AS count
+                           FROM {_communications_table()}
+                          WHERE conversation_id = ANY(%(ids)s::bigint[])
+                          GROUP BY conversation_id) n USING (conversation_id)
+             WHERE r.is_active AND r.trigger_on = %(trigger_on)s AND n.count - a.later > 0
+               AND (n.count - a.later) %% GREATEST(r.every_n, 1) = 0
+             ORDER BY a.conversation_id, n.count - a.later, r.id
+            ON CONFLICT (rule_id, conversation_id, trigger_point) DO NOTHING
+            RETURNING id
+            """,
+            {
+                "pending": ExecutionStatus.PENDING,
+                "now": timezone.now(),
+                "conversations": [conversation for conversation, _, _ in added],
+                "communications": [communication for _, communication, _ in added],
+                "later": [later for _, _, later in added],
+                "ids": conversations,
+                "trigger_on": TriggerOn.COMMUNICATION,
+            },
         )
         ids: list[int | None] = [row[0] for row in cursor.fetchall()]
     return _created(ids, enqueue=enqueue)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from apps.conversations import services as conversations
@@ -55,7 +55,11 @@ def _participant(event: dict[str, Any], data: dict[str, Any]) -> Outcome:
     return Outcome(detail={"participant": twilio_id, "applied": changed})
 
 
-def _communication(event: dict[str, Any], data: dict[str, Any]) -> Outcome:
+def communication_input(
+    event: dict[str, Any], data: dict[str, Any]
+) -> conversations.CommunicationInput:
+    """A COMMUNICATION_CREATED/UPDATED as the conversations app applies it (one at a time in
+    ``_communication``, or a batch's together in ``communications_handle``)."""
     twilio_id = require(data, "id", "communication")
     conversation_id = require(data, "conversationId", "communication")
     author = obj(data.get("author"))
@@ -77,32 +81,47 @@ def _communication(event: dict[str, Any], data: dict[str, Any]) -> Outcome:
         start, end = number(words[0].get("startTime")), number(words[-1].get("endTime"))
         if start is not None and end is not None and end >= start:
             duration_ms = int((end - start) * 1000)
-    communication, changed = conversations.communication_apply(
-        conversations.CommunicationInput(
-            twilio_id=twilio_id,
-            conversation_twilio_id=conversation_id,
-            occurred_at=occurred_at,
-            text=text(body),
-            author_participant_id=text(author.get("participantId")),
-            author_address=text(author.get("address")),
-            channel=text(author.get("channel") or data.get("channel")).upper(),
-            content_type=text(content.get("type")).upper() or "TEXT",
-            confidence=number(transcription.get("confidence")),
-            duration_ms=duration_ms or integer(data.get("durationMs")),
-            channel_id=text(data.get("channelId")),
-            resource_id=text(data.get("resourceId")),
-            version=parse_time(data.get("updatedAt")) or parse_time(event.get("timestamp")),
-            account_id=text(data.get("accountId")),
-            metadata={"transcription_channel": transcription.get("channel")}
-            if transcription
-            else None,
-        )
+    return conversations.CommunicationInput(
+        twilio_id=twilio_id,
+        conversation_twilio_id=conversation_id,
+        occurred_at=occurred_at,
+        text=text(body),
+        author_participant_id=text(author.get("participantId")),
+        author_address=text(author.get("address")),
+        channel=text(author.get("channel") or data.get("channel")).upper(),
+        content_type=text(content.get("type")).upper() or "TEXT",
+        confidence=number(transcription.get("confidence")),
+        duration_ms=duration_ms or integer(data.get("durationMs")),
+        channel_id=text(data.get("channelId")),
+        resource_id=text(data.get("resourceId")),
+        version=parse_time(data.get("updatedAt")) or parse_time(event.get("timestamp")),
+        account_id=text(data.get("accountId")),
+        metadata={"transcription_channel": transcription.get("channel")} if transcription else None,
     )
+
+
+def _communication(event: dict[str, Any], data: dict[str, Any]) -> Outcome:
+    item = communication_input(event, data)
+    communication, changed = conversations.communication_apply(item)
     if changed:
         intelligence.communication_added(
             conversation_id=communication.conversation_id, communication_id=communication.pk
         )
-    return Outcome(detail={"communication": twilio_id, "applied": changed})
+    return Outcome(detail={"communication": item.twilio_id, "applied": changed})
+
+
+def communications_handle(items: Sequence[conversations.CommunicationInput]) -> list[Outcome]:
+    """Apply a batch's communications together (``conversations.communications_apply``) and
+    create the trigger points of every one stored in one statement; an outcome per item, in
+    order. Call inside the batch's transaction."""
+    applied = conversations.communications_apply(items)
+    intelligence.communications_added(
+        added=[(a.conversation_id, a.communication_id, a.later) for a in applied if a.changed]
+    )
+    return [
+        Outcome(detail={"communication": item.twilio_id, "applied": a.changed})
+        for item, a in zip(items, applied, strict=True)
+    ]
 
 
 HANDLERS: dict[str, Callable[[dict[str, Any], dict[str, Any]], Outcome]] = {
@@ -128,6 +147,30 @@ def natural_key(payload: Any) -> str | None:
         return None
     version = data.get("updatedAt") or event.get("timestamp") or ""
     return f"{event_type_of(event)}:{data['id']}:{version}"
+
+
+COMMUNICATION_TYPES = frozenset({"COMMUNICATION_CREATED", "COMMUNICATION_UPDATED"})
+
+
+def parse_communication(payload: Any) -> conversations.CommunicationInput | None:
+    """The communication this event carries, or None for any other event (which ``handle``
+    applies on its own). Raises PayloadError as ``handle`` would."""
+    event = obj(payload)
+    if event_type_of(event) not in COMMUNICATION_TYPES:
+        return None
+    data = event.get("data")
+    if not isinstance(data, dict):
+        raise PayloadError(f"{event_type_of(event)}: 'data' must be an object")
+    return communication_input(event, data)
+
+
+def conversation_of(payload: Any) -> str:
+    """The Twilio id of the conversation an event writes to ("" if it names none)."""
+    event = obj(payload)
+    data = obj(event.get("data"))
+    if event_type_of(event).startswith("CONVERSATION_"):
+        return text(data.get("id"))
+    return text(data.get("conversationId"))
 
 
 def handle(payload: Any) -> Outcome:
