@@ -27,6 +27,6 @@ def enqueue(path: str, *args: Any) -> bool:
     try:
         task(path).apply_async(args=list(args), retry=False)
     except Exception:
-        logger.warning("could not enqueue %s%r; its sweeper will", path, args)
+        logger.warning("could not enqueue %s%r; its sweeper will", path, args, exc_info=True)
         return False
     return True

@@ -180,10 +180,18 @@ def test_the_digest_carries_the_checklist_summary_and_suggestion_and_skips_odd_s
 
 
 @pytest.fixture
-def tasks_run_here(settings):
-    """Tasks run in the caller (Celery's eager mode, which reads Django's settings), as a
-    worker would run them."""
-    settings.CELERY_TASK_ALWAYS_EAGER = settings.CELERY_TASK_EAGER_PROPAGATES = True
+def tasks_run_here():
+    """Tasks run in the caller (Celery's eager mode), as a worker would run them. Set on the
+    app's configuration itself, under the CELERY_ names it reads Django's settings by: Celery
+    reads those settings once, so changing them after an earlier test published a task would
+    not be seen."""
+    from ccportal.celery import app
+
+    keys = ("CELERY_TASK_ALWAYS_EAGER", "CELERY_TASK_EAGER_PROPAGATES")
+    saved = {key: app.conf.get(key) for key in keys}
+    app.conf.update(dict.fromkeys(keys, True))
+    yield
+    app.conf.update(saved)
 
 
 def test_a_delivery_whose_enqueue_was_lost_is_sent_by_the_sweeper(

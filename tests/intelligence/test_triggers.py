@@ -17,6 +17,7 @@ from apps.intelligence.models import OperatorResult, Rule, RuleExecution, RuleOp
 from apps.intelligence.services import engine
 from apps.webhooks import services as inbox
 from apps.webhooks.models import InboundEvent
+from tests.fixtures.broker import use_broker
 from tests.fixtures.twilio import ORCHESTRATOR, fixture, post_json
 
 pytestmark = pytest.mark.django_db
@@ -200,16 +201,14 @@ def test_with_the_broker_down_executions_wait_for_the_sweeper(
     from ccportal.celery import app
 
     previous = app.conf.broker_url
-    app.conf.broker_url = "redis://127.0.0.1:1/0"
-    app.pool.force_close_all()
+    use_broker("redis://127.0.0.1:1/0")
     try:
         deliver(client, "conversation_created")
         communication(client, 1, "hello there")
         with django_capture_on_commit_callbacks(execute=True) as callbacks:
             drain()  # the enqueue after commit fails; the event is processed all the same
     finally:
-        app.conf.broker_url = previous
-        app.pool.force_close_all()
+        use_broker(previous)
     assert callbacks
     (execution,) = RuleExecution.objects.filter(rule__key="live-sentiment-adherence")
     assert execution.status == ExecutionStatus.PENDING

@@ -14,6 +14,7 @@ from apps.conversations.models import Communication, Conversation
 from apps.webhooks import services
 from apps.webhooks.models import InboundEvent
 from apps.webhooks.tasks import drain_inbox
+from tests.fixtures.broker import use_broker
 from tests.fixtures.twilio import ORCHESTRATOR, fixture, post_json
 
 pytestmark = pytest.mark.django_db
@@ -128,12 +129,10 @@ def redis_unreachable(settings):
     dead = "redis://127.0.0.1:1/0"
     previous_broker = app.conf.broker_url
     settings.REDIS_URL = dead
-    app.conf.broker_url = dead
-    app.pool.force_close_all()
+    use_broker(dead)
     services.INGEST_WAKER.reset()
     yield
-    app.conf.broker_url = previous_broker
-    app.pool.force_close_all()
+    use_broker(previous_broker)
     services.INGEST_WAKER.reset()
 
 
@@ -153,16 +152,14 @@ def test_celery_publish_fails_but_the_request_is_still_acknowledged(
     from ccportal.celery import app
 
     previous = app.conf.broker_url
-    app.conf.broker_url = "redis://127.0.0.1:1/0"
-    app.pool.force_close_all()
+    use_broker("redis://127.0.0.1:1/0")
     services.INGEST_WAKER.reset()
     services.wake_flag_clear()
     try:
         with django_capture_on_commit_callbacks(execute=True):
             response = post_json(twilio, ORCHESTRATOR, fixture("conversation_created"))
     finally:
-        app.conf.broker_url = previous
-        app.pool.force_close_all()
+        use_broker(previous)
         services.INGEST_WAKER.reset()
         services.wake_flag_clear()
     assert response.status_code == 200
