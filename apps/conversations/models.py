@@ -86,7 +86,9 @@ class Conversation(TimeStampedModel):
     class Meta:
         ordering = ["-started_at", "-id"]
         indexes = [
-            models.Index(fields=["-started_at", "-id"], name="conv_started_idx"),
+            # The list's order. It carries the team so that a team-scoped list (supervisor,
+            # coach) pages and counts from the index alone (no heap visit per row).
+            models.Index(fields=["-started_at", "-id"], name="conv_started_idx", include=["team"]),
             models.Index(fields=["team", "-started_at"], name="conv_team_started_idx"),
             models.Index(fields=["status", "-started_at"], name="conv_status_started_idx"),
             GinIndex(fields=["call_sids"], name="conv_call_sids_gin"),
