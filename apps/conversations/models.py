@@ -14,6 +14,7 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Upper
 
+from apps.accounts.models import Agent
 from apps.accounts.scoping import Reach, scope_for
 from apps.common.models import TimeStampedModel
 
@@ -40,7 +41,14 @@ class ConversationQuerySet(models.QuerySet["Conversation"]):
             )
             return self.filter(Q(team_id__in=scope.team_ids) | Q(pk__in=team_agents_in))
         if scope.reach is Reach.OWN and scope.user_id is not None:
-            own = Participant.objects.filter(agent__user_id=scope.user_id).values("conversation_id")
+            # The agent ids first (one small query): with literal ids PostgreSQL reads the
+            # agent's share of the participants from the index statistics and hashes the set;
+            # through a join to the agents it guessed low and walked the newest conversations,
+            # probing the participants of each (an agent's page 50 at a million lines: 150 ms).
+            agent_ids = list(
+                Agent.objects.filter(user_id=scope.user_id).values_list("pk", flat=True)
+            )
+            own = Participant.objects.filter(agent_id__in=agent_ids).values("conversation_id")
             return self.filter(pk__in=own)
         return self.none()
 
@@ -86,7 +94,9 @@ class Conversation(TimeStampedModel):
     class Meta:
         ordering = ["-started_at", "-id"]
         indexes = [
-            models.Index(fields=["-started_at", "-id"], name="conv_started_idx"),
+            # The list's order. It carries the team so that a team-scoped list (supervisor,
+            # coach) pages and counts from the index alone (no heap visit per row).
+            models.Index(fields=["-started_at", "-id"], name="conv_started_idx", include=["team"]),
             models.Index(fields=["team", "-started_at"], name="conv_team_started_idx"),
             models.Index(fields=["status", "-started_at"], name="conv_status_started_idx"),
             GinIndex(fields=["call_sids"], name="conv_call_sids_gin"),

@@ -55,6 +55,19 @@ def test_supervisor_without_teams_sees_nothing(world):
     assert visible(lonely) == set()
 
 
+def test_agent_login_without_an_agent_profile_sees_nothing(world):
+    # Customers and unlinked participants have no agent: an agent login that no agent profile
+    # points at must not match them (the scope reads the login's agent ids first).
+    unlinked = builders.make_user(role="agent")
+    assert visible(unlinked) == set()
+
+
+def test_agent_sees_a_conversation_on_another_team_they_took_part_in(world):
+    elsewhere = builders.make_conversation(agent=world.agent, team=world.south_call.team)
+    assert visible(world.agent_user) == {world.north_call.pk, elsewhere.pk}
+    assert elsewhere.pk not in visible(world.other_agent_user)
+
+
 def test_participants_and_communications_follow_the_conversation_scope(world):
     participant_conversations = set(
         Participant.objects.for_user(world.agent_user).values_list("conversation_id", flat=True)

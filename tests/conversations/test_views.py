@@ -243,6 +243,39 @@ def test_conversation_list_filters_by_date_range_inclusive_of_both_ends(world, c
     assert before.pk not in shown(response) and after.pk not in shown(response)
 
 
+@pytest.mark.parametrize("zone", ["UTC", "America/New_York", "Asia/Kolkata"])
+def test_date_filters_pick_the_days_of_the_current_time_zone(world, zone, settings, client_for):
+    # The filters compare instants (an index range) but mean days where the portal runs: the
+    # same conversations as comparing each start's local date, around midnight and the DST
+    # change (New York moved its clocks on 2024-03-10).
+    from zoneinfo import ZoneInfo
+
+    from apps.conversations.models import Conversation
+
+    settings.TIME_ZONE = zone
+    local = ZoneInfo(zone)
+    made = []
+    for day in (8, 9, 10, 11):
+        for hour, minute in ((0, 0), (0, 30), (23, 30), (23, 59)):
+            at = datetime(2024, 3, day, hour, minute, tzinfo=local)
+            made.append(builders.make_conversation(agent=world.agent, started_at=at).pk)
+            in_utc = at.replace(tzinfo=ZoneInfo("UTC"))  # the same wall clock, elsewhere
+            made.append(builders.make_conversation(agent=world.agent, started_at=in_utc).pk)
+    client = client_for(world.admin)
+    with timezone.override(zone):
+        for after, before in (("2024-03-09", "2024-03-10"), ("2024-03-10", "2024-03-10")):
+            expected = set(
+                Conversation.objects.filter(
+                    pk__in=made,
+                    started_at__date__gte=after,
+                    started_at__date__lte=before,
+                ).values_list("pk", flat=True)
+            )
+            response = client.get(LIST_URL, {"started_after": after, "started_before": before})
+            assert expected, "the case must select something"
+            assert shown(response) & set(made) == expected
+
+
 @pytest.mark.parametrize(
     ("query", "expected"),
     [("debit", "north_call"), ("pay bills", "south_call"), ("Nora", "north_call")],
