@@ -3,11 +3,11 @@
 A commit waits for an fsync (about 3.5 ms on these machines). With one INSERT per request every
 request pays for its own commit and PostgreSQL spends most of its CPU on per-statement work. Here
 each request hands its row to one writer thread per process and waits; the writer takes every
-row waiting, writes them with one ``INSERT … SELECT FROM unnest(…) RETURNING`` in autocommit (the inbox is
-partitioned by month, so no ON CONFLICT: a trigger drops a row whose key any month holds, and
-RETURNING leaves it out, as a conflict would) (one statement, one commit), and only then releases each request with
-its own outcome. While that commit is in flight the next rows gather, so the batch grows with the
-load and a lone request waits for no one.
+row waiting, writes them with one ``INSERT … SELECT FROM unnest(…) RETURNING`` in autocommit
+(one statement, one commit), and only then releases each request with its own outcome. While
+that commit is in flight the next rows gather, so the batch grows with the load and a lone
+request waits for no one. The inbox is partitioned by month, so there is no ON CONFLICT: a
+trigger drops a row whose key any month holds, and RETURNING leaves it out, as a conflict would.
 
 Guarantees, the same as ``services.inbox_store``:
 - a request is answered only after its row is committed (or found already stored);
