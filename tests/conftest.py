@@ -36,9 +36,25 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
     # With DATABASE_REPLICA_URL set, the tests' replica is a database of its own (not a mirror),
     # so tests/common/test_replica.py can tell which one a read went to; it needs the schema,
     # which a real replica would get from the primary's WAL.
+    from django.db.models.signals import pre_migrate
+
     from apps.common.replica import allow_schema_on_test_replica
 
     allow_schema_on_test_replica()
+    pre_migrate.connect(_trigrams_on_test_replica, dispatch_uid="trigrams-on-test-replica")
+
+
+def _trigrams_on_test_replica(sender, using, **kwargs):
+    """The test replica's tables are made from the models, not by the migrations, so the
+    extension conversations 0004 creates before its trigram indexes is made here first."""
+    if using != "replica":
+        return
+    from django.db import connections
+
+    with connections[using].cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm'")
+        if cursor.fetchone() is not None:
+            cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
 
 
 @pytest.fixture(autouse=True)
