@@ -127,7 +127,7 @@ def call(conversation: int, first: int, per: int, texts: list[str]) -> list[dict
     return events
 
 
-def make_events(count: int, mix: str, per: int) -> list[dict]:
+def make_events(count: int, mix: str, per: int, at_once: int = 50) -> list[dict]:
     texts = utterances()
     if mix == "communications":
         return [communication(i, i // per, i % per, texts) for i in range(count)]
@@ -138,8 +138,8 @@ def make_events(count: int, mix: str, per: int) -> list[dict]:
         calls.append(events)
         made += len(events)
     ordered: list[dict] = []
-    for start in range(0, len(calls), 50):  # 50 calls in progress at once
-        group = calls[start : start + 50]
+    for start in range(0, len(calls), at_once):  # calls in progress at once
+        group = calls[start : start + at_once]
         for position in range(max(len(events) for events in group)):
             ordered += [events[position] for events in group if position < len(events)]
     return ordered[:count]
@@ -196,6 +196,12 @@ def main() -> int:
     parser.add_argument("--rules", choices=("on", "off"), default="on")
     parser.add_argument("--code", type=Path, default=ROOT, help="checkout to run the worker from")
     parser.add_argument("--batch-size", type=int, default=0, help="INGEST_BATCH_SIZE (0: default)")
+    parser.add_argument(
+        "--processes", type=int, default=1, help="ingest worker processes (one drain task each)"
+    )
+    parser.add_argument(
+        "--calls-at-once", type=int, default=50, help="--mix calls: calls in progress at once"
+    )
     args = parser.parse_args()
     code = args.code.resolve()
 
@@ -229,12 +235,12 @@ def main() -> int:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    events = make_events(args.events, args.mix, args.per_conversation)
+    events = make_events(args.events, args.mix, args.per_conversation, args.calls_at_once)
     fill_inbox(url, events)
     worker = subprocess.Popen(
         [
             *(sys.executable, "-m", "celery", "-A", "ccportal", "worker", "-Q", "ingest"),
-            *("-P", "prefork", "--concurrency=1", "--loglevel=WARNING"),
+            *("-P", "prefork", f"--concurrency={args.processes}", "--loglevel=WARNING"),
             *("--without-gossip", "--without-mingle", "--without-heartbeat"),
         ],
         env=env,
@@ -248,7 +254,9 @@ def main() -> int:
                 sys.executable,
                 "-c",
                 "import django; django.setup(); "
-                "from apps.webhooks.services import inbox_sweep; inbox_sweep()",
+                "from apps.webhooks.services import inbox_sweep; inbox_sweep(); "
+                "from apps.webhooks.tasks import drain_inbox; "
+                f"[drain_inbox.delay() for _ in range({args.processes - 1})]",
             ],
             env=env,
             cwd=code,
@@ -272,7 +280,8 @@ def main() -> int:
     executions = count(url, "SELECT count(*) FROM intelligence_ruleexecution")
     print(
         f"processing ({args.mix}, {rules} active rules, code {code}): {len(events)} events in "
-        f"{elapsed:.1f} s = {len(events) / elapsed:.0f} events/s, one worker process; "
+        f"{elapsed:.1f} s = {len(events) / elapsed:.0f} events/s, "
+        f"{args.processes} worker process(es); "
         f"processed {processed}, communications {communications}, rule executions {executions}"
     )
     return 0 if processed == len(events) else 1
