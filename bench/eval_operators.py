@@ -37,6 +37,7 @@ from typing import Any
 from django.conf import settings
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
+from apps.demo import perturbations
 from apps.demo.dataset import DemoCall, DemoSegment, read_calls
 from apps.intelligence.nlp.sentiment import sentiment_of
 from apps.intelligence.nlp.summary import summarize
@@ -49,6 +50,10 @@ from apps.rubrics.validation import validate_structure
 ROOT = Path(__file__).resolve().parent.parent
 RUBRIC_PATH = ROOT / "apps/demo/data/harper-valley-script.rubric.json"
 LABELS_PATH = ROOT / "apps/demo/data/adherence_labels.json"
+SPLIT_PATH = ROOT / "apps/demo/data/heldout_split.json"
+# Semantic-check thresholds of the demo rubric's criteria without phrases, tuned on the tuning
+# half only (apps.rubrics.semantic explains the figures they come from).
+DEMO_SEMANTIC_THRESHOLDS = {"asks_task_details": 0.18, "confirms_action": 0.26}
 
 CLASSES = ("negative", "neutral", "positive")
 # Hand labels and checker outcomes on one scale.
@@ -332,6 +337,14 @@ def lines_of(call: DemoCall, *, asr: bool = False) -> list[checks.Line]:
 def evidence_of(check: checks.CriterionCheck) -> str:
     if check.reason == checks.REASON_NO_CHECK:
         return "no phrases or window: nothing deterministic to check"
+    if check.semantic is not None:
+        j = check.semantic
+        best = (
+            f"best line {j.best.text!r} {j.best.score:.3f} vs {j.best.prototype!r}"
+            if j.best
+            else "no agent line of the right kind"
+        )
+        return f"semantic (threshold {j.threshold}): {best}"
     if check.reason in (checks.REASON_SPOKE_IN_WINDOW, checks.REASON_SILENT_IN_WINDOW):
         line = check.first_line_in_window
         return f"first line in window: {line.text!r}" if line else "silent in window"
@@ -424,14 +437,14 @@ def evaluate_adherence(calls: Sequence[DemoCall], timings: dict[str, float]) -> 
     structure = load_rubric()
     labelled = json.loads(LABELS_PATH.read_text())
     keys = [c.key for c in structure.criteria]
-    unchecked = {
-        c.key for c in structure.criteria if not c.required_phrases and c.window_seconds is None
-    }
 
     def run(*, asr: bool) -> dict[str, list[checks.CriterionCheck]]:
         return {
             call.sid: checks.check_conversation(
-                structure, lines_of(call, asr=asr), participant_type="HUMAN_AGENT"
+                structure,
+                lines_of(call, asr=asr),
+                participant_type="HUMAN_AGENT",
+                semantic_thresholds=DEMO_SEMANTIC_THRESHOLDS,
             )
             for call in calls
         }
@@ -440,6 +453,11 @@ def evaluate_adherence(calls: Sequence[DemoCall], timings: dict[str, float]) -> 
     checked = run(asr=False)
     timings["adherence_seconds"] = time.perf_counter() - start
     checked_asr = run(asr=True)
+    # Criteria with no automatic answer at all (neither phrases nor a semantic check).
+    unchecked = {
+        c.key for results in checked.values() for c in results if c.reason == checks.REASON_NO_CHECK
+    }
+    labelled = {**labelled, "calls": [e for e in labelled["calls"] if e["sid"] in checked]}
 
     # Scores over all calls: the checker's outcomes; and, for context, the hand labels'.
     labels_by_sid = {e["sid"]: e["labels"] for e in labelled["calls"]}
@@ -736,6 +754,190 @@ def print_summary(result: dict[str, Any], timings: dict[str, float]) -> None:
     )
 
 
+# --- held-apart halves and the perturbed adherence set ---------------------------------------
+
+
+def load_split() -> dict[str, list[str]]:
+    data = json.loads(SPLIT_PATH.read_text())
+    return {"tuning": data["tuning"], "test": data["test"]}
+
+
+def case_lines(case: perturbations.Case) -> list[checks.Line]:
+    return [checks.Line(t.index, AUTHOR_TYPE[t.role], t.start_ms, t.text) for t in case.turns]
+
+
+def evaluate_perturbed(calls: Sequence[DemoCall]) -> dict[str, Any]:
+    """Every perturbation kind on ``calls``: how often the checker gives the outcome the edit
+    guarantees for the criteria it targets (per kind, and pooled "not met" recall)."""
+    labels = {e["sid"]: e["labels"] for e in json.loads(LABELS_PATH.read_text())["calls"]}
+    structure = load_rubric()
+    cases = perturbations.perturbed_set(calls, labels)
+    per_kind: dict[str, Counter[str]] = {kind: Counter() for kind in perturbations.KINDS}
+    pooled: Counter[str] = Counter()
+    misses = []
+    for case in cases:
+        results = checks.check_conversation(
+            structure,
+            case_lines(case),
+            participant_type="HUMAN_AGENT",
+            semantic_thresholds=DEMO_SEMANTIC_THRESHOLDS,
+        )
+        for check in results:
+            expected = case.expected.get(check.key)
+            if expected is None:
+                continue
+            right = check.outcome == LABEL_OUTCOME[expected]
+            per_kind[case.kind]["cases"] += 1
+            per_kind[case.kind]["right"] += right
+            per_kind[case.kind][f"predicted_{check.outcome}"] += 1
+            pooled[f"{expected}_cases"] += 1
+            pooled[f"{expected}_right"] += right
+            if not right:
+                misses.append(
+                    {
+                        "sid": case.sid,
+                        "kind": case.kind,
+                        "criterion": check.key,
+                        "predicted": check.outcome,
+                        "evidence": evidence_of(check),
+                    }
+                )
+    return {
+        "cases": len(cases),
+        "per_kind": {
+            kind: {**counts, "rate": ratio(counts["right"], counts["cases"])}
+            for kind, counts in per_kind.items()
+        },
+        "recall_not_met": ratio(pooled["not_met_right"], pooled["not_met_cases"]),
+        "not_met_cases": pooled["not_met_cases"],
+        "control_met_accuracy": ratio(pooled["met_right"], pooled["met_cases"]),
+        "control_cases": pooled["met_cases"],
+        "misses": misses,
+    }
+
+
+SEMANTIC_KEYS = tuple(DEMO_SEMANTIC_THRESHOLDS)
+
+
+def half_figures(calls: Sequence[DemoCall]) -> dict[str, Any]:
+    """The headline figures of every section on ``calls`` (one half of the split)."""
+    sentiment = evaluate_sentiment(calls, {})
+    adherence = evaluate_adherence(calls, {})
+    summary = evaluate_summary(calls, {})
+    perturbed = evaluate_perturbed(calls)
+    s_all, s_caller = sentiment["all"], sentiment["caller"]
+    negative = s_all["vader"]["per_class"]["negative"]
+    pooled = adherence["overall_checkable"]
+    figures: dict[str, Any] = {
+        "calls": len(calls),
+        "sentiment segments": s_all["segments"],
+        "sentiment macro-F1 (all)": s_all["vader"]["macro_f1"],
+        "sentiment accuracy (all)": s_all["vader"]["accuracy"],
+        "sentiment macro-F1 (caller)": s_caller["vader"]["macro_f1"],
+        "negative precision (all)": negative["precision"],
+        "negative recall (all)": negative["recall"],
+        "negative gold support (all)": negative["support"],
+        "stock VADER macro-F1 (all)": s_all["stock_vader"]["macro_f1"],
+        "majority macro-F1 (all)": s_all["majority"]["macro_f1"],
+        "adherence accuracy (8 criteria pooled)": pooled["accuracy"],
+        "adherence always-met accuracy": pooled["always_met_accuracy"],
+        "adherence P(not_met)": pooled["precision_not_met"],
+        "adherence R(not_met)": pooled["recall_not_met"],
+        "adherence not_met labels": pooled["tn"] + pooled["fp"],
+        "adherence accuracy on asr_text": adherence["asr"]["overall_checkable"]["accuracy"],
+        "summary detail coverage": summary["summary"]["detail_coverage"],
+        "lead detail coverage": summary["lead"]["detail_coverage"],
+        "perturbed cases": perturbed["cases"],
+        "perturbed R(not_met)": perturbed["recall_not_met"],
+        "perturbed control accuracy (met)": perturbed["control_met_accuracy"],
+    }
+    for key in SEMANTIC_KEYS:
+        m = adherence["per_criterion"][key]
+        figures[f"{key}: accuracy vs labels"] = m["accuracy"]
+        figures[f"{key}: label na -> checker"] = dict(
+            Counter(
+                str(check.outcome)
+                for entry in json.loads(LABELS_PATH.read_text())["calls"]
+                if entry["sid"] in {c.sid for c in calls} and entry["labels"][key] == "na"
+                for check in [
+                    next(
+                        c
+                        for c in checks.check_conversation(
+                            load_rubric(),
+                            lines_of(next(x for x in calls if x.sid == entry["sid"])),
+                            participant_type="HUMAN_AGENT",
+                            semantic_thresholds=DEMO_SEMANTIC_THRESHOLDS,
+                        )
+                        if c.key == key
+                    )
+                ]
+            )
+        )
+    for kind in ("details_never_asked", "outcome_never_confirmed"):
+        figures[f"perturbed {kind}: right"] = perturbed["per_kind"][kind]["rate"]
+    return {"figures": figures, "perturbed": perturbed, "adherence": adherence}
+
+
+def evaluate_halves(calls: Sequence[DemoCall]) -> dict[str, Any]:
+    split = load_split()
+    by_sid = {call.sid: call for call in calls}
+    return {
+        half: half_figures([by_sid[sid] for sid in sids if sid in by_sid])
+        for half, sids in split.items()
+    }
+
+
+def print_halves(result: dict[str, Any]) -> None:
+    print(
+        "\n## Held-apart evaluation: tuning half vs test half (apps/demo/data/heldout_split.json)"
+    )
+    print(
+        "Thresholds of the semantic checks were tuned on the tuning half only; gap = test - tuning."
+    )
+    tuning, test = result["tuning"]["figures"], result["test"]["figures"]
+    rows = []
+    for name, value in tuning.items():
+        other = test[name]
+        if isinstance(value, float) and isinstance(other, float):
+            rows.append((name, fmt(value), fmt(other), f"{other - value:+.3f}"))
+        else:
+            rows.append((name, value, other, ""))
+    print(table(("figure", "tuning", "test", "gap"), rows))
+    for half in ("tuning", "test"):
+        p = result[half]["perturbed"]
+        print(f"\n### Perturbed adherence set, {half} half: {p['cases']} cases")
+        print(
+            table(
+                ("kind", "criteria judged", "right", "rate", "predicted"),
+                [
+                    (
+                        kind,
+                        c["cases"],
+                        c["right"],
+                        fmt(c["rate"]),
+                        ", ".join(
+                            f"{k.removeprefix('predicted_')} {v}"
+                            for k, v in sorted(c.items())
+                            if k.startswith("predicted_")
+                        ),
+                    )
+                    for kind, c in p["per_kind"].items()
+                ],
+            )
+        )
+        print(
+            f"pooled: R(not_met) {fmt(p['recall_not_met'])} on {p['not_met_cases']} broken "
+            f"steps; control (met) {fmt(p['control_met_accuracy'])} on {p['control_cases']}"
+        )
+        for miss in p["misses"][:12]:
+            print(
+                f"- {miss['sid']} {miss['kind']} {miss['criterion']}: {miss['predicted']}. "
+                f"{miss['evidence']}"
+            )
+        if len(p["misses"]) > 12:
+            print(f"- ... {len(p['misses']) - 12} more in --json")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", type=Path, help="also write every figure to this JSON file")
@@ -754,6 +956,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     print_adherence(adherence, timings)
     summary = evaluate_summary(calls, timings)
     print_summary(summary, timings)
+    halves = evaluate_halves(calls)
+    print_halves(halves)
     timings["total_seconds"] = time.perf_counter() - start
     print(f"\ntotal: {timings['total_seconds']:.2f} s (Python {sys.version.split()[0]})")
 
@@ -762,6 +966,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             "sentiment": sentiment,
             "adherence": adherence,
             "summary": summary,
+            "halves": {
+                half: {"figures": r["figures"], "perturbed": r["perturbed"]}
+                for half, r in halves.items()
+            },
             "timings_seconds": timings,
         }
         args.json.write_text(json.dumps(figures, indent=2, default=str) + "\n")

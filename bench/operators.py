@@ -123,6 +123,20 @@ def compute() -> None:
                     assert output is None or output.status != "error", output.error
         return time.perf_counter() - started
 
+    # The semantic checks' embedding model loads once per worker process, not per call.
+    import resource
+
+    from apps.rubrics import semantic
+
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    loading = time.perf_counter()
+    semantic.model()
+    loaded = time.perf_counter() - loading
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024
+    print(
+        f"embedding model ({semantic.MODEL_NAME}) loaded in {loaded:.2f} s, "
+        f"peak RSS +{grown_mb:.0f} MB"
+    )
     embedded._SENTIMENT_CACHE.clear()
     cold = one_pass()
     warm = [one_pass() for _ in range(3)]

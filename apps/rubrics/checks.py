@@ -27,20 +27,29 @@ Per criterion (:func:`check_criterion`):
    be placed, so they never count inside a window. No agent line at all with an
    AGENT_FIRST_TURN anchor: NOT_MET, reason ``agent_silent``.
 
+5. No phrases and no window, but the criterion's ``expected_action``/``description`` give
+   statements to compare with: :mod:`apps.rubrics.semantic` judges it by sentence similarity
+   (reasons ``similar_line`` / ``no_similar_line``, or N/A with ``na_rule`` /
+   ``nothing_to_judge``), after the phrase criteria, with the spans those phrases matched
+   blanked out of the agent's lines. ``semantic=False`` (or the model's package missing)
+   leaves such a criterion N/A with reason ``no_check``, as before.
+
 Each result carries its evidence: per phrase the best line inside the window (met or not, so a
-near miss can be shown with its score) and the matched character span of that line's text.
+near miss can be shown with its score) and the matched character span of that line's text; for
+a semantic check the most similar line, its score and the statement it matched.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, NamedTuple
 
 from rapidfuzz import fuzz
 
+from . import semantic as semantic_checks
 from .choices import AppliesTo, Outcome, WindowAnchor
 from .structure import CriterionSpec, PhraseSpec, RubricStructure
 
@@ -54,6 +63,14 @@ REASON_SILENT_IN_WINDOW = "silent_in_window"
 REASON_AGENT_SILENT = "agent_silent"
 REASON_NO_CHECK = "no_check"
 REASON_NOT_FOR_PARTICIPANT = "not_for_participant"
+# Semantic checks (criteria without phrases; apps.rubrics.semantic).
+REASON_SIMILAR_LINE = "similar_line"
+REASON_NO_SIMILAR_LINE = "no_similar_line"
+REASON_NA_RULE = "na_rule"
+REASON_NOTHING_TO_JUDGE = "nothing_to_judge"
+SEMANTIC_REASONS = frozenset(
+    {REASON_SIMILAR_LINE, REASON_NO_SIMILAR_LINE, REASON_NA_RULE, REASON_NOTHING_TO_JUDGE}
+)
 
 _PLACEHOLDER = re.compile(r"\{[^{}]*\}")
 # Punctuation becomes spaces one for one, so spans found in the cleaned text fit the original.
@@ -103,6 +120,7 @@ class CriterionCheck:
     window_start_ms: int | None = None  # the anchor, when the criterion has a window
     window_end_ms: int | None = None
     first_line_in_window: Line | None = None  # evidence of a window without phrases
+    semantic: semantic_checks.SemanticJudgement | None = None  # evidence of a semantic check
 
     @property
     def key(self) -> str:
@@ -137,13 +155,64 @@ def check_conversation(
     lines: Iterable[Sequence[Any]],
     *,
     participant_type: str | None = None,
+    semantic: bool = True,
+    semantic_thresholds: Mapping[str, float] | None = None,
 ) -> list[CriterionCheck]:
-    """Every criterion of ``structure``, in display order, checked against ``lines``."""
+    """Every criterion of ``structure``, in display order, checked against ``lines``.
+
+    Criteria without phrases or window get a semantic check (rule 5) unless ``semantic`` is
+    False; ``semantic_thresholds`` gives their thresholds by criterion key."""
     line_list = as_lines(lines)
-    return [
+    results = [
         check_criterion(criterion, line_list, participant_type=participant_type)
         for criterion in structure.criteria
     ]
+    pending = [
+        index
+        for index, check in enumerate(results)
+        if check.reason == REASON_NO_CHECK and semantic_checks.is_checkable(check.criterion)
+    ]
+    if not semantic or not pending or not semantic_checks.available():
+        return results
+    agent_texts, caller_texts = _semantic_lines(line_list, results)
+    for index in pending:
+        criterion = results[index].criterion
+        judgement = semantic_checks.judge(
+            criterion,
+            agent_texts,
+            caller_texts,
+            threshold=(semantic_thresholds or {}).get(criterion.key),
+            met=Outcome.MET,
+            not_met=Outcome.NOT_MET,
+            na=Outcome.NA,
+        )
+        results[index] = CriterionCheck(
+            criterion, judgement.outcome, judgement.reason, semantic=judgement
+        )
+    return results
+
+
+def _semantic_lines(
+    lines: Sequence[Line], results: Sequence[CriterionCheck]
+) -> tuple[list[tuple[Line, str]], list[tuple[Line, str]]]:
+    """(line, text to judge) of the agents' and the callers' speech; in agents' lines the spans
+    that met a required phrase are blanked, so they do not count for another criterion."""
+    spans: dict[int, list[tuple[int, int]]] = {}
+    for check in results:
+        for match in check.phrases:
+            if match.found and match.line is not None and match.span is not None:
+                spans.setdefault(id(match.line), []).append(match.span)
+    agent: list[tuple[Line, str]] = []
+    caller: list[tuple[Line, str]] = []
+    for line in lines:
+        text = line.text
+        for start, end in spans.get(id(line), ()):
+            text = text[:start] + " " * (end - start) + text[end:]
+        cleaned = semantic_checks.speech_text(text)
+        if not cleaned:
+            continue
+        (agent if line.author_type in AGENT_TYPES else caller).append((line, cleaned))
+    return agent, caller
 
 
 def outcomes(checks: Iterable[CriterionCheck]) -> dict[str, str]:

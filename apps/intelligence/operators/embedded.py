@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from apps.rubrics import checks as rubric_checks
-from apps.rubrics import scoring
+from apps.rubrics import scoring, semantic
 from apps.rubrics.choices import Outcome
 from apps.rubrics.structure import RubricStructure
 
@@ -216,7 +216,12 @@ def run_script_adherence(spec: OperatorSpec, ctx: OperatorContext) -> OperatorOu
         rubric_checks.Line(line.pk, line.author_type, line.offset_ms, line.text)
         for line in ctx.lines
     ]
-    results = rubric_checks.check_conversation(structure, lines, participant_type=ctx.agent_type)
+    results = rubric_checks.check_conversation(
+        structure,
+        lines,
+        participant_type=ctx.agent_type,
+        semantic_thresholds=semantic.thresholds_from(spec.parameters),
+    )
     latest_ms = max((line.offset_ms or 0 for line in ctx.lines), default=0)
     # A criterion with nothing to check automatically (no phrases, no window) is left to a
     # reviewer or a language model: it is not scored here, rather than counted as failed.
@@ -252,6 +257,23 @@ def run_script_adherence(spec: OperatorSpec, ctx: OperatorContext) -> OperatorOu
             for match in check.evidence
             if match.line is not None and match.line.communication_id in by_pk
         ]
+        similar = check.semantic.best if check.semantic is not None else None
+        if (
+            similar is not None
+            and similar.line is not None
+            and similar.line.communication_id in by_pk
+        ):
+            evidence.append(
+                {
+                    "communication_id": by_pk[similar.line.communication_id].twilio_id,
+                    "communication_pk": similar.line.communication_id,
+                    "phrase": similar.prototype,
+                    "quote": similar.line.text,
+                    "line": similar.line.text,
+                    "score": round(100 * similar.score, 1),
+                    "found": check.outcome == Outcome.MET,
+                }
+            )
         if check.first_line_in_window is not None:
             line = check.first_line_in_window
             evidence.append(

@@ -1,0 +1,286 @@
+"""Semantic checks for criteria without required phrases: offline sentence similarity.
+
+A criterion such as "asks for the task's details" or "confirms the outcome" has no fixed
+wording, so ``checks`` cannot look for a phrase. This module compares the criterion's own text
+with what the agent said, using a static embedding model that ships inside a PyPI wheel
+(WordLlama ``l2_supercat``, 256 dimensions, 16 MB of weights in ``wordllama``; nothing is
+downloaded at run time: downloads are disabled when the model is loaded). Static embeddings are
+token vectors averaged per sentence: deterministic, about 35k sentences/s on one core, no torch.
+The choice and its figures are in ``docs/operator-quality.md``.
+
+Rules (:func:`judge`):
+
+1. **Prototypes.** The criterion's ``expected_action`` and ``description`` are split into short
+   statements: every quoted example ("Your password reset link has been sent to your phone")
+   and every clause of an enumeration (split on ``;``, ``:``, commas, "or", "e.g."). A sentence
+   that starts with "N/A" is not a prototype: it is the criterion's N/A rule (rule 5).
+2. **Lines.** Every agent line that is speech, with the spans that already met another
+   criterion's required phrase blanked out (``checks`` passes them): a greeting or "is there
+   anything else" is not evidence of a confirmation just because it sits in the same line.
+   Lines with fewer than :data:`MIN_WORDS` words left ("okay", "um") are not judged.
+3. **Speech act.** When ``expected_action`` starts with "Ask", only questions count; with "Say",
+   "State", "Tell", "Confirm" or "Give", only statements (lines without a question word such
+   as what/which/can you...): a transcript has no question marks, and static embeddings do
+   not tell "what is the transfer amount" from "the transfer amount is ...".
+4. **Score.** The best cosine similarity (0-1) between a line and a prototype; MET when it
+   reaches the criterion's threshold (per criterion, given by the caller; else
+   :data:`DEFAULT_THRESHOLD`). The evidence is that line, its score and the prototype.
+5. **N/A.** Only for a criterion that allows N/A (``na_allowed``): when no line reaches the
+   threshold and a *caller* line is similar to the criterion's N/A sentence (at least
+   :data:`NA_THRESHOLD`; e.g. "N/A when the task needs none (branch hours)" against "what are
+   the local branch hours"), or when nobody said anything to judge. Otherwise NOT_MET.
+
+Known limit: the perturbed test set (``apps.demo.perturbations``) removes questions with a
+question-word pattern like the one of rule 3, so its recall for "details never asked" measures
+rules 4 and 5 on what is left, not how well questions are found.
+
+The thresholds were tuned on the tuning half of the demo calls only
+(``apps/demo/data/heldout_split.json``; ``bench/eval_operators.py --tune`` prints the sweep).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from .structure import CriterionSpec
+
+if TYPE_CHECKING:
+    import numpy as np
+
+MODEL_NAME = "wordllama l2_supercat (256 dimensions)"
+# Tuned on the tuning half only (see the module docstring); a rubric's operator settings may
+# give a threshold per criterion key.
+# Tuning half (bench/eval_operators.py): "confirms the outcome" met 0.186-1.0, its perturbed
+# misses at most 0.247 -> 0.26; "asks for the task's details" met from 0.31 (3 below 0.06)
+# -> 0.18 per criterion. N/A: branch-hours callers 0.109, 0.377, 0.412 against at most 0.24
+# for other calls -> 0.30.
+DEFAULT_THRESHOLD = 0.26
+NA_THRESHOLD = 0.30
+# Per criterion, an operator's ``semantic_thresholds`` parameter gives others (the demo rubric's
+# tuned ones are in bench/eval_operators.py, DEMO_SEMANTIC_THRESHOLDS).
+MIN_WORDS = 2
+
+_QUOTED = re.compile(r"[\"\u201c]([^\"\u201d]{3,})[\"\u201d]")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+_CLAUSE = re.compile(r"\s*(?:;|:|,|\be\.g\.|\bor\b|\band\b(?= the)|\(|\))\s*")
+_NON_SPEECH = re.compile(r"\[[^\]]*\]|<[^>]*>")
+_WORD = re.compile(r"[a-z0-9']+")
+_QUESTION = re.compile(
+    r"\b(?:what|which|when|where|who|whose|why|how|can you|could you|would you|will you|"
+    r"do you|did you|are you|is it|is that|may i)\b"
+)
+_ASKS = re.compile(r"^\s*ask\b", re.IGNORECASE)
+_SAYS = re.compile(r"^\s*(?:say|state|tell|confirm|give)\b", re.IGNORECASE)
+
+_model_lock = threading.Lock()
+_model: Any = None
+
+
+class ModelUnavailable(RuntimeError):
+    """The embedding model's package is not installed (or its files are missing)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SemanticMatch:
+    """The agent line closest to the criterion, with its similarity and the prototype."""
+
+    score: float  # cosine similarity, 0-1, three decimal places
+    line: Any = None  # checks.Line
+    text: str = ""  # the line's text as judged (other criteria's phrases blanked)
+    prototype: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SemanticJudgement:
+    outcome: str  # Outcome value
+    reason: str
+    threshold: float
+    best: SemanticMatch | None = None
+    na_evidence: SemanticMatch | None = None  # the caller line that matched the N/A rule
+
+
+def model() -> Any:
+    """The WordLlama model, loaded once per process from the installed wheel (never fetched)."""
+    global _model
+    if _model is None:
+        with _model_lock:
+            if _model is None:
+                try:
+                    from pathlib import Path
+
+                    import wordllama
+                    from wordllama import WordLlama
+                except ImportError as exc:  # pragma: no cover - a dependency of the project
+                    raise ModelUnavailable("the wordllama package is not installed") from exc
+                # wordllama 0.4 looks for its bundled tokenizer under "tokenizer/" but the wheel
+                # has it under "tokenizers/": pointing the cache at the package finds both files
+                # there, and disable_download turns a missing file into an error, not a fetch.
+                try:
+                    _model = WordLlama.load(
+                        cache_dir=Path(wordllama.__file__).parent, disable_download=True
+                    )
+                except FileNotFoundError as exc:  # pragma: no cover
+                    raise ModelUnavailable(str(exc)) from exc
+    return _model
+
+
+def available() -> bool:
+    try:
+        model()
+    except ModelUnavailable:
+        return False
+    return True
+
+
+@lru_cache(maxsize=32_768)
+def _embedding(text: str) -> np.ndarray:
+    return model().embed([text], norm=True)[0]
+
+
+def embeddings(texts: Sequence[str]) -> np.ndarray:
+    """Unit vectors of ``texts`` (rows), cached per text: live checks see the same lines often."""
+    import numpy as np
+
+    if not texts:
+        return np.zeros((0, 256), dtype=np.float32)
+    return np.vstack([_embedding(text) for text in texts])
+
+
+@lru_cache(maxsize=32_768)
+def speech_text(text: str) -> str:
+    """``text`` lowercased, without transcription tags and punctuation, whitespace collapsed."""
+    return " ".join(_WORD.findall(_NON_SPEECH.sub(" ", text.lower())))
+
+
+@lru_cache(maxsize=1024)
+def _prototypes(expected_action: str, description: str) -> tuple[tuple[str, ...], str]:
+    prototypes: list[str] = []
+    na_rule = ""
+    for source in (expected_action, description):
+        for quoted in _QUOTED.findall(source):
+            prototypes.append(speech_text(quoted))
+        unquoted = _QUOTED.sub(" ", source)
+        for sentence in _SENTENCE.split(unquoted):
+            if sentence.strip().lower().startswith("n/a"):
+                na_rule = na_rule or speech_text(sentence.split(" ", 1)[-1])
+                continue
+            for clause in _CLAUSE.split(sentence):
+                words = speech_text(clause)
+                if len(words.split()) >= MIN_WORDS:
+                    prototypes.append(words)
+    seen: dict[str, None] = dict.fromkeys(p for p in prototypes if p)
+    return tuple(seen), na_rule
+
+
+def prototypes_of(criterion: CriterionSpec) -> tuple[str, ...]:
+    """The statements a line is compared with (rule 1)."""
+    return _prototypes(criterion.expected_action, criterion.description)[0]
+
+
+def na_rule_of(criterion: CriterionSpec) -> str:
+    """The criterion's N/A sentence without "N/A", or "" (rule 5)."""
+    return _prototypes(criterion.expected_action, criterion.description)[1]
+
+
+def is_checkable(criterion: CriterionSpec) -> bool:
+    """Whether the criterion's text gives anything to compare with."""
+    return bool(prototypes_of(criterion))
+
+
+def speech_act_of(criterion: CriterionSpec) -> str | None:
+    """ "question", "statement" or None (any line), from the expected action's first verb."""
+    if _ASKS.match(criterion.expected_action):
+        return "question"
+    if _SAYS.match(criterion.expected_action):
+        return "statement"
+    return None
+
+
+@lru_cache(maxsize=32_768)
+def is_question(text: str) -> bool:
+    return bool(_QUESTION.search(text))
+
+
+def best_match(
+    prototypes: Sequence[str], candidates: Iterable[tuple[Any, str]]
+) -> SemanticMatch | None:
+    """The (line, text) of ``candidates`` most similar to any prototype; the earliest of equals."""
+    if not prototypes:
+        return None
+    key = tuple(prototypes)
+    best: tuple[float, int, Any, str] | None = None
+    for line, text in candidates:
+        if len(text.split()) < MIN_WORDS:
+            continue
+        score, column = _line_score(text, key)
+        if best is None or score > best[0]:
+            best = (score, column, line, text)
+    if best is None:
+        return None
+    score, column, line, text = best
+    return SemanticMatch(score=score, line=line, text=text, prototype=prototypes[column])
+
+
+@lru_cache(maxsize=1024)
+def _prototype_matrix(prototypes: tuple[str, ...]) -> np.ndarray:
+    return embeddings(prototypes).T
+
+
+@lru_cache(maxsize=65_536)
+def _line_score(text: str, prototypes: tuple[str, ...]) -> tuple[float, int]:
+    """The best similarity of ``text`` to ``prototypes`` (three decimal places) and its column.
+
+    Cached: a live conversation is re-checked after every communication with the same lines."""
+    similarity = _embedding(text) @ _prototype_matrix(prototypes)
+    column = int(similarity.argmax())
+    return round(float(similarity[column]), 3), column
+
+
+def judge(
+    criterion: CriterionSpec,
+    agent_lines: Sequence[tuple[Any, str]],
+    caller_lines: Sequence[tuple[Any, str]],
+    *,
+    threshold: float | None = None,
+    met: str,
+    not_met: str,
+    na: str,
+) -> SemanticJudgement:
+    """Rules 3 to 5 over ``agent_lines`` / ``caller_lines`` given as (line, text to judge).
+
+    The outcome values are passed in so this module needs no Django import."""
+    limit = DEFAULT_THRESHOLD if threshold is None else threshold
+    act = speech_act_of(criterion)
+    if act is not None:
+        agent_lines = [
+            (line, text) for line, text in agent_lines if is_question(text) == (act == "question")
+        ]
+    best = best_match(prototypes_of(criterion), agent_lines)
+    if best is not None and best.score >= limit:
+        return SemanticJudgement(met, "similar_line", limit, best)
+    if criterion.na_allowed:
+        if not agent_lines and not caller_lines:
+            return SemanticJudgement(na, "nothing_to_judge", limit)
+        rule = na_rule_of(criterion)
+        na_match = best_match((rule,), caller_lines) if rule else None
+        if na_match is not None and na_match.score >= NA_THRESHOLD:
+            return SemanticJudgement(na, "na_rule", limit, best, na_match)
+    return SemanticJudgement(not_met, "no_similar_line", limit, best)
+
+
+def thresholds_from(parameters: Mapping[str, Any] | None) -> dict[str, float]:
+    """Per-criterion thresholds from an operator's parameters (``semantic_thresholds``:
+    ``{criterion key: 0-1}``); anything else is ignored."""
+    raw = (parameters or {}).get("semantic_thresholds")
+    if not isinstance(raw, Mapping):
+        return {}
+    return {
+        str(key): float(value)
+        for key, value in raw.items()
+        if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1
+    }
