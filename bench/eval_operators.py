@@ -32,17 +32,19 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from apps.demo import perturbations
-from apps.demo.dataset import DemoCall, DemoSegment, read_calls
+from apps.demo.dataset import CALLS_PATH, DemoCall, DemoSegment, read_calls
+from apps.intelligence import llm
 from apps.intelligence.nlp.sentiment import sentiment_of
 from apps.intelligence.nlp.summary import summarize
 from apps.intelligence.nlp.text import clean, content_words, is_speech, words
 from apps.rubrics import checks, scoring
+from apps.rubrics.adherence import map_twilio_adherence
 from apps.rubrics.jsonformat import data_from_document
 from apps.rubrics.structure import RubricStructure, structure_from_data
 from apps.rubrics.validation import validate_structure
@@ -87,6 +89,171 @@ TASK_DETAILS: dict[str, Callable[[dict[str, Any]], tuple[str, ...]]] = {
 }
 # "Customer:" / "Agent:" labels that summaries put before each speaker's run.
 SPEAKER_LABEL = re.compile(r"\b(?:Customer|Agent):")
+
+
+def read_labels() -> dict[str, Any]:
+    """The adherence labels (``--labels``; the demo's by default); none when the file is absent."""
+    if not LABELS_PATH.exists():
+        return {"calls": []}
+    return json.loads(LABELS_PATH.read_text())
+
+
+# --- backends ------------------------------------------------------------------------------
+
+
+class Prediction(NamedTuple):
+    label: str
+    score: float
+
+
+class EmbeddedBackend:
+    """The operators ccportal runs itself (the default)."""
+
+    name = "embedded"
+    errors: Counter[str]
+
+    def __init__(self) -> None:
+        self.errors = Counter()
+        self.first_error: dict[str, str] = {}
+
+    def sentiment(self, text: str) -> Prediction:
+        result = sentiment_of(text)
+        return Prediction(result.label, result.score)
+
+    def check(
+        self, structure: RubricStructure, lines: list[checks.Line]
+    ) -> list[checks.CriterionCheck]:
+        return checks.check_conversation(
+            structure,
+            lines,
+            participant_type="HUMAN_AGENT",
+            semantic_thresholds=DEMO_SEMANTIC_THRESHOLDS,
+        )
+
+    def summarize(self, lines: list[tuple[str, str]]) -> str:
+        return summarize(lines, final=True).text
+
+
+class LlmBackend(EmbeddedBackend):
+    """The same questions through the ``llm`` backend (``apps.intelligence.operators``) against
+    an OpenAI-compatible endpoint: one request per speech segment (sentiment of that segment),
+    per call (adherence against the rubric; summary) and per perturbed case. A failed request
+    counts in ``errors`` and gives neutral / NOT_MET / an empty summary."""
+
+    name = "llm"
+
+    def __init__(self, settings: llm.LLMSettings) -> None:
+        super().__init__()
+        self.settings = settings
+
+    def _spec(self, kind: str) -> Any:
+        from apps.intelligence import builtins
+        from apps.intelligence.choices import Backend
+        from apps.intelligence.operators.base import OperatorSpec
+
+        # The registry caches schema validators by version id: one id per kind.
+        number = 1_000_000 + sorted(builtins.SCHEMAS_BY_KIND).index(kind)
+        return OperatorSpec(
+            version_id=number,
+            operator_id=number,
+            key=kind.lower(),
+            name=kind,
+            kind=kind,
+            number=1,
+            backend=Backend.LLM,
+            output_format=builtins.FORMAT_BY_KIND[kind],
+            parameters={},
+            output_schema=builtins.SCHEMAS_BY_KIND[kind],
+        )
+
+    def _run(
+        self, kind: str, rows: list[tuple[str | None, int | None, str]], rubric: Any = None
+    ) -> dict[str, Any] | None:
+        from apps.intelligence.operators import registry
+        from apps.intelligence.operators.base import OperatorContext, TranscriptLine
+
+        lines = [
+            TranscriptLine(
+                pk=i + 1,
+                twilio_id=f"line_{i + 1}",
+                role="agent" if author in checks.AGENT_TYPES else "customer",
+                author_type=author,
+                offset_ms=offset,
+                duration_ms=None,
+                text=text,
+            )
+            for i, (author, offset, text) in enumerate(rows)
+        ]
+        ctx = OperatorContext(
+            conversation_id=0,
+            conversation_twilio_id="eval",
+            lines=lines,
+            window=lines,
+            final=True,
+            trigger_on="CONVERSATION_END",
+            agent_type="HUMAN_AGENT",
+            rubric_for=(lambda _spec: rubric) if rubric is not None else None,
+        )
+        output = registry.run_operator(self._spec(kind), ctx, settings=self.settings)
+        if output is None or output.status != "ok":
+            self.errors[kind] += 1
+            if output is not None and kind not in self.first_error:
+                self.first_error[kind] = str(output.error)[:500]
+            return None
+        return output.result
+
+    def sentiment(self, text: str) -> Prediction:
+        result = self._run("SENTIMENT", [("CUSTOMER", 0, text)])
+        if result is None:
+            return Prediction("neutral", 0.0)
+        return Prediction(str(result["label"]), float(result["score"]))
+
+    def check(
+        self, structure: RubricStructure, lines: list[checks.Line]
+    ) -> list[checks.CriterionCheck]:
+        from apps.intelligence.operators.base import PinnedRubric
+
+        pinned = PinnedRubric(1, "evaluation rubric", 1, 1, structure)
+        rows = [(line.author_type, line.offset_ms, line.text) for line in lines]
+        result = self._run("SCRIPT_ADHERENCE", rows, rubric=pinned)
+        outcomes = {}
+        if result is not None:
+            outcomes = map_twilio_adherence(structure=structure, result=result).outcomes
+        # Unanswered criteria count as not met, as the llm backend scores them.
+        return [
+            checks.CriterionCheck(c, outcomes.get(c.key, "NOT_MET"), "llm")
+            for c in structure.criteria
+        ]
+
+    def summarize(self, lines: list[tuple[str, str]]) -> str:
+        rows = [
+            ("HUMAN_AGENT" if role == "agent" else "CUSTOMER", None, text) for role, text in lines
+        ]
+        result = self._run("SUMMARY", rows)
+        return "" if result is None else str(result.get("text", ""))
+
+
+BACKEND: EmbeddedBackend = EmbeddedBackend()
+
+
+def llm_settings_from_env(args: argparse.Namespace) -> llm.LLMSettings:
+    """The endpoint: --llm-* options, else the LLM_* environment variables ccportal reads."""
+    import os
+
+    settings_ = llm.LLMSettings(
+        base_url=args.llm_base_url or os.environ.get("LLM_BASE_URL", ""),
+        model=args.llm_model or os.environ.get("LLM_MODEL", ""),
+        api_key=os.environ.get("LLM_API_KEY", ""),
+        timeout_seconds=float(os.environ.get("LLM_TIMEOUT_SECONDS", "30")),
+        max_retries=int(os.environ.get("LLM_MAX_RETRIES", "2")),
+        json_mode=os.environ.get("LLM_JSON_MODE", "json_schema"),
+    )
+    if not settings_.configured:
+        raise SystemExit(
+            "--backend llm needs LLM_BASE_URL and LLM_MODEL (or --llm-base-url/--llm-model)"
+        )
+    return settings_
+
 
 # --- small statistics --------------------------------------------------------------------
 
@@ -233,7 +400,7 @@ def label_of(compound: float) -> str:
 def evaluate_sentiment(calls: Sequence[DemoCall], timings: dict[str, float]) -> dict[str, Any]:
     segments = [s for call in calls for s in call.segments if is_speech(s.text)]
     start = time.perf_counter()
-    predictions = [sentiment_of(s.text) for s in segments]
+    predictions = [BACKEND.sentiment(s.text) for s in segments]
     timings["sentiment_seconds"] = time.perf_counter() - start
     # Reference: stock VADER (its own lexicon, no contact-centre changes), same thresholds.
     stock = SentimentIntensityAnalyzer()
@@ -435,19 +602,11 @@ def compare_with_labels(
 
 def evaluate_adherence(calls: Sequence[DemoCall], timings: dict[str, float]) -> dict[str, Any]:
     structure = load_rubric()
-    labelled = json.loads(LABELS_PATH.read_text())
+    labelled = read_labels()
     keys = [c.key for c in structure.criteria]
 
     def run(*, asr: bool) -> dict[str, list[checks.CriterionCheck]]:
-        return {
-            call.sid: checks.check_conversation(
-                structure,
-                lines_of(call, asr=asr),
-                participant_type="HUMAN_AGENT",
-                semantic_thresholds=DEMO_SEMANTIC_THRESHOLDS,
-            )
-            for call in calls
-        }
+        return {call.sid: BACKEND.check(structure, lines_of(call, asr=asr)) for call in calls}
 
     start = time.perf_counter()
     checked = run(asr=False)
@@ -607,7 +766,7 @@ def evaluate_summary(calls: Sequence[DemoCall], timings: dict[str, float]) -> di
         speech = [s for s in call.segments if is_speech(s.text)]
         lines = [(SUMMARY_ROLE[s.role], s.text) for s in speech]
         start = time.perf_counter()
-        summary = summarize(lines, final=True)
+        summary_text = BACKEND.summarize(lines)
         elapsed += time.perf_counter() - start
         lead = " ".join([s.text for s in speech if s.role == "caller"][:LEAD_CALLER_TURNS])
         transcript = " ".join(s.text for s in speech)
@@ -620,9 +779,9 @@ def evaluate_summary(calls: Sequence[DemoCall], timings: dict[str, float]) -> di
                 "transcript_words": len(words(transcript)),
                 "transcript_mentions_task": mentions_task(transcript, call.task_type),
                 "transcript_has_detail": has_details(transcript, details_of(call)),
-                "summary": text_facts(call, summary.text, transcript_content),
+                "summary": text_facts(call, summary_text, transcript_content),
                 "lead": text_facts(call, lead, transcript_content),
-                "summary_text": summary.text,
+                "summary_text": summary_text,
             }
         )
     timings["summary_seconds"] = elapsed
@@ -769,19 +928,14 @@ def case_lines(case: perturbations.Case) -> list[checks.Line]:
 def evaluate_perturbed(calls: Sequence[DemoCall]) -> dict[str, Any]:
     """Every perturbation kind on ``calls``: how often the checker gives the outcome the edit
     guarantees for the criteria it targets (per kind, and pooled "not met" recall)."""
-    labels = {e["sid"]: e["labels"] for e in json.loads(LABELS_PATH.read_text())["calls"]}
+    labels = {e["sid"]: e["labels"] for e in read_labels()["calls"]}
     structure = load_rubric()
     cases = perturbations.perturbed_set(calls, labels)
     per_kind: dict[str, Counter[str]] = {kind: Counter() for kind in perturbations.KINDS}
     pooled: Counter[str] = Counter()
     misses = []
     for case in cases:
-        results = checks.check_conversation(
-            structure,
-            case_lines(case),
-            participant_type="HUMAN_AGENT",
-            semantic_thresholds=DEMO_SEMANTIC_THRESHOLDS,
-        )
+        results = BACKEND.check(structure, case_lines(case))
         for check in results:
             expected = case.expected.get(check.key)
             if expected is None:
@@ -825,6 +979,7 @@ def half_figures(calls: Sequence[DemoCall]) -> dict[str, Any]:
     adherence = evaluate_adherence(calls, {})
     summary = evaluate_summary(calls, {})
     perturbed = evaluate_perturbed(calls)
+    structure = load_rubric()
     s_all, s_caller = sentiment["all"], sentiment["caller"]
     negative = s_all["vader"]["per_class"]["negative"]
     pooled = adherence["overall_checkable"]
@@ -854,23 +1009,14 @@ def half_figures(calls: Sequence[DemoCall]) -> dict[str, Any]:
     for key in SEMANTIC_KEYS:
         m = adherence["per_criterion"][key]
         figures[f"{key}: accuracy vs labels"] = m["accuracy"]
+        na_sids = {e["sid"] for e in read_labels()["calls"] if e["labels"].get(key) == "na"}
         figures[f"{key}: label na -> checker"] = dict(
             Counter(
                 str(check.outcome)
-                for entry in json.loads(LABELS_PATH.read_text())["calls"]
-                if entry["sid"] in {c.sid for c in calls} and entry["labels"][key] == "na"
-                for check in [
-                    next(
-                        c
-                        for c in checks.check_conversation(
-                            load_rubric(),
-                            lines_of(next(x for x in calls if x.sid == entry["sid"])),
-                            participant_type="HUMAN_AGENT",
-                            semantic_thresholds=DEMO_SEMANTIC_THRESHOLDS,
-                        )
-                        if c.key == key
-                    )
-                ]
+                for call in calls
+                if call.sid in na_sids
+                for check in BACKEND.check(structure, lines_of(call))
+                if check.key == key
             )
         )
     for kind in ("details_never_asked", "outcome_never_confirmed"):
@@ -881,10 +1027,10 @@ def half_figures(calls: Sequence[DemoCall]) -> dict[str, Any]:
 def evaluate_halves(calls: Sequence[DemoCall]) -> dict[str, Any]:
     split = load_split()
     by_sid = {call.sid: call for call in calls}
-    return {
-        half: half_figures([by_sid[sid] for sid in sids if sid in by_sid])
-        for half, sids in split.items()
-    }
+    halves = {half: [by_sid[sid] for sid in sids if sid in by_sid] for half, sids in split.items()}
+    if not all(halves.values()):
+        return {}  # not the demo calls: no committed split to report
+    return {half: half_figures(chosen) for half, chosen in halves.items()}
 
 
 def print_halves(result: dict[str, Any]) -> None:
@@ -912,8 +1058,8 @@ def print_halves(result: dict[str, Any]) -> None:
                 [
                     (
                         kind,
-                        c["cases"],
-                        c["right"],
+                        c.get("cases", 0),
+                        c.get("right", 0),
                         fmt(c["rate"]),
                         ", ".join(
                             f"{k.removeprefix('predicted_')} {v}"
@@ -939,17 +1085,62 @@ def print_halves(result: dict[str, Any]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    global BACKEND, LABELS_PATH
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", type=Path, help="also write every figure to this JSON file")
+    parser.add_argument(
+        "--backend",
+        choices=("embedded", "llm"),
+        default="embedded",
+        help="embedded: ccportal's offline operators; llm: the same questions to the "
+        "OpenAI-compatible endpoint of LLM_BASE_URL / LLM_MODEL (LLM_API_KEY, LLM_JSON_MODE)",
+    )
+    parser.add_argument("--llm-base-url", default="", help="overrides LLM_BASE_URL")
+    parser.add_argument("--llm-model", default="", help="overrides LLM_MODEL")
+    parser.add_argument(
+        "--calls",
+        type=Path,
+        default=CALLS_PATH,
+        help="calls in the demo data's format (JSON lines); default: the 76 demo calls",
+    )
+    parser.add_argument(
+        "--labels",
+        type=Path,
+        default=None,
+        help="adherence labels in the format of apps/demo/data/adherence_labels.json "
+        "(default: the demo's, only with the demo calls)",
+    )
+    parser.add_argument(
+        "--rubric", type=Path, default=None, help="a ccportal.rubric v1 document (default: demo)"
+    )
     args = parser.parse_args(argv)
-    # No database: the rubric validation only reads one setting, which has a default.
-    if not settings.configured:
+    if args.backend == "llm":
+        # The operators need the app registry (not the database): the project's settings, as
+        # `python -m ccportal.devstack exec -- python bench/eval_operators.py --backend llm`.
+        import os
+
+        import django
+
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ccportal.settings")
+        django.setup()
+    elif not settings.configured:
+        # No database: the rubric validation only reads one setting, which has a default.
         settings.configure()
+    if args.labels is not None:
+        LABELS_PATH = args.labels
+    elif args.calls.resolve() != CALLS_PATH.resolve():
+        LABELS_PATH = Path("/nonexistent")  # the demo labels describe the demo calls only
+    if args.rubric is not None:
+        global RUBRIC_PATH
+        RUBRIC_PATH = args.rubric
+    BACKEND = (
+        LlmBackend(llm_settings_from_env(args)) if args.backend == "llm" else EmbeddedBackend()
+    )
 
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    calls = read_calls()
-    print(f"# Operator quality on {len(calls)} Harper Valley demo calls")
+    calls = read_calls(args.calls)
+    print(f"# Operator quality on {len(calls)} calls from {args.calls} ({BACKEND.name} backend)")
     sentiment = evaluate_sentiment(calls, timings)
     print_sentiment(sentiment, timings)
     adherence = evaluate_adherence(calls, timings)
@@ -957,12 +1148,28 @@ def main(argv: Sequence[str] | None = None) -> None:
     summary = evaluate_summary(calls, timings)
     print_summary(summary, timings)
     halves = evaluate_halves(calls)
-    print_halves(halves)
+    if halves:
+        print_halves(halves)
+    else:
+        print("\n(no held-apart halves: these are not the demo calls of the committed split)")
+        perturbed = evaluate_perturbed(calls)
+        print(
+            f"\nperturbed set: {perturbed['cases']} cases, R(not_met) "
+            f"{fmt(perturbed['recall_not_met'])} on {perturbed['not_met_cases']}"
+        )
     timings["total_seconds"] = time.perf_counter() - start
+    if BACKEND.errors:
+        print(f"\nfailed requests (counted as neutral / NOT_MET / empty): {dict(BACKEND.errors)}")
+        for kind, error in BACKEND.first_error.items():
+            print(f"- first {kind} error: {error}")
     print(f"\ntotal: {timings['total_seconds']:.2f} s (Python {sys.version.split()[0]})")
 
     if args.json:
         figures = {
+            "backend": BACKEND.name,
+            "calls_path": str(args.calls),
+            "errors": dict(BACKEND.errors),
+            "first_errors": BACKEND.first_error,
             "sentiment": sentiment,
             "adherence": adherence,
             "summary": summary,
