@@ -43,6 +43,7 @@ from apps.intelligence import llm
 from apps.intelligence.nlp.sentiment import sentiment_of
 from apps.intelligence.nlp.summary import summarize
 from apps.intelligence.nlp.text import clean, content_words, is_speech, words
+from apps.qa import stats as qa_stats
 from apps.rubrics import checks, scoring
 from apps.rubrics.adherence import map_twilio_adherence
 from apps.rubrics.jsonformat import data_from_document
@@ -617,6 +618,24 @@ def evaluate_adherence(calls: Sequence[DemoCall], timings: dict[str, float]) -> 
         c.key for results in checked.values() for c in results if c.reason == checks.REASON_NO_CHECK
     }
     labelled = {**labelled, "calls": [e for e in labelled["calls"] if e["sid"] in checked]}
+    # AI-human agreement per criterion, three labels (met / not met / N/A): the demo's reviews
+    # take these hand labels as the reviewers' answers and the operator's outcomes as the AI's
+    # (apps/demo/qa.py), so this is the kappa the QA agreement page shows for the demo.
+    kappa = {}
+    for key in keys:
+        pairs = [
+            (LABEL_OUTCOME[e["labels"][key]], str(c.outcome))
+            for e in labelled["calls"]
+            for c in checked[e["sid"]]
+            if c.key == key and key in e["labels"]
+        ]
+        human, machine = [p[0] for p in pairs], [p[1] for p in pairs]
+        value = qa_stats.cohen_kappa(human, machine) if pairs else math.nan
+        kappa[key] = {
+            "n": len(pairs),
+            "kappa": None if math.isnan(value) else value,
+            "agreement": qa_stats.percent_agreement(human, machine) if pairs else None,
+        }
 
     # Scores over all calls: the checker's outcomes; and, for context, the hand labels'.
     labels_by_sid = {e["sid"]: e["labels"] for e in labelled["calls"]}
@@ -647,6 +666,7 @@ def evaluate_adherence(calls: Sequence[DemoCall], timings: dict[str, float]) -> 
         "criteria": keys,
         "not_checkable": sorted(unchecked),
         "labelled_calls": len(labelled["calls"]),
+        "kappa": kappa,
         **compare_with_labels(checked, labelled, keys, unchecked),
         "asr": compare_with_labels(checked_asr, labelled, keys, unchecked),
         "scores": rows,
@@ -681,6 +701,16 @@ def print_adherence(result: dict[str, Any], timings: dict[str, float]) -> None:
     rows = [adherence_row(key, m) for key, m in result["per_criterion"].items()]
     rows.append(adherence_row("**checkable, pooled**", result["overall_checkable"]))
     print(table(ADHERENCE_HEADER, rows))
+    print("\n### AI-human agreement per criterion (met / not met / N/A; Cohen's kappa)")
+    print(
+        table(
+            ("criterion", "calls", "agreement", "kappa"),
+            [
+                (key, k["n"], fmt(k["agreement"]), fmt(k["kappa"]))
+                for key, k in result["kappa"].items()
+            ],
+        )
+    )
     print(f"\n### Disagreements ({len(result['disagreements'])})")
     for d in result["disagreements"]:
         print(
@@ -1019,6 +1049,8 @@ def half_figures(calls: Sequence[DemoCall]) -> dict[str, Any]:
                 if check.key == key
             )
         )
+    for key, k in adherence["kappa"].items():
+        figures[f"kappa {key}"] = k["kappa"]
     for kind in ("details_never_asked", "outcome_never_confirmed"):
         figures[f"perturbed {kind}: right"] = perturbed["per_kind"][kind]["rate"]
     return {"figures": figures, "perturbed": perturbed, "adherence": adherence}
@@ -1042,12 +1074,17 @@ def print_halves(result: dict[str, Any]) -> None:
     )
     tuning, test = result["tuning"]["figures"], result["test"]["figures"]
     rows = []
+
+    def cell(value: Any) -> Any:
+        if isinstance(value, float):
+            return fmt(value)
+        return "n/a" if value is None else value
+
     for name, value in tuning.items():
         other = test[name]
-        if isinstance(value, float) and isinstance(other, float):
-            rows.append((name, fmt(value), fmt(other), f"{other - value:+.3f}"))
-        else:
-            rows.append((name, value, other, ""))
+        numbers = isinstance(value, float) and isinstance(other, float)
+        gap = f"{other - value:+.3f}" if numbers else ""
+        rows.append((name, cell(value), cell(other), gap))
     print(table(("figure", "tuning", "test", "gap"), rows))
     for half in ("tuning", "test"):
         p = result[half]["perturbed"]
