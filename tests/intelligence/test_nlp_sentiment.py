@@ -233,3 +233,12 @@ def test_delta_skips_utterances_without_an_offset(calls):
 def test_delta_without_speech_is_none():
     assert delta([]) == SentimentDelta(None, None, None)
     assert delta([(0, 500, NO_SPEECH)]) == SentimentDelta(None, None, None)
+
+
+def test_sentiment_of_reads_would_like_as_wanting_not_praise():
+    # Issue 18, chosen on the tuning half: the agents' "which card would you like to replace"
+    # is a flat question; "i like it" is still praise.
+    assert sentiment_of("which card would you like to replace").label == "neutral"
+    assert sentiment_of("I'd like a new debit card").label == "neutral"
+    assert sentiment_of("i really like this bank").label == "positive"
+    assert sentiment_of("would you like to hear something great").label == "positive"
