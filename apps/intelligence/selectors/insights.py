@@ -57,6 +57,10 @@ CRITERION_REASONS: dict[str, str] = {
     "agent_silent": "The agent has not spoken.",
     "no_check": "No automatic check: a reviewer decides.",
     "not_for_participant": "Does not apply to this kind of agent.",
+    "similar_line": "An agent line is close in meaning to the expected action.",
+    "no_similar_line": "No agent line is close enough in meaning to the expected action.",
+    "na_rule": "The caller's request matches the criterion's N/A rule.",
+    "nothing_to_judge": "Nothing was said to judge.",
 }
 # Twilio's operators are known by name only: "Sentiment", "Summary", "Script Adherence"...
 _TWILIO_KINDS: tuple[tuple[str, str], ...] = (

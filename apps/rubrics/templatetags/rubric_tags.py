@@ -9,11 +9,15 @@ from django import template
 
 from ..checks import (
     REASON_AGENT_SILENT,
+    REASON_NA_RULE,
     REASON_NO_CHECK,
+    REASON_NO_SIMILAR_LINE,
     REASON_NOT_FOR_PARTICIPANT,
+    REASON_NOTHING_TO_JUDGE,
     REASON_PHRASE_MISSING,
     REASON_PHRASES_FOUND,
     REASON_SILENT_IN_WINDOW,
+    REASON_SIMILAR_LINE,
     REASON_SPOKE_IN_WINDOW,
     CriterionCheck,
 )
@@ -206,6 +210,10 @@ def reason(check: CriterionCheck) -> str:
         REASON_NOT_FOR_PARTICIPANT: (
             f"Applies to {_CHOICES['applies_to'].get(c.applies_to, c.applies_to)} only."
         ),
+        REASON_SIMILAR_LINE: "An agent line is close in meaning to the expected action.",
+        REASON_NO_SIMILAR_LINE: "No agent line is close enough in meaning to the expected action.",
+        REASON_NA_RULE: "The caller's request matches the criterion's N/A rule.",
+        REASON_NOTHING_TO_JUDGE: "Nothing was said to judge.",
     }.get(check.reason, "")
 
 
