@@ -23,6 +23,7 @@ Three operators, each against the best reference the data offers:
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import re
@@ -1121,6 +1122,68 @@ def print_halves(result: dict[str, Any]) -> None:
             print(f"- ... {len(p['misses']) - 12} more in --json")
 
 
+def tune_semantic(calls: Sequence[DemoCall]) -> None:
+    """Print, for the tuning half only, every semantic criterion's best-line scores by expected
+    label (hand labels and perturbed cases), the caller lines' N/A-rule scores, the threshold
+    ranges with the most right answers and how the chosen thresholds do. The thresholds of
+    apps.rubrics.semantic and DEMO_SEMANTIC_THRESHOLDS were chosen from this output (the
+    reasons are in docs/operator-quality.md section 0.4)."""
+    from apps.rubrics import semantic
+
+    tuning = set(load_split()["tuning"])
+    chosen = [call for call in calls if call.sid in tuning]
+    labels = {e["sid"]: e["labels"] for e in read_labels()["calls"]}
+    structure = load_rubric()
+    keys = [c.key for c in structure.criteria if not c.required_phrases and not c.window_seconds]
+    saved = semantic.NA_THRESHOLD
+    semantic.NA_THRESHOLD = -1.0  # report every N/A-rule score
+    rows: dict[str, list[tuple[str, float, float]]] = {key: [] for key in keys}
+    try:
+        items = [(lines_of(c), labels.get(c.sid, {})) for c in chosen]
+        items += [
+            (case_lines(case), case.expected)
+            for case in perturbations.perturbed_set(chosen, labels)
+        ]
+        for lines, expected in items:
+            results = checks.check_conversation(
+                structure,
+                lines,
+                participant_type="HUMAN_AGENT",
+                semantic_thresholds=dict.fromkeys(keys, 2.0),
+            )
+            for check in results:
+                if check.key in rows and check.key in expected and check.semantic is not None:
+                    j = check.semantic
+                    best = j.best.score if j.best else 0.0
+                    na = j.na_evidence.score if j.na_evidence else 0.0
+                    rows[check.key].append((expected[check.key], best, na))
+    finally:
+        semantic.NA_THRESHOLD = saved
+    print("## Semantic thresholds, tuning half only (hand labels + perturbed cases)")
+    for key, values in rows.items():
+        print(f"\n{key}: {dict(Counter(v[0] for v in values))}")
+        for label in ("met", "not_met", "na"):
+            print(
+                f"  {label:7} best line: {sorted(round(v[1], 3) for v in values if v[0] == label)}"
+            )
+            print(
+                f"  {label:7} N/A rule : {sorted(round(v[2], 3) for v in values if v[0] == label)}"
+            )
+        scored = [(v[1], v[0] == "met") for v in values if v[0] in ("met", "not_met")]
+        cuts = sorted({round(b, 3) for b, _ in scored} | {0.0, 1.0})
+        right = {
+            (low, high): sum((b > low) == met for b, met in scored)
+            for low, high in itertools.pairwise(cuts)
+        }
+        most = max(right.values())
+        ranges = ", ".join(f"({low}, {high}]" for (low, high), r in right.items() if r == most)
+        print(f"  most right ({most} of {len(scored)}) with a threshold in {ranges}")
+        for key_, threshold in DEMO_SEMANTIC_THRESHOLDS.items():
+            if key_ == key:
+                got = sum((b >= threshold) == met for b, met in scored)
+                print(f"  chosen {threshold}: {got} of {len(scored)} right")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     global BACKEND, LABELS_PATH
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -1150,6 +1213,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--rubric", type=Path, default=None, help="a ccportal.rubric v1 document (default: demo)"
     )
+    parser.add_argument(
+        "--tune",
+        action="store_true",
+        help="print the semantic checks' score distributions on the tuning half and stop",
+    )
     args = parser.parse_args(argv)
     if args.backend == "llm":
         # The operators need the app registry (not the database): the project's settings, as
@@ -1174,6 +1242,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         LlmBackend(llm_settings_from_env(args)) if args.backend == "llm" else EmbeddedBackend()
     )
 
+    if args.tune:
+        tune_semantic(read_calls(args.calls))
+        return
     timings: dict[str, float] = {}
     start = time.perf_counter()
     calls = read_calls(args.calls)

@@ -53,12 +53,10 @@ if TYPE_CHECKING:
     import numpy as np
 
 MODEL_NAME = "wordllama l2_supercat (256 dimensions)"
-# Tuned on the tuning half only (see the module docstring); a rubric's operator settings may
-# give a threshold per criterion key.
-# Tuning half (bench/eval_operators.py): "confirms the outcome" met 0.186-1.0, its perturbed
-# misses at most 0.247 -> 0.26; "asks for the task's details" met from 0.31 (3 below 0.06)
-# -> 0.18 per criterion. N/A: branch-hours callers 0.109, 0.377, 0.412 against at most 0.24
-# for other calls -> 0.30.
+# Tuned on the tuning half only (``bench/eval_operators.py --tune``; the reasons for each choice
+# are in docs/operator-quality.md section 0.4): "confirms the outcome" 0.26, also the default;
+# "asks for the task's details" 0.18 (bench DEMO_SEMANTIC_THRESHOLDS); N/A 0.30 between other
+# calls (at most 0.24) and branch-hours callers (0.377, 0.412; one at 0.109).
 DEFAULT_THRESHOLD = 0.26
 NA_THRESHOLD = 0.30
 # Per criterion, an operator's ``semantic_thresholds`` parameter gives others (the demo rubric's

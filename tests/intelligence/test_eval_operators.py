@@ -134,3 +134,11 @@ def test_embedded_report_has_both_halves_and_every_criterion_answered(tmp_path):
     for half in (tuning, test):
         assert half["perturbed cases"] > 400
         assert half["perturbed R(not_met)"] > 0.95
+
+
+def test_tune_reports_the_tuning_half_only(capsys):
+    load_eval().main(["--tune"])
+    out = capsys.readouterr().out
+    # 38 tuning calls: 35 met + 33 perturbed "never asked" + 3 N/A for the details step.
+    assert "asks_task_details: {'met': 35, 'na': 3, 'not_met': 33}" in out
+    assert "chosen 0.26: 71 of 72 right" in out
