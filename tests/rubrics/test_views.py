@@ -738,6 +738,30 @@ def test_preview_marks_a_missing_phrase_not_met_with_the_nearest_line(world, adm
     assert len(by_testid(response, "evidence")) == 1
 
 
+def test_preview_judges_a_criterion_without_phrases_by_meaning_and_shows_the_line(world, admin):
+    data = content(
+        section(
+            "opening",
+            criterion(
+                "thanks_caller",
+                expected_action='Say "thank you for calling the bank".',
+            ),
+            criterion("confirms", expected_action='Say "your new card has been ordered".'),
+            weight=100,
+        )
+    )
+    rubric, _ = make_rubric(actor=world.admin, data=data, publish=True)
+
+    response = preview(admin, rubric, world.north_call)
+
+    page = response.content.decode()
+    assert 'data-key="thanks_caller" data-outcome="MET"' in page
+    # The only agent line thanks for calling; nothing says a card was ordered.
+    assert 'data-key="confirms" data-outcome="NOT_MET"' in page
+    assert by_testid(response, "evidence-semantic")[0] == "thank you for calling harper valley"
+    assert "An agent line is close in meaning to the expected action." in page
+
+
 def test_preview_is_na_for_criteria_meant_for_another_agent_type(world, admin):
     data = content(
         section(
