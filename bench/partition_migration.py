@@ -64,10 +64,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--conversations", type=int, default=73_500)
     parser.add_argument("--before", type=Path, default=Path("/work/main"))
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep the database a failed run generated"
+    )
     args = parser.parse_args()
     parts = urlsplit(os.environ["DATABASE_URL"])
     url = urlunsplit(parts._replace(path=f"{parts.path}_bench_partition"))
-    recreate_database(url)
+    if not args.reuse:
+        recreate_database(url)
     env = {**os.environ, "DATABASE_URL": url, "DJANGO_DEBUG": "false", "LOG_LEVEL": "WARNING"}
 
     def manage(code: Path, *command: str) -> float:
@@ -82,14 +86,16 @@ def main() -> int:
         return time.monotonic() - started
 
     before = args.before.resolve()
-    manage(before, "migrate", "-v0")
-    generated = manage(
-        before, "generate_conversations", "--conversations", str(args.conversations),
-        "--no-rebuild",
-    )  # fmt: skip
+    generated = 0.0
+    if not args.reuse:
+        manage(before, "migrate", "-v0")
+        generated = manage(
+            before, "generate_conversations", "--conversations", str(args.conversations),
+            "--no-rebuild",
+        )  # fmt: skip
     import psycopg
 
-    with psycopg.connect(url) as conn:
+    with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(
             "UPDATE conversations_conversation"
             " SET created_at = created_at - (id % 3) * interval '35 days'"
