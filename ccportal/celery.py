@@ -111,6 +111,13 @@ app.conf.beat_schedule = {
         "schedule": crontab(hour=2, minute=37),
         "options": {"expires": 3000},
     },
+    # Communications' and operator results' monthly partitions (apps/common/partitions.py):
+    # the next months made; references into them without a constraint checked.
+    "month-partitions": {
+        "task": "apps.conversations.tasks.maintain_month_partitions",
+        "schedule": crontab(hour=2, minute=41),
+        "options": {"expires": 3000},
+    },
     # Retention (apps/privacy): every kind past its schedule, the inbox's
     # INBOX_RETENTION_DAYS too, purged or anonymised in batches; nightly, off the hour.
     "privacy-retention": {

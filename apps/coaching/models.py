@@ -161,8 +161,13 @@ class EvidencePin(models.Model):
 
     session = models.ForeignKey(CoachingSession, on_delete=models.CASCADE, related_name="pins")
     link = models.ForeignKey(SessionLink, on_delete=models.CASCADE, related_name="pins")
+    # No database constraint: communications are partitioned by month (docs/scaling.md).
+    # Django's CASCADE still deletes the pin with its line; a daily check finds dangling ids.
     communication = models.ForeignKey(
-        "conversations.Communication", on_delete=models.CASCADE, related_name="+"
+        "conversations.Communication",
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
     )
     criterion_key = models.CharField(max_length=KEY_LENGTH, blank=True)
     comment = models.TextField(blank=True)

@@ -19,6 +19,7 @@ from apps.accounts.scoping import Reach, scope_for
 from apps.common.models import TimeStampedModel
 
 from .choices import AccessChannel, ContentType, ConversationStatus, ParticipantType
+from .fields import ConversationMonthField
 
 if TYPE_CHECKING:
     from apps.accounts.scoping import Person
@@ -174,12 +175,19 @@ class CommunicationQuerySet(models.QuerySet["Communication"]):
 
 
 class Communication(TimeStampedModel):
-    """A message or a transcribed voice utterance."""
+    """A message or a transcribed voice utterance.
 
-    twilio_id = models.CharField(max_length=TWILIO_ID_LENGTH, unique=True)
+    The table is partitioned by ``conversation_month`` (migration 0007; docs/scaling.md,
+    "Partitioning"): its primary key in the database is (id, conversation_month), and
+    ``twilio_id`` is unique across all months through ``CommunicationKey`` (a trigger claims the
+    key at insert and raises a unique violation for a second row with the same id).
+    """
+
+    twilio_id = models.CharField(max_length=TWILIO_ID_LENGTH, db_index=True)
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, related_name="communications"
     )
+    conversation_month = ConversationMonthField()
     author = models.ForeignKey(
         Participant,
         null=True,
@@ -216,6 +224,21 @@ class Communication(TimeStampedModel):
 
     def __str__(self) -> str:
         return self.text[:60] or self.twilio_id
+
+
+class CommunicationKey(models.Model):
+    """The Twilio ids of all communications, unique across the monthly partitions.
+
+    Kept by triggers on ``conversations_communication`` (migration 0007), never by the code: a
+    row's insert claims its id here, its delete frees it.
+    """
+
+    twilio_id = models.CharField(max_length=TWILIO_ID_LENGTH, unique=True)
+    conversation_month = models.DateField()
+    communication_id = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return self.twilio_id
 
 
 class CallQuerySet(models.QuerySet["Call"]):

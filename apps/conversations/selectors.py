@@ -16,6 +16,7 @@ from apps.common.errors import NotFound
 
 from . import display
 from .choices import AGENT_TYPES, ConversationStatus, ParticipantType
+from .fields import month_of
 from .models import Call, Communication, Conversation, Participant, TranscriptAccess
 
 if TYPE_CHECKING:
@@ -163,12 +164,13 @@ def conversation_get(*, user: Person, pk: int) -> Conversation:
 
 
 def communication_timeline(*, conversation: Conversation) -> QuerySet[Communication]:
-    """The transcript in spoken order, with each line's author."""
-    return (
-        Communication.objects.filter(conversation=conversation)
-        .select_related("author")
-        .order_by("occurred_at", "offset_ms", "id")
-    )
+    """The transcript in spoken order, with each line's author.
+
+    Given the conversation's month (its partition key), PostgreSQL reads one partition."""
+    lines = Communication.objects.filter(conversation=conversation)
+    if "created_at" not in conversation.get_deferred_fields() and conversation.created_at:
+        lines = lines.filter(conversation_month=month_of(conversation.created_at))
+    return lines.select_related("author").order_by("occurred_at", "offset_ms", "id")
 
 
 def participant_list(*, user: Person) -> QuerySet[Participant]:

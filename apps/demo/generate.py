@@ -19,7 +19,7 @@ import random
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -267,6 +267,7 @@ def _generate_chunk(
     counts: Counts,
 ) -> None:
     now = timezone.now()
+    month = date(now.astimezone(UTC).year, now.astimezone(UTC).month, 1)
     conv = Batch(
         "conversations_conversation",
         ("id", "created_at", "updated_at", "twilio_id", "account_id", "configuration_id", "name",
@@ -282,7 +283,7 @@ def _generate_chunk(
         "conversations_communication",
         ("id", "created_at", "updated_at", "twilio_id", "author_address", "channel",
          "content_type", "text", "occurred_at", "offset_ms", "duration_ms", "channel_id",
-         "resource_id", "metadata", "conversation_id", "author_id"),
+         "resource_id", "metadata", "conversation_id", "author_id", "conversation_month"),
     )  # fmt: skip
     result = Batch(
         "intelligence_operatorresult",
@@ -291,7 +292,8 @@ def _generate_chunk(
          "operator_id", "operator_name", "operator_version", "output_format", "result",
          "trigger_on", "trigger_at", "communication_first", "communication_last", "channels",
          "reference_ids", "participants", "execution_details", "metadata", "date_created",
-         "conversation_id", "error", "raw_output", "status", "definition_id"),
+         "conversation_id", "error", "raw_output", "status", "definition_id",
+         "conversation_month"),
     )  # fmt: skip
     handoff = Batch(
         "relay_handoff",
@@ -361,7 +363,7 @@ def _generate_chunk(
                 comm_id, now, now, comm_twilio, "", plan.channel,
                 "TRANSCRIPTION" if plan.channel == "VOICE" else "TEXT", text,
                 plan.start + timedelta(seconds=at), int(at * 1000), int(length * 1000),
-                call_sid, "", "{}", pk, ids[who],
+                call_sid, "", "{}", pk, ids[who], month,
             ))  # fmt: skip
             comm_id += 1
             if (
@@ -418,6 +420,8 @@ def _generate_chunk(
     counts.handoffs += len(handoff.rows)
     counts.flags += len(flag.rows)
     counts.reviews += len(review.rows)
+    # The partition key: the conversations are created now (their created_at), so this month.
+    result.rows = [(*row, month) for row in result.rows]
     for batch in (conv, part, comm, result, handoff, flag, review, revision, answer):
         _copy(batch)
     if reviewed:

@@ -97,7 +97,11 @@ class SuggestionScore(models.Model):
         Conversation, on_delete=models.CASCADE, related_name="suggestion_scores"
     )
     operator = models.CharField(max_length=LABEL_LENGTH)  # "next-best-response v2"
-    reply = models.ForeignKey(Communication, on_delete=models.CASCADE, related_name="+")
+    # No database constraint: communications are partitioned by month (docs/scaling.md).
+    # Django's CASCADE still deletes the score with its line; a daily check finds dangling ids.
+    reply = models.ForeignKey(
+        Communication, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
     closeness = models.FloatField(null=True)  # None: the suggestion had no content words
 
     class Meta:

@@ -10,7 +10,7 @@ from django.db import models
 from django.db.models import Q
 
 from apps.common.models import TimeStampedModel
-from apps.conversations.models import Communication, Conversation
+from apps.conversations.models import Communication, Conversation, ConversationMonthField
 from apps.rubrics.models import Rubric, RubricVersion
 
 from .choices import (
@@ -46,15 +46,21 @@ class OperatorResultQuerySet(models.QuerySet["OperatorResult"]):
 
 
 class OperatorResult(TimeStampedModel):
-    """One operator's output for one rule execution, in Twilio's shape (twilio-wire.md §2.4)."""
+    """One operator's output for one rule execution, in Twilio's shape (twilio-wire.md §2.4).
 
-    result_id = models.CharField(max_length=128, unique=True)
+    Partitioned by ``conversation_month`` like communications (migration 0008): primary key
+    (id, conversation_month) in the database, ``result_id`` unique across months through
+    ``OperatorResultKey`` (kept by triggers).
+    """
+
+    result_id = models.CharField(max_length=128, db_index=True)
     source = models.CharField(
         max_length=10, choices=ResultSource.choices, default=ResultSource.TWILIO
     )
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, related_name="operator_results"
     )
+    conversation_month = ConversationMonthField()
     call_sid = models.CharField(max_length=64, blank=True, db_index=True)
     account_id = models.CharField(max_length=64, blank=True)
     configuration_id = models.CharField(max_length=128, blank=True)
@@ -103,6 +109,18 @@ class OperatorResult(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.operator_name or self.operator_id} on {self.conversation_id}"
+
+
+class OperatorResultKey(models.Model):
+    """The result ids of all operator results, unique across the monthly partitions; kept by
+    triggers on ``intelligence_operatorresult`` (migration 0008), never by the code."""
+
+    result_id = models.CharField(max_length=128, unique=True)
+    conversation_month = models.DateField()
+    operator_result_id = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return self.result_id
 
 
 class Operator(TimeStampedModel):
@@ -232,8 +250,16 @@ class RuleExecution(models.Model):
     trigger_on = models.CharField(max_length=24, choices=TriggerOn.choices)
     trigger_point = models.CharField(max_length=160)
     # The newest communication when it fired; the window runs from the previous execution's.
+    # No database constraint: communications are partitioned (a foreign key would have to name
+    # the month too). Django's SET_NULL still runs on delete; partitions.references_check looks
+    # for dangling ids daily.
     through_communication = models.ForeignKey(
-        Communication, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        Communication,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
     )
     status = models.CharField(
         max_length=10, choices=ExecutionStatus.choices, default=ExecutionStatus.PENDING
@@ -279,8 +305,14 @@ class Flag(TimeStampedModel):
     execution = models.ForeignKey(
         RuleExecution, on_delete=models.SET_NULL, null=True, blank=True, related_name="flags"
     )
+    # No database constraint (results are partitioned): see through_communication.
     operator_result = models.ForeignKey(
-        OperatorResult, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        OperatorResult,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
     )
     reason = models.TextField()
     status = models.CharField(max_length=10, choices=FlagStatus.choices, default=FlagStatus.OPEN)

@@ -122,12 +122,15 @@ class Observation(TimeStampedModel):
     conversation = models.ForeignKey(
         Conversation, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # No database constraint: operator results are partitioned by month (docs/scaling.md).
+    # Django's SET_NULL still runs on delete; a daily check finds dangling ids.
     operator_result = models.ForeignKey(
         "intelligence.OperatorResult",
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="+",
+        db_constraint=False,
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

@@ -433,7 +433,8 @@ def _result_row(
         result_id=result_id,
         **{
             "source": ResultSource.CCPORTAL,
-            "conversation_id": execution.conversation_id,
+            # The object, not its id: the partition key (its month) is read from it.
+            "conversation": execution.conversation,
             "configuration_id": "ccportal",
             "configuration_name": "ccportal rules",
             "rule_id": f"ccportal_rule_{execution.rule_id}",
