@@ -129,7 +129,7 @@ class RelayConsumer(AsyncWebsocketConsumer):
                 session_id=self.session_pk,
                 handoff=None,
                 sentiment=self.dialog.caller_sentiment(),
-                summary="",
+                summary=self.dialog.summary(),
             )
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:

@@ -13,19 +13,27 @@ tests use Channels' communicator, the command a real WebSocket client.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import itertools
 import json
+import random
+import re
 import secrets
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
+import aiohttp
 from twilio.request_validator import RequestValidator
 
 from apps.intelligence.nlp.text import clean, content_words
 
 from .dataset import DemoCall
+from .sender import Retryable, Sender
 from .simulator import (
     CONTACT_CENTER_NUMBER,
     DEFAULT_ACCOUNT_SID,
@@ -35,6 +43,7 @@ from .simulator import (
     _event,
     _fresh,
     _iso,
+    sign,
 )
 
 RELAY_SOCKET_PATH = "/ws/agent/relay/"
@@ -45,6 +54,13 @@ ASK_FOR_PERSON = "can I talk to a person please"
 RECEIVE_TIMEOUT = 10.0
 # After an interrupt: no token for this long means the agent stopped its reply.
 QUIET_SECONDS = 0.3
+
+
+# "hi my name is jennifer rodriguez": an introduction, not yet what the caller wants.
+_INTRODUCTION_RE = re.compile(
+    r"^\W*(?:(?:hi|hello|hey|yes|yeah)\W+)*(?:my name is|this is|i'm|i am)\s+\w+(?:\s+\w+)?",
+    re.IGNORECASE,
+)
 
 
 class RelaySocket(Protocol):
@@ -76,7 +92,7 @@ def caller_plan(call: DemoCall) -> CallerPlan | None:
         (
             clean(s.text)
             for s in call.segments
-            if s.role == "caller" and len(content_words(s.text)) >= 3
+            if s.role == "caller" and len(content_words(_INTRODUCTION_RE.sub("", s.text))) >= 2
         ),
         None,
     )
@@ -374,3 +390,174 @@ def orchestrator_events(
     at = tick()
     events.append(_event("CONVERSATION_UPDATED", at, 0, conversation("CLOSED", at)))
     return events
+
+
+# ---- the run against a live portal (manage.py simulate_calls --virtual-agent) ----------------
+
+
+class _AiohttpSocket:
+    """``RelaySocket`` over an aiohttp WebSocket client (a real socket to a running portal)."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+
+    async def send(self, text: str) -> None:
+        await self.ws.send_str(text)
+
+    async def receive(self, timeout: float) -> str | None:
+        message = await self.ws.receive(timeout=timeout)  # raises TimeoutError
+        return str(message.data) if message.type == aiohttp.WSMsgType.TEXT else None
+
+
+@dataclass
+class VirtualSummary:
+    calls: int = 0
+    handed_off: int = 0
+    contained: int = 0
+    interrupted: int = 0
+    posted: int = 0
+    errors: int = 0
+    failures: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        return (
+            f"{self.calls} virtual-agent calls: {self.handed_off} handed off, {self.contained} "
+            f"contained, {self.interrupted} with an interruption; {self.posted} requests "
+            f"posted, {self.errors} errors"
+        )
+
+
+async def _play_live(
+    demo: DemoCall, plan: CallerPlan, *, base_url: str, token: str, account_sid: str
+) -> CallerResult:
+    url, signature = socket_signature(base_url=base_url, token=token)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(url, headers={"X-Twilio-Signature": signature}) as ws,
+    ):
+        return await play_caller(
+            _AiohttpSocket(ws), plan, caller=demo.caller_address, account_sid=account_sid
+        )
+
+
+def virtual_agent_call(
+    demo: DemoCall, *, base_url: str, token: str, account_sid: str, summary: VirtualSummary
+) -> CallerResult | None:
+    """One virtual-agent call against a running portal: the socket, then the signed action
+    callback, then the Orchestrator events (each retried on connection errors)."""
+    plan = caller_plan(demo)
+    if plan is None:
+        return None
+    # ws:// for an http portal: the socket's URL is PUBLIC_BASE_URL's, as the TwiML names it.
+    result = asyncio.run(
+        _play_live(demo, plan, base_url=base_url, token=token, account_sid=account_sid)
+    )
+    summary.calls += 1
+    summary.handed_off += int(result.handed_off)
+    summary.contained += int(not result.handed_off)
+    summary.interrupted += int(result.interrupted)
+    requests = [
+        sign_form(
+            base_url=base_url,
+            path=RELAY_ACTION_PATH,
+            params=action_params(result, caller=demo.caller_address, account_sid=account_sid),
+            token=token,
+        )
+    ]
+    requests += [
+        _signed_event(event, base_url=base_url, token=token)
+        for event in orchestrator_events(result, demo, account_sid=account_sid)
+    ]
+    sender = Sender(base_url)
+    try:
+        for request in requests:
+            for _attempt in range(4):
+                try:
+                    answer = sender.post(request)
+                except Retryable:
+                    continue
+                summary.posted += 1
+                if not 200 <= answer.status < 300:
+                    summary.errors += 1
+                    summary.failures.append(f"{request.url}: HTTP {answer.status}")
+                break
+            else:
+                summary.errors += 1
+                summary.failures.append(f"{request.url}: unreachable")
+    finally:
+        sender.close()
+    return result
+
+
+def _signed_event(event: PlannedEvent, *, base_url: str, token: str) -> SignedRequest:
+    return sign(event, base_url=base_url, token=token)
+
+
+def simulate_virtual_agent(
+    *,
+    base_url: str,
+    token: str,
+    account_sid: str,
+    calls: Sequence[DemoCall],
+    total: int | None,
+    concurrency: int = 1,
+    seed: int | None = None,
+    pause: float = 0.0,
+    stop: threading.Event | None = None,
+    out: Callable[[str], None] = print,
+) -> VirtualSummary:
+    """``total`` virtual-agent calls (None: until ``stop`` is set), ``concurrency`` at once,
+    each worker pausing ``pause`` seconds between its calls."""
+    stop = stop or threading.Event()
+    summary = VirtualSummary()
+    lock = threading.Lock()
+    deck = [call for call in calls if caller_plan(call) is not None]
+    if not deck:
+        raise CallerError("There are no demo calls with a request for the virtual agent.")
+    random.Random(seed).shuffle(deck)
+    numbers = itertools.count(1)
+
+    def worker() -> None:
+        while not stop.is_set():
+            with lock:
+                number = next(numbers)
+            if total is not None and number > total:
+                return
+            demo = deck[(number - 1) % len(deck)]
+            mine = VirtualSummary()
+            try:
+                result = virtual_agent_call(
+                    demo, base_url=base_url, token=token, account_sid=account_sid, summary=mine
+                )
+            except (OSError, aiohttp.ClientError, CallerError, TimeoutError) as exc:
+                mine.errors += 1
+                mine.failures.append(f"virtual-agent call {number}: {exc!r}")
+                result = None
+            with lock:
+                for name in ("calls", "handed_off", "contained", "interrupted", "posted", "errors"):
+                    setattr(summary, name, getattr(summary, name) + getattr(mine, name))
+                summary.failures += mine.failures
+                for failure in mine.failures:
+                    out(f"  {failure}")
+                if result is not None:
+                    out(
+                        f"virtual-agent call {number}: {result.call_sid} "
+                        + ("handed off" if result.handed_off else "contained")
+                        + (", interrupted" if result.interrupted else "")
+                    )
+            stop.wait(pause)
+
+    threads = [
+        threading.Thread(target=worker, name=f"va-{n}", daemon=True) for n in range(concurrency)
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(timeout=0.2)
+    except KeyboardInterrupt:
+        stop.set()  # calls in progress finish (they take seconds); no new ones start
+        for thread in threads:
+            thread.join(timeout=RECEIVE_TIMEOUT)
+    return summary

@@ -125,14 +125,18 @@ def _stems(text: str) -> set[str]:
 
 def best_article(prompt: str, articles: Sequence[Article]) -> tuple[Article, int] | None:
     """The article sharing the most content words with ``prompt`` (title and tags count
-    twice), with how many it shares; None when none shares ``MIN_SHARED_WORDS``."""
+    twice), with how many it shares; None when none shares ``MIN_SHARED_WORDS`` including one
+    of its title or tags."""
     asked = _stems(prompt)
     best: tuple[Article, int, int] | None = None
     for article in articles:
         heading = _stems(article.title + " " + " ".join(article.tags))
         shared = asked & (heading | _stems(article.body))
-        score = len(shared) + len(asked & heading)
-        if len(shared) >= MIN_SHARED_WORDS and (best is None or score > best[2]):
+        on_topic = asked & heading
+        score = len(shared) + len(on_topic)
+        # A word of the title or tags must be among them: sharing only everyday words ("new",
+        # "need", "account") with a body is no answer.
+        if on_topic and len(shared) >= MIN_SHARED_WORDS and (best is None or score > best[2]):
             best = (article, len(shared), score)
     return None if best is None else (best[0], best[1])
 
@@ -155,7 +159,8 @@ class Dialog:
     last_article_id: int | None = None
 
     def greet(self) -> str:
-        self.lines.append(("agent", GREETING))
+        """The welcome greeting (Twilio speaks it from the TwiML). Not a line of the transcript
+        the summary is drawn from: it says nothing about this call."""
         return GREETING
 
     def respond(self, prompt: str, lookup: Lookup) -> Reply:
@@ -210,9 +215,13 @@ class Dialog:
         return Handoff(
             reason_code=reason_code,
             reason=reason,
-            summary=summarize(self.lines, max_sentences=3, max_chars=400).text,
+            summary=self.summary(),
             sentiment=self.caller_sentiment(),
         )
+
+    def summary(self) -> str:
+        """An extractive summary of the call so far (the portal's offline summary operator)."""
+        return summarize(self.lines, max_sentences=3, max_chars=400).text
 
     def caller_sentiment(self) -> str:
         said = [text for role, text in self.lines if role == "customer"]
