@@ -22,6 +22,7 @@ def twilio_settings(settings):
     settings.PUBLIC_BASE_URL = BASE
     settings.HANDOFF_WORKFLOW_SID = "WW0123456789abcdef0123456789abcdef"
     settings.VIRTUAL_AGENT_TOKEN_PACE_MS = 0
+    settings.VIRTUAL_AGENT_KNOWLEDGE_SECONDS = 0  # each test seeds its own articles
 
 
 @pytest.fixture

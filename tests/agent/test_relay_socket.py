@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 
@@ -38,6 +37,7 @@ async def test_unsigned_or_wrongly_signed_connections_are_refused(knowledge):
     for communicator in (relay_socket(token=None), relay_socket(token="f" * 32)):
         connected, _ = await communicator.connect()
         assert not connected
+        await communicator.wait()
     assert await database_sync_to_async(AgentSession.objects.count)() == 0
 
 
@@ -233,4 +233,4 @@ async def test_browser_sockets_still_need_their_origin_and_session():
     communicator = WebsocketCommunicator(application, "/ws/ping/")  # no Origin header
     connected, _ = await communicator.connect()
     assert not connected
-    await asyncio.sleep(0)
+    await communicator.wait()
