@@ -297,11 +297,12 @@ class _Ids:
 
 def orchestrator_events(
     result: CallerResult, demo: DemoCall, *, account_sid: str = DEFAULT_ACCOUNT_SID
-) -> list[PlannedEvent]:
+) -> tuple[list[PlannedEvent], list[PlannedEvent]]:
     """The Conversation Orchestrator events of the call: the customer and the AI_AGENT from
     the start, the agent's and the caller's turns, then (handed off) the HUMAN_AGENT and the
-    rest of the recording, and the conversation closed. Dated from ``result.started``, a
-    second per line, ending by now."""
+    rest of the recording, and the conversation closed. Two lists: the events Twilio sends
+    during the agent's session (before the ``<Connect action>`` callback), and after it.
+    A second per line, ending by now."""
     ids = _Ids(
         conversation=_fresh("conv_conversation"),
         customer=_fresh("conv_participant"),
@@ -376,6 +377,7 @@ def orchestrator_events(
             events.append(said(ids.customer, ids.ai, text, tick(), 0))
         else:
             events.append(said(ids.ai, ids.customer, text, tick(), 1))
+    during = len(events)
     if result.handed_off:
         events.append(
             participant(ids.human, "HUMAN_AGENT", demo.agent_name, CONTACT_CENTER_NUMBER, tick())
@@ -389,7 +391,7 @@ def orchestrator_events(
                 events.append(said(ids.human, ids.customer, segment.text, tick(), 1))
     at = tick()
     events.append(_event("CONVERSATION_UPDATED", at, 0, conversation("CLOSED", at)))
-    return events
+    return events[:during], events[during:]
 
 
 # ---- the run against a live portal (manage.py simulate_calls --virtual-agent) ----------------
@@ -456,18 +458,17 @@ def virtual_agent_call(
     summary.handed_off += int(result.handed_off)
     summary.contained += int(not result.handed_off)
     summary.interrupted += int(result.interrupted)
-    requests = [
+    during, after = orchestrator_events(result, demo, account_sid=account_sid)
+    requests = [sign(event, base_url=base_url, token=token) for event in during]
+    requests.append(
         sign_form(
             base_url=base_url,
             path=RELAY_ACTION_PATH,
             params=action_params(result, caller=demo.caller_address, account_sid=account_sid),
             token=token,
         )
-    ]
-    requests += [
-        _signed_event(event, base_url=base_url, token=token)
-        for event in orchestrator_events(result, demo, account_sid=account_sid)
-    ]
+    )
+    requests += [sign(event, base_url=base_url, token=token) for event in after]
     sender = Sender(base_url)
     try:
         for request in requests:
@@ -487,10 +488,6 @@ def virtual_agent_call(
     finally:
         sender.close()
     return result
-
-
-def _signed_event(event: PlannedEvent, *, base_url: str, token: str) -> SignedRequest:
-    return sign(event, base_url=base_url, token=token)
 
 
 def simulate_virtual_agent(

@@ -19,6 +19,8 @@ from apps.conversations.choices import ParticipantType
 from apps.conversations.models import Conversation
 from apps.demo import relay_caller
 from apps.demo.dataset import read_calls
+from apps.insights import services as insights
+from apps.insights.models import ConversationFact
 from apps.relay.models import Handoff
 from apps.webhooks import services as inbox
 from tests.fixtures.twilio import ORCHESTRATOR, RELAY_ACTION, post_form, post_json
@@ -76,6 +78,11 @@ def test_a_simulated_ai_to_human_call_is_handed_off_with_reason_summary_and_sent
     assert result.handed_off and result.interrupted
 
     twilio = Client()
+    during, after = relay_caller.orchestrator_events(result, call)
+    for event in during:  # Twilio's events while the agent talks: the AI_AGENT and its turns
+        assert post_json(twilio, ORCHESTRATOR, event.payload).status_code in (200, 202, 204)
+    inbox.inbox_drain(max_seconds=30)
+
     answer = post_form(
         twilio, RELAY_ACTION, relay_caller.action_params(result, caller=call.caller_address)
     )
@@ -89,7 +96,7 @@ def test_a_simulated_ai_to_human_call_is_handed_off_with_reason_summary_and_sent
     assert attributes["sentiment"] == handoff.sentiment and handoff.sentiment
     assert attributes["call_sid"] == result.call_sid
 
-    for event in relay_caller.orchestrator_events(result, call):
+    for event in after:  # then the HUMAN_AGENT and the rest of the call
         assert post_json(twilio, ORCHESTRATOR, event.payload).status_code in (200, 202, 204)
     inbox.inbox_drain(max_seconds=30)
 
@@ -97,11 +104,19 @@ def test_a_simulated_ai_to_human_call_is_handed_off_with_reason_summary_and_sent
     kinds = set(conversation.participants.values_list("type", flat=True))
     assert {ParticipantType.AI_AGENT, ParticipantType.HUMAN_AGENT} <= kinds
     handoff.refresh_from_db()
+    assert handoff.conversation == conversation
     session = AgentSession.objects.get(call_sid=result.call_sid)
     assert session.outcome == SessionOutcome.HANDED_OFF
     turns = list(AgentTurn.objects.filter(session=session).order_by("index"))
     assert turns[0].interrupted and turns[0].recovered is True
     assert all(turn.first_token_ms is not None for turn in turns)
+
+    # Insights count it as an AI -> human call handed off with the agent's reason.
+    insights.facts_refresh([conversation.pk])
+    fact = ConversationFact.objects.get(conversation=conversation)
+    assert fact.mix == "HANDOFF" and fact.handoff
+    assert fact.handoff_reason == "The caller asked for a person."
+    assert fact.contained is not True
 
 
 def test_a_simulated_contained_call_hangs_up(knowledge):
