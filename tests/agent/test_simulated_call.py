@@ -21,6 +21,7 @@ from apps.demo import relay_caller
 from apps.demo.dataset import read_calls
 from apps.insights import services as insights
 from apps.insights.models import ConversationFact
+from apps.qa.seam import HandoffContext, SeamLine, find_seam
 from apps.relay.models import Handoff
 from apps.webhooks import services as inbox
 from tests.fixtures.twilio import ORCHESTRATOR, RELAY_ACTION, post_form, post_json
@@ -110,6 +111,25 @@ def test_a_simulated_ai_to_human_call_is_handed_off_with_reason_summary_and_sent
     turns = list(AgentTurn.objects.filter(session=session).order_by("index"))
     assert turns[0].interrupted and turns[0].recovered is True
     assert all(turn.first_token_ms is not None for turn in turns)
+
+    # QA's seam checks see the AI -> human seam and the summary the agent passed on.
+    lines = conversation.communications.select_related("author").order_by("occurred_at", "pk")
+    seam = find_seam(
+        [
+            SeamLine(
+                pk=line.pk,
+                author_type=line.author.type if line.author else None,
+                at=line.occurred_at,
+                duration_ms=line.duration_ms,
+                text=line.text,
+            )
+            for line in lines
+        ],
+        HandoffContext(reason=handoff.reason, summary=handoff.summary, at=handoff.created_at),
+    )
+    assert seam is not None and seam.after_pk is not None
+    checks = {check.key: check.status for check in seam.checks}
+    assert checks["summary_passed"] == "pass" and len(checks) == 3
 
     # Insights count it as an AI -> human call handed off with the agent's reason.
     insights.facts_refresh([conversation.pk])
