@@ -11,9 +11,12 @@ from types import SimpleNamespace
 import pytest
 from asgiref.sync import async_to_sync
 from django.test import Client
+from django.urls import reverse
 
+from apps.accounts.choices import Role
 from apps.agent.choices import SessionOutcome
 from apps.agent.models import AgentSession, AgentTurn
+from apps.agent.selectors import scoreboard_for_calls
 from apps.agent.services.dialog import GOODBYE, best_article
 from apps.conversations.choices import ParticipantType
 from apps.conversations.models import Conversation
@@ -24,6 +27,7 @@ from apps.insights.models import ConversationFact
 from apps.qa.seam import HandoffContext, SeamLine, find_seam
 from apps.relay.models import Handoff
 from apps.webhooks import services as inbox
+from tests.fixtures import builders
 from tests.fixtures.twilio import ORCHESTRATOR, RELAY_ACTION, post_form, post_json
 
 from .conftest import KNOWLEDGE, relay_socket
@@ -71,7 +75,7 @@ def _play(call, plan) -> relay_caller.CallerResult:
 
 
 def test_a_simulated_ai_to_human_call_is_handed_off_with_reason_summary_and_sentiment(
-    knowledge, settings
+    knowledge, settings, client_for
 ):
     settings.VIRTUAL_AGENT_TOKEN_PACE_MS = 20  # the caller talks over a reply still streaming
     call, plan = _demo_call(ask_for_person=True, interrupt=True)
@@ -111,6 +115,18 @@ def test_a_simulated_ai_to_human_call_is_handed_off_with_reason_summary_and_sent
     turns = list(AgentTurn.objects.filter(session=session).order_by("index"))
     assert turns[0].interrupted and turns[0].recovered is True
     assert all(turn.first_token_ms is not None for turn in turns)
+
+    # The virtual agent's scoreboard of the conversation, on its page.
+    board = scoreboard_for_calls(call_sids=conversation.call_sids)
+    assert board.sessions == 1 and board.turns == len(turns) and board.handed_off == 1
+    assert board.interruptions >= 1 and board.recovered >= 1
+    assert board.reasons == {"asked-for-person": 1}
+    assert board.first_token_p95_ms is not None and board.first_helpful_p50_ms is not None
+    admin = builders.make_user(username="ada", role=Role.ADMIN)
+    page = client_for(admin).get(reverse("conversation-detail", args=[conversation.pk]))
+    assert page.status_code == 200
+    assert b'data-testid="agent-scoreboard"' in page.content
+    assert b'data-testid="handoff-context"' in page.content
 
     # QA's seam checks see the AI -> human seam and the summary the agent passed on.
     lines = conversation.communications.select_related("author").order_by("occurred_at", "pk")
