@@ -249,14 +249,29 @@ def _run(args: argparse.Namespace) -> int:
         simulator = None
         if not args.no_simulate:
             simulator = subprocess.Popen(
-                [*manage, "simulate_calls", "--loop", "--concurrency", "2", "--speed", "1"],
+                # Human-only calls, and a call to the virtual agent (ConversationRelay) every
+                # 20 s, the first at once: AI -> human calls on the floor within a minute.
+                [
+                    *manage,
+                    "simulate_calls",
+                    "--loop",
+                    "--concurrency",
+                    "2",
+                    "--speed",
+                    "1",
+                    "--mix-virtual-agent",
+                    "20",
+                ],
                 env=env,
                 cwd=ROOT,
                 start_new_session=True,
             )
             stack.callback(_terminate, [simulator])
             _record_processes(run_dir, [*processes.values(), simulator])
-            _log("replaying demo calls as live Twilio traffic, 2 at a time (--no-simulate: off)")
+            _log(
+                "replaying demo calls as live Twilio traffic, 2 at a time, and a virtual-agent "
+                "call every 20 s (--no-simulate: off)"
+            )
         _log("press Ctrl+C to stop")
         try:
             while all(p.poll() is None for p in processes.values()):

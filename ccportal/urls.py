@@ -47,6 +47,7 @@ urlpatterns = [
     path("healthz", health, name="health"),
     path("webhooks/twilio/", include("apps.webhooks.urls")),
     path("handoffs/", include("apps.relay.urls")),
+    path("agent/", include("apps.agent.urls")),
     path("conversations/", include("apps.wrapup.urls")),
     path("live/", include("apps.floor.urls")),
     path("coaching/", include("apps.coaching.urls")),

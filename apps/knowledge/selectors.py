@@ -68,6 +68,15 @@ def knowledge_search(
     ]
 
 
+def published_articles() -> list[KnowledgeHit]:
+    """Every published article (rank 0), for a caller that ranks them itself in memory (the
+    virtual agent: a knowledge base of tens of articles, read once a while, not per turn)."""
+    return [
+        KnowledgeHit(id=a.pk, title=a.title, body=a.body, rank=0.0, tags=tuple(a.tags))
+        for a in KnowledgeArticle.objects.filter(is_published=True).order_by("id")
+    ]
+
+
 def _knowledge_list(*, query: str = "", tag: str = "") -> QuerySet[KnowledgeArticle]:
     articles = KnowledgeArticle.objects.all()
     if tag:

@@ -87,3 +87,25 @@ def verify(request: HttpRequest, *, body: str | None, form: QueryDict | None) ->
             if validator.validate(url, params, signature, algorithm):
                 return Verdict(True, account_sid=account_sid)
     return Verdict(False, "signature does not match")
+
+
+def websocket_url(path_and_query: str) -> str:
+    """The wss:// (ws:// for a plain-http portal) URL Twilio connects to for ``path_and_query``."""
+    base = getattr(settings, "PUBLIC_BASE_URL", "").rstrip("/")
+    scheme, _, rest = base.partition("://")
+    return f"{'wss' if scheme == 'https' else 'ws'}://{rest}{path_and_query}"
+
+
+def verify_websocket(*, path: str, query_string: str, signature: str) -> Verdict:
+    """Check the ``X-Twilio-Signature`` of a WebSocket upgrade (ConversationRelay): the
+    signature covers the wss:// URL Twilio connected to (the TwiML's ``url``), no parameters."""
+    if not signature:
+        return Verdict(False, "missing X-Twilio-Signature header")
+    validators = _validators(tuple(settings.TWILIO_AUTH_TOKENS))
+    if not validators:
+        return Verdict(False, "no Twilio auth token is configured (TWILIO_AUTH_TOKENS)")
+    url = websocket_url(path + (f"?{query_string}" if query_string else ""))
+    for account_sid, validator in validators:
+        if validator.validate(url, {}, signature):
+            return Verdict(True, account_sid=account_sid)
+    return Verdict(False, "signature does not match")

@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "apps.knowledge",
     "apps.intelligence",
     "apps.relay",
+    "apps.agent",
     "apps.wrapup",
     "apps.floor",
     "apps.coaching",

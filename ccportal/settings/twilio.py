@@ -67,3 +67,9 @@ TWILIO_INTELLIGENCE_CONFIGURATION_ID = get_str("TWILIO_INTELLIGENCE_CONFIGURATIO
 TWILIO_INTELLIGENCE_RULE_ID = get_str("TWILIO_INTELLIGENCE_RULE_ID", "")
 # Replaces https://intelligence.twilio.com (tests point it at a local server); empty: Twilio's.
 TWILIO_API_BASE_URL = get_str("TWILIO_API_BASE_URL", "")
+
+# The reference virtual agent (apps/agent): a pause between the streamed text tokens of a reply,
+# as a language model's stream has (0: send them as fast as they are made).
+VIRTUAL_AGENT_TOKEN_PACE_MS = get_int("VIRTUAL_AGENT_TOKEN_PACE_MS", 0, minimum=0)
+# How long the virtual agent keeps the published knowledge articles before reading them again.
+VIRTUAL_AGENT_KNOWLEDGE_SECONDS = get_int("VIRTUAL_AGENT_KNOWLEDGE_SECONDS", 30, minimum=0)

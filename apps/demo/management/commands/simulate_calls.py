@@ -12,7 +12,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.demo.dataset import read_calls
-from apps.demo.simulator import SimulatorError, credentials_from, simulate
+from apps.demo.relay_caller import CallerError, simulate_virtual_agent
+from apps.demo.simulator import Credentials, SimulatorError, credentials_from, simulate
 
 
 class Command(BaseCommand):
@@ -44,6 +45,21 @@ class Command(BaseCommand):
             "(default: the first of TWILIO_AUTH_TOKENS)",
         )
         parser.add_argument("--seed", type=int, help="pick the same calls in the same order")
+        parser.add_argument(
+            "--virtual-agent",
+            action="store_true",
+            help="play the callers against the portal's virtual agent over ConversationRelay "
+            "(signed socket, <Connect action> callback, Orchestrator events AI_AGENT then "
+            "HUMAN_AGENT) instead of human-only calls",
+        )
+        parser.add_argument(
+            "--mix-virtual-agent",
+            type=float,
+            default=0.0,
+            metavar="SECONDS",
+            help="alongside the human-only calls, one virtual-agent call every SECONDS "
+            "(default 0: none)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         entry = options["token"] or next(iter(settings.TWILIO_AUTH_TOKENS), "")
@@ -53,16 +69,24 @@ class Command(BaseCommand):
                 "portal uses, or pass --token."
             )
         url = (options["url"] or settings.PUBLIC_BASE_URL).rstrip("/")
+        try:
+            credentials = credentials_from(entry, account_sid=settings.TWILIO_ACCOUNT_SID)
+        except SimulatorError as exc:
+            raise CommandError(str(exc)) from exc
+        if options["virtual_agent"]:
+            self._virtual_agent(url, credentials, options)
+            return
         self.stdout.write(
             f"Simulating calls against {url}: "
             + ("until stopped" if options["loop"] else f"{options['calls']} calls")
             + f", {options['concurrency']} at once, speed x{options['speed']:g}"
         )
+        mixer = self._mixer(url, credentials, options["mix_virtual_agent"], options["seed"])
         try:
             with _sigterm_as_interrupt():
                 summary = simulate(
                     base_url=url,
-                    credentials=credentials_from(entry, account_sid=settings.TWILIO_ACCOUNT_SID),
+                    credentials=credentials,
                     calls=read_calls(),
                     total=None if options["loop"] else options["calls"],
                     concurrency=options["concurrency"],
@@ -72,11 +96,65 @@ class Command(BaseCommand):
                 )
         except SimulatorError as exc:
             raise CommandError(str(exc)) from exc
+        finally:
+            if mixer is not None:
+                mixer[0].set()
+                mixer[1].join(timeout=15)
         self.stdout.write(("Stopped: " if summary.interrupted else "Done: ") + summary.line())
         if summary.failure:
             raise CommandError(summary.failure)
         if summary.errors:
             raise CommandError(f"{summary.errors} events were not acknowledged; see above.")
+
+    def _virtual_agent(self, url: str, credentials: Credentials, options: dict[str, Any]) -> None:
+        self.stdout.write(
+            f"Virtual-agent calls against {url}: "
+            + ("until stopped" if options["loop"] else f"{options['calls']} calls")
+            + f", {options['concurrency']} at once"
+        )
+        try:
+            with _sigterm_as_interrupt():
+                summary = simulate_virtual_agent(
+                    base_url=url,
+                    token=credentials.token,
+                    account_sid=credentials.account_sid,
+                    calls=read_calls(),
+                    total=None if options["loop"] else options["calls"],
+                    concurrency=options["concurrency"],
+                    seed=options["seed"],
+                    out=self.stdout.write,
+                )
+        except CallerError as exc:
+            raise CommandError(str(exc)) from exc
+        self.stdout.write("Done: " + summary.line())
+        if summary.errors:
+            raise CommandError(f"{summary.errors} virtual-agent requests failed; see above.")
+
+    def _mixer(
+        self, url: str, credentials: Credentials, every: float, seed: int | None
+    ) -> tuple[threading.Event, threading.Thread] | None:
+        """Virtual-agent calls in the background of the human-only ones (``make run``)."""
+        if every <= 0:
+            return None
+        stop = threading.Event()
+        thread = threading.Thread(
+            target=simulate_virtual_agent,
+            kwargs={
+                "base_url": url,
+                "token": credentials.token,
+                "account_sid": credentials.account_sid,
+                "calls": read_calls(),
+                "total": None,
+                "seed": seed,
+                "pause": every,
+                "stop": stop,
+                "out": self.stdout.write,
+            },
+            name="virtual-agent-mixer",
+            daemon=True,
+        )
+        thread.start()
+        return stop, thread
 
 
 @contextmanager

@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from django.db import models
+
+
+class SessionOutcome(models.TextChoices):
+    IN_PROGRESS = "in_progress", "In progress"
+    CONTAINED = "contained", "Contained"  # the caller hung up on the agent, nobody else needed
+    HANDED_OFF = "handed_off", "Handed off"
+    FAILED = "failed", "Failed"
+
+
+class HandoffReason(models.TextChoices):
+    ASKED_FOR_PERSON = "asked-for-person", "The caller asked for a person"
+    REPEATED_CORRECTION = "repeated-correction", "The caller corrected the agent again"
+    NOT_IN_KNOWLEDGE = "not-in-knowledge", "The answer is not in the knowledge base"
+    PRESSED_ZERO = "pressed-zero", "The caller pressed 0"

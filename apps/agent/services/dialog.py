@@ -1,0 +1,236 @@
+"""What the reference virtual agent says: pure, no I/O (the knowledge lookup is passed in).
+
+Offline answers are retrieval over the knowledge articles: the article whose title, tags and
+body share the most content words with the caller's turn, if it shares enough; the answer is
+the article's best-matching sentences, and the article is cited in the agent's line. The agent
+hands off to a person when the caller asks for one (or presses 0), corrects it a second time,
+or asks something the knowledge base does not answer; the handoff carries a reason, an
+extractive summary of the call so far and the caller's sentiment, computed with the same
+offline operators the portal runs on transcripts (``apps.intelligence.nlp``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from apps.intelligence.nlp.sentiment import cumulative, sentiment_of
+from apps.intelligence.nlp.summary import summarize
+from apps.intelligence.nlp.text import content_words, sentences
+
+from ..choices import HandoffReason
+
+GREETING = (
+    "Hello, you've reached Harper Valley National Bank. I'm the virtual assistant. "
+    "How can I help you today?"
+)
+HANDING_OVER = "I'll connect you with a colleague who can help. One moment please."
+NOT_KNOWN = "I'm sorry, I don't have an answer to that."
+CORRECTED = "Sorry, I misunderstood. Could you say again what you need?"
+ANYTHING_ELSE = "Is there anything else I can help you with?"
+GOODBYE = "You're welcome. Thank you for calling Harper Valley National Bank. Goodbye."
+
+# An article must share this many content words with the caller's turn to be the answer.
+MIN_SHARED_WORDS = 2
+ANSWER_SENTENCES = 2
+
+_PERSON_RE = re.compile(
+    r"\b(?:(?:speak|talk|get|connect|transfer|put)\b.{0,25}\b(?:person|human|someone|somebody"
+    r"|agent|representative|operator|people)|real person|live (?:agent|person)"
+    r"|representative|operator)\b",
+    re.IGNORECASE,
+)
+_CORRECTION_RE = re.compile(
+    r"^\W*(?:no+|nope|wrong|not (?:that|what)|that'?s not|that is not|i said|i meant"
+    r"|you misunderstood|that'?s wrong)\b",
+    re.IGNORECASE,
+)
+_THANKS_RE = re.compile(
+    r"\b(?:that'?s all|that is all|nothing else|no thanks?|bye|goodbye)\b", re.IGNORECASE
+)
+
+
+class Article(Protocol):
+    """A knowledge article as the lookup returns it (``knowledge.selectors.KnowledgeHit``)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def body(self) -> str: ...
+    @property
+    def tags(self) -> tuple[str, ...]: ...
+
+
+Lookup = Callable[[str], Sequence[Article]]
+
+
+@dataclass(frozen=True)
+class Handoff:
+    """Why and with what the agent hands the caller to a person (its ``handoffData``)."""
+
+    reason_code: str
+    reason: str
+    summary: str
+    sentiment: str
+
+    def handoff_data(self) -> str:
+        """The JSON string sent in ``end``; the keys the portal's relay callback reads."""
+        return json.dumps(
+            {
+                "reasonCode": "live-agent-handoff",
+                "handoffReason": self.reason_code,
+                "reason": self.reason,
+                "callSummary": self.summary,
+                "sentiment": self.sentiment,
+            },
+            separators=(",", ":"),
+        )
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One turn of the agent: what it says, which article it answered from, and whether it
+    ends the session with a handoff. ``helpful_from`` is the index of the first token that
+    answers the caller (None: nothing in this reply answers them)."""
+
+    text: str
+    article_id: int | None = None
+    article_title: str = ""
+    handoff: Handoff | None = None
+    helpful_from: int | None = None
+    done: bool = False  # the caller said goodbye: nothing more to ask
+
+    def tokens(self) -> list[str]:
+        """The reply as streamed: word by word, each with its trailing space."""
+        parts = self.text.split(" ")
+        return [part + " " for part in parts[:-1]] + [parts[-1]]
+
+
+def _stem(word: str) -> str:
+    word = word.strip("'")
+    for suffix in ("ing", "es", "s", "ed"):
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
+def _stems(text: str) -> set[str]:
+    return {_stem(word) for word in content_words(text)}
+
+
+def best_article(prompt: str, articles: Sequence[Article]) -> tuple[Article, int] | None:
+    """The article sharing the most content words with ``prompt`` (title and tags count
+    twice), with how many it shares; None when none shares ``MIN_SHARED_WORDS`` including one
+    of its title or tags."""
+    asked = _stems(prompt)
+    best: tuple[Article, int, int] | None = None
+    for article in articles:
+        heading = _stems(article.title + " " + " ".join(article.tags))
+        shared = asked & (heading | _stems(article.body))
+        on_topic = asked & heading
+        score = len(shared) + len(on_topic)
+        # A word of the title or tags must be among them: sharing only everyday words ("new",
+        # "need", "account") with a body is no answer.
+        if on_topic and len(shared) >= MIN_SHARED_WORDS and (best is None or score > best[2]):
+            best = (article, len(shared), score)
+    return None if best is None else (best[0], best[1])
+
+
+def answer_from(prompt: str, article: Article) -> str:
+    """The ``ANSWER_SENTENCES`` sentences of the article that best match ``prompt``, in order."""
+    asked = _stems(prompt)
+    found = sentences(article.body)
+    ranked = sorted(range(len(found)), key=lambda i: (-len(asked & _stems(found[i])), i))
+    picked = sorted(ranked[:ANSWER_SENTENCES])
+    return " ".join(found[i] for i in picked)
+
+
+@dataclass
+class Dialog:
+    """The state of one call with the agent: the transcript so far and the corrections."""
+
+    lines: list[tuple[str, str]] = field(default_factory=list)  # (role, text)
+    corrections: int = 0
+    last_article_id: int | None = None
+
+    def greet(self) -> str:
+        """The welcome greeting (Twilio speaks it from the TwiML). Not a line of the transcript
+        the summary is drawn from: it says nothing about this call."""
+        return GREETING
+
+    def respond(self, prompt: str, lookup: Lookup) -> Reply:
+        """The agent's reply to the caller's final ``prompt``."""
+        prompt = prompt.strip()
+        self.lines.append(("customer", prompt))
+        if _PERSON_RE.search(prompt):
+            return self._hand_off(HandoffReason.ASKED_FOR_PERSON, "The caller asked for a person.")
+        if _CORRECTION_RE.search(prompt):
+            self.corrections += 1
+            if self.corrections >= 2:
+                return self._hand_off(
+                    HandoffReason.REPEATED_CORRECTION,
+                    "The caller corrected the assistant twice.",
+                )
+            rest = _CORRECTION_RE.sub("", prompt).strip(" ,.")
+            if len(content_words(rest)) < MIN_SHARED_WORDS:
+                return self._say(Reply(CORRECTED))
+            prompt = rest
+        elif _THANKS_RE.search(prompt) or (
+            self.last_article_id is not None and not content_words(prompt)
+        ):
+            return self._say(Reply(GOODBYE, done=True))
+        found = best_article(prompt, lookup(prompt))
+        if found is None:
+            return self._hand_off(
+                HandoffReason.NOT_IN_KNOWLEDGE,
+                f"The knowledge base has no answer to: {prompt}",
+                lead=NOT_KNOWN,
+            )
+        article, _ = found
+        self.last_article_id = article.id
+        body = answer_from(prompt, article)
+        text = f"{body} That's from our article {article.title}. {ANYTHING_ELSE}"
+        return self._say(
+            Reply(text, article_id=article.id, article_title=article.title, helpful_from=0)
+        )
+
+    def pressed(self, digit: str) -> Reply | None:
+        """A DTMF digit: 0 asks for a person; anything else is noted, and the agent waits."""
+        self.lines.append(("customer", f"[pressed {digit}]"))
+        if digit == "0":
+            return self._hand_off(HandoffReason.PRESSED_ZERO, "The caller pressed 0 for a person.")
+        return None
+
+    def heard_until(self, utterance: str) -> None:
+        """The caller interrupted: the transcript keeps only what they heard of the last line."""
+        if self.lines and self.lines[-1][0] == "agent":
+            self.lines[-1] = ("agent", utterance.strip())
+
+    def handoff_now(self, reason_code: str, reason: str) -> Handoff:
+        return Handoff(
+            reason_code=reason_code,
+            reason=reason,
+            summary=self.summary(),
+            sentiment=self.caller_sentiment(),
+        )
+
+    def summary(self) -> str:
+        """An extractive summary of the call so far (the portal's offline summary operator)."""
+        return summarize(self.lines, max_sentences=3, max_chars=400).text
+
+    def caller_sentiment(self) -> str:
+        said = [text for role, text in self.lines if role == "customer"]
+        return cumulative([sentiment_of(text) for text in said]).label
+
+    def _hand_off(self, reason_code: str, reason: str, *, lead: str = "") -> Reply:
+        handoff = self.handoff_now(reason_code, reason)
+        return self._say(Reply(f"{lead} {HANDING_OVER}".strip(), handoff=handoff))
+
+    def _say(self, reply: Reply) -> Reply:
+        self.lines.append(("agent", reply.text))
+        return reply
