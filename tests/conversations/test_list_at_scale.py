@@ -219,3 +219,64 @@ def test_a_page_of_the_list_is_read_in_one_query_whatever_the_page(
     client = client_for(world.supervisor)
 
     assert queries_for(client, LIST_URL) == queries_for(client, LIST_URL, {"page": 4})
+
+
+@pytest.mark.parametrize(
+    "persona", ["admin", "qa_analyst", "coach", "supervisor", "agent_user", "outsider"]
+)
+def test_rows_checked_one_by_one_are_those_of_the_visible_conversations(
+    world, varied, many_conversations, persona
+):
+    """``visible_rows`` (a team's scope checked per row, for QA reviews) keeps exactly the
+    participants (rows with a key to a conversation) that ``for_user``'s sets keep."""
+    from apps.conversations.models import visible_rows
+
+    many_conversations(count=5, agent=world.other_agent)
+    user = getattr(world, persona)
+    checked = set(Participant.objects.filter(visible_rows(user)).values_list("pk", flat=True))
+    visible = Conversation.objects.for_user(user).values("pk")
+    sets = set(Participant.objects.filter(conversation__in=visible).values_list("pk", flat=True))
+
+    assert checked == sets
+    if persona in ("supervisor", "coach"):
+        teamless = set(varied["teamless"].participants.values_list("pk", flat=True))
+        assert teamless and teamless <= checked  # no team, but a north agent took part
+        assert not checked & set(world.south_call.participants.values_list("pk", flat=True))
+
+
+@pytest.mark.parametrize("persona", ["admin", "supervisor"])
+def test_paging_a_search_shows_every_match_once_in_order_with_its_count(
+    world, client_for, many_conversations, persona
+):
+    """A search's count and page ids come from one query (``CountedRowsByIdPaginator``):
+    the same rows, order and count as the search's queryset, on every page; a page past the
+    end shows the last page."""
+    north = many_conversations(count=60, agent=world.agent)
+    Conversation.objects.filter(pk__in=[c.pk for c in north[::2]]).update(name="Lost card")
+    many_conversations(count=10, agent=world.other_agent)
+    user = getattr(world, persona)
+    client = client_for(user)
+    expected = newest_first(
+        ConversationFilter(QueryDict("q=card"), queryset=Conversation.objects.for_user(user)).qs
+    )
+    assert len(expected) > 25
+
+    seen: list[int] = []
+    page = 1
+    while True:
+        response = client.get(LIST_URL, {"q": "card", "page": page})
+        assert f"{len(expected)} conversation".encode() in response.content
+        seen += rows_in_order(response)
+        if b'rel="next"' not in response.content:
+            break
+        page += 1
+
+    assert seen == expected
+    last = client.get(LIST_URL, {"q": "card", "page": 99})
+    assert rows_in_order(last) == expected[(page - 1) * 25 :]
+    api = client.get("/api/conversations/", {"q": "card", "page": 2, "page_size": 10}).json()
+    assert api["count"] == len(expected)
+    assert [row["id"] for row in api["results"]] == expected[10:20]
+    assert client.get("/api/conversations/", {"q": "card", "page": 99}).status_code == 404
+    nothing = client.get("/api/conversations/", {"q": "nothing matches this"}).json()
+    assert nothing["count"] == 0 and nothing["results"] == []
