@@ -134,6 +134,15 @@ class CountedRowsByIdPaginator(RowsByIdPaginator):
         ordering = rows.query.order_by or rows.model._meta.ordering
         return Page(self.rows(ids).order_by(*ordering), number, self)  # type: ignore[arg-type]
 
+    def get_page(self, number: Any) -> Page[Any]:
+        """``Paginator.get_page`` without its first ``validate_number`` (a count of its own)."""
+        try:
+            return self.page(number)
+        except PageNotAnInteger:
+            return self.page(1)
+        except EmptyPage:
+            return self.page(self.num_pages)
+
     def _number(self, number: Any) -> int:
         """``validate_number``'s checks that need no count."""
         try:

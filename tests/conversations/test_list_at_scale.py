@@ -10,12 +10,15 @@ import pytest
 from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db.models import Exists, OuterRef, Q
 from django.http import QueryDict
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from apps.accounts.scoping import Reach, scope_for
 from apps.conversations.filters import ConversationFilter
 from apps.conversations.models import Communication, Conversation, Participant
 from tests.fixtures import builders
+from tests.fixtures.queries import queries_for
 
 pytestmark = pytest.mark.django_db
 
@@ -272,6 +275,16 @@ def test_paging_a_search_shows_every_match_once_in_order_with_its_count(
         page += 1
 
     assert seen == expected
+    # One query for the count and the ids, whatever the page (no count of its own first).
+    assert queries_for(client, LIST_URL, {"q": "card"}) == queries_for(
+        client, LIST_URL, {"q": "card", "page": 2}
+    )
+    with CaptureQueriesContext(connection) as captured:
+        client.get(LIST_URL, {"q": "card", "page": 2})
+    reads = [q["sql"] for q in captured if 'FROM "conversations_conversation"' in q["sql"]]
+    assert [sql for sql in reads if "OVER ()" in sql] and not [
+        sql for sql in reads if 'COUNT(*) AS "__count"' in sql
+    ]
     last = client.get(LIST_URL, {"q": "card", "page": 99})
     assert rows_in_order(last) == expected[(page - 1) * 25 :]
     api = client.get("/api/conversations/", {"q": "card", "page": 2, "page_size": 10}).json()
