@@ -8,9 +8,9 @@ import re
 
 import pytest
 from django.contrib.postgres.search import SearchQuery, SearchVector
+from django.db import connection
 from django.db.models import Exists, OuterRef, Q
 from django.http import QueryDict
-from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
