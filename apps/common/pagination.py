@@ -37,7 +37,9 @@ class _AmongIds(Func):
 
     output_field = BooleanField()
 
-    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list[Any]]:
+    def as_sql(  # type: ignore[override]  # none of Func's template arguments apply
+        self, compiler: Any, connection: Any, **extra: Any
+    ) -> tuple[str, list[Any]]:
         pk, ids = self.get_source_expressions()
         pk_sql, pk_params = compiler.compile(pk)
         ids_sql, ids_params = compiler.compile(ids)  # EmptyResultSet: the WHERE matches nothing
