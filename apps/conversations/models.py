@@ -11,7 +11,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.contrib.postgres.search import SearchVector
 from django.db import models
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Upper
 
 from apps.accounts.models import Agent
@@ -52,6 +52,33 @@ class ConversationQuerySet(models.QuerySet["Conversation"]):
             own = Participant.objects.filter(agent_id__in=agent_ids).values("conversation_id")
             return self.filter(pk__in=own)
         return self.none()
+
+
+def visible_rows(user: Person, *, field: str = "conversation") -> Q:
+    """The condition for another model's rows (``field``: their key to a conversation) to be
+    of conversations ``user`` may see: the same conversations as ``for_user``, decided row by
+    row for a team's scope (the conversation's team, else its participants' agents' teams).
+
+    ``for_user``'s set hashes every conversation and participation of the teams before
+    checking a single row (60,000 of each for a coach of two teams at a million lines): right
+    for the conversation lists and for counting tens of thousands of rows, 50 ms of waste for
+    the 2,700 QA reviews. Here each row's conversation is probed by primary key, and its
+    participants only when the conversation is not one of the teams' own. Per row, so only
+    for rows far fewer than the scope's conversations (for 27,000 queue items the set is
+    cheaper).
+    """
+    scope = scope_for(user)
+    if scope.reach is Reach.EVERYTHING:
+        return Q()
+    if scope.reach is Reach.TEAMS:
+        by_agent = Participant.objects.filter(
+            conversation=OuterRef("pk"), agent__team_id__in=scope.team_ids
+        )
+        visible = Conversation.objects.filter(
+            Q(team_id__in=scope.team_ids) | Exists(by_agent), pk=OuterRef(field)
+        )
+        return Q(Exists(visible))
+    return Q(**{f"{field}__in": Conversation.objects.for_user(user).values("pk")})
 
 
 class Conversation(TimeStampedModel):

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from apps.accounts.decorators import page_for
 from apps.common.errors import ValidationFailed
-from apps.common.pagination import RowsByIdPaginator
+from apps.common.pagination import CountedRowsByIdPaginator, RowsByIdPaginator
 from apps.common.replica import replica_reads
 from apps.common.spreadsheet import csv_lines
 from apps.live.streams import live_position
@@ -43,7 +43,9 @@ def conversation_list(request: HttpRequest) -> HttpResponse:
         queryset=selectors.conversation_list(user=request.user),
         user=request.user,
     )
-    paginator = RowsByIdPaginator(
+    # A search's matching set is the costly part: its count and page ids come in one query.
+    searching = bool(request.GET.get("q", "").strip())
+    paginator = (CountedRowsByIdPaginator if searching else RowsByIdPaginator)(
         filterset.qs, PAGE_SIZE, rows=lambda ids: selectors.conversation_rows(ids=ids)
     )
     page = paginator.get_page(request.GET.get("page"))

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from apps.accounts.scoping import Reach, scope_for
 from apps.common.models import TimeStampedModel
-from apps.conversations.models import Conversation
+from apps.conversations.models import Conversation, visible_rows
 
 from .choices import (
     BenchmarkMode,
@@ -277,9 +277,11 @@ class ReviewQuerySet(models.QuerySet["Review"]):
         if scope.reach is Reach.EVERYTHING:
             return self.exclude(hidden)
         if scope.reach is Reach.TEAMS and can_use(user, "qa_reviews"):
+            # Row by row (a team's reviews are a few thousand of its tens of thousands of
+            # conversations): see ``visible_rows``.
             return self.exclude(hidden).filter(
                 Q(status=ReviewStatus.SUBMITTED) | Q(reviewer_id=user.pk),
-                conversation__in=_visible_conversations(user),
+                visible_rows(user),
             )
         if scope.reach is Reach.OWN and scope.user_id is not None:
             return self.filter(

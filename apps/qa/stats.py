@@ -328,10 +328,28 @@ def pair_agreement(
     """Percent agreement and Cohen's kappa of paired answers with a percentile bootstrap
     interval. Resampling n pairs is a multinomial draw over the confusion cells, so this costs
     the same for ten pairs or a million."""
-    n = len(pairs)
+    return cells_agreement(
+        confusion(pairs),
+        resamples=resamples,
+        seed=seed,
+        min_pairs=min_pairs,
+        confidence=confidence,
+    )
+
+
+def cells_agreement(
+    cells: dict[tuple[Hashable, Hashable], int],
+    *,
+    resamples: int = 2000,
+    seed: int = 0,
+    min_pairs: int = MIN_PAIRS,
+    confidence: float = 0.95,
+) -> Agreement:
+    """``pair_agreement`` of pairs already counted (``confusion``: the same figures when the
+    cells come in the order of their first pair)."""
+    n = sum(cells.values())
     if n == 0:
         return Agreement(0, None, None, None, None, True)
-    cells = confusion(pairs)
     po = sum(count for (a, b), count in cells.items() if a == b) / n
     kappa = _kappa_from_cells(cells)
     low, high = _kappa_bootstrap(cells, n, resamples=resamples, seed=seed, confidence=confidence)

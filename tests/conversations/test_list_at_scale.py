@@ -8,14 +8,17 @@ import re
 
 import pytest
 from django.contrib.postgres.search import SearchQuery, SearchVector
+from django.db import connection
 from django.db.models import Exists, OuterRef, Q
 from django.http import QueryDict
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from apps.accounts.scoping import Reach, scope_for
 from apps.conversations.filters import ConversationFilter
 from apps.conversations.models import Communication, Conversation, Participant
 from tests.fixtures import builders
+from tests.fixtures.queries import queries_for
 
 pytestmark = pytest.mark.django_db
 
@@ -219,3 +222,74 @@ def test_a_page_of_the_list_is_read_in_one_query_whatever_the_page(
     client = client_for(world.supervisor)
 
     assert queries_for(client, LIST_URL) == queries_for(client, LIST_URL, {"page": 4})
+
+
+@pytest.mark.parametrize(
+    "persona", ["admin", "qa_analyst", "coach", "supervisor", "agent_user", "outsider"]
+)
+def test_rows_checked_one_by_one_are_those_of_the_visible_conversations(
+    world, varied, many_conversations, persona
+):
+    """``visible_rows`` (a team's scope checked per row, for QA reviews) keeps exactly the
+    participants (rows with a key to a conversation) that ``for_user``'s sets keep."""
+    from apps.conversations.models import visible_rows
+
+    many_conversations(count=5, agent=world.other_agent)
+    user = getattr(world, persona)
+    checked = set(Participant.objects.filter(visible_rows(user)).values_list("pk", flat=True))
+    visible = Conversation.objects.for_user(user).values("pk")
+    sets = set(Participant.objects.filter(conversation__in=visible).values_list("pk", flat=True))
+
+    assert checked == sets
+    if persona in ("supervisor", "coach"):
+        teamless = set(varied["teamless"].participants.values_list("pk", flat=True))
+        assert teamless and teamless <= checked  # no team, but a north agent took part
+        assert not checked & set(world.south_call.participants.values_list("pk", flat=True))
+
+
+@pytest.mark.parametrize("persona", ["admin", "supervisor"])
+def test_paging_a_search_shows_every_match_once_in_order_with_its_count(
+    world, client_for, many_conversations, persona
+):
+    """A search's count and page ids come from one query (``CountedRowsByIdPaginator``):
+    the same rows, order and count as the search's queryset, on every page; a page past the
+    end shows the last page."""
+    north = many_conversations(count=60, agent=world.agent)
+    Conversation.objects.filter(pk__in=[c.pk for c in north[::2]]).update(name="Lost card")
+    many_conversations(count=10, agent=world.other_agent)
+    user = getattr(world, persona)
+    client = client_for(user)
+    expected = newest_first(
+        ConversationFilter(QueryDict("q=card"), queryset=Conversation.objects.for_user(user)).qs
+    )
+    assert len(expected) > 25
+
+    seen: list[int] = []
+    page = 1
+    while True:
+        response = client.get(LIST_URL, {"q": "card", "page": page})
+        assert f"{len(expected)} conversation".encode() in response.content
+        seen += rows_in_order(response)
+        if b'rel="next"' not in response.content:
+            break
+        page += 1
+
+    assert seen == expected
+    # One query for the count and the ids, whatever the page (no count of its own first).
+    assert queries_for(client, LIST_URL, {"q": "card"}) == queries_for(
+        client, LIST_URL, {"q": "card", "page": 2}
+    )
+    with CaptureQueriesContext(connection) as captured:
+        client.get(LIST_URL, {"q": "card", "page": 2})
+    reads = [q["sql"] for q in captured if 'FROM "conversations_conversation"' in q["sql"]]
+    assert [sql for sql in reads if "OVER ()" in sql] and not [
+        sql for sql in reads if 'COUNT(*) AS "__count"' in sql
+    ]
+    last = client.get(LIST_URL, {"q": "card", "page": 99})
+    assert rows_in_order(last) == expected[(page - 1) * 25 :]
+    api = client.get("/api/conversations/", {"q": "card", "page": 2, "page_size": 10}).json()
+    assert api["count"] == len(expected)
+    assert [row["id"] for row in api["results"]] == expected[10:20]
+    assert client.get("/api/conversations/", {"q": "card", "page": 99}).status_code == 404
+    nothing = client.get("/api/conversations/", {"q": "nothing matches this"}).json()
+    assert nothing["count"] == 0 and nothing["results"] == []

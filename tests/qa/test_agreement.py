@@ -150,3 +150,53 @@ def test_the_drill_down_of_an_unknown_criterion_or_version_is_a_404(world, scrip
     assert (
         client.get("/qa/stats/versions/999999/criteria/greeting/disagreements/").status_code == 404
     )
+
+
+def test_the_counted_figures_are_those_of_the_pairs_and_cost_the_same_for_many(world, script):
+    """The statistics page counts the pairs in SQL (``version_cells``): the same confusion
+    cells, in the same order (the seeded bootstrap draws the same interval), the same sources
+    and the same figures as from the pairs themselves, in a fixed number of queries."""
+    import random
+
+    rng = random.Random(5)
+    outcomes = ["MET", "NOT_MET", "NA"]
+    build.rated_many(
+        script,
+        world.north_call,
+        "greeting",
+        [(rng.choice(outcomes), rng.choice(outcomes)) for _ in range(40)],
+    )
+    build.rated_review(
+        script, world.north_call, {"greeting": ("NA", "MET"), "offer_help": ("MET", "NOT_MET")}
+    )
+    session = _calibration(world, script)
+    _calibration_answer(world, script, session, "MET")
+    _calibration_answer(world, script, session, "NOT_MET", reviewer=world.qa_analyst)
+    with CaptureQueriesContext(connection) as few:
+        counted = services.version_cells(version_id=script.pk)
+    pairs = services.version_pairs(version_id=script.pk)
+    assert set(counted) == set(pairs) == {"greeting", "offer_help"}
+    for key, these in pairs.items():
+        cells = counted[key]
+        assert list(cells.confusion.items()) == list(
+            stats_confusion([(p.ai, p.human) for p in these]).items()
+        )
+        sources: dict[str, int] = {}
+        for p in these:
+            sources[p.source] = sources.get(p.source, 0) + 1
+        assert cells.sources == sources
+        assert services.cells_agreement_of(cells) == services.agreement_of(these)
+    assert counted["greeting"].sources == {"review": 41, "calibration": 2}
+    va = selectors.version_agreement(version=script)
+    greeting = next(c for c in va.criteria if c.key == "greeting")
+    assert greeting.figures == services.agreement_of(pairs["greeting"])
+    build.rated_many(script, world.north_call, "greeting", [("MET", "NOT_MET")] * 10)
+    with CaptureQueriesContext(connection) as many:
+        services.version_cells(version_id=script.pk)
+    assert len(few) == len(many) == 3
+
+
+def stats_confusion(pairs):
+    from apps.qa.stats import confusion
+
+    return confusion(pairs)

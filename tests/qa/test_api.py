@@ -161,3 +161,40 @@ def test_lists_make_the_same_number_of_queries_for_few_or_many_rows(world, scrip
         post(analyst, "/api/qa/reviews/", {"item": other.pk})
     assert Review.objects.count() == 4
     assert {path: queries_for(analyst, path) for path in paths} == few
+
+
+@pytest.mark.parametrize("persona", ["admin", "coach"])
+def test_the_items_list_pages_through_what_its_reader_may_see_once_in_order(
+    world, script, client_for, persona
+):
+    """The items list counts and picks a page's ids in one query, then reads the rows by id
+    (``CountedRowsByIdPaginator``): every item the reader may see, once, in queue order, with
+    the count; filters apply before both; a page past the end is a 404 as before."""
+    from tests.qa.test_views import _items
+
+    _items(world, 45)
+    user = getattr(world, persona)
+    client = client_for(user)
+    expected = list(
+        QueueItem.objects.for_user(user)
+        .order_by("-priority", "due_at", "id")
+        .values_list("pk", flat=True)
+    )
+    assert 0 < len(expected) < QueueItem.objects.count() or persona == "admin"
+
+    seen: list[int] = []
+    page = 1
+    while True:
+        body = client.get("/api/qa/items/", {"page": page, "page_size": 10}).json()
+        assert body["count"] == len(expected)
+        seen += [row["id"] for row in body["results"]]
+        if body["next"] is None:
+            break
+        page += 1
+
+    assert seen == expected
+    assert client.get("/api/qa/items/", {"page": page + 1, "page_size": 10}).status_code == 404
+    pool = client.get("/api/qa/items/", {"tab": "pool", "page_size": 100}).json()
+    in_pool = QueueItem.objects.for_user(user).filter(status="OPEN", assignee__isnull=True)
+    assert pool["count"] == in_pool.count()
+    assert {row["id"] for row in pool["results"]} == set(in_pool.values_list("pk", flat=True))

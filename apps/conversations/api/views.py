@@ -25,7 +25,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
 from apps.accounts.scoping import can_use
-from apps.common.pagination import RowsByIdPaginator
+from apps.common.pagination import CountedRowsByIdPaginator, RowsByIdPaginator
 from ccportal.api import Pagination
 from ccportal.viewsets import ErrorSerializer, ScopedReadOnlyViewSet
 
@@ -86,10 +86,25 @@ class _ConversationPaginator(RowsByIdPaginator):
         )
 
 
-class ConversationPagination(Pagination):
-    """The API's page numbers; a page's rows are read by id (``RowsByIdPaginator``)."""
+class _SearchPaginator(CountedRowsByIdPaginator):
+    def __init__(self, object_list: Any, per_page: int, **kwargs: Any) -> None:
+        super().__init__(
+            object_list, per_page, rows=lambda ids: conversation_rows(ids=ids), **kwargs
+        )
 
-    django_paginator_class = _ConversationPaginator
+
+class ConversationPagination(Pagination):
+    """The API's page numbers; a page's rows are read by id (``RowsByIdPaginator``); a
+    search's count and page ids in one query (``CountedRowsByIdPaginator``)."""
+
+    django_paginator_class: Any = _ConversationPaginator
+
+    def paginate_queryset(
+        self, queryset: Any, request: Request, view: Any = None
+    ) -> list[Any] | None:
+        searching = bool(request.query_params.get("q", "").strip())
+        self.django_paginator_class = _SearchPaginator if searching else _ConversationPaginator
+        return super().paginate_queryset(queryset, request, view)
 
 
 @extend_schema_view(

@@ -34,7 +34,7 @@ from rest_framework.views import APIView
 from apps.accounts.scoping import can_use
 from apps.common.errors import ValidationFailed
 from apps.common.forms import parse_id
-from apps.common.pagination import RowsByIdPaginator
+from apps.common.pagination import CountedRowsByIdPaginator, RowsByIdPaginator
 from ccportal.api import Pagination
 from ccportal.viewsets import ErrorSerializer, IdFilter, ScopedReadOnlyViewSet
 
@@ -163,6 +163,21 @@ class QueueItemFilter(django_filters.FilterSet):
         )
 
 
+class _ItemPaginator(CountedRowsByIdPaginator):
+    def __init__(self, object_list: Any, per_page: int, **kwargs: Any) -> None:
+        super().__init__(
+            object_list, per_page, rows=lambda ids: selectors.item_rows(ids=ids), **kwargs
+        )
+
+
+class ItemPagination(Pagination):
+    """The API's page numbers; the scoped list's count and a page's ids in one query (a
+    coach's scope is the costly part, read once), then the page's rows by id
+    (``CountedRowsByIdPaginator``)."""
+
+    django_paginator_class = _ItemPaginator
+
+
 @extend_schema_view(
     list=extend_schema(
         summary="List queue items", responses={200: QueueItemSerializer(many=True), 403: _FORBIDDEN}
@@ -176,6 +191,7 @@ class QueueItemViewSet(ScopedReadOnlyViewSet):
     """The QA queue: conversations to review, and why (flags, sampling, by hand)."""
 
     selector = selectors.item_base
+    pagination_class = ItemPagination
     serializer_class = QueueItemSerializer
     permission_classes = [IsAuthenticated, CanReview]
     filterset_class = QueueItemFilter

@@ -50,6 +50,7 @@ from .queue import (
     item_base,
     item_get,
     item_list,
+    item_rows,
     items_of_conversation,
     queue_counts,
 )
@@ -102,6 +103,7 @@ __all__ = [
     "item_base",
     "item_get",
     "item_list",
+    "item_rows",
     "items_of_conversation",
     "my_reviews",
     "policy_get",

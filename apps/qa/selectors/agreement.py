@@ -16,7 +16,6 @@ its bootstrap interval, with ``few`` below ``QA_AGREEMENT_MIN_PAIRS`` pairs.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -30,7 +29,7 @@ from apps.rubrics.choices import Outcome
 from .. import stats
 from ..choices import TrustTier
 from ..models import CriterionTrust, Review, TrustChange
-from ..services.trust import Pair, agreement_of, version_pairs
+from ..services.trust import CriterionCells, Pair, cells_agreement_of, version_cells, version_pairs
 
 if TYPE_CHECKING:
     from apps.accounts.scoping import Person
@@ -125,15 +124,12 @@ def version_agreement(*, version: Any, changes: int = 50) -> VersionAgreement:
     """Agreement per criterion of ``version`` (in rubric order), its trust tier, and its latest
     ``changes`` tier changes. A criterion the AI was never compared on shows n = 0."""
     structure = rubrics.frozen_structure(version=version)
-    pairs = version_pairs(version_id=version.pk)
+    counted = version_cells(version_id=version.pk)
     trust = {t.criterion_key: t for t in CriterionTrust.objects.filter(rubric_version=version)}
     names = {s.key: s.name for s in structure.sections}
     criteria = []
     for spec in structure.criteria:
-        these = pairs.get(spec.key, [])
-        sources: dict[str, int] = defaultdict(int)
-        for p in these:
-            sources[p.source] += 1
+        these = counted.get(spec.key) or CriterionCells(confusion={}, sources={})
         row = trust.get(spec.key)
         criteria.append(
             CriterionAgreement(
@@ -141,11 +137,11 @@ def version_agreement(*, version: Any, changes: int = 50) -> VersionAgreement:
                 name=spec.name,
                 kind=spec.kind,
                 section=names.get(spec.section_key, spec.section_key),
-                figures=agreement_of(these),
-                confusion=stats.confusion([(p.ai, p.human) for p in these]),
+                figures=cells_agreement_of(these),
+                confusion=dict(these.confusion),
                 tier=row.tier if row is not None else TrustTier.REVIEW.value,
                 trust=row,
-                sources=dict(sources),
+                sources=dict(these.sources),
             )
         )
     return VersionAgreement(

@@ -97,7 +97,9 @@ def ai_score_summary(*, user: Person, version_id: int) -> AiScoreSummary:
     human = [
         float(score or 0)
         for score in Review.objects.filter(
-            conversation__in=visible.values("pk"),
+            # Row by row: a version's reviews are a few thousand, the scope's conversations
+            # tens of thousands.
+            conversations.of_visible_conversations(user=user),
             rubric_version_id=version_id,
             status=ReviewStatus.SUBMITTED,
             is_calibration=False,

@@ -12,6 +12,7 @@ from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from apps.common.errors import NotFound
+from apps.common.pagination import among_ids
 from apps.conversations import selectors as conversations
 
 from .. import stats
@@ -37,7 +38,7 @@ def review_scope(*, user: Person) -> QuerySet[Review]:
 
 def review_rows(*, ids: QuerySet[Any]) -> QuerySet[Review]:
     """The list rows of ``ids`` (a page's ids read with the caller's scope: not scoped again)."""
-    return _adorned(Review.objects.filter(pk__in=ids))
+    return _adorned(Review.objects.filter(among_ids(ids)))
 
 
 def _adorned(reviews: QuerySet[Review]) -> QuerySet[Review]:

@@ -66,11 +66,13 @@ from .sampling import (
     spec_of,
 )
 from .trust import (
+    CriterionCells,
     Pair,
     Recomputed,
     Verdict,
     agreement_of,
     ai_outcome_of,
+    cells_agreement_of,
     disputes_lost,
     rarer_outcome,
     tier_for,
@@ -79,12 +81,14 @@ from .trust import (
     trust_recompute_all,
     trust_recompute_soon,
     trust_tiers,
+    version_cells,
     version_pairs,
     versions_pairs,
 )
 
 __all__ = [
     "PREVIEW_LIMIT",
+    "CriterionCells",
     "NoRubric",
     "Pair",
     "Picking",
@@ -98,6 +102,7 @@ __all__ = [
     "ai_score_compute",
     "ai_scores_recompute",
     "ai_scores_sweep",
+    "cells_agreement_of",
     "criterion_tier",
     "cron_parts",
     "current_revision",
@@ -152,6 +157,7 @@ __all__ = [
     "trust_recompute_all",
     "trust_recompute_soon",
     "trust_tiers",
+    "version_cells",
     "version_pairs",
     "versions_pairs",
 ]

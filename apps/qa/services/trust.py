@@ -23,13 +23,13 @@ from __future__ import annotations
 import logging
 import zlib
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Count, F, Min, Q
 from django.utils import timezone
 
 from apps.common.tasks import enqueue
@@ -112,6 +112,16 @@ def versions_pairs(*, version_ids: Iterable[int]) -> dict[int, dict[str, list[Pa
     )
     for version_id, review_id, key, segment, ai, human in reviewed:
         found[version_id][key].append(Pair(review_id, key, segment, ai, human, SOURCE_REVIEW))
+    for version_id, by_key in _calibration_pairs(answers, version_ids=ids).items():
+        for key, pairs in by_key.items():
+            found[version_id][key].extend(pairs)
+    return {v: dict(by_key) for v, by_key in found.items()}
+
+
+def _calibration_pairs(answers: Any, *, version_ids: list[int]) -> dict[int, dict[str, list[Pair]]]:
+    """The calibration reviews' pairs (their answers against the AI's answers stored with the
+    session's conversation), per version and criterion, in review and position order."""
+    found: dict[int, dict[str, list[Pair]]] = {v: defaultdict(list) for v in version_ids}
     calibrated = list(
         answers.filter(revision__review__calibration__isnull=False)
         .exclude(_OPEN_BLIND)
@@ -142,6 +152,66 @@ def versions_pairs(*, version_ids: Iterable[int]) -> dict[int, dict[str, list[Pa
     return {v: dict(by_key) for v, by_key in found.items()}
 
 
+@dataclass
+class CriterionCells:
+    """One criterion's pairs as counts: the confusion cells ``{(ai, human): n}`` in the order
+    their first pair comes in ``version_pairs`` (reviews, then calibration; so a bootstrap
+    over them draws exactly as over the pairs), and the pairs per source."""
+
+    confusion: dict[tuple[Hashable, Hashable], int]
+    sources: dict[str, int]
+
+    @property
+    def n(self) -> int:
+        return sum(self.confusion.values())
+
+
+# A review's answers in the order ``versions_pairs`` reads them: (review id, position) as one
+# number (positions are small integers, under 2^16).
+_ANSWER_ORDER = F("revision__review_id") * 65536 + F("position")
+
+
+def version_cells(*, version_id: int) -> dict[str, CriterionCells]:
+    """``{criterion key: its pairs counted}`` of one rubric version: the reviews' pairs counted
+    in SQL (one row per criterion and cell, not one per answer: 50,000 answers of 2,500 reviews
+    made the statistics page spend most of its time building pairs in Python), the
+    calibration's (few, read against a stored snapshot) as ``versions_pairs`` reads them."""
+    found: dict[str, CriterionCells] = {}
+
+    def cells(key: str) -> CriterionCells:
+        return found.setdefault(key, CriterionCells(confusion={}, sources={}))
+
+    current = Review.objects.filter(
+        rubric_version_id=version_id, status=ReviewStatus.SUBMITTED
+    ).values("current_revision_id")
+    answers = ReviewAnswer.objects.filter(
+        revision_id__in=current, revision__review__status=ReviewStatus.SUBMITTED
+    )
+    counted = (
+        answers.filter(revision__review__is_calibration=False)
+        .exclude(ai_outcome="")
+        .values("criterion_key", "ai_outcome", "outcome")
+        .annotate(n=Count("*"), first=Min(_ANSWER_ORDER))
+        .order_by("criterion_key", "first")
+        .values_list("criterion_key", "ai_outcome", "outcome", "n")
+    )
+    for key, ai, human, n in counted:
+        these = cells(key)
+        these.confusion[(ai, human)] = n
+        these.sources[SOURCE_REVIEW] = these.sources.get(SOURCE_REVIEW, 0) + n
+    calibration = [
+        p
+        for by_key in _calibration_pairs(answers, version_ids=[version_id]).values()
+        for pairs in by_key.values()
+        for p in pairs
+    ]
+    for p in calibration:
+        these = cells(p.criterion_key)
+        these.confusion[(p.ai, p.human)] = these.confusion.get((p.ai, p.human), 0) + 1
+        these.sources[SOURCE_CALIBRATION] = these.sources.get(SOURCE_CALIBRATION, 0) + 1
+    return found
+
+
 def ai_outcome_of(snapshot: Any, segment: str, criterion_key: str) -> str | None:
     """The AI's outcome for one criterion in a stored snapshot (``Review.ai`` or
     ``CalibrationConversation.ai``); None when it judged another segment or gave none."""
@@ -155,6 +225,15 @@ def ai_outcome_of(snapshot: Any, segment: str, criterion_key: str) -> str | None
 def agreement_of(pairs: list[Pair]) -> stats.Agreement:
     return stats.pair_agreement(
         [(p.ai, p.human) for p in pairs],
+        resamples=settings.QA_BOOTSTRAP_RESAMPLES,
+        min_pairs=settings.QA_AGREEMENT_MIN_PAIRS,
+    )
+
+
+def cells_agreement_of(cells: CriterionCells) -> stats.Agreement:
+    """``agreement_of`` the pairs ``cells`` counts."""
+    return stats.cells_agreement(
+        dict(cells.confusion),
         resamples=settings.QA_BOOTSTRAP_RESAMPLES,
         min_pairs=settings.QA_AGREEMENT_MIN_PAIRS,
     )
