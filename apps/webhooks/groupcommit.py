@@ -100,6 +100,7 @@ class GroupCommitter:
         self._pid = 0
         self.batches = 0  # counters, for tests and the benchmark's curiosity
         self.rows = 0
+        self.wakes = 0  # wake_workers calls made by the waker thread
 
     def store(self, **row: Unpack[services.InboxRow]) -> services.Stored:
         pending = Pending(row)
@@ -148,8 +149,7 @@ class GroupCommitter:
             waker.join(timeout)
         self._waker = None
 
-    @staticmethod
-    def _wake_loop(wakes: queue.SimpleQueue[bool]) -> None:
+    def _wake_loop(self, wakes: queue.SimpleQueue[bool]) -> None:
         """One ``wake_workers`` for every token, or for all the tokens waiting at once: each
         call comes after the commits that asked for it, so no committed row misses a drain."""
         while True:
@@ -163,6 +163,7 @@ class GroupCommitter:
                 wanted, stopping = wanted or token, stopping or not token
             if wanted:
                 services.wake_workers()  # never raises: the sweeper is the net
+                self.wakes += 1
             if stopping:
                 return
 

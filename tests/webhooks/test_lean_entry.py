@@ -455,24 +455,18 @@ def test_plain_http_is_redirected_when_tls_is_required_and_nothing_is_stored(com
 
 
 def test_a_batch_that_stored_a_pending_row_wakes_the_workers_after_its_commit(committer):
-    import redis
-    from django.conf import settings
-
     from apps.webhooks import services
 
     services.INGEST_WAKER.reset()
-    services.wake_flag_clear()
-    flag = redis.Redis.from_url(settings.REDIS_URL)
     row = dict(pending("token:wake-1").row, wake=True)
     refusal = dict(pending(None, status=EventStatus.REJECTED).row, wake=True)
 
     committer.store(**refusal)  # not pending: no wake-up
     committer.stop()  # the waker thread has done all it was asked
-    assert not flag.exists(services.WAKE_KEY)
+    assert committer.wakes == 0
 
     stored = committer.store(**row)
     committer.stop()
     assert stored.event_id is not None
     assert InboundEvent.objects.filter(pk=stored.event_id, status="pending").exists()
-    assert flag.exists(services.WAKE_KEY)
-    services.wake_flag_clear()
+    assert committer.wakes == 1
