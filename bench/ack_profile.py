@@ -10,8 +10,9 @@ of bench/webhook_ingest.py), one at a time, in a fresh database `<name>_ackprofi
 - ``lean+group``: the lean entry point with the group committer (the production path).
 
 For each it prints CPU ms per request (this process, all threads) and wall ms (one request at a
-time, so every request waits for its own commit), then a cProfile of the Django path's
-acknowledgement grouped by part (middleware, signature, JSON, INSERT, wake-up).
+time, so every request waits for its own commit), the client CPU of a 16-row batch's parameters
+sent as text array literals or in binary, then a cProfile of the Django path's acknowledgement
+grouped by part (middleware, signature, JSON, INSERT, wake-up).
 """
 
 from __future__ import annotations
@@ -34,6 +35,32 @@ sys.path.insert(0, str(ROOT))
 from bench.webhook_ingest import TOKEN, bench_database_url, make_requests, recreate_database  # noqa: E402
 
 BASE = "http://127.0.0.1:8765"
+
+
+def batch_parameters(url: str, bodies: list[str]) -> None:
+    """Client CPU of one 16-row batch's text arrays: as array literals (%s, every quote and
+    backslash escaped in Python) or in binary (%b, what the group committer sends)."""
+    import psycopg
+
+    keys = [f"token:{i}" for i in range(len(bodies))]
+    sizes = [len(body) for body in bodies]
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TEMP TABLE batch (key text, body text, size int)")
+        for mark in ("%s", "%b"):
+            query = (
+                f"INSERT INTO batch SELECT * FROM unnest({mark}::text[], {mark}::text[], %s::int[])"
+            )
+            cursor = psycopg.Cursor(conn)
+            for _ in range(20):
+                cursor.execute(query, [keys, bodies, sizes], prepare=True)
+            started = time.process_time()
+            for _ in range(300):
+                cursor.execute(query, [keys, bodies, sizes], prepare=True)
+            used = (time.process_time() - started) / 300
+            print(
+                f"batch of {len(bodies)} rows, text arrays as {mark}: "
+                f"{used * 1e6:.0f} us client CPU per batch"
+            )
 
 
 def main() -> int:
@@ -125,6 +152,7 @@ def main() -> int:
         )
     group.stop()
     print("answers:", sorted(statuses))
+    batch_parameters(url, [body for _, _, body in lines[:16]])
 
     profile = cProfile.Profile(time.process_time)
     first = 3 * n

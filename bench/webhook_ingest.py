@@ -274,7 +274,14 @@ def start_peer(directory: Path, port: int) -> subprocess.Popen[bytes]:
     if not (directory / "node_modules").is_dir():
         raise SystemExit(f"{directory}: run `npm ci` there first (see ../shared/peers/README.md)")
     env = {**os.environ, "PORT": str(port), "TWILIO_FLEX_PHONE_NUMBER": "+15559990000"}
-    return subprocess.Popen(["node", "index.js"], cwd=directory, env=env, stdout=subprocess.DEVNULL)
+    # Its log (a "No SSE clients" line per event, on stderr) goes nowhere, as ccportal's does.
+    return subprocess.Popen(
+        ["node", "index.js"],
+        cwd=directory,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:

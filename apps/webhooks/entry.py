@@ -6,6 +6,10 @@ Host checked against ALLOWED_HOSTS as CommonMiddleware would, and handed to
 ``ingest.receive`` with the group committer as its store: the same rules as the Django view,
 without sessions, CSRF, auth, CSP, audit context, URL resolving and the response machinery,
 which a webhook does not use and which cost about half of a request's time (docs/benchmarks.md).
+The answers carry the headers Django's header-setting middlewares would add (nosniff,
+Referrer-Policy, Cross-Origin-Opener-Policy, HSTS over TLS, X-Frame-Options, the CSP), worked out
+by those middlewares at start-up; a 4xx or 5xx is logged on django.request as Django's handler
+logs it; plain HTTP where SECURE_SSL_REDIRECT asks for TLS goes to Django, which redirects it.
 Everything else, the relay action included (Twilio waits on its TwiML, computed through the ORM
 on the request's connection), goes to Django unchanged.
 
@@ -17,6 +21,7 @@ request's thread, one row per statement, for comparison or as a fallback).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import Any
@@ -25,7 +30,10 @@ from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.core.handlers.wsgi import WSGIRequest
 from django.db import close_old_connections
+from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
+from django.utils.log import log_response
+from django.utils.module_loading import import_string
 
 from . import ingest, services
 from .choices import Source
@@ -40,6 +48,43 @@ LEAN_ROUTES = {
     "webhook-intelligence": Source.INTELLIGENCE,
     "webhook-voice-status": Source.VOICE_STATUS,
 }
+
+
+# The middlewares of settings.MIDDLEWARE that set headers on every answer whatever the view:
+# their headers are worked out by the middlewares themselves (security_headers) and added here.
+HEADER_MIDDLEWARE = (
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+)
+
+
+class _Probe(HttpRequest):
+    def __init__(self, path: str, *, secure: bool) -> None:
+        super().__init__()
+        self.path = self.path_info = path
+        self._secure = secure
+
+    def is_secure(self) -> bool:
+        return self._secure
+
+
+def _never_called(request: HttpRequest) -> HttpResponse:
+    raise AssertionError("the probe runs process_response only")
+
+
+def security_headers(path: str, *, secure: bool) -> tuple[tuple[str, str], ...]:
+    """The headers Django's header-setting middlewares (nosniff, Referrer-Policy,
+    Cross-Origin-Opener-Policy, HSTS over TLS, X-Frame-Options, the CSP) put on a JSON answer
+    to ``path``, by running their ``process_response`` once: the values follow the settings."""
+    request = _Probe(path, secure=secure)
+    response = HttpResponse(content_type=ingest.JSON_CONTENT)
+    before = set(response.headers)
+    for dotted in HEADER_MIDDLEWARE:
+        if dotted in settings.MIDDLEWARE:
+            middleware = import_string(dotted)(_never_called)  # only process_response runs
+            response = middleware.process_response(request, response)
+    return tuple((name, value) for name, value in response.items() if name not in before)
 
 
 def _status_line(status: int) -> str:
@@ -67,19 +112,40 @@ class LeanWebhooks:
         self.store = store
         # The paths come from the URLconf, so the two entry points cannot drift apart.
         self.routes = {reverse(name): source for name, source in LEAN_ROUTES.items()}
+        # Plain HTTP where SECURE_SSL_REDIRECT asks for TLS goes to Django, which redirects it as
+        # SecurityMiddleware does for any page: a signed body is not taken over plain HTTP.
+        self.redirect_http = {
+            path: settings.SECURE_SSL_REDIRECT
+            and not any(
+                re.search(exempt, path.lstrip("/")) for exempt in settings.SECURE_REDIRECT_EXEMPT
+            )
+            for path in self.routes
+        }
+        self.headers = {
+            (path, secure): security_headers(path, secure=secure)
+            for path in self.routes
+            for secure in (False, True)
+        }
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         if environ.get("REQUEST_METHOD") == "POST":
-            source = self.routes.get(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""))
+            path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+            source = self.routes.get(path)
             if source is not None:
-                return self.serve(environ, start_response, source)
+                request = WSGIRequest(environ)
+                if self.redirect_http[path] and not _is_secure(request):
+                    return self.app(environ, start_response)
+                return self.serve(request, start_response, source, path)
         return self.app(environ, start_response)
 
     def serve(
-        self, environ: dict[str, Any], start_response: Callable[..., Any], source: str
+        self,
+        request: WSGIRequest,
+        start_response: Callable[..., Any],
+        source: str,
+        path: str,
     ) -> list[bytes]:
         try:
-            request = WSGIRequest(environ)
             request.get_host()  # DisallowedHost: 400, as Django's CommonMiddleware answers
             answer = ingest.receive(request, source, store=self.store)
         except DisallowedHost as exc:
@@ -92,6 +158,18 @@ class LeanWebhooks:
             ("Content-Type", answer.content_type),
             ("Content-Length", str(len(answer.body))),
             *answer.headers.items(),
+            *self.headers[(path, _is_secure(request))],
         ]
+        if answer.status >= 400:
+            # As Django's handler logs it (django.request: a warning for 4xx, an error for 5xx).
+            response = HttpResponse(status=answer.status)
+            log_response("%s: %s", response.reason_phrase, path, response=response, request=request)
         start_response(_status_line(answer.status), headers)
         return [answer.body]
+
+
+def _is_secure(request: HttpRequest) -> bool:
+    try:
+        return request.is_secure()  # SECURE_PROXY_SSL_HEADER, as SecurityMiddleware reads it
+    except Exception:  # a setting that cannot be read: as plain HTTP, never a 500
+        return False

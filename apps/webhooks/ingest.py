@@ -25,11 +25,13 @@ import json
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from functools import lru_cache
+from typing import Any, Protocol, Unpack
 
 from django.conf import settings
 from django.db import DatabaseError, DataError
 from django.http import HttpRequest
+from django.http.request import HttpHeaders
 
 from apps.common.clientip import client_ip
 
@@ -52,26 +54,10 @@ JSON_CONTENT = "application/json"
 
 
 class Store(Protocol):
-    """Writes one inbox row and returns once it is durable (services.inbox_store's signature)."""
+    """Writes one inbox row and returns once it is durable (``services.inbox_store``, or the
+    group committer's ``store``); the row is ``services.InboxRow``, as keyword arguments."""
 
-    def __call__(
-        self,
-        *,
-        source: str,
-        key: str | None,
-        event_type: str,
-        account_sid: str,
-        url: str,
-        headers: dict[str, str],
-        content_type: str,
-        body: str,
-        body_size: int,
-        signature_valid: bool,
-        body_sha256: str = "",
-        status: str = EventStatus.PENDING,
-        error: str = "",
-        wake: bool = True,
-    ) -> services.Stored: ...
+    def __call__(self, **row: Unpack[services.InboxRow]) -> services.Stored: ...
 
 
 @dataclass(frozen=True)
@@ -92,12 +78,23 @@ def _error(status: int, message: str, **headers: str) -> Answer:
     return _json(status, {"error": message}, **headers)
 
 
+@lru_cache(maxsize=512)
+def _kept_name(meta_key: str) -> str | None:
+    """The header name of a request.META key if the inbox keeps that header, else None (not a
+    header, or a credential); the same names as ``request.headers``, worked out once per key."""
+    name = HttpHeaders.parse_header_name(meta_key)
+    if name is None or (name not in _KEEP_HEADERS and _SECRET_HEADER.search(name)):
+        return None
+    return name
+
+
 def _headers(request: HttpRequest) -> dict[str, str]:
-    return {
-        k: v
-        for k, v in request.headers.items()
-        if k in _KEEP_HEADERS or not _SECRET_HEADER.search(k)
-    }
+    kept = {}
+    for key, value in request.META.items():
+        name = _kept_name(key)
+        if name is not None:
+            kept[name] = value
+    return kept
 
 
 def _event_type(source: str, payload: Any) -> str:
@@ -214,9 +211,10 @@ def _receive(request: HttpRequest, source: str, store: Store) -> Answer:
         return _refuse_unverified(
             request, source, store, status=400, message="Body is not UTF-8.", raw=raw
         )
+    body_sha256 = hashlib.sha256(raw).hexdigest()
     is_json = source in services.JSON_SOURCES
     form = None if is_json else request.POST
-    verdict = verify(request, body=body if is_json else None, form=form)
+    verdict = verify(request, body=body if is_json else None, form=form, body_sha256=body_sha256)
     if not verdict.valid:
         return _refuse_unverified(
             request,
@@ -263,7 +261,7 @@ def _receive(request: HttpRequest, source: str, store: Store) -> Answer:
         content_type=request.content_type or "",
         body=_storable(body),
         body_size=len(raw),
-        body_sha256=hashlib.sha256(raw).hexdigest(),
+        body_sha256=body_sha256,
         signature_valid=True,
         status=EventStatus.PROCESSING if synchronous else EventStatus.PENDING,
     )

@@ -17,7 +17,7 @@ import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NotRequired, TypedDict, Unpack
 
 from django.conf import settings
 from django.db import DatabaseError, DataError, connection, transaction
@@ -81,54 +81,63 @@ RETURNING id
 """
 
 
-def inbox_store(
-    *,
-    source: str,
-    key: str | None,
-    event_type: str,
-    account_sid: str,
-    url: str,
-    headers: dict[str, str],
-    content_type: str,
-    body: str,
-    body_size: int,
-    signature_valid: bool,
-    body_sha256: str = "",
-    status: str = EventStatus.PENDING,
-    error: str = "",
-    wake: bool = True,
-) -> Stored:
+class InboxRow(TypedDict):
+    """One delivery as the inbox keeps it: the keyword arguments of ``inbox_store``, of ingest's
+    ``Store`` and of the group committer's ``store`` (one definition for the three)."""
+
+    source: str
+    key: str | None  # None: a refusal, kept for investigation, never a duplicate of another
+    event_type: str
+    account_sid: str
+    url: str
+    headers: dict[str, str]
+    content_type: str
+    body: str
+    body_size: int
+    signature_valid: bool
+    body_sha256: NotRequired[str]  # "" if not given
+    status: NotRequired[str]  # EventStatus.PENDING if not given
+    error: NotRequired[str]  # "" if not given
+    wake: NotRequired[bool]  # wake the workers after commit if new and pending; True if not given
+
+
+def inbox_columns(row: InboxRow) -> tuple[Any, ...]:
+    """The row's values in the order of the INSERT's columns (source ... error), cut to the
+    columns' lengths; ``headers`` as JSON text."""
+    return (
+        row["source"],
+        row["key"],
+        row["event_type"][:64],
+        row["account_sid"][:64],
+        row["url"],
+        json.dumps(row["headers"]),
+        row["content_type"][:120],
+        row["body"],
+        row["body_size"],
+        row.get("body_sha256", ""),
+        row["signature_valid"],
+        row.get("status", EventStatus.PENDING),
+        row.get("error", ""),
+    )
+
+
+def inbox_store(**row: Unpack[InboxRow]) -> Stored:
     """Insert one delivery unless its key was seen; wake the workers after commit if new."""
     now = timezone.now()
     # One statement in autocommit: atomic by itself, and no BEGIN/COMMIT round trips. Inside an
     # outer transaction (tests, the relay view) on_commit still waits for that commit.
     with connection.cursor() as cursor:
-        cursor.execute(
-            _INSERT,
-            [
-                source,
-                key,
-                event_type[:64],
-                account_sid[:64],
-                url,
-                json.dumps(headers),
-                content_type[:120],
-                body,
-                body_size,
-                body_sha256,
-                signature_valid,
-                status,
-                error,
-                now,
-                now,
-            ],
-        )
-        row = cursor.fetchone()
-    if row is not None and status == EventStatus.PENDING and wake:
+        cursor.execute(_INSERT, [*inbox_columns(row), now, now])
+        stored = cursor.fetchone()
+    if (
+        stored is not None
+        and row.get("status", EventStatus.PENDING) == EventStatus.PENDING
+        and row.get("wake", True)
+    ):
         transaction.on_commit(wake_workers)
-    if row is None:
+    if stored is None:
         return Stored(None, True)
-    return Stored(row[0], False)
+    return Stored(stored[0], False)
 
 
 # ---- waking the workers ---------------------------------------------------------------------

@@ -22,6 +22,7 @@ from apps.webhooks.choices import EventStatus
 from apps.webhooks.entry import LeanWebhooks
 from apps.webhooks.groupcommit import GroupCommitter, Pending
 from apps.webhooks.models import InboundEvent
+from apps.webhooks.services import InboxRow
 from tests.fixtures.twilio import (
     AUTH_TOKEN,
     INTELLIGENCE,
@@ -304,24 +305,23 @@ def test_database_down_answers_503_and_the_retry_is_stored_once_it_is_back(
 
 
 def pending(key: str | None, *, source: str = "orchestrator", status: str = "pending") -> Pending:
-    return Pending(
-        {
-            "source": source,
-            "key": key,
-            "event_type": "COMMUNICATION_CREATED",
-            "account_sid": "AC" + "0" * 32,
-            "url": "https://portal.example.com/webhooks/twilio/orchestrator",
-            "headers": json.dumps({"Content-Type": "application/json"}),
-            "content_type": "application/json",
-            "body": "{}",
-            "body_size": 2,
-            "body_sha256": "",
-            "signature_valid": True,
-            "status": status,
-            "error": "",
-            "wake": False,
-        }
-    )
+    row: InboxRow = {
+        "source": source,
+        "key": key,
+        "event_type": "COMMUNICATION_CREATED",
+        "account_sid": "AC" + "0" * 32,
+        "url": "https://portal.example.com/webhooks/twilio/orchestrator",
+        "headers": {"Content-Type": "application/json"},
+        "content_type": "application/json",
+        "body": "{}",
+        "body_size": 2,
+        "body_sha256": "",
+        "signature_valid": True,
+        "status": status,
+        "error": "",
+        "wake": False,
+    }
+    return Pending(row)
 
 
 def test_one_batch_with_a_duplicate_inside_stores_one_row_and_answers_both(committer):
@@ -350,3 +350,123 @@ def test_one_batch_with_a_duplicate_inside_stores_one_row_and_answers_both(commi
     assert InboundEvent.objects.filter(idempotency_key="token:a").count() == 2
     assert InboundEvent.objects.count() == 4
     assert committer.batches == 1
+
+
+# ---- parity with the Django path: headers, logging, TLS redirect -----------------------------
+
+SECURITY_HEADERS = (
+    "X-Content-Type-Options",
+    "Referrer-Policy",
+    "Cross-Origin-Opener-Policy",
+    "X-Frame-Options",
+    "Strict-Transport-Security",
+)
+
+
+def _security(headers: dict[str, str]) -> dict[str, Any]:
+    found: dict[str, Any] = {name: headers.get(name) for name in SECURITY_HEADERS}
+    # The CSP's directives come out in set order: compare them as a set.
+    csp = headers.get("Content-Security-Policy")
+    found["Content-Security-Policy"] = set(csp.split("; ")) if csp else None
+    return found
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_answers_carry_the_security_headers_of_the_django_path(committer, settings, scheme):
+    from django.core.handlers.wsgi import WSGIHandler
+
+    settings.SECURE_HSTS_SECONDS = 3600  # HSTS over TLS only, as SecurityMiddleware sends it
+    django_application = WSGIHandler()  # its middlewares read the settings as they start
+    app = LeanWebhooks(django_application, store=committer.store)
+    payload = fixture("conversation_created")
+    answers = {}
+    for name, served_by in (("lean", app), ("django", django_application)):
+        environ = signed_json(ORCHESTRATOR, payload, idempotency_token=f"h-{name}")
+        environ["wsgi.url_scheme"] = scheme
+        answers[name] = call(served_by, environ)
+
+    assert answers["lean"][0] == answers["django"][0] == 200
+    lean, django = _security(answers["lean"][1]), _security(answers["django"][1])
+    assert lean == django
+    assert lean["X-Content-Type-Options"] == "nosniff"
+    assert lean["X-Frame-Options"] == "DENY"
+    assert (lean["Strict-Transport-Security"] is not None) == (scheme == "https")
+
+
+def test_a_refusal_carries_the_security_headers_too(app):
+    environ = signed_json(ORCHESTRATOR, fixture("conversation_created"), signature="forged")
+    status, headers, _ = call(app, environ)
+
+    assert status == 403
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Referrer-Policy"] == "same-origin"
+
+
+def test_4xx_is_logged_on_django_request_as_the_django_path_logs_it(app, caplog):
+    from ccportal.wsgi import django_application
+
+    logged = {}
+    for name, served_by in (("lean", app), ("django", django_application)):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="django.request"):
+            status, _, _ = call(
+                served_by,
+                signed_json(ORCHESTRATOR, fixture("conversation_created"), signature="forged"),
+            )
+        assert status == 403
+        logged[name] = [
+            (r.levelname, r.getMessage(), getattr(r, "status_code", None))
+            for r in caplog.records
+            if r.name == "django.request"
+        ]
+
+    assert logged["lean"] == [("WARNING", f"Forbidden: {ORCHESTRATOR}", 403)]
+    assert logged["lean"] == logged["django"]
+
+
+def test_a_2xx_is_not_logged_on_django_request(app, caplog):
+    with caplog.at_level("INFO", logger="django.request"):
+        status, _, _ = call(app, signed_json(ORCHESTRATOR, fixture("conversation_created")))
+    assert status == 200
+    assert [r for r in caplog.records if r.name == "django.request"] == []
+
+
+def test_plain_http_is_redirected_when_tls_is_required_and_nothing_is_stored(committer, settings):
+    from django.core.handlers.wsgi import WSGIHandler
+
+    settings.SECURE_SSL_REDIRECT = True
+    django_application = WSGIHandler()  # its middlewares read the settings as they start
+    app = LeanWebhooks(django_application, store=committer.store)
+    payload = fixture("conversation_created")
+
+    status, headers, _ = call(app, signed_json(ORCHESTRATOR, payload, idempotency_token="p-1"))
+    assert status == 301
+    assert headers["Location"].startswith("https://")
+    assert not InboundEvent.objects.filter(idempotency_key="token:p-1").exists()
+
+    environ = signed_json(ORCHESTRATOR, payload, idempotency_token="p-2")
+    environ["wsgi.url_scheme"] = "https"
+    status, _, _ = call(app, environ)
+    assert status == 200
+    assert InboundEvent.objects.filter(idempotency_key="token:p-2").count() == 1
+
+
+# ---- the writer hands the wake-up to its waker thread -----------------------------------------
+
+
+def test_a_batch_that_stored_a_pending_row_wakes_the_workers_after_its_commit(committer):
+    from apps.webhooks import services
+
+    services.INGEST_WAKER.reset()
+    row = dict(pending("token:wake-1").row, wake=True)
+    refusal = dict(pending(None, status=EventStatus.REJECTED).row, wake=True)
+
+    committer.store(**refusal)  # not pending: no wake-up
+    committer.stop()  # the waker thread has done all it was asked
+    assert committer.wakes == 0
+
+    stored = committer.store(**row)
+    committer.stop()
+    assert stored.event_id is not None
+    assert InboundEvent.objects.filter(pk=stored.event_id, status="pending").exists()
+    assert committer.wakes == 1

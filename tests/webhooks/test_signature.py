@@ -133,3 +133,72 @@ def test_json_without_body_hash_in_the_url_is_refused(twilio):
     )
     assert response.status_code == 403
     assert "bodySHA256" in response.json()["error"]
+
+
+# ---- verify() checks what RequestValidator.validate checks -----------------------------------
+
+PUBLIC_BASES = [
+    "https://portal.example.com",
+    "https://portal.example.com:443",
+    "http://portal.example.com:8080",
+    "http://127.0.0.1:8000",
+]
+
+
+@pytest.mark.parametrize("base", PUBLIC_BASES)
+@pytest.mark.parametrize("signed_as", ["as configured", "with port", "without port", "other"])
+@pytest.mark.parametrize("body_hash", ["right", "wrong"])
+def test_verify_agrees_with_request_validator(rf, settings, base, signed_as, body_hash):
+    from urllib.parse import urlsplit
+
+    from twilio.request_validator import add_port, remove_port
+
+    from apps.webhooks.signature import verify
+
+    settings.PUBLIC_BASE_URL = base
+    validator = RequestValidator(AUTH_TOKEN)
+    body = json.dumps({"eventType": "COMMUNICATION_CREATED", "data": {"id": "CM1"}})
+    digest = validator.compute_hash(body if body_hash == "right" else body + " ")
+    path = f"{ORCHESTRATOR}?{urlencode({'bodySHA256': digest})}"
+    url = base + path
+    parsed = urlsplit(url)
+    signed_url = {
+        "as configured": url,
+        "with port": add_port(parsed),
+        "without port": remove_port(parsed),
+        "other": "https://elsewhere.example.com" + path,
+    }[signed_as]
+    signature = validator.compute_signature(signed_url, {})
+    request = rf.post(
+        path, body, content_type="application/json", HTTP_X_TWILIO_SIGNATURE=signature
+    )
+
+    verdict = verify(request, body=body, form=None)
+
+    assert verdict.valid == validator.validate(url, body, signature)
+    if signed_as != "other" and body_hash == "right":
+        assert verdict.valid
+
+
+@pytest.mark.parametrize("base", PUBLIC_BASES)
+@pytest.mark.parametrize("tampered", [False, True])
+def test_verify_of_a_form_agrees_with_request_validator(rf, settings, base, tampered):
+    from apps.webhooks.signature import verify
+
+    settings.PUBLIC_BASE_URL = base
+    validator = RequestValidator(AUTH_TOKEN)
+    params = {"CallSid": "CA" + "1" * 32, "CallStatus": "completed", "To": "+15550001111"}
+    path = "/webhooks/twilio/voice/status"
+    signature = validator.compute_signature(base + path, params)
+    sent = dict(params, CallStatus="busy") if tampered else params
+    request = rf.post(
+        path,
+        urlencode(sent),
+        content_type="application/x-www-form-urlencoded",
+        HTTP_X_TWILIO_SIGNATURE=signature,
+    )
+
+    verdict = verify(request, body=None, form=request.POST)
+
+    assert verdict.valid == validator.validate(base + path, request.POST, signature)
+    assert verdict.valid is not tampered
