@@ -20,8 +20,13 @@ def parse_time(value: Any) -> datetime | None:
     """ISO-8601 with any number of fraction digits (Twilio sends nanoseconds); None if unusable."""
     if value in (None, ""):
         return None
+    if isinstance(value, bool):
+        return None
     if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value / 1000 if value > 1e11 else value, tz=UTC)
+        try:  # seconds or milliseconds since the epoch; a year past 9999 (or NaN) is unusable
+            return datetime.fromtimestamp(value / 1000 if value > 1e11 else value, tz=UTC)
+        except (ValueError, OverflowError, OSError):
+            return None
     if not isinstance(value, str):
         return None
     text = _FRACTION.sub(r"\1", value.strip())
