@@ -262,3 +262,31 @@ def test_a_rule_calling_a_language_model_still_runs_in_a_drain(llm_server):
     assert not RuleExecution.objects.exclude(
         status__in=[ExecutionStatus.SUCCEEDED, ExecutionStatus.SKIPPED]
     )
+
+
+def test_a_batch_without_any_published_rubric_asks_for_one_once(defaults, world):
+    """The soak's case (no rubric yet): adherence is skipped with its reason at every line, and
+    the batch does not look for a rubric again for each execution."""
+    from django.db import connection as db
+    from django.test.utils import CaptureQueriesContext
+
+    rule = Rule.objects.get(key="live-sentiment-adherence")
+    for conversation in (world.north_call, world.south_call):
+        for point in range(1, 21):
+            services.execution_create(
+                rule=rule,
+                conversation_id=conversation.pk,
+                trigger_point=f"COMMUNICATION:{point}",
+                through_communication_id=None,
+            )
+    with CaptureQueriesContext(db) as queries:
+        assert services.executions_drain() == 40
+    skipped = OperatorResult.objects.filter(definition__operator__key="script-adherence")
+    assert skipped.count() == 40
+    assert all("publish a rubric" in result.error for result in skipped)
+    sql = [query["sql"] for query in queries.captured_queries]
+    # Once per batch, not once or twice per execution: the pins of both conversations, then
+    # whether a rubric is published.
+    assert sum('FROM "intelligence_conversationrubric"' in text for text in sql) == 1
+    assert sum('FROM "rubrics_rubric"' in text for text in sql) == 1
+    assert sum("SET status = v.status" in text for text in sql) == 1  # one finishing UPDATE

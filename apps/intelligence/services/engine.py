@@ -10,7 +10,7 @@ import functools
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -225,12 +225,13 @@ def _claim(
     return claims
 
 
-def _pins_prefetch(conversation_ids: list[int]) -> None:
+def _pins_prefetch(conversation_ids: list[int], batch: _BatchPins) -> None:
     """Load the rubric pins of a batch's conversations in one query (``_rubric_resolver``
     would ask once per conversation); conversations without a pin are left to it."""
     wanted = [pk for pk in set(conversation_ids) if (pk, None) not in _PINS]
     if not wanted:
         return
+    batch.read.update(wanted)
     pins = (
         ConversationRubric.objects.filter(conversation_id__in=wanted)
         .select_related("rubric", "version")
@@ -250,7 +251,17 @@ def _pins_prefetch(conversation_ids: list[int]) -> None:
         _PINS.setdefault((pin.conversation_id, pin.rubric.pk), pinned)
 
 
-def _rubric_resolver(conversation_id: int) -> Any:
+@dataclass
+class _BatchPins:
+    """What a batch learned about rubric pins: the conversations whose pins it has read
+    (``_pins_prefetch``), and the ``rubric_id`` settings for which no published rubric exists
+    (then every adherence run of the batch is skipped without asking again)."""
+
+    read: set[int] = field(default_factory=set)
+    no_rubric: set[Any] = field(default_factory=set)
+
+
+def _rubric_resolver(conversation_id: int, batch: _BatchPins | None = None) -> Any:
     """The rubric a Script Adherence run judges by, pinned to the conversation at first use.
 
     The operator's ``rubric_id`` names the rubric; without one, a rubric already pinned to the
@@ -263,22 +274,31 @@ def _rubric_resolver(conversation_id: int) -> Any:
         cached = _PINS.get((conversation_id, rubric_id))
         if cached is not None:
             return cached
-        pins = ConversationRubric.objects.filter(conversation_id=conversation_id).select_related(
-            "rubric", "version"
-        )
-        if rubric_id:
-            pins = pins.filter(rubric_id=int(rubric_id))
-        pin = pins.order_by("pinned_at", "id").first()
+        if batch is not None and conversation_id in batch.read and not rubric_id:
+            pin = None  # the batch read this conversation's pins: it has none
+        else:
+            pins = ConversationRubric.objects.filter(
+                conversation_id=conversation_id
+            ).select_related("rubric", "version")
+            if rubric_id:
+                pins = pins.filter(rubric_id=int(rubric_id))
+            pin = pins.order_by("pinned_at", "id").first()
         if pin is None:
+            if batch is not None and rubric_id in batch.no_rubric:
+                return None
             rubric = (
                 rubrics_selectors.rubric_by_id(pk=int(rubric_id))
                 if rubric_id
                 else rubrics_selectors.sole_published_rubric()
             )
             if rubric is None:
+                if batch is not None:
+                    batch.no_rubric.add(rubric_id)
                 return None
             version = rubrics_selectors.published_version(rubric=rubric)
             if version is None:
+                if batch is not None:
+                    batch.no_rubric.add(rubric_id)
                 return None
             try:
                 with transaction.atomic():
@@ -319,6 +339,7 @@ def execution_context(
     agent_types: list[str],
     previous_through: int | None,
     transcript: list[TranscriptLine] | None = None,
+    pins: _BatchPins | None = None,
 ) -> OperatorContext:
     """What the operators see; the participant types and where the rule's previous execution
     stopped come with the claim (``_claim``). ``transcript``: the conversation's lines as a
@@ -355,7 +376,7 @@ def execution_context(
         memory_loader=functools.partial(_memory, conversation.pk),
         started_at=conversation.started_at,
         knowledge_search=knowledge_selectors.knowledge_search,
-        rubric_for=_rubric_resolver(conversation.pk),
+        rubric_for=_rubric_resolver(conversation.pk, pins),
     )
 
 
@@ -465,7 +486,8 @@ def _batch_run(limit: int, llm_options: dict[str, Any], *, skip_rules: list[int]
             claimed_ids.extend(claim.execution.pk for claim in claims)
             conversation_ids = [claim.execution.conversation_id for claim in claims]
             transcripts = selectors.transcript_lines_many(conversation_ids=conversation_ids)
-            _pins_prefetch(conversation_ids)
+            pins = _BatchPins()
+            _pins_prefetch(conversation_ids, pins)
             prepared = []
             for claim in claims:
                 execution = claim.execution
@@ -474,6 +496,7 @@ def _batch_run(limit: int, llm_options: dict[str, Any], *, skip_rules: list[int]
                     agent_types=claim.agent_types,
                     previous_through=claim.previous_through,
                     transcript=transcripts[execution.conversation_id],
+                    pins=pins,
                 )
                 prepared.append((claim, selectors.rule_specs(rule=execution.rule), ctx))
             _searches_prefetch(prepared)
