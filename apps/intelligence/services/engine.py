@@ -52,7 +52,7 @@ MAX_ATTEMPTS = 3
 
 # How many executions one drain claims and stores at once. At 600 communications/s the default
 # rules make about 1,300 executions/s; a transaction per execution (claim, context, results,
-# broadcast, commit: 9 round trips) held one process under 100/s. 200 keeps a batch's
+# broadcast, commit: 9 round trips) held one process to 70-150/s. 200 keeps a batch's
 # transaction around a fifth of a second on this hardware.
 BATCH_SIZE = 200
 
