@@ -16,8 +16,9 @@ Uses DATABASE_URL / REDIS_URL, in a fresh database `<name>_execbench`.
    to PENDING and what the run stored (results, flags, observations, live events, deliveries)
    is deleted, so every drain sees the same work. Batch 0 means one at a time (the engine's
    single-execution path). For the figure before batching, copy this file into a checkout of
-   the earlier commit and run it there (``executions_drain`` without ``batch_size``). The per-process caches (rule specs,
-   rubric pins, per-line sentiment) are cleared before each drain, so each starts cold.
+   the earlier commit and run it there (``executions_drain`` without ``batch_size``). The
+   per-process caches (rule specs, rubric pins, per-line sentiment) are cleared before each
+   drain, so each starts cold.
 Prints executions/s, the statuses, the queries per execution, and the time per stage of the
 first batch drain (cProfile, ``--profile``).
 """
