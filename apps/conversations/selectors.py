@@ -113,6 +113,26 @@ def transcript_rows(*, conversation_id: int) -> list[TranscriptRow]:
     return [TranscriptRow(*row) for row in rows]
 
 
+def transcript_rows_many(*, conversation_ids: Iterable[int]) -> dict[int, list[TranscriptRow]]:
+    """``transcript_rows`` of several conversations in one query (every id is a key)."""
+    wanted = sorted(set(conversation_ids))
+    found: dict[int, list[TranscriptRow]] = {pk: [] for pk in wanted}
+    if not wanted:
+        return found
+    rows = (
+        Communication.objects.filter(conversation_id__in=wanted)
+        .order_by("conversation_id", F("offset_ms").asc(nulls_last=True), "occurred_at", "id")
+        .values_list(
+            "conversation_id", "pk", "twilio_id", "author__type", "offset_ms", "duration_ms", "text"
+        )
+    )
+    for conversation_id, pk, twilio_id, author_type, offset_ms, duration_ms, text in rows:
+        found[conversation_id].append(
+            TranscriptRow(pk, twilio_id, author_type, offset_ms, duration_ms, text)
+        )
+    return found
+
+
 def conversation_for_call(*, call_sid: str) -> Conversation | None:
     return Conversation.objects.filter(
         Q(call_sids__contains=[call_sid]) | Q(calls__call_sid=call_sid)

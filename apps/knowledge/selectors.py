@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.contrib.postgres.search import SearchQuery, SearchRank
+from django.db import connection
 from django.db.models import CharField, Count, F, Func, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
@@ -75,6 +76,45 @@ def published_articles() -> list[KnowledgeHit]:
         KnowledgeHit(id=a.pk, title=a.title, body=a.body, rank=0.0, tags=tuple(a.tags))
         for a in KnowledgeArticle.objects.filter(is_published=True).order_by("id")
     ]
+
+
+def knowledge_search_many(
+    queries: Iterable[tuple[str, int]],
+) -> dict[tuple[str, int], list[KnowledgeHit]]:
+    """``knowledge_search`` (published articles) of several ``(query, limit)`` in one
+    statement, keyed by the pair: the rule engine runs a batch of suggestions at once."""
+    wanted = list(dict.fromkeys(queries))
+    found: dict[tuple[str, int], list[KnowledgeHit]] = {pair: [] for pair in wanted}
+    searched = [
+        (pair, " | ".join(words))
+        for pair in wanted
+        if (words := sorted(set(_WORD.findall(pair[0].lower()))))
+    ]
+    if not searched:
+        return found
+    table = KnowledgeArticle._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT q.n, a.id, a.title, a.body, a.rank, a.tags
+              FROM (SELECT n, lim, to_tsquery('english', t) AS tsq
+                      FROM unnest(%s::text[], %s::int[]) WITH ORDINALITY AS u(t, lim, n)) q
+             CROSS JOIN LATERAL (
+                   SELECT k.id, k.title, k.body, k.tags,
+                          ts_rank(k.search_vector, q.tsq) AS rank
+                     FROM {table} k
+                    WHERE k.search_vector @@ q.tsq AND k.is_published
+                    ORDER BY rank DESC, k.id
+                    LIMIT q.lim) a
+             ORDER BY q.n, a.rank DESC, a.id
+            """,
+            [[raw for _, raw in searched], [pair[1] for pair, _ in searched]],
+        )
+        for n, pk, title, body, rank, tags in cursor.fetchall():
+            found[searched[n - 1][0]].append(
+                KnowledgeHit(id=pk, title=title, body=body, rank=float(rank), tags=tuple(tags))
+            )
+    return found
 
 
 def _knowledge_list(*, query: str = "", tag: str = "") -> QuerySet[KnowledgeArticle]:

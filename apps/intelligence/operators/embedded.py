@@ -155,22 +155,38 @@ def _best_sentence(body: str, query_words: set[str]) -> str:
     return best
 
 
-def run_next_best_response(spec: OperatorSpec, ctx: OperatorContext) -> OperatorOutput | None:
+def next_best_response_search(
+    spec: OperatorSpec, ctx: OperatorContext
+) -> tuple[list[TranscriptLine], list[str], int] | None:
+    """What a Next Best Response run looks up first: the customer's turn, its words and how
+    many articles; None when it has nothing to suggest (the engine prefetches a batch's
+    searches with this, ``knowledge_search_many``)."""
     turn = customer_turn(ctx)
     if not turn or not ctx.window or ctx.window[-1].pk != turn[-1].pk:
         return None  # only right after the customer spoke
-    said = " ".join(line.text for line in turn)
-    words = _query_words(said)
+    words = _query_words(" ".join(line.text for line in turn))
     if not words:
         return None  # "yes", "okay bye": nothing to look up, nothing to suggest
-    limit = int(spec.parameters.get("candidates") or 3)
+    return turn, words, int(spec.parameters.get("candidates") or 3)
+
+
+def next_best_response_retry(ctx: OperatorContext, words: list[str]) -> str:
+    """What Next Best Response looks up when the turn's own words found nothing."""
+    # A short answer ("the debit one") makes sense with what the customer said before.
+    earlier = " ".join(line.text for line in ctx.lines if line.role == "customer")
+    return " ".join(dict.fromkeys(words + _query_words(earlier)))
+
+
+def run_next_best_response(spec: OperatorSpec, ctx: OperatorContext) -> OperatorOutput | None:
+    found = next_best_response_search(spec, ctx)
+    if found is None:
+        return None
+    turn, words, limit = found
+    said = " ".join(line.text for line in turn)
     search = ctx.knowledge_search
     hits = search(" ".join(words), limit) if search else []
     if not hits and search:
-        # A short answer ("the debit one") makes sense with what the customer said before.
-        earlier = " ".join(line.text for line in ctx.lines if line.role == "customer")
-        context_words = _query_words(earlier)
-        hits = search(" ".join(dict.fromkeys(words + context_words)), limit)
+        hits = search(next_best_response_retry(ctx, words), limit)
     mood = sentiment.sentiment_of(said)
     opener = _SORRY if mood.label == "negative" else _SURE
     if hits:

@@ -50,7 +50,7 @@ from .rules import (
     rule_specs,
 )
 from .signals import with_ai_adherence_score, with_customer_sentiment
-from .transcripts import transcript_lines
+from .transcripts import transcript_lines, transcript_lines_many
 from .wrapup import WrapupProposal, summary_text, wrapup_proposal
 
 __all__ = [
@@ -88,6 +88,7 @@ __all__ = [
     "rules_using",
     "summary_text",
     "transcript_lines",
+    "transcript_lines_many",
     "with_ai_adherence_score",
     "with_customer_sentiment",
     "wrapup_proposal",

@@ -20,7 +20,7 @@ from django.utils import timezone
 from apps.common import outbound
 from apps.common.changes import conversations_changed
 from apps.common.tasks import enqueue
-from apps.live.streams import live_publish
+from apps.live.streams import live_publish_many
 
 from ..choices import ConditionOp, DeliveryStatus, FlagStatus, ResultStatus
 from ..models import Flag, OperatorResult, RuleExecution, WebhookDelivery
@@ -68,37 +68,42 @@ def flags_resolve(
     )
 
 
-def actions_apply(
-    execution: RuleExecution,
-    stored: list[tuple[OperatorSpec, OperatorOutput, OperatorResult | None]],
-) -> Flag | None:
-    """What the rule does with an execution's results: a flag, a webhook, a live broadcast.
-    Returns the open flag it raised or updated, if any."""
-    rule = execution.rule
-    flag = flag_apply(execution, stored) if rule.flag else None
-    if rule.webhook_url:
-        delivery_create(execution, stored, flag=flag)
-    if rule.broadcast:
-        live_publish(
-            execution.conversation_id,
-            "insights",
-            {
-                "conversation": execution.conversation_id,
-                "rule": rule.pk,
-                "execution": execution.pk,
-                # The newest line the execution read: the page knows what the results cover.
-                "through": execution.through_communication_id,
-                "operators": [spec.key for spec, _, _ in stored],
-                "flag": flag.pk if flag else None,
-                # What changed, for the page to apply without asking (checklist, sentiment...).
-                "data": event_digest(
-                    (spec.kind, output.result)
-                    for spec, output, _ in stored
-                    if output.status == ResultStatus.OK
-                ),
-            },
-        )
-    return flag
+Stored = tuple[OperatorSpec, OperatorOutput, OperatorResult | None]
+
+
+def actions_apply_many(applied: list[tuple[RuleExecution, list[Stored]]]) -> None:
+    """What the rules do with a batch of executions' results, in order: a flag and a signed
+    webhook per execution (few rules have them), the live broadcasts in one statement
+    (``live_publish_many``), sent together after commit."""
+    events = []
+    for execution, stored in applied:
+        rule = execution.rule
+        flag = flag_apply(execution, stored) if rule.flag else None
+        if rule.webhook_url:
+            delivery_create(execution, stored, flag=flag)
+        if rule.broadcast:
+            events.append(
+                (execution.conversation_id, "insights", _insights_event(execution, stored, flag))
+            )
+    live_publish_many(events)
+
+
+def _insights_event(execution: RuleExecution, stored: list[Stored], flag: Flag | None) -> Any:
+    return {
+        "conversation": execution.conversation_id,
+        "rule": execution.rule_id,
+        "execution": execution.pk,
+        # The newest line the execution read: the page knows what the results cover.
+        "through": execution.through_communication_id,
+        "operators": [spec.key for spec, _, _ in stored],
+        "flag": flag.pk if flag else None,
+        # What changed, for the page to apply without asking (checklist, sentiment...).
+        "data": event_digest(
+            (spec.kind, output.result)
+            for spec, output, _ in stored
+            if output.status == ResultStatus.OK
+        ),
+    }
 
 
 def _field(value: Any, path: str) -> Any:

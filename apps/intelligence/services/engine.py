@@ -7,12 +7,14 @@ transaction that marks it finished."""
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import time
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -27,11 +29,12 @@ from apps.rubrics import selectors as rubrics_selectors
 from apps.rubrics.checks import agent_type_of
 
 from .. import selectors
-from ..choices import Backend, ExecutionStatus, ResultStatus
+from ..choices import Backend, ExecutionStatus, OperatorKind, ResultStatus
 from ..models import ConversationRubric, OperatorResult, ResultSource, Rule, RuleExecution
-from ..operators import OperatorContext, OperatorOutput, run_operator
-from ..operators.base import OperatorSpec, PinnedRubric
+from ..operators import OperatorContext, OperatorOutput, embedded, run_operator
+from ..operators.base import OperatorSpec, PinnedRubric, TranscriptLine
 from . import actions, wakeup
+from .actions import Stored
 
 logger = logging.getLogger(__name__)
 
@@ -47,19 +50,51 @@ STALE_PENDING = timedelta(minutes=2)
 MAX_ATTEMPTS = 3
 
 
-def executions_drain(*, max_seconds: float = 50.0, **llm_options: Any) -> int:
+# How many executions one drain claims and stores at once. At 600 communications/s the default
+# rules make about 1,300 executions/s; a transaction per execution (claim, context, results,
+# broadcast, commit: 9 round trips) held one process to 70-150/s. 200 keeps a batch's
+# transaction around a fifth of a second on this hardware.
+BATCH_SIZE = 200
+
+
+def executions_drain(
+    *, max_seconds: float = 50.0, batch_size: int = BATCH_SIZE, **llm_options: Any
+) -> int:
     """Run pending executions, oldest first, until none is left or time is up (then ask for
-    another drain). Several workers drain at once: each claims a different execution."""
+    another drain). Several workers drain at once: each claims different executions.
+
+    Executions of rules whose operators are all embedded (offline, milliseconds) are claimed,
+    run and stored ``batch_size`` at a time (``_batch_run``); those of rules that call a
+    language model one at a time, one after each batch, so neither starves the other.
+    ``batch_size`` 1 is the one-at-a-time path throughout.
+    """
     wakeup.OPERATORS_WAKER.clear()
     deadline = time.monotonic() + max_seconds
     done = 0
     while time.monotonic() < deadline:
-        claimed, _ = _execution_run(None, llm_options)
-        if not claimed:
+        if batch_size <= 1:
+            claimed, _ = _execution_run(None, llm_options)
+            ran = int(claimed)
+        else:
+            slow = _model_rules()
+            ran = _batch_run(batch_size, llm_options, skip_rules=slow)
+            if slow:
+                claimed, _ = _execution_run(None, llm_options, only_rules=slow)
+                ran += int(claimed)
+        if not ran:
             return done
-        done += 1
+        done += ran
     wakeup.OPERATORS_WAKER.wake()
     return done
+
+
+def _model_rules() -> list[int]:
+    """Rules with an operator that is not embedded (a language model): run one at a time."""
+    return [
+        rule.pk
+        for rule in Rule.objects.only("pk", "updated_at")
+        if any(spec.backend != Backend.EMBEDDED for spec in selectors.rule_specs(rule=rule))
+    ]
 
 
 def execution_sweep() -> dict[str, int]:
@@ -99,15 +134,22 @@ def _columns(model: Any, alias: str) -> tuple[list[str], str]:
     return names, sql
 
 
-def _claim(execution_id: int | None) -> _Claimed | None:
-    """PENDING (or RUNNING but abandoned) -> RUNNING, and everything the run needs to start.
+def _claim(
+    execution_id: int | None,
+    *,
+    limit: int = 1,
+    only_rules: list[int] | None = None,
+    skip_rules: list[int] | None = None,
+) -> list[_Claimed]:
+    """PENDING (or RUNNING but abandoned) -> RUNNING, and everything the runs need to start.
 
-    ``execution_id`` None claims the oldest claimable execution, skipping rows another worker
-    is claiming at this moment (SKIP LOCKED), so concurrent drains never wait on each other.
+    ``execution_id`` None claims the oldest claimable executions (up to ``limit``, of the
+    rules ``only_rules`` if given, not of ``skip_rules``), skipping rows another worker is
+    claiming at this moment (SKIP LOCKED), so concurrent drains never wait on each other.
 
     One statement: the conditional UPDATE (a second worker finds nothing to claim) returns the
-    execution, joined with its rule, its conversation, the conversation's participant types
-    and where the rule's previous execution stopped. Rule executions are the hot path of
+    executions, each joined with its rule, its conversation, the conversation's participant
+    types and where the rule's previous execution stopped. Rule executions are the hot path of
     live insight (one per communication), and each round trip costs about a millisecond.
     """
     now = timezone.now()
@@ -126,8 +168,10 @@ def _claim(execution_id: int | None) -> _Claimed | None:
                 SELECT id FROM {executions}
                  WHERE (%s::bigint IS NULL OR id = %s::bigint)
                    AND (status = %s OR (status = %s AND started_at < %s))
+                   AND (%s::bigint[] IS NULL OR rule_id = ANY(%s::bigint[]))
+                   AND NOT (rule_id = ANY(%s::bigint[]))
                  ORDER BY id
-                 LIMIT 1
+                 LIMIT %s
                    FOR UPDATE SKIP LOCKED
             ), c AS (
                 UPDATE {executions} x
@@ -147,6 +191,7 @@ def _claim(execution_id: int | None) -> _Claimed | None:
               FROM c
               JOIN {Rule._meta.db_table} r ON r.id = c.rule_id
               JOIN {conversation_model._meta.db_table} v ON v.id = c.conversation_id
+             ORDER BY c.id
             """,
             [
                 execution_id,
@@ -154,28 +199,69 @@ def _claim(execution_id: int | None) -> _Claimed | None:
                 ExecutionStatus.PENDING,
                 ExecutionStatus.RUNNING,
                 now - STALE_RUNNING,
+                only_rules,
+                only_rules,
+                skip_rules or [],
+                limit,
                 ExecutionStatus.RUNNING,
                 now,
             ],
         )
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    values = list(row)
+        rows = cursor.fetchall()
     db = connection.alias
-    execution = RuleExecution.from_db(db, execution_names, values[: len(execution_names)])
-    del values[: len(execution_names)]
-    execution.rule = Rule.from_db(db, rule_names, values[: len(rule_names)])
-    del values[: len(rule_names)]
-    execution.conversation = conversation_model.from_db(
-        db, conversation_names, values[: len(conversation_names)]
+    claims = []
+    for row in rows:
+        values = list(row)
+        execution = RuleExecution.from_db(db, execution_names, values[: len(execution_names)])
+        del values[: len(execution_names)]
+        execution.rule = Rule.from_db(db, rule_names, values[: len(rule_names)])
+        del values[: len(rule_names)]
+        execution.conversation = conversation_model.from_db(
+            db, conversation_names, values[: len(conversation_names)]
+        )
+        del values[: len(conversation_names)]
+        agent_types, previous = values
+        claims.append(_Claimed(execution.attempts, execution, list(agent_types or []), previous))
+    return claims
+
+
+def _pins_prefetch(conversation_ids: list[int], batch: _BatchPins) -> None:
+    """Load the rubric pins of a batch's conversations in one query (``_rubric_resolver``
+    would ask once per conversation); conversations without a pin are left to it."""
+    wanted = [pk for pk in set(conversation_ids) if (pk, None) not in _PINS]
+    if not wanted:
+        return
+    batch.read.update(wanted)
+    pins = (
+        ConversationRubric.objects.filter(conversation_id__in=wanted)
+        .select_related("rubric", "version")
+        .order_by("pinned_at", "id")
     )
-    del values[: len(conversation_names)]
-    agent_types, previous = values
-    return _Claimed(execution.attempts, execution, list(agent_types or []), previous)
+    for pin in pins:
+        pinned = PinnedRubric(
+            rubric_id=pin.rubric.pk,
+            rubric_name=pin.rubric.name,
+            version_id=pin.version.pk,
+            version_number=pin.version.number,
+            structure=_structure(pin.version),
+        )
+        if len(_PINS) > 10_000:
+            _PINS.clear()
+        _PINS.setdefault((pin.conversation_id, None), pinned)  # the first pinned
+        _PINS.setdefault((pin.conversation_id, pin.rubric.pk), pinned)
 
 
-def _rubric_resolver(conversation_id: int) -> Any:
+@dataclass
+class _BatchPins:
+    """What a batch learned about rubric pins: the conversations whose pins it has read
+    (``_pins_prefetch``), and the ``rubric_id`` settings for which no published rubric exists
+    (then every adherence run of the batch is skipped without asking again)."""
+
+    read: set[int] = field(default_factory=set)
+    no_rubric: set[Any] = field(default_factory=set)
+
+
+def _rubric_resolver(conversation_id: int, batch: _BatchPins | None = None) -> Any:
     """The rubric a Script Adherence run judges by, pinned to the conversation at first use.
 
     The operator's ``rubric_id`` names the rubric; without one, a rubric already pinned to the
@@ -188,22 +274,31 @@ def _rubric_resolver(conversation_id: int) -> Any:
         cached = _PINS.get((conversation_id, rubric_id))
         if cached is not None:
             return cached
-        pins = ConversationRubric.objects.filter(conversation_id=conversation_id).select_related(
-            "rubric", "version"
-        )
-        if rubric_id:
-            pins = pins.filter(rubric_id=int(rubric_id))
-        pin = pins.order_by("pinned_at", "id").first()
+        if batch is not None and conversation_id in batch.read and not rubric_id:
+            pin = None  # the batch read this conversation's pins: it has none
+        else:
+            pins = ConversationRubric.objects.filter(
+                conversation_id=conversation_id
+            ).select_related("rubric", "version")
+            if rubric_id:
+                pins = pins.filter(rubric_id=int(rubric_id))
+            pin = pins.order_by("pinned_at", "id").first()
         if pin is None:
+            if batch is not None and rubric_id in batch.no_rubric:
+                return None
             rubric = (
                 rubrics_selectors.rubric_by_id(pk=int(rubric_id))
                 if rubric_id
                 else rubrics_selectors.sole_published_rubric()
             )
             if rubric is None:
+                if batch is not None:
+                    batch.no_rubric.add(rubric_id)
                 return None
             version = rubrics_selectors.published_version(rubric=rubric)
             if version is None:
+                if batch is not None:
+                    batch.no_rubric.add(rubric_id)
                 return None
             try:
                 with transaction.atomic():
@@ -239,13 +334,23 @@ def _structure(version: Any) -> Any:
 
 
 def execution_context(
-    execution: RuleExecution, *, agent_types: list[str], previous_through: int | None
+    execution: RuleExecution,
+    *,
+    agent_types: list[str],
+    previous_through: int | None,
+    transcript: list[TranscriptLine] | None = None,
+    pins: _BatchPins | None = None,
 ) -> OperatorContext:
     """What the operators see; the participant types and where the rule's previous execution
-    stopped come with the claim (``_claim``)."""
+    stopped come with the claim (``_claim``). ``transcript``: the conversation's lines as a
+    batch loaded them (``selectors.transcript_lines_many``), else read here."""
     conversation = execution.conversation
     agent_type = agent_type_of(agent_types)
-    lines = selectors.transcript_lines(conversation_id=conversation.pk)
+    lines = (
+        transcript
+        if transcript is not None
+        else selectors.transcript_lines(conversation_id=conversation.pk)
+    )
     through = execution.through_communication_id
     previous = previous_through
     window = [
@@ -271,7 +376,7 @@ def execution_context(
         memory_loader=functools.partial(_memory, conversation.pk),
         started_at=conversation.started_at,
         knowledge_search=knowledge_selectors.knowledge_search,
-        rubric_for=_rubric_resolver(conversation.pk),
+        rubric_for=_rubric_resolver(conversation.pk, pins),
     )
 
 
@@ -296,7 +401,7 @@ def execution_run(*, execution_id: int | None, **llm_options: Any) -> str | None
 
 
 def _execution_run(
-    execution_id: int | None, llm_options: dict[str, Any]
+    execution_id: int | None, llm_options: dict[str, Any], *, only_rules: list[int] | None = None
 ) -> tuple[bool, str | None]:
     """(whether an execution was claimed, its final status).
 
@@ -306,7 +411,7 @@ def _execution_run(
     """
     claimed_ids: list[int] = []
     try:
-        return _execution_attempt(execution_id, llm_options, claimed_ids)
+        return _execution_attempt(execution_id, llm_options, claimed_ids, only_rules)
     except (OperationalError, InterfaceError):
         raise
     except Exception as error:
@@ -322,13 +427,17 @@ def _execution_run(
 
 
 def _execution_attempt(
-    execution_id: int | None, llm_options: dict[str, Any], claimed_ids: list[int]
+    execution_id: int | None,
+    llm_options: dict[str, Any],
+    claimed_ids: list[int],
+    only_rules: list[int] | None,
 ) -> tuple[bool, str | None]:
     with transaction.atomic():
         asynchronous_commit_local()
-        claimed = _claim(execution_id)
-        if claimed is None:
+        claims = _claim(execution_id, only_rules=only_rules)
+        if not claims:
             return False, None
+        claimed = claims[0]
         claimed_ids.append(claimed.execution.pk)
         execution = claimed.execution
         specs = selectors.rule_specs(rule=execution.rule)
@@ -348,6 +457,245 @@ def _execution_attempt(
     with transaction.atomic():
         asynchronous_commit_local()
         return True, execution_finish(execution, attempt=claimed.attempt, ctx=ctx, outputs=outputs)
+
+
+def _batch_run(limit: int, llm_options: dict[str, Any], *, skip_rules: list[int]) -> int:
+    """Claim up to ``limit`` executions, run them and store everything in one transaction;
+    how many were claimed.
+
+    Set-wise: one statement claims them, one reads the transcripts of all their conversations,
+    one the rubric pins; the operators run (embedded: pure computation); one UPDATE marks them
+    finished (guarded by status and attempt, as ``execution_finish``), one INSERT stores the
+    results, one statement numbers the live events (sent after commit). Flags, webhook
+    deliveries and observations are few and stored per execution, in the same transaction.
+
+    If anything in the batch raises (a bug, data PostgreSQL refuses), the transaction is rolled
+    back, so nothing was claimed, and the executions are run one at a time (``_execution_run``),
+    where the poisoned one fails alone. A lost connection is left to the sweeper, as before.
+    A claimed execution whose rule has come to call a language model since the drain looked
+    (``_model_rules``) is run after commit, one at a time.
+    """
+    claimed_ids: list[int] = []
+    later: list[tuple[_Claimed, list[OperatorSpec], OperatorContext]] = []
+    try:
+        with transaction.atomic():
+            asynchronous_commit_local()
+            claims = _claim(None, limit=limit, skip_rules=skip_rules)
+            if not claims:
+                return 0
+            claimed_ids.extend(claim.execution.pk for claim in claims)
+            conversation_ids = [claim.execution.conversation_id for claim in claims]
+            transcripts = selectors.transcript_lines_many(conversation_ids=conversation_ids)
+            pins = _BatchPins()
+            _pins_prefetch(conversation_ids, pins)
+            prepared = []
+            for claim in claims:
+                execution = claim.execution
+                ctx = execution_context(
+                    execution,
+                    agent_types=claim.agent_types,
+                    previous_through=claim.previous_through,
+                    transcript=transcripts[execution.conversation_id],
+                    pins=pins,
+                )
+                prepared.append((claim, selectors.rule_specs(rule=execution.rule), ctx))
+            _searches_prefetch(prepared)
+            done: list[_Finished] = []
+            for claim, specs, ctx in prepared:
+                if all(spec.backend == Backend.EMBEDDED for spec in specs):
+                    done.append(_Finished(claim, ctx, _run_all(specs, ctx, llm_options)))
+                else:
+                    later.append((claim, specs, ctx))
+            executions_finish_many(done)
+    except (OperationalError, InterfaceError):
+        raise
+    except Exception:
+        if not claimed_ids:
+            raise
+        logger.warning(
+            "a batch of %d rule executions failed; running them one at a time",
+            len(claimed_ids),
+            exc_info=True,
+        )
+        for pk in claimed_ids:
+            _execution_run(pk, llm_options)
+        return len(claimed_ids)
+    for claim, specs, ctx in later:
+        _model_run(claim, specs, ctx, llm_options)
+    return len(claimed_ids)
+
+
+def _searches_prefetch(
+    prepared: list[tuple[_Claimed, list[OperatorSpec], OperatorContext]],
+) -> None:
+    """The knowledge searches a batch's suggestions make, in two statements
+    (``knowledge_search_many``): the customers' turns, then, for those that found nothing, the
+    turns with what the customers said before (the operator's second try). A search not
+    prefetched is made when the operator asks, as before."""
+    first: list[tuple[OperatorContext, list[str], int]] = []
+    for _, specs, ctx in prepared:
+        for spec in specs:
+            if spec.kind == OperatorKind.NEXT_BEST_RESPONSE and spec.backend == Backend.EMBEDDED:
+                found = embedded.next_best_response_search(spec, ctx)
+                if found is not None:
+                    first.append((ctx, found[1], found[2]))
+    if not first:
+        return
+    hits = knowledge_selectors.knowledge_search_many(
+        (" ".join(words), limit) for _, words, limit in first
+    )
+    retries = [
+        (embedded.next_best_response_retry(ctx, words), limit)
+        for ctx, words, limit in first
+        if not hits[(" ".join(words), limit)]
+    ]
+    hits.update(knowledge_selectors.knowledge_search_many(retries))
+
+    def search(query: str, limit: int) -> list[knowledge_selectors.KnowledgeHit]:
+        found = hits.get((query, limit))
+        if found is None:
+            return knowledge_selectors.knowledge_search(query, limit)
+        return list(found)
+
+    for _, _, ctx in prepared:
+        ctx.knowledge_search = search
+
+
+def _model_run(
+    claim: _Claimed, specs: list[OperatorSpec], ctx: OperatorContext, llm_options: dict[str, Any]
+) -> None:
+    """A claimed (committed) execution that calls a language model, outside any transaction;
+    stored as ``_execution_attempt`` does, failing alone."""
+    execution = claim.execution
+    try:
+        outputs = _run_all(specs, ctx, llm_options)
+        with transaction.atomic():
+            asynchronous_commit_local()
+            execution_finish(execution, attempt=claim.attempt, ctx=ctx, outputs=outputs)
+    except (OperationalError, InterfaceError):
+        raise
+    except Exception as error:
+        logger.exception("rule execution %s failed", execution.pk)
+        RuleExecution.objects.filter(
+            pk=execution.pk, status=ExecutionStatus.RUNNING, attempts=claim.attempt
+        ).update(
+            status=ExecutionStatus.FAILED,
+            finished_at=timezone.now(),
+            error=f"internal error: {error!r}"[:5000],
+        )
+
+
+@dataclass
+class _Finished:
+    claim: _Claimed
+    ctx: OperatorContext
+    outputs: list[tuple[OperatorSpec, OperatorOutput]]
+
+
+def executions_finish_many(items: list[_Finished]) -> dict[int, str]:
+    """``execution_finish`` for a batch of claimed attempts, set-wise; the final status of
+    each execution this batch still held (a guarded UPDATE), by id."""
+    if not items:
+        return {}
+    now = timezone.now()
+    marks = []
+    for item in items:
+        outputs = item.outputs
+        marks.append(
+            {
+                "id": item.claim.execution.pk,
+                "attempts": item.claim.attempt,
+                "status": _status_of(outputs),
+                "error": "\n".join(
+                    f"{spec.name}: {output.error}" for spec, output in outputs if output.error
+                )[:5000],
+                "detail": _detail(item.ctx, outputs),
+            }
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {RuleExecution._meta.db_table} x
+               SET status = v.status, finished_at = %s, error = v.error, detail = v.detail
+              FROM jsonb_to_recordset(%s::jsonb)
+                   AS v(id bigint, attempts int, status text, error text, detail jsonb)
+             WHERE x.id = v.id AND x.status = %s AND x.attempts = v.attempts
+            RETURNING x.id
+            """,
+            [now, json.dumps(marks), ExecutionStatus.RUNNING],
+        )
+        held = {row[0] for row in cursor.fetchall()}
+    statuses = {mark["id"]: mark["status"] for mark in marks if mark["id"] in held}
+    kept = [item for item in items if item.claim.execution.pk in held]
+    rows = [
+        _result_row(item.claim.execution, spec, output, ctx=item.ctx)
+        for item in kept
+        if item.claim.execution.rule.store_results
+        for spec, output in item.outputs
+    ]
+    created = iter(_results_insert(rows))
+    applied: list[tuple[RuleExecution, list[Stored]]] = []
+    changed: list[int] = []
+    for item in kept:
+        execution = item.claim.execution
+        stored: list[Stored] = []
+        for spec, output in item.outputs:
+            result = next(created) if execution.rule.store_results else None
+            stored.append((spec, output, result))
+            if output.observations:
+                knowledge.observations_add(
+                    conversation_id=execution.conversation_id,
+                    texts=output.observations,
+                    source=ObservationSource.OPERATOR,
+                    operator_result=result,
+                    quotes_conversation=output.observations_quote,
+                )
+        applied.append((execution, stored))
+        if execution.rule.store_results:
+            changed.append(execution.conversation_id)
+    actions.actions_apply_many(applied)
+    conversations_changed(changed)
+    return statuses
+
+
+def _results_insert(rows: list[OperatorResult]) -> list[OperatorResult]:
+    """``bulk_create`` of a batch's results as one JSON document: one statement, and none of
+    the client-side work of binding some 30 parameters per row (a third of a batch's time)."""
+    if not rows:
+        return rows
+    fields = [f for f in OperatorResult._meta.concrete_fields if not f.primary_key]
+    document = []
+    for row in rows:
+        item = {}
+        for f in fields:
+            value = f.pre_save(row, add=True)  # auto_now(_add) as bulk_create sets them
+            item[f.column] = value.isoformat() if isinstance(value, datetime) else value
+        document.append(item)
+    table = OperatorResult._meta.db_table
+    columns = ", ".join(f'"{f.column}"' for f in fields)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {table} ({columns})
+            SELECT {columns} FROM jsonb_populate_recordset(NULL::{table}, %s::jsonb)
+            RETURNING id, result_id
+            """,
+            [json.dumps(document, cls=DjangoJSONEncoder)],
+        )
+        ids = dict((result_id, pk) for pk, result_id in cursor.fetchall())
+    for row in rows:
+        row.pk = ids[row.result_id]
+        row._state.adding = False
+        row._state.db = connection.alias
+    return rows
+
+
+def _detail(ctx: OperatorContext, outputs: list[tuple[OperatorSpec, OperatorOutput]]) -> Any:
+    return {
+        "window": len(ctx.window),
+        "lines": len(ctx.lines),
+        "operators": [spec.key for spec, _ in outputs],
+    }
 
 
 def _run_all(
@@ -378,48 +726,11 @@ def execution_finish(
     outputs: list[tuple[OperatorSpec, OperatorOutput]],
 ) -> str | None:
     """Store a claimed attempt's outputs and apply the rule's actions, if this attempt still
-    holds the execution (a guarded UPDATE); None when a twin attempt finished it first."""
-    now = timezone.now()
-    status = _status_of(outputs)
-    errors = [f"{spec.name}: {output.error}" for spec, output in outputs if output.error]
-    finished = RuleExecution.objects.filter(
-        pk=execution.pk, status=ExecutionStatus.RUNNING, attempts=attempt
-    ).update(
-        status=status,
-        finished_at=now,
-        error="\n".join(errors)[:5000],
-        detail={
-            "window": len(ctx.window),
-            "lines": len(ctx.lines),
-            "operators": [spec.key for spec in (s for s, _ in outputs)],
-        },
-    )
-    if not finished:  # a slower twin of this attempt lost the race; keep the winner's work
-        return None
-    rule = execution.rule
-    conversation = execution.conversation
-    rows = (
-        OperatorResult.objects.bulk_create(
-            [_result_row(execution, spec, output, ctx=ctx) for spec, output in outputs]
-        )
-        if rule.store_results
-        else [None] * len(outputs)
-    )
-    stored: list[tuple[OperatorSpec, OperatorOutput, OperatorResult | None]] = []
-    for (spec, output), result in zip(outputs, rows, strict=True):
-        stored.append((spec, output, result))
-        if output.observations:
-            knowledge.observations_add(
-                conversation_id=conversation.pk,
-                texts=output.observations,
-                source=ObservationSource.OPERATOR,
-                operator_result=result,
-                quotes_conversation=output.observations_quote,
-            )
-    actions.actions_apply(execution, stored)
-    if rule.store_results:
-        conversations_changed([conversation.pk])
-    return status
+    holds the execution (a guarded UPDATE); None when a twin attempt finished it first.
+
+    The batch of one of ``executions_finish_many``: one path stores them all."""
+    claim = _Claimed(attempt, execution, [], None)
+    return executions_finish_many([_Finished(claim, ctx, outputs)]).get(execution.pk)
 
 
 def _result_row(
