@@ -136,7 +136,11 @@ def communication_input(
         body = data["content"]
     words = transcription.get("words") or []
     duration_ms = None
-    if words and isinstance(words, list) and isinstance(words[0], dict):
+    if (
+        words
+        and isinstance(words, list)
+        and all(isinstance(w, dict) for w in (words[0], words[-1]))
+    ):
         start, end = number(words[0].get("startTime")), number(words[-1].get("endTime"))
         if start is not None and end is not None and end >= start:
             duration_ms = int((end - start) * 1000)
