@@ -660,17 +660,55 @@ def _conversation_step(conversation: Conversation, item: ConversationInput, stat
     return True
 
 
-_CONVERSATION_FIELDS = (
-    "status",
-    "name",
-    "account_id",
-    "configuration_id",
-    "started_at",
-    "ended_at",
-    "source_updated_at",
-    "is_placeholder",
-    "updated_at",
-)
+_CONVERSATION_FIELDS = {
+    "status": "text",
+    "name": "text",
+    "account_id": "text",
+    "configuration_id": "text",
+    "started_at": "timestamptz",
+    "ended_at": "timestamptz",
+    "source_updated_at": "timestamptz",
+    "is_placeholder": "boolean",
+    "updated_at": "timestamptz",
+}
+
+
+def _json_value(value: Any) -> Any:
+    # Exact to the microsecond (DjangoJSONEncoder would cut datetimes to milliseconds).
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _rows_update(model: Any, objects: Sequence[Any], fields: dict[str, str]) -> None:
+    """``bulk_update`` of these fields (name: SQL type) in one ``UPDATE ... FROM
+    jsonb_to_recordset``: bulk_update's CASE per row and field cost more to build in Python than
+    the statement took to run (a profile of a 200-conversation batch)."""
+    if not objects:
+        return
+    meta = model._meta
+    columns = {
+        meta.get_field(name).column: (meta.get_field(name).attname, t) for name, t in fields.items()
+    }
+    rows = [
+        {
+            "id": obj.pk,
+            **{
+                column: _json_value(getattr(obj, attname))
+                for column, (attname, _) in columns.items()
+            },
+        }
+        for obj in objects
+    ]
+    sets = ", ".join(f'"{column}" = v."{column}"' for column in columns)
+    types = ", ".join(f'"{column}" {sql_type}' for column, (_, sql_type) in columns.items())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {meta.db_table} t SET {sets}
+              FROM jsonb_to_recordset(%s::jsonb) AS v(id bigint, {types})
+             WHERE t.id = v.id
+            """,
+            [json.dumps(rows)],
+        )
 
 
 def conversations_apply(items: Sequence[ConversationInput]) -> list[ConversationApplied]:
@@ -719,7 +757,7 @@ def conversations_apply(items: Sequence[ConversationInput]) -> list[Conversation
                     )
         results.append(ConversationApplied(conversation.pk, conversation.status, done))
     if changed:
-        Conversation.objects.bulk_update(list(changed.values()), _CONVERSATION_FIELDS)
+        _rows_update(Conversation, list(changed.values()), _CONVERSATION_FIELDS)
     moved = [
         {"id": c.pk, "started": c.started_at.isoformat()}
         for c in changed.values()
@@ -758,18 +796,18 @@ class ParticipantInput:
     account_id: str = ""
 
 
-_PARTICIPANT_FIELDS = (
-    "conversation",
-    "type",
-    "name",
-    "addresses",
-    "profile_id",
-    "joined_at",
-    "left_at",
-    "source_updated_at",
-    "agent",
-    "updated_at",
-)
+_PARTICIPANT_FIELDS = {
+    "conversation": "bigint",
+    "type": "text",
+    "name": "text",
+    "addresses": "jsonb",
+    "profile_id": "text",
+    "joined_at": "timestamptz",
+    "left_at": "timestamptz",
+    "source_updated_at": "timestamptz",
+    "agent": "bigint",
+    "updated_at": "timestamptz",
+}
 
 
 def participants_apply(items: Sequence[ParticipantInput]) -> list[bool]:
@@ -850,8 +888,7 @@ def participants_apply(items: Sequence[ParticipantInput]) -> list[bool]:
         results.append(True)
     _agents_link(steps)
     Participant.objects.bulk_create(list(new.values()))  # made meanwhile: the batch is replayed
-    if changed:
-        Participant.objects.bulk_update(list(changed.values()), _PARTICIPANT_FIELDS)
+    _rows_update(Participant, list(changed.values()), _PARTICIPANT_FIELDS)
     conversations_changed(conversation.pk for _, conversation, _, _ in steps)
     return results
 
