@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY
+from django.db import connection
 from django.db.models import Q, QuerySet
 
 from .choices import IdentityKind
 from .middleware import session_idle_expired
-from .models import Agent, ApiToken, Notification, Team, User
+from .models import Agent, AgentIdentity, ApiToken, Notification, Team, User
 from .scoping import Reach, can_use, scope_for
 
 if TYPE_CHECKING:
@@ -182,3 +183,24 @@ def api_token_list(*, user: User) -> QuerySet[ApiToken]:
         .select_related("revoked_by")
         .order_by("-created_at", "-id")
     )
+
+
+def identity_values_known(*, values: Iterable[str]) -> set[str]:
+    """Which of these values some active agent's identity has, of any kind, compared as
+    ``agent_find_by_identity`` compares them (case-insensitive, by the database): one query for
+    a batch, so that the lookup runs only for the names that can find an agent."""
+    wanted = sorted({value for value in values if value})
+    if not wanted:
+        return set()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT v.value FROM unnest(%s::text[]) AS v(value)
+             WHERE EXISTS (
+                   SELECT 1 FROM {AgentIdentity._meta.db_table} i
+                     JOIN {Agent._meta.db_table} a ON a.id = i.agent_id
+                    WHERE a.is_active AND UPPER(i.value::text) = UPPER(v.value))
+            """,
+            [wanted],
+        )
+        return {row[0] for row in cursor.fetchall()}

@@ -21,7 +21,7 @@ from django.db.models.functions import Extract
 from django.utils import timezone
 
 from apps.accounts.scoping import can_use
-from apps.accounts.selectors import agent_find_by_identity
+from apps.accounts.selectors import agent_find_by_identity, identity_values_known
 from apps.common.anonymise import ANONYMISED_TEXT, NO_WORDS_REGEX
 from apps.common.changes import conversations_changed
 from apps.common.errors import PermissionDenied, ValidationFailed
@@ -591,6 +591,348 @@ def _authors_ensure(
         )
         found |= {p.twilio_id: p for p in Participant.objects.filter(twilio_id__in=missing)}
     return found
+
+
+# Conversation and participant events of a batch, as sets -------------------------------------
+
+
+@dataclass(frozen=True)
+class ConversationInput:
+    """A CONVERSATION_CREATED/UPDATED as ``conversation_apply`` takes it."""
+
+    twilio_id: str
+    status: str
+    version: datetime | None
+    name: str | None = None
+    account_id: str = ""
+    configuration_id: str = ""
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ConversationApplied:
+    """What ``conversations_apply`` did with one input: the conversation's state after it."""
+
+    conversation_id: int
+    status: str
+    changed: bool
+
+
+def _conversation_created(item: ConversationInput, status: str) -> Conversation:
+    # The row ``conversation_apply`` creates (its get_or_create defaults).
+    return Conversation(
+        twilio_id=item.twilio_id,
+        status=status,
+        name=item.name or "",
+        account_id=item.account_id,
+        configuration_id=item.configuration_id,
+        started_at=item.created_at or item.version,
+        ended_at=item.version if status == ConversationStatus.CLOSED else None,
+        source_updated_at=item.version,
+    )
+
+
+def _conversation_step(conversation: Conversation, item: ConversationInput, status: str) -> bool:
+    """``conversation_apply`` on a conversation that exists, in memory; True if it changed."""
+    same_version = item.version is not None and item.version == conversation.source_updated_at
+    if same_version and _STATUS_RANK[status] > _STATUS_RANK[conversation.status]:
+        pass  # two updates in the same second: closing wins
+    elif _is_stale(conversation.source_updated_at, item.version):
+        return False
+    if conversation.status == ConversationStatus.CLOSED and status != ConversationStatus.CLOSED:
+        return False
+    conversation.status = status
+    if item.name is not None:
+        conversation.name = item.name
+    conversation.account_id = item.account_id or conversation.account_id
+    conversation.configuration_id = item.configuration_id or conversation.configuration_id
+    if item.created_at and (
+        conversation.is_placeholder
+        or conversation.started_at is None
+        or item.created_at < conversation.started_at
+    ):
+        conversation.started_at = item.created_at
+    if status == ConversationStatus.CLOSED and conversation.ended_at is None:
+        conversation.ended_at = item.version
+    conversation.source_updated_at = item.version or conversation.source_updated_at
+    conversation.is_placeholder = False
+    conversation.updated_at = timezone.now()  # save() would; bulk_update skips auto_now
+    return True
+
+
+_CONVERSATION_FIELDS = {
+    "status": "text",
+    "name": "text",
+    "account_id": "text",
+    "configuration_id": "text",
+    "started_at": "timestamptz",
+    "ended_at": "timestamptz",
+    "source_updated_at": "timestamptz",
+    "is_placeholder": "boolean",
+    "updated_at": "timestamptz",
+}
+
+
+def _json_value(value: Any) -> Any:
+    # Exact to the microsecond (DjangoJSONEncoder would cut datetimes to milliseconds).
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _rows_update(model: Any, objects: Sequence[Any], fields: dict[str, str]) -> None:
+    """``bulk_update`` of these fields (name: SQL type) in one ``UPDATE ... FROM
+    jsonb_to_recordset``: bulk_update's CASE per row and field cost more to build in Python than
+    the statement took to run (a profile of a 200-conversation batch)."""
+    if not objects:
+        return
+    meta = model._meta
+    columns = {
+        meta.get_field(name).column: (meta.get_field(name).attname, t) for name, t in fields.items()
+    }
+    rows = [
+        {
+            "id": obj.pk,
+            **{
+                column: _json_value(getattr(obj, attname))
+                for column, (attname, _) in columns.items()
+            },
+        }
+        for obj in objects
+    ]
+    sets = ", ".join(f'"{column}" = v."{column}"' for column in columns)
+    types = ", ".join(f'"{column}" {sql_type}' for column, (_, sql_type) in columns.items())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {meta.db_table} t SET {sets}
+              FROM jsonb_to_recordset(%s::jsonb) AS v(id bigint, {types})
+             WHERE t.id = v.id
+            """,
+            [json.dumps(rows)],
+        )
+
+
+def conversations_apply(items: Sequence[ConversationInput]) -> list[ConversationApplied]:
+    """Apply a batch's CONVERSATION_CREATED/UPDATED together; one result per item, in order.
+
+    The same rules as ``conversation_apply`` one after the other (version guards, closing wins
+    a tie, CLOSED is final, a placeholder filled in, the start moved back), folded in memory:
+    the new conversations in one INSERT (as their first event creates them), the rest in one
+    UPDATE, the lines of those whose start moved re-offset in one statement, the status events
+    numbered in one statement. Call inside the batch's transaction, with no line of the same
+    conversations pending (the caller stores those first): the rows stay locked until it ends.
+    """
+    if not items:
+        return []
+    statuses = [
+        item.status if item.status in ConversationStatus.values else ConversationStatus.ACTIVE
+        for item in items
+    ]
+    ids = sorted({item.twilio_id for item in items})
+    locked = Conversation.objects.select_for_update(no_key=True).order_by("twilio_id")
+    found = {c.twilio_id: c for c in locked.filter(twilio_id__in=ids)}
+    starts = {twilio_id: c.started_at for twilio_id, c in found.items()}
+    creator: dict[str, int] = {}
+    for index, item in enumerate(items):
+        if item.twilio_id not in found and item.twilio_id not in creator:
+            creator[item.twilio_id] = index
+    if creator:
+        made = [_conversation_created(items[i], statuses[i]) for i in creator.values()]
+        Conversation.objects.bulk_create(made)  # a row made meanwhile fails the batch: replayed
+        found |= {c.twilio_id: c for c in made}
+    changed: dict[int, Conversation] = {}
+    published: list[tuple[int, str, dict[str, Any]]] = []
+    results: list[ConversationApplied] = []
+    for index, item in enumerate(items):
+        conversation = found[item.twilio_id]
+        if creator.get(item.twilio_id) == index:
+            done = True
+        else:
+            old_status = conversation.status
+            done = _conversation_step(conversation, item, statuses[index])
+            if done:
+                changed[conversation.pk] = conversation
+                if conversation.status != old_status:
+                    published.append(
+                        (conversation.pk, STATUS_EVENT, selectors.status_event(conversation))
+                    )
+        results.append(ConversationApplied(conversation.pk, conversation.status, done))
+    if changed:
+        _rows_update(Conversation, list(changed.values()), _CONVERSATION_FIELDS)
+    moved = [
+        {"id": c.pk, "started": c.started_at.isoformat()}
+        for c in changed.values()
+        if c.twilio_id in starts and c.started_at != starts[c.twilio_id] and c.started_at
+    ]
+    if moved:
+        with connection.cursor() as cursor:
+            # ``_recompute_offsets`` for each: the same expression.
+            cursor.execute(
+                f"""
+                UPDATE {Communication._meta.db_table} m
+                   SET offset_ms = EXTRACT(EPOCH FROM (m.occurred_at - v.started)) * 1000
+                  FROM jsonb_to_recordset(%s::jsonb) AS v(id bigint, started timestamptz)
+                 WHERE m.conversation_id = v.id
+                """,
+                [json.dumps(moved)],
+            )
+    conversations_changed(result.conversation_id for result in results if result.changed)
+    live_publish_many(published)
+    return results
+
+
+@dataclass(frozen=True)
+class ParticipantInput:
+    """A PARTICIPANT_ADDED/UPDATED/REMOVED as ``participant_apply`` takes it."""
+
+    twilio_id: str
+    conversation_twilio_id: str
+    type: str
+    version: datetime | None
+    name: str = ""
+    addresses: tuple[dict[str, Any], ...] = ()
+    profile_id: str = ""
+    joined_at: datetime | None = None
+    removed_at: datetime | None = None
+    account_id: str = ""
+
+
+_PARTICIPANT_FIELDS = {
+    "conversation": "bigint",
+    "type": "text",
+    "name": "text",
+    "addresses": "jsonb",
+    "profile_id": "text",
+    "joined_at": "timestamptz",
+    "left_at": "timestamptz",
+    "source_updated_at": "timestamptz",
+    "agent": "bigint",
+    "updated_at": "timestamptz",
+}
+
+
+def participants_apply(items: Sequence[ParticipantInput]) -> list[bool]:
+    """Apply a batch's PARTICIPANT_ADDED/UPDATED/REMOVED together; whether each changed, in
+    order.
+
+    The same rules as ``participant_apply`` one after the other, folded in memory: placeholders
+    for the conversations not seen yet (started when their first participant joined), version
+    guards, agents linked (looked up only for a participant one of whose names some agent
+    has), the conversations' teams set from the first linked agent; the new participants in one
+    INSERT, the rest in one UPDATE. Call inside the batch's transaction, with no line of the same
+    conversations pending."""
+    if not items:
+        return []
+    first: dict[str, ParticipantInput] = {}
+    for item in items:
+        first.setdefault(item.conversation_twilio_id, item)
+    conversations = {
+        c.twilio_id: c for c in Conversation.objects.filter(twilio_id__in=sorted(first))
+    }
+    missing = [twilio_id for twilio_id in first if twilio_id not in conversations]
+    if missing:
+        Conversation.objects.bulk_create(
+            [
+                Conversation(
+                    twilio_id=twilio_id,
+                    account_id=first[twilio_id].account_id,
+                    started_at=first[twilio_id].joined_at,
+                    is_placeholder=True,
+                )
+                for twilio_id in missing
+            ],
+            ignore_conflicts=True,  # another worker made it first: found below
+        )
+        conversations |= {
+            c.twilio_id: c for c in Conversation.objects.filter(twilio_id__in=missing)
+        }
+    participants = {
+        p.twilio_id: p
+        for p in Participant.objects.select_for_update()
+        .filter(twilio_id__in=sorted({item.twilio_id for item in items}))
+        .order_by("twilio_id")
+    }
+    new: dict[str, Participant] = {}
+    changed: dict[str, Participant] = {}
+    steps: list[tuple[Participant, Conversation, list[str] | None, str]] = []
+    results: list[bool] = []
+    now = timezone.now()
+    for item in items:
+        conversation = conversations[item.conversation_twilio_id]
+        kind = item.type if item.type in ParticipantType.values else ParticipantType.UNKNOWN
+        participant = participants.get(item.twilio_id)
+        if participant is None:
+            participant = Participant(
+                twilio_id=item.twilio_id, conversation=conversation, type=kind
+            )
+            participants[item.twilio_id] = new[item.twilio_id] = participant
+        elif _is_stale(participant.source_updated_at, item.version):
+            results.append(False)
+            continue
+        participant.conversation = conversation
+        participant.type = kind
+        participant.name = item.name or participant.name
+        participant.addresses = list(item.addresses) or participant.addresses
+        participant.profile_id = item.profile_id or participant.profile_id
+        participant.joined_at = participant.joined_at or item.joined_at
+        if item.removed_at is not None:
+            participant.left_at = item.removed_at
+        participant.source_updated_at = item.version
+        participant.updated_at = now
+        if item.twilio_id not in new:
+            changed[item.twilio_id] = participant
+        if kind in AGENT_TYPES:  # what ``_link_agent`` looks up, as of this step
+            addresses = [a.get("address", "") for a in participant.addresses if isinstance(a, dict)]
+            steps.append((participant, conversation, addresses, participant.name))
+        else:
+            steps.append((participant, conversation, None, ""))
+        results.append(True)
+    _agents_link(steps)
+    Participant.objects.bulk_create(list(new.values()))  # made meanwhile: the batch is replayed
+    _rows_update(Participant, list(changed.values()), _PARTICIPANT_FIELDS)
+    conversations_changed(conversation.pk for _, conversation, _, _ in steps)
+    return results
+
+
+def _agents_link(steps: list[tuple[Participant, Conversation, list[str] | None, str]]) -> None:
+    """``_link_agent`` after each step, in order: a participant keeps the last agent its names
+    found; a conversation without a team takes the first linked agent's. One query for which
+    names any agent has; ``agent_find_by_identity`` only for the steps with such a name."""
+    agent_steps = [
+        (participant, conversation, addresses, name)
+        for participant, conversation, addresses, name in steps
+        if addresses is not None  # an agent at that step
+    ]
+    wanted = {
+        value
+        for participant, _, addresses, name in agent_steps
+        for value in (participant.twilio_id, *addresses, name)
+        if value
+    }
+    if not wanted:
+        return
+    known = identity_values_known(values=wanted)
+    teams: dict[int, int] = {}
+    for participant, conversation, addresses, name in agent_steps:
+        if not known.intersection((participant.twilio_id, *addresses, name)):
+            continue
+        agent = agent_find_by_identity(
+            participant_id=participant.twilio_id, addresses=addresses, name=name
+        )
+        if agent is None:
+            continue
+        participant.agent = agent
+        if agent.team_id:
+            teams.setdefault(conversation.pk, agent.team_id)
+    if teams:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                UPDATE {Conversation._meta.db_table} c SET team_id = v.team
+                  FROM jsonb_to_recordset(%s::jsonb) AS v(id bigint, team bigint)
+                 WHERE c.id = v.id AND c.team_id IS NULL
+                """,
+                [json.dumps([{"id": pk, "team": team} for pk, team in teams.items()])],
+            )
 
 
 # What redaction masked that makes a whole transcript sensitive (apps.common.redaction kinds).

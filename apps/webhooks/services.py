@@ -246,12 +246,15 @@ def inbox_batch_process(*, event_ids: list[int]) -> dict[str, int]:
     """Process a claimed batch as sets: its Orchestrator events in one transaction, each table
     written a few statements at a time rather than once per event; returns the count per status.
 
-    The communications are applied together (``orchestrator.communications_handle``: one upsert,
-    the trigger points of all in one statement, their live events in one), parsed by the same
-    code that applies one (``orchestrator.parse_communication``). Conversation and participant
-    events (a handful per call) go through their handler one at a time, in arrival order, each
-    in a savepoint so that a payload error fails it alone; the communications that arrived
-    before a conversation's event are stored first (its END rule covers them). Then every
+    Every Orchestrator event is parsed first by the code that applies one
+    (``orchestrator.parse_batchable``). Then the batch is applied in waves
+    (``_batch_apply``): communications (``orchestrator.communications_handle``), conversation
+    events (``conversations_handle``) and participant events (``participants_handle``) each
+    together, as sets. A wave holds one kind of event per conversation (and per participant),
+    so the order between kinds only matters within a conversation, and there the waves keep
+    arrival order: the lines said before a conversation event are stored before it (its END
+    rule covers them), a participant's placeholder conversation is made before the lines that
+    follow it. Interleaved traffic of many calls makes a few waves per batch. Then every
     outcome is recorded in one UPDATE.
 
     An event the batch cannot parse, and the events of the other sources (voice status, rule
@@ -275,7 +278,7 @@ def inbox_batch_process(*, event_ids: list[int]) -> dict[str, int]:
             continue
         try:
             payload = payload_of(event)
-            batch.append((event, payload, orchestrator.parse_communication(payload)))
+            batch.append((event, payload, orchestrator.parse_batchable(payload)))
         except Exception:  # the event's own processing records why (failed, or retried)
             alone.append(event)
     done: dict[str, int] = {}
@@ -297,40 +300,61 @@ def inbox_batch_process(*, event_ids: list[int]) -> dict[str, int]:
     return done
 
 
+_WAVE_HANDLERS: dict[type, Callable[[list[Any]], list[Outcome]]] = {
+    conversations.CommunicationInput: orchestrator.communications_handle,
+    conversations.ConversationInput: orchestrator.conversations_handle,
+    conversations.ParticipantInput: orchestrator.participants_handle,
+}
+
+
+def _wave_keys(payload: Any, item: Any) -> list[tuple[str, str]]:
+    # What an event writes to: its conversation, and the participant it names (as the subject
+    # of a participant event, or as a line's author: placeholder authors are participants too).
+    keys = [("conversation", orchestrator.conversation_of(payload))]
+    if isinstance(item, conversations.ParticipantInput):
+        keys.append(("participant", item.twilio_id))
+    elif isinstance(item, conversations.CommunicationInput) and item.author_participant_id:
+        keys.append(("participant", item.author_participant_id))
+    return keys
+
+
 def _batch_apply(batch: list[tuple[InboundEvent, Any, Any]]) -> list[str]:
-    if any(item is None for _, _, item in batch):
-        # Every conversation the batch touches, locked up front in one order: one at a time, the
-        # conversation events would lock theirs in arrival order, and two batches doing that
-        # could deadlock.
+    if any(not isinstance(item, conversations.CommunicationInput) for _, _, item in batch):
+        # Every conversation the batch touches, locked up front in one order: the waves lock
+        # theirs as they go, and two batches doing that in different orders could deadlock.
         conversations.conversations_lock(
-            twilio_ids=[
-                item.conversation_twilio_id if item else orchestrator.conversation_of(payload)
-                for _, payload, item in batch
-            ]
+            twilio_ids=[orchestrator.conversation_of(payload) for _, payload, _ in batch]
         )
-    outcomes: list[tuple[InboundEvent, Outcome | None, str]] = []
-    lines: list[tuple[InboundEvent, Any]] = []
+    outcomes: dict[int, tuple[InboundEvent, Outcome | None, str]] = {}
+    wave: dict[type, list[tuple[int, InboundEvent, Any]]] = {}
+    kinds: dict[tuple[str, str], type] = {}
 
-    def store_lines() -> None:
-        applied = orchestrator.communications_handle([item for _, item in lines])
-        outcomes.extend((event, done, "") for (event, _), done in zip(lines, applied, strict=True))
-        lines.clear()
+    def apply_wave() -> None:
+        for kind, entries in wave.items():
+            applied = _WAVE_HANDLERS[kind]([item for _, _, item in entries])
+            for (index, event, _), outcome in zip(entries, applied, strict=True):
+                outcomes[index] = (event, outcome, "")
+        wave.clear()
+        kinds.clear()
 
-    for event, payload, item in batch:
-        if item is not None:
-            lines.append((event, item))
+    for index, (event, payload, item) in enumerate(batch):
+        keys = _wave_keys(payload, item)
+        kind = type(item)
+        if any(kinds.get(key, kind) is not kind for key in keys):
+            apply_wave()  # this event follows another kind of event of the same conversation
+        if item is None:  # not applied as a set (an unknown event type): on its own
+            try:
+                with transaction.atomic():
+                    outcomes[index] = (event, orchestrator.handle(payload), "")
+            except (PayloadError, DataError) as exc:
+                outcomes[index] = (event, None, f"{exc.__class__.__name__}: {exc}")
             continue
-        if any(i.conversation_twilio_id == orchestrator.conversation_of(payload) for _, i in lines):
-            store_lines()
-        try:
-            with transaction.atomic():
-                outcomes.append((event, orchestrator.handle(payload), ""))
-        except (PayloadError, DataError) as exc:
-            outcomes.append((event, None, f"{exc.__class__.__name__}: {exc}"))
-    if lines:
-        store_lines()
-    _finish_many(outcomes)
-    return [outcome.status if outcome else EventStatus.FAILED for _, outcome, _ in outcomes]
+        wave.setdefault(kind, []).append((index, event, item))
+        kinds.update(dict.fromkeys(keys, kind))
+    apply_wave()
+    settled = [outcomes[index] for index in sorted(outcomes)]
+    _finish_many(settled)
+    return [outcome.status if outcome else EventStatus.FAILED for _, outcome, _ in settled]
 
 
 _FINISH_MANY = """

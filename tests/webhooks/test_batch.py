@@ -354,3 +354,301 @@ def test_voice_status_in_a_batch_is_applied_after_the_lines_that_name_its_call(c
     assert call.conversation == Conversation.objects.get(twilio_id=CONV)
     assert (call.status, call.duration_seconds) == ("completed", 492)
     assert set(InboundEvent.objects.values_list("status", flat=True)) == {"processed"}
+
+
+# Conversation and participant events as sets: the same end state as one at a time -------------
+
+
+def event(fixture_name, *, event_type=None, timestamp=None, **data):
+    payload = fixture(fixture_name, **data)
+    if event_type:
+        payload["eventType"] = event_type
+    if timestamp:
+        payload["timestamp"] = timestamp
+    return payload
+
+
+def _conv(conversation, name="created", **data):
+    return event("conversation_created", id=conversation, **data)
+
+
+def _closed(conversation, **data):
+    return event("conversation_closed", id=conversation, **data)
+
+
+def _customer(conversation, tag, **data):
+    return event(
+        "participant_added", id=f"conv_participant_{tag}c", conversationId=conversation, **data
+    )
+
+
+def _agent(conversation, tag, **data):
+    return event("agent_added", id=f"conv_participant_{tag}a", conversationId=conversation, **data)
+
+
+def _line(conversation, tag, number, text="hello", who="c", **data):
+    return event(
+        "communication_created",
+        **line(number, text, conversation=conversation, author=f"conv_participant_{tag}{who}"),
+        **data,
+    )
+
+
+def _removed(conversation, tag, **data):
+    return _customer(
+        conversation,
+        tag,
+        event_type="PARTICIPANT_REMOVED",
+        timestamp="2026-05-18T21:00:00Z",
+        updatedAt="2026-05-18T21:00:00Z",
+        **data,
+    )
+
+
+SCENARIOS = {
+    "created then updated": lambda c, t: [
+        _conv(c),
+        _conv(c, name="renamed", status="INACTIVE", updatedAt="2026-05-18T20:45:00Z"),
+        _line(c, t, 1),
+    ],
+    "updated before created": lambda c, t: [
+        _conv(c, name="renamed", status="INACTIVE", updatedAt="2026-05-18T20:45:00Z"),
+        _conv(c, name="first"),
+        _line(c, t, 1),
+    ],
+    "closed then a late update": lambda c, t: [
+        _conv(c),
+        _line(c, t, 1),
+        _line(c, t, 2, who="a"),
+        _closed(c),
+        _conv(c, name="late", status="ACTIVE", updatedAt="2026-05-18T21:20:00Z"),
+        _conv(c, name="older", status="INACTIVE", updatedAt="2026-05-18T20:50:00Z"),
+        _closed(c, updatedAt="2026-05-18T21:30:00Z"),
+    ],
+    "closed and updated in the same second": lambda c, t: [
+        _conv(c),
+        _closed(c),
+        _conv(c, status="INACTIVE", updatedAt="2026-05-18T21:10:00Z"),
+    ],
+    "participant added twice": lambda c, t: [
+        _conv(c),
+        _customer(c, t),
+        _customer(c, t, name="Nora", updatedAt="2026-05-18T20:43:00Z"),
+        _customer(c, t, name="stale", updatedAt="2026-05-18T20:42:00Z"),
+        _line(c, t, 1),
+    ],
+    "participant removed before added": lambda c, t: [
+        _conv(c),
+        _removed(c, t),
+        _customer(c, t),
+        _agent(c, t),
+        _line(c, t, 1, who="a"),
+    ],
+    "participant of a conversation not yet seen": lambda c, t: [
+        _line(c, t, 5, "before anyone"),
+        _customer(c, t, createdAt="2026-05-18T20:40:00Z"),
+        _agent(c, t),
+        _line(c, t, 3, "early", who="a"),
+        _conv(c),
+        _line(c, t, 6),
+        _closed(c),
+    ],
+    "participant joined before the placeholder's first line": lambda c, t: [
+        _agent(c, t, createdAt="2026-05-18T20:40:00Z"),
+        _line(c, t, 7, who="a"),
+        _line(c, t, 2, who="c"),
+        _customer(c, t),
+    ],
+    "lines name their authors before the participants arrive": lambda c, t: [
+        _conv(c),
+        _line(c, t, 1),
+        _line(c, t, 2, who="a"),
+        _agent(c, t),
+        _customer(c, t),
+        _line(c, t, 3),
+        _closed(c),
+        _removed(c, t),
+    ],
+}
+
+
+def _normalise(value, tag):
+    return value.replace(tag, "~") if isinstance(value, str) else value
+
+
+def full_state(conversation_id, tag, event_ids):
+    conversation = Conversation.objects.get(twilio_id=conversation_id)
+    participants = sorted(
+        (
+            _normalise(p.twilio_id, tag),
+            p.type,
+            p.name,
+            p.addresses,
+            p.profile_id,
+            p.joined_at,
+            p.left_at,
+            p.source_updated_at,
+            p.agent_id,
+        )
+        for p in Participant.objects.filter(conversation=conversation)
+    )
+    lines = list(
+        Communication.objects.filter(conversation=conversation)
+        .order_by("occurred_at")
+        .values_list("twilio_id", "text", "offset_ms", "author__twilio_id")
+    )
+    events = InboundEvent.objects.filter(pk__in=event_ids).order_by("pk")
+    executions = sorted(
+        (key, point, (through or "")[-20:])
+        for key, point, through in RuleExecution.objects.filter(
+            conversation=conversation
+        ).values_list("rule__key", "trigger_point", "through_communication__twilio_id")
+    )
+    live = list(
+        LiveEvent.objects.filter(conversation_id=conversation.pk)
+        .order_by("seq")
+        .values_list("seq", "event")
+    )
+    return {
+        "conversation": (
+            conversation.status,
+            conversation.is_placeholder,
+            conversation.started_at,
+            conversation.ended_at,
+            conversation.channels,
+            conversation.call_sids,
+            conversation.sensitive,
+        ),
+        "executions": executions,
+        "live": [name for _, name in live],
+        "numbers": [seq for seq, _ in live],
+        "fields": (
+            conversation.name,
+            conversation.account_id,
+            conversation.configuration_id,
+            conversation.source_updated_at,
+            conversation.team_id,
+        ),
+        "participants": participants,
+        "authors": [(t[-20:], text, o, _normalise(a, tag)) for t, text, o, a in lines],
+        "payloads": list(
+            LiveEvent.objects.filter(conversation_id=conversation.pk, event="status")
+            .order_by("seq")
+            .values_list("payload", flat=True)
+        ),
+        "outcomes": [(e.event_type, e.status, e.result.get("applied")) for e in events],
+    }
+
+
+def _post_scenario(client, name, conversation, tag):
+    before = set(InboundEvent.objects.values_list("pk", flat=True))
+    for number, payload in enumerate(SCENARIOS[name](conversation, tag)):
+        body = post_json(client, ORCHESTRATOR, payload, idempotency_token=f"{tag}-{number}")
+        assert body.status_code == 200, body.content
+    return sorted(set(InboundEvent.objects.values_list("pk", flat=True)) - before)
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_conversation_and_participant_events_in_one_batch_end_as_one_at_a_time(client, drain, name):
+    from apps.accounts.choices import IdentityKind
+    from tests.fixtures import builders
+
+    team = builders.make_team(name="Floor")
+    builders.make_agent(name="Alice", team=team, identities={IdentityKind.ADDRESS: "client:alice"})
+    batch_conv = "conv_conversation_01ktbatchbatchbatch000001"
+    single_conv = "conv_conversation_01ktsingleonesingle000002"
+    batch_ids = _post_scenario(client, name, batch_conv, "bbbb")
+    processed = services.inbox_batch_process(event_ids=services.inbox_claim(limit=1000))
+    assert sum(processed.values()) == len(batch_ids)
+    single_ids = _post_scenario(client, name, single_conv, "ssss")
+    one_at_a_time()
+
+    batch = full_state(batch_conv, "bbbb", batch_ids)
+    single = full_state(single_conv, "ssss", single_ids)
+    assert batch["outcomes"] == single["outcomes"]
+    assert {status for _, status, _ in batch["outcomes"]} == {"processed"}
+    assert batch == single
+    points = [point for _, point, _ in batch["executions"]]
+    assert points.count("CONVERSATION_END") == (1 if batch["conversation"][0] == "CLOSED" else 0)
+
+
+def test_a_batch_of_many_calls_interleaved_ends_as_one_at_a_time(client):
+    """Fifty-odd events of four calls in progress at once, in one batch each way: the waves
+    (one kind of event per conversation each) end as one event at a time does."""
+    from apps.accounts.choices import IdentityKind
+    from tests.fixtures import builders
+
+    team = builders.make_team(name="Floor")
+    builders.make_agent(name="Alice", team=team, identities={IdentityKind.ADDRESS: "client:alice"})
+
+    def calls(prefix, tag):
+        scenarios = [SCENARIOS[name] for name in sorted(SCENARIOS)][:4]
+        made = [
+            scenario(f"conv_conversation_01ktcall{n:02d}{prefix}", f"{tag}{n}")
+            for n, scenario in enumerate(scenarios)
+        ]
+        return [
+            events[position]
+            for position in range(max(map(len, made)))
+            for events in made
+            if position < len(events)
+        ]
+
+    for tag, prefix, apply in (
+        (
+            "bbbb",
+            "bbbb",
+            lambda: services.inbox_batch_process(event_ids=services.inbox_claim(limit=1000)),
+        ),
+        ("ssss", "ssss", one_at_a_time),
+    ):
+        for number, payload in enumerate(calls(prefix, tag)):
+            post_json(client, ORCHESTRATOR, payload, idempotency_token=f"{tag}-{number}")
+        apply()
+    for n in range(4):
+        batch = full_state(f"conv_conversation_01ktcall{n:02d}bbbb", f"bbbb{n}", [])
+        single = full_state(f"conv_conversation_01ktcall{n:02d}ssss", f"ssss{n}", [])
+        assert batch == single, n
+    assert set(InboundEvent.objects.values_list("status", flat=True)) == {"processed"}
+
+
+def test_exactly_once_trigger_points_for_conversation_events_in_one_batch(client, drain):
+    deliver(client, "conversation_created")
+    deliver(client, "communication_created", **line(1))
+    deliver(client, "conversation_closed", token="close")
+    deliver(client, "conversation_closed", token="close again")
+    deliver(client, "conversation_closed", token="closed later", updatedAt="2026-05-18T21:15:00Z")
+
+    assert drain() == 5
+
+    end = RuleExecution.objects.filter(trigger_point="CONVERSATION_END")
+    assert end.count() == Rule.objects.filter(is_active=True, trigger_on="CONVERSATION_END").count()
+    assert end.count() >= 1
+    assert {e.through_communication.twilio_id for e in end} == {line(1)["id"]}
+    assert LiveEvent.objects.filter(event="status").count() == 1  # one change of status
+    applied = [
+        e.result["applied"]
+        for e in InboundEvent.objects.filter(event_type="CONVERSATION_UPDATED").order_by("pk")
+    ]
+    assert applied == [True, False, True]
+
+
+def test_an_agent_participant_links_the_agent_and_the_team_in_a_batch(client, drain):
+    from apps.accounts.choices import IdentityKind
+    from tests.fixtures import builders
+
+    team = builders.make_team(name="Floor")
+    alice = builders.make_agent(
+        name="Alice", team=team, identities={IdentityKind.ADDRESS: "CLIENT:ALICE"}
+    )
+    builders.make_agent(name="Nobody", identities={IdentityKind.ADDRESS: "client:nobody"})
+    deliver(client, "conversation_created")
+    deliver(client, "participant_added")
+    deliver(client, "agent_added")
+
+    assert drain() == 3
+
+    agent = Participant.objects.get(type="HUMAN_AGENT")
+    assert agent.agent == alice  # matched case-insensitively, as one at a time does
+    assert Participant.objects.get(type="CUSTOMER").agent is None
+    assert Conversation.objects.get().team == team

@@ -336,3 +336,13 @@ def test_a_value_too_long_for_its_column_fails_the_event_without_a_retry(twilio,
     assert event.status == "failed"
     assert event.attempts == 1
     assert "too long" in event.error
+
+
+def test_transcription_words_that_are_not_objects_leave_no_duration(twilio, drain):
+    # Found by tests/webhooks/test_fuzz.py: a last word that is a list, not an object.
+    payload = fixture("communication_created")
+    payload["data"]["content"]["transcription"]["words"] = [{"startTime": 1.2}, ["odd"]]
+    assert post_json(twilio, ORCHESTRATOR, payload).status_code == 200
+    drain()
+    assert InboundEvent.objects.get().status == "processed"
+    assert Communication.objects.get().duration_ms is None

@@ -63,6 +63,7 @@ from .triggers import (
     communications_added,
     conversation_status_seen,
     conversations_backfill,
+    conversations_status_seen,
     execution_create,
     rule_run_on_demand,
 )
@@ -84,6 +85,7 @@ __all__ = [
     "condition_holds",
     "conversation_status_seen",
     "conversations_backfill",
+    "conversations_status_seen",
     "defaults_ensure",
     "delivery_sweep",
     "execution_context",

@@ -194,6 +194,52 @@ def conversation_status_seen(
     return _created(ids, enqueue=enqueue)
 
 
+def conversations_status_seen(
+    *, seen: Sequence[tuple[int, str, datetime | None]], enqueue: bool = True
+) -> list[int]:
+    """``conversation_status_seen`` for a batch of ``(conversation_id, status, at)``, in one
+    statement: each rule's execution through the conversation's newest communication, unless
+    that (rule, conversation, point) already has one. Called in the transaction that applied
+    the statuses, with no line of these conversations stored after them in it."""
+    points: list[tuple[int, str, str]] = []
+    for conversation_id, status, at in seen:
+        if status == ConversationStatus.CLOSED:
+            points.append((conversation_id, TriggerOn.CONVERSATION_END, "CONVERSATION_END"))
+        elif status == ConversationStatus.INACTIVE:
+            moment = (at or timezone.now()).isoformat()
+            point = f"CONVERSATION_INACTIVE:{moment}"
+            points.append((conversation_id, TriggerOn.CONVERSATION_INACTIVE, point))
+    if not points:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {RuleExecution._meta.db_table}
+                (rule_id, conversation_id, trigger_on, trigger_point, through_communication_id,
+                 status, triggered_at, attempts, error, detail)
+            SELECT r.id, s.conversation_id, r.trigger_on, s.point,
+                   (SELECT max(m.id) FROM {_communications_table()} m
+                     WHERE m.conversation_id = s.conversation_id),
+                   %(pending)s, %(now)s, 0, '', '{{}}'::jsonb
+              FROM unnest(%(conversations)s::bigint[], %(triggers)s::text[], %(points)s::text[])
+                   WITH ORDINALITY AS s(conversation_id, trigger_on, point, n)
+              JOIN {Rule._meta.db_table} r ON r.is_active AND r.trigger_on = s.trigger_on
+             ORDER BY s.n, r.id
+            ON CONFLICT (rule_id, conversation_id, trigger_point) DO NOTHING
+            RETURNING id
+            """,
+            {
+                "pending": ExecutionStatus.PENDING,
+                "now": timezone.now(),
+                "conversations": [conversation for conversation, _, _ in points],
+                "triggers": [str(trigger) for _, trigger, _ in points],
+                "points": [point[:160] for _, _, point in points],
+            },
+        )
+        ids: list[int | None] = [row[0] for row in cursor.fetchall()]
+    return _created(ids, enqueue=enqueue)
+
+
 @transaction.atomic
 def rule_run_on_demand(
     *, user: Person, rule_id: int, conversation_id: int, request_key: str = ""

@@ -12,10 +12,13 @@ from apps.webhooks.parsing import PayloadError, integer, number, obj, parse_time
 from .base import Outcome
 
 
-def _conversation(event: dict[str, Any], data: dict[str, Any]) -> Outcome:
-    twilio_id = require(data, "id", "conversation")
-    conversation, changed = conversations.conversation_apply(
-        twilio_id=twilio_id,
+def conversation_input(
+    event: dict[str, Any], data: dict[str, Any]
+) -> conversations.ConversationInput:
+    """A CONVERSATION_CREATED/UPDATED as the conversations app applies it (one at a time in
+    ``_conversation``, or a batch's together in ``conversations_handle``)."""
+    return conversations.ConversationInput(
+        twilio_id=require(data, "id", "conversation"),
         status=text(data.get("status")).upper() or "ACTIVE",
         version=parse_time(data.get("updatedAt")) or parse_time(event.get("timestamp")),
         name=data.get("name") if isinstance(data.get("name"), str) else None,
@@ -23,28 +26,59 @@ def _conversation(event: dict[str, Any], data: dict[str, Any]) -> Outcome:
         configuration_id=text(data.get("configurationId")),
         created_at=parse_time(data.get("createdAt")),
     )
+
+
+def _conversation(event: dict[str, Any], data: dict[str, Any]) -> Outcome:
+    item = conversation_input(event, data)
+    conversation, changed = conversations.conversation_apply(
+        twilio_id=item.twilio_id,
+        status=item.status,
+        version=item.version,
+        name=item.name,
+        account_id=item.account_id,
+        configuration_id=item.configuration_id,
+        created_at=item.created_at,
+    )
     if changed:
         # Rules on INACTIVE / END; each fires once per trigger point however often it arrives.
         intelligence.conversation_status_seen(
-            conversation_id=conversation.pk,
-            status=conversation.status,
-            at=parse_time(data.get("updatedAt")) or parse_time(event.get("timestamp")),
+            conversation_id=conversation.pk, status=conversation.status, at=item.version
         )
-    return Outcome(detail={"conversation": twilio_id, "applied": changed})
+    return Outcome(detail={"conversation": item.twilio_id, "applied": changed})
 
 
-def _participant(event: dict[str, Any], data: dict[str, Any]) -> Outcome:
+def conversations_handle(items: Sequence[conversations.ConversationInput]) -> list[Outcome]:
+    """Apply a batch's conversation events together (``conversations.conversations_apply``) and
+    create the trigger points of the ones that changed in one statement; an outcome per item,
+    in order. Call inside the batch's transaction."""
+    applied = conversations.conversations_apply(items)
+    intelligence.conversations_status_seen(
+        seen=[
+            (a.conversation_id, a.status, item.version)
+            for item, a in zip(items, applied, strict=True)
+            if a.changed
+        ]
+    )
+    return [
+        Outcome(detail={"conversation": item.twilio_id, "applied": a.changed})
+        for item, a in zip(items, applied, strict=True)
+    ]
+
+
+def participant_input(
+    event: dict[str, Any], data: dict[str, Any]
+) -> conversations.ParticipantInput:
+    """A PARTICIPANT_ADDED/UPDATED/REMOVED as the conversations app applies it."""
     twilio_id = require(data, "id", "participant")
     conversation_id = require(data, "conversationId", "participant")
     at = parse_time(event.get("timestamp"))
-    addresses = [a for a in data.get("addresses") or [] if isinstance(a, dict)]
-    _, changed = conversations.participant_apply(
+    return conversations.ParticipantInput(
         twilio_id=twilio_id,
         conversation_twilio_id=conversation_id,
         type=text(data.get("type")).upper() or "UNKNOWN",
         version=parse_time(data.get("updatedAt")) or at,
         name=text(data.get("name")),
-        addresses=addresses,
+        addresses=tuple(a for a in data.get("addresses") or [] if isinstance(a, dict)),
         profile_id=text(data.get("profileId")),
         joined_at=parse_time(data.get("createdAt")) or at,
         removed_at=(at or parse_time(data.get("updatedAt")))
@@ -52,7 +86,32 @@ def _participant(event: dict[str, Any], data: dict[str, Any]) -> Outcome:
         else None,
         account_id=text(data.get("accountId")),
     )
-    return Outcome(detail={"participant": twilio_id, "applied": changed})
+
+
+def _participant(event: dict[str, Any], data: dict[str, Any]) -> Outcome:
+    item = participant_input(event, data)
+    _, changed = conversations.participant_apply(
+        twilio_id=item.twilio_id,
+        conversation_twilio_id=item.conversation_twilio_id,
+        type=item.type,
+        version=item.version,
+        name=item.name,
+        addresses=item.addresses,
+        profile_id=item.profile_id,
+        joined_at=item.joined_at,
+        removed_at=item.removed_at,
+        account_id=item.account_id,
+    )
+    return Outcome(detail={"participant": item.twilio_id, "applied": changed})
+
+
+def participants_handle(items: Sequence[conversations.ParticipantInput]) -> list[Outcome]:
+    """Apply a batch's participant events together (``conversations.participants_apply``)."""
+    applied = conversations.participants_apply(items)
+    return [
+        Outcome(detail={"participant": item.twilio_id, "applied": changed})
+        for item, changed in zip(items, applied, strict=True)
+    ]
 
 
 def communication_input(
@@ -77,7 +136,11 @@ def communication_input(
         body = data["content"]
     words = transcription.get("words") or []
     duration_ms = None
-    if words and isinstance(words, list) and isinstance(words[0], dict):
+    if (
+        words
+        and isinstance(words, list)
+        and all(isinstance(w, dict) for w in (words[0], words[-1]))
+    ):
         start, end = number(words[0].get("startTime")), number(words[-1].get("endTime"))
         if start is not None and end is not None and end >= start:
             duration_ms = int((end - start) * 1000)
@@ -150,18 +213,34 @@ def natural_key(payload: Any) -> str | None:
 
 
 COMMUNICATION_TYPES = frozenset({"COMMUNICATION_CREATED", "COMMUNICATION_UPDATED"})
+Batchable = (
+    conversations.CommunicationInput
+    | conversations.ConversationInput
+    | conversations.ParticipantInput
+)
+_INPUTS: dict[str, Callable[[dict[str, Any], dict[str, Any]], Batchable]] = {
+    "CONVERSATION_CREATED": conversation_input,
+    "CONVERSATION_UPDATED": conversation_input,
+    "PARTICIPANT_ADDED": participant_input,
+    "PARTICIPANT_UPDATED": participant_input,
+    "PARTICIPANT_REMOVED": participant_input,
+    "COMMUNICATION_CREATED": communication_input,
+    "COMMUNICATION_UPDATED": communication_input,
+}
 
 
-def parse_communication(payload: Any) -> conversations.CommunicationInput | None:
-    """The communication this event carries, or None for any other event (which ``handle``
-    applies on its own). Raises PayloadError as ``handle`` would."""
+def parse_batchable(payload: Any) -> Batchable | None:
+    """What this event applies (a communication, a conversation or a participant), or None for
+    any other event (which ``handle`` applies on its own). Raises PayloadError as ``handle``
+    would."""
     event = obj(payload)
-    if event_type_of(event) not in COMMUNICATION_TYPES:
+    parse = _INPUTS.get(event_type_of(event))
+    if parse is None:
         return None
     data = event.get("data")
     if not isinstance(data, dict):
         raise PayloadError(f"{event_type_of(event)}: 'data' must be an object")
-    return communication_input(event, data)
+    return parse(event, data)
 
 
 def conversation_of(payload: Any) -> str:
