@@ -108,6 +108,9 @@ class CappedRowsByIdPaginator(RowsByIdPaginator, CappedPaginator):
     """``RowsByIdPaginator`` counting no further than ``cap`` (``CappedPaginator``)."""
 
 
+_OFFSET_LIMIT = 2**62
+
+
 class CountedRowsByIdPaginator(RowsByIdPaginator):
     """``RowsByIdPaginator`` reading a page's ids and the list's count in one query
     (``count(*) OVER ()``), for lists whose filter is the costly part: a search builds its
@@ -121,10 +124,15 @@ class CountedRowsByIdPaginator(RowsByIdPaginator):
         number = self._number(number)
         bottom = (number - 1) * self.per_page
         rows: QuerySet[Any] = self.object_list  # type: ignore[assignment]  # a queryset here
-        found = list(
-            rows.prefetch_related(None)
-            .annotate(_list_count=Window(Count("*")))
-            .values_list("pk", "_list_count")[bottom : bottom + self.per_page + self.orphans]
+        found = (
+            list(
+                rows.prefetch_related(None)
+                .annotate(_list_count=Window(Count("*")))
+                .values_list("pk", "_list_count")[bottom : bottom + self.per_page + self.orphans]
+            )
+            if bottom
+            < _OFFSET_LIMIT  # a page number past any list: PostgreSQL's OFFSET is a bigint
+            else []
         )
         if found:
             self.__dict__["count"] = found[0][1]  # the cached property, known now
