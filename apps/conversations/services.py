@@ -522,6 +522,23 @@ _FIELDS = (
 )
 
 
+def _placeholders_create(starts: dict[str, tuple[str, datetime | None]]) -> None:
+    """Placeholder conversations for these Twilio ids (account, start), in one INSERT; one that
+    another worker made first is left as it is (the caller reads them back)."""
+    Conversation.objects.bulk_create(
+        [
+            Conversation(
+                twilio_id=twilio_id,
+                account_id=account_id,
+                started_at=started_at,
+                is_placeholder=True,
+            )
+            for twilio_id, (account_id, started_at) in starts.items()
+        ],
+        ignore_conflicts=True,
+    )
+
+
 def _conversations_ensure_locked(items: Sequence[CommunicationInput]) -> dict[str, Conversation]:
     """The conversations of these lines by Twilio id, placeholders made for the missing ones
     (started at their first line), every one locked until the transaction ends, with its start
@@ -536,17 +553,11 @@ def _conversations_ensure_locked(items: Sequence[CommunicationInput]) -> dict[st
     found = {c.twilio_id: c for c in locked.filter(twilio_id__in=ids)}
     missing = [twilio_id for twilio_id in ids if twilio_id not in found]
     if missing:
-        Conversation.objects.bulk_create(
-            [
-                Conversation(
-                    twilio_id=twilio_id,
-                    account_id=first[twilio_id].account_id,
-                    started_at=first[twilio_id].occurred_at,
-                    is_placeholder=True,
-                )
+        _placeholders_create(
+            {
+                twilio_id: (first[twilio_id].account_id, first[twilio_id].occurred_at)
                 for twilio_id in missing
-            ],
-            ignore_conflicts=True,  # another worker made it first: found below
+            }
         )
         found |= {c.twilio_id: c for c in locked.filter(twilio_id__in=missing)}
     for twilio_id, conversation in found.items():
@@ -830,17 +841,11 @@ def participants_apply(items: Sequence[ParticipantInput]) -> list[bool]:
     }
     missing = [twilio_id for twilio_id in first if twilio_id not in conversations]
     if missing:
-        Conversation.objects.bulk_create(
-            [
-                Conversation(
-                    twilio_id=twilio_id,
-                    account_id=first[twilio_id].account_id,
-                    started_at=first[twilio_id].joined_at,
-                    is_placeholder=True,
-                )
+        _placeholders_create(
+            {
+                twilio_id: (first[twilio_id].account_id, first[twilio_id].joined_at)
                 for twilio_id in missing
-            ],
-            ignore_conflicts=True,  # another worker made it first: found below
+            }
         )
         conversations |= {
             c.twilio_id: c for c in Conversation.objects.filter(twilio_id__in=missing)

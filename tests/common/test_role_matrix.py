@@ -322,6 +322,7 @@ EXPECTED: dict[str, str] = {
     "rules-operator-set-active": "admin",
     "rules-run": STAFF,
     "rules-set-active": "admin",
+    "agent-incoming-call": "signed-only",
     "webhook-intelligence": "signed-only",
     "webhook-orchestrator": "signed-only",
     "webhook-relay-action": "signed-only",

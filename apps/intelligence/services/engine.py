@@ -238,15 +238,7 @@ def _pins_prefetch(conversation_ids: list[int], batch: _BatchPins) -> None:
         .order_by("pinned_at", "id")
     )
     for pin in pins:
-        pinned = PinnedRubric(
-            rubric_id=pin.rubric.pk,
-            rubric_name=pin.rubric.name,
-            version_id=pin.version.pk,
-            version_number=pin.version.number,
-            structure=_structure(pin.version),
-        )
-        if len(_PINS) > 10_000:
-            _PINS.clear()
+        pinned = _pinned(pin)
         _PINS.setdefault((pin.conversation_id, None), pinned)  # the first pinned
         _PINS.setdefault((pin.conversation_id, pin.rubric.pk), pinned)
 
@@ -309,15 +301,7 @@ def _rubric_resolver(conversation_id: int, batch: _BatchPins | None = None) -> A
                 pin = ConversationRubric.objects.select_related("rubric", "version").get(
                     conversation_id=conversation_id, rubric=rubric
                 )
-        pinned = PinnedRubric(
-            rubric_id=pin.rubric.pk,
-            rubric_name=pin.rubric.name,
-            version_id=pin.version.pk,
-            version_number=pin.version.number,
-            structure=_structure(pin.version),
-        )
-        if len(_PINS) > 10_000:
-            _PINS.clear()
+        pinned = _pinned(pin)
         _PINS[(conversation_id, rubric_id)] = pinned
         return pinned
 
@@ -326,6 +310,20 @@ def _rubric_resolver(conversation_id: int, batch: _BatchPins | None = None) -> A
 
 # Pins never change once made, and pinned versions are frozen: both can be kept per process.
 _PINS: dict[tuple[int, Any], PinnedRubric] = {}
+
+
+def _pinned(pin: ConversationRubric) -> PinnedRubric:
+    """What an operator needs of a conversation's pinned rubric; the cache of pins is bounded
+    here, where every pin is made."""
+    if len(_PINS) > 10_000:
+        _PINS.clear()
+    return PinnedRubric(
+        rubric_id=pin.rubric.pk,
+        rubric_name=pin.rubric.name,
+        version_id=pin.version.pk,
+        version_number=pin.version.number,
+        structure=_structure(pin.version),
+    )
 
 
 def _structure(version: Any) -> Any:
