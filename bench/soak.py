@@ -9,7 +9,7 @@ of every process of the shape grows less than 10 % from the first stable sample 
 load; p99 acknowledgement under 50 ms.
 
 The shape. scripts/composerun.py runs compose.yaml's app services as local processes, each with
-its own command and environment (migrate; web: gunicorn with ccportal/gunicorn.conf.py; ws:
+its own command and environment (migrate; web: granian with the lean webhook entry point; ws:
 daphne; worker: ingest and the light queues; operators: the rules' executions; beat) and the
 proxy (Debian's nginx with deploy/nginx.conf), against DATABASE_URL's server in a database of its
 own, ``<name>_soak`` (made anew; dropped at the end unless --keep), and REDIS_URL's database
@@ -33,7 +33,7 @@ finished call is replaced by a new one. Every call starts at once, so the first 
 mostly conversations and participants (inside the warm-up); the first call of each slot skips a
 random number of its first utterances so that the calls end at different times.
 
-Where it is measured. Requests go straight to gunicorn's port (web), the acknowledgement path
+Where it is measured. Requests go straight to the web service's port, the acknowledgement path
 the ingest benchmarks measure; one in --proxy-every (default 10) goes through nginx instead, at
 the same moment and under the same load, so the two latency columns show nginx's share.
 
@@ -247,7 +247,7 @@ class Target:
     port: int
     connections: int
     # A connection carries this many requests, then a new one is opened. Kept forever, the
-    # few connections an open loop needs stay with the gunicorn processes that accepted them
+    # few connections an open loop needs stay with the web processes that accepted them
     # (one process held most of them in a trial: p50 4 s direct, 80 ms through nginx).
     requests_per_connection: int = 100
     idle: list[Connection] = field(default_factory=list)
@@ -257,7 +257,7 @@ class Target:
     async def connection(self) -> tuple[Connection, bool]:
         while self.idle:
             conn = self.idle.pop()  # the most recently used: the least likely to be closed
-            if time.monotonic() - conn.used_at < 3.0:  # gunicorn keeps idle ones 5 s
+            if time.monotonic() - conn.used_at < 3.0:  # servers close idle ones after a few seconds
                 return conn, True
             conn.close()
         reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
@@ -666,7 +666,9 @@ def memory_growth(samples: list[dict[str, Any]], *, warmup: float) -> dict[str, 
             "to_kb": figures["rss_kb"],
             "growth": growth(before["rss_kb"], figures["rss_kb"]),
             "processes": len(figures["pids"]),
-            "replaced": len(set(before["pids"]) - kept),  # e.g. gunicorn's max_requests
+            "replaced": len(
+                set(before["pids"]) - kept
+            ),  # a process replaced meanwhile (e.g. a worker's max_requests)
             "worst_process": worst,
             "per_process": per_process,
         }
@@ -809,7 +811,7 @@ def print_summary(summary: dict[str, Any]) -> None:
     print("| acknowledgement | n | p50 / p90 / p99 / max (ms) |")
     print("|---|---|---|")
     for name, figures in summary["ack_ms"].items():
-        label = "web port (gunicorn)" if name == "web" else "through nginx"
+        label = "web port" if name == "web" else "through nginx"
         print(f"| {label} | {figures.get('n', 0)} | {fmt_ms(figures)} |")
     print(f"| generator lag (due → written) | — | {fmt_ms(summary['generator_lag_ms'])} |")
     web, proxy = summary["ack_ms"].get("web", {}), summary["ack_ms"].get("proxy", {})
