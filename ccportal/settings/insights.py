@@ -19,6 +19,12 @@ INSIGHTS_SUGGESTION_FOLLOWED = get_float("INSIGHTS_SUGGESTION_FOLLOWED", 0.5)
 INSIGHTS_MIN_N = get_int("INSIGHTS_MIN_N", 10, minimum=1)
 # Conversations whose facts one refresh transaction recomputes at most.
 INSIGHTS_BATCH = get_int("INSIGHTS_BATCH", 200, minimum=1)
+# A conversation still in progress has its facts refreshed at most this often (seconds): its
+# marks settle until the oldest is this old, then one refresh takes them all. 0: at once. A
+# closed conversation is refreshed at once either way. Every line of a call marks it stale, so
+# under load this is the difference between one refresh per line and one per call's half-minute
+# (docs/benchmarks.md, "Soak"); compose.yaml sets 30.
+INSIGHTS_ACTIVE_SETTLE_SECONDS = get_int("INSIGHTS_ACTIVE_SETTLE_SECONDS", 0, minimum=0)
 # Database connections a full rebuild computes facts on at once (the server does the work: one
 # per core it may use). A rebuild called inside a transaction uses its caller's connection only.
 INSIGHTS_REBUILD_WORKERS = get_int("INSIGHTS_REBUILD_WORKERS", 2, minimum=1)

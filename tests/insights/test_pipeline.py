@@ -3,6 +3,8 @@ refreshes after commit, tasks are safe to run twice; suggestions are scored once
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.apps import apps as django_apps
 
@@ -106,3 +108,31 @@ def test_closeness_is_the_share_of_the_suggestions_content_words_said():
     )
     assert insights.closeness("Sure, okay.", "anything") is None  # no content words
     assert insights.closeness("Order a card", "") == 0.0
+
+
+def test_a_call_in_progress_settles_before_its_facts_are_refreshed_then_once_for_all_marks(
+    world, settings
+):
+    settings.INSIGHTS_ACTIVE_SETTLE_SECONDS = 30
+    call = build.new_call(HUMAN_GREETS_FIRST, human="Alice")  # still in progress
+    marks = StaleConversation.objects.filter(conversation_id=call.pk)
+    assert marks.count() > 1
+
+    assert insights.facts_refresh_stale() == 0  # the newest marks are seconds old
+    assert not ConversationFact.objects.filter(conversation_id=call.pk).exists()
+
+    oldest = marks.order_by("id").first()
+    StaleConversation.objects.filter(pk=oldest.pk).update(
+        marked_at=oldest.marked_at - timedelta(seconds=31)
+    )
+    assert insights.facts_refresh_stale() == 1  # one refresh answers every mark of the call
+    assert not marks.exists()
+    assert ConversationFact.objects.get(conversation_id=call.pk).communications == 3
+
+
+def test_a_closed_call_is_refreshed_at_once_whatever_the_settling_time(world, settings):
+    settings.INSIGHTS_ACTIVE_SETTLE_SECONDS = 30
+    call = build.new_call(HUMAN_GREETS_FIRST, human="Alice", close_at=20)
+    assert insights.facts_refresh_stale() == 1
+    assert ConversationFact.objects.get(conversation_id=call.pk).closed
+    assert not StaleConversation.objects.exists()

@@ -20,6 +20,7 @@ from django.db import connection, transaction
 
 from apps.common.db import asynchronous_commit_local
 from apps.common.wake import Waker
+from apps.conversations.choices import ConversationStatus
 
 from .. import sql
 from .suggestions import suggestions_score
@@ -94,13 +95,49 @@ def facts_refresh_stale(*, limit: int | None = None) -> int:
     """Claim up to ``limit`` stale marks and refresh their conversations; returns how many
     conversations were refreshed (0: nothing was stale)."""
     asynchronous_commit_local()  # the marks come back if this commit is lost
+    settle = settings.INSIGHTS_ACTIVE_SETTLE_SECONDS
     with connection.cursor() as cursor:
-        cursor.execute(
-            "DELETE FROM insights_staleconversation WHERE id IN ("
-            " SELECT id FROM insights_staleconversation ORDER BY id LIMIT %s"
-            " FOR UPDATE SKIP LOCKED) RETURNING conversation_id",
-            [limit or settings.INSIGHTS_BATCH],
-        )
-        ids = sorted({row[0] for row in cursor.fetchall()})
+        if not settle:
+            cursor.execute(
+                "DELETE FROM insights_staleconversation WHERE id IN ("
+                " SELECT id FROM insights_staleconversation ORDER BY id LIMIT %s"
+                " FOR UPDATE SKIP LOCKED) RETURNING conversation_id",
+                [limit or settings.INSIGHTS_BATCH],
+            )
+            ids = sorted({row[0] for row in cursor.fetchall()})
+        else:
+            ids = _claim_settled(cursor, settle=settle, limit=limit or settings.INSIGHTS_BATCH)
     facts_refresh(ids)
     return len(ids)
+
+
+def _claim_settled(cursor: Any, *, settle: int, limit: int) -> list[int]:
+    """Claim the marks of conversations that are due: closed (or gone) ones at once, one in
+    progress once its oldest mark is ``settle`` seconds old; then every other mark of the same
+    conversations, so one refresh answers them all (a mark a writer commits after this is left
+    for the next refresh). Marks another worker holds are skipped, never waited for."""
+    cursor.execute(
+        """
+        WITH due AS (
+            DELETE FROM insights_staleconversation WHERE id IN (
+                SELECT s.id FROM insights_staleconversation s
+                  LEFT JOIN conversations_conversation c ON c.id = s.conversation_id
+                 WHERE s.marked_at < now() - make_interval(secs => %s)
+                    OR c.status IS DISTINCT FROM %s
+                 ORDER BY s.id LIMIT %s
+                   FOR UPDATE OF s SKIP LOCKED)
+            RETURNING conversation_id
+        )
+        SELECT DISTINCT conversation_id FROM due
+        """,
+        [settle, ConversationStatus.ACTIVE, limit],
+    )
+    ids = sorted(row[0] for row in cursor.fetchall())
+    if ids:
+        cursor.execute(
+            "DELETE FROM insights_staleconversation WHERE id IN ("
+            " SELECT id FROM insights_staleconversation WHERE conversation_id = ANY(%s)"
+            " FOR UPDATE SKIP LOCKED)",
+            [ids],
+        )
+    return ids
