@@ -593,6 +593,14 @@ def drain(probe: Probe, *, started: float, seconds: float) -> dict[str, float | 
     return {"inbox": inbox, "total": total}
 
 
+def _setting(database_url: str, name: str) -> str:
+    import psycopg
+
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT current_setting(%s)", [name]).fetchone()
+    return str(row[0]) if row else ""
+
+
 def final_counts(database_url: str, load: Load, run: str) -> dict[str, Any]:
     import psycopg
 
@@ -992,6 +1000,12 @@ def main(argv: list[str] | None = None) -> int:
         stack.run_once("migrate")
         rules = _rules(database_url)
         log(f"migrated; active rules: {', '.join(rules) or 'NONE'}")
+        if _setting(database_url, "autovacuum") != "on":
+            log(
+                "WARNING: this PostgreSQL server runs with autovacuum off: the queue tables"
+                " (inbox, rule executions, stale marks) keep every dead row and their claims"
+                " slow down over the run; not a production setting (use a server with defaults)"
+            )
         if not rules:
             raise StackError("migrate created no default rules")
         long_running = [n for n in stack.app_services() if stack.services[n].restart != "no"]
