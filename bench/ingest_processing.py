@@ -37,6 +37,8 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import timing  # noqa: E402
+
 ACCOUNT = "AC00000000000000000000000000000000"
 
 
@@ -262,15 +264,9 @@ def main() -> int:
             cwd=code,
             check=True,
         )
-        while True:
-            left = count(
-                url,
-                "SELECT count(*) FROM webhooks_inboundevent "
-                "WHERE status IN ('pending','processing')",
-            )
-            if left == 0 or time.monotonic() - started > 900:
-                break
-            time.sleep(0.2)
+        timing.wait_until_processed(
+            lambda sql: count(url, sql), limit=900 - (time.monotonic() - started), poll=0.2
+        )
         elapsed = time.monotonic() - started
     finally:
         worker.terminate()

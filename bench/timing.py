@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import statistics
+import time
+from collections.abc import Callable
 from urllib.parse import urlsplit, urlunsplit
 
 
@@ -59,3 +61,14 @@ def summary(label: str, seconds: list[float], width: int = 44) -> str:
         f"p95 {percentile(ms, 95):7.1f} ms  p99 {percentile(ms, 99):7.1f} ms  "
         f"max {max(ms):7.1f} ms"
     )
+
+
+UNFINISHED = "SELECT count(*) FROM webhooks_inboundevent WHERE status IN ('pending','processing')"
+
+
+def wait_until_processed(count: Callable[[str], int], *, limit: float, poll: float) -> None:
+    """Poll ``count(UNFINISHED)`` until the inbox has nothing pending or processing, or
+    ``limit`` seconds have passed (the caller times the drain and counts what is done)."""
+    started = time.monotonic()
+    while count(UNFINISHED) and time.monotonic() - started <= limit:
+        time.sleep(poll)

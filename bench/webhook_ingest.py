@@ -41,6 +41,8 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import timing  # noqa: E402
+
 TOKEN = "bench0123456789abcdef0123456789ab"
 PORT = 8765
 PATH = "/webhooks/twilio/orchestrator"
@@ -507,15 +509,9 @@ def main() -> int:
             cwd=ROOT,
             check=True,
         )
-        while True:
-            left = count(
-                env,
-                "SELECT count(*) FROM webhooks_inboundevent "
-                "WHERE status IN ('pending','processing')",
-            )
-            if left == 0 or time.monotonic() - started > 600:
-                break
-            time.sleep(0.25)
+        timing.wait_until_processed(
+            lambda sql: count(env, sql), limit=600 - (time.monotonic() - started), poll=0.25
+        )
         elapsed = time.monotonic() - started
     finally:
         worker.terminate()
