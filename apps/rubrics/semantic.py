@@ -23,12 +23,14 @@ Rules (:func:`judge`):
    as what/which/can you...): a transcript has no question marks, and static embeddings do
    not tell "what is the transfer amount" from "the transfer amount is ...".
 4. **Score.** The best cosine similarity (0-1) between a line and a prototype; MET when it
-   reaches the criterion's threshold (per criterion, given by the caller; else
-   :data:`DEFAULT_THRESHOLD`). The evidence is that line, its score and the prototype.
+   reaches the criterion's threshold (per criterion, given by the caller; else the embedder's
+   default: :data:`DEFAULT_THRESHOLD` for WordLlama). The evidence is that line, its score and
+   the prototype.
 5. **N/A.** Only for a criterion that allows N/A (``na_allowed``): when no line reaches the
-   threshold and a *caller* line is similar to the criterion's N/A sentence (at least
-   :data:`NA_THRESHOLD`; e.g. "N/A when the task needs none (branch hours)" against "what are
-   the local branch hours"), or when nobody said anything to judge. Otherwise NOT_MET.
+   threshold and a *caller* line is similar to the criterion's N/A sentence (at least the
+   embedder's N/A threshold, :data:`NA_THRESHOLD` for WordLlama; e.g. "N/A when the task needs
+   none (branch hours)" against "what are the local branch hours"), or when nobody said
+   anything to judge. Otherwise NOT_MET.
 
 Known limit: the perturbed test set (``apps.demo.perturbations``) removes questions with a
 question-word pattern like the one of rule 3, so its recall for "details never asked" measures
@@ -36,6 +38,12 @@ rules 4 and 5 on what is left, not how well questions are found.
 
 The thresholds were tuned on the tuning half of the demo calls only
 (``apps/demo/data/heldout_split.json``; ``bench/eval_operators.py --tune`` prints the sweep).
+
+**Embedders.** The model sits behind :class:`Embedder` (sentences in, unit vectors out, plus
+the two thresholds that only mean something on that model's scale). :class:`WordLlamaEmbedder`
+is the default and the only one shipped; :func:`use_embedder` swaps it for the whole process
+(the benchmark compares all-MiniLM-L6-v2 this way from ``bench/embedders.py``, so the project
+never imports torch).
 """
 
 from __future__ import annotations
@@ -45,7 +53,7 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .structure import CriterionSpec
 
@@ -75,9 +83,6 @@ _QUESTION = re.compile(
 _ASKS = re.compile(r"^\s*ask\b", re.IGNORECASE)
 _SAYS = re.compile(r"^\s*(?:say|state|tell|confirm|give)\b", re.IGNORECASE)
 
-_model_lock = threading.Lock()
-_model: Any = None
-
 
 class ModelUnavailable(RuntimeError):
     """The embedding model's package is not installed (or its files are missing)."""
@@ -102,34 +107,83 @@ class SemanticJudgement:
     na_evidence: SemanticMatch | None = None  # the caller line that matched the N/A rule
 
 
-def model() -> Any:
-    """The WordLlama model, loaded once per process from the installed wheel (never fetched)."""
-    global _model
-    if _model is None:
-        with _model_lock:
-            if _model is None:
-                try:
-                    from pathlib import Path
+class Embedder(Protocol):
+    """A sentence embedding model, loaded when constructed.
 
-                    import wordllama
-                    from wordllama import WordLlama
-                except ImportError as exc:  # pragma: no cover - a dependency of the project
-                    raise ModelUnavailable("the wordllama package is not installed") from exc
-                # wordllama 0.4 looks for its bundled tokenizer under "tokenizer/" but the wheel
-                # has it under "tokenizers/": pointing the cache at the package finds both files
-                # there, and disable_download turns a missing file into an error, not a fetch.
-                try:
-                    _model = WordLlama.load(
-                        cache_dir=Path(wordllama.__file__).parent, disable_download=True
-                    )
-                except FileNotFoundError as exc:  # pragma: no cover
-                    raise ModelUnavailable(str(exc)) from exc
-    return _model
+    ``encode`` returns one row per text, each of unit length (cosine similarity is then a dot
+    product). The thresholds belong to the model, not to this module: cosine scores of two
+    models are on different scales (a WordLlama 0.26 is not a MiniLM 0.26), so an embedder
+    carries the default MET threshold and the N/A-rule threshold tuned for it. Per-criterion
+    thresholds from an operator's parameters still take precedence over the default."""
+
+    name: str
+    default_threshold: float
+    na_threshold: float
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+class WordLlamaEmbedder:
+    """WordLlama ``l2_supercat`` from the installed wheel (never fetched); the default."""
+
+    name = MODEL_NAME
+    default_threshold = DEFAULT_THRESHOLD
+    na_threshold = NA_THRESHOLD
+
+    def __init__(self) -> None:
+        try:
+            from pathlib import Path
+
+            import wordllama
+            from wordllama import WordLlama
+        except ImportError as exc:  # pragma: no cover - a dependency of the project
+            raise ModelUnavailable("the wordllama package is not installed") from exc
+        # wordllama 0.4 looks for its bundled tokenizer under "tokenizer/" but the wheel has it
+        # under "tokenizers/": pointing the cache at the package finds both files there, and
+        # disable_download turns a missing file into an error, not a fetch.
+        try:
+            self.model = WordLlama.load(
+                cache_dir=Path(wordllama.__file__).parent, disable_download=True
+            )
+        except FileNotFoundError as exc:  # pragma: no cover
+            raise ModelUnavailable(str(exc)) from exc
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        return self.model.embed(list(texts), norm=True)
+
+
+_embedder_lock = threading.Lock()
+_embedder: Embedder | None = None
+
+
+def embedder() -> Embedder:
+    """The embedder of this process: WordLlama, loaded once, unless :func:`use_embedder` set
+    another. Raises :class:`ModelUnavailable` when the default's package is missing."""
+    global _embedder
+    if _embedder is None:
+        with _embedder_lock:
+            if _embedder is None:
+                _embedder = WordLlamaEmbedder()
+    return _embedder
+
+
+def use_embedder(new: Embedder | None) -> Embedder | None:
+    """Judge with ``new`` from now on, in this whole process (``None``: WordLlama, loaded when
+    next needed); returns the one it replaces (``None`` if none was loaded yet), to put back.
+    The per-text caches are emptied: their scores were the old model's. Meant for a process's
+    start (a benchmark, a test), not for a worker that is judging."""
+    global _embedder
+    with _embedder_lock:
+        previous, _embedder = _embedder, new
+        _embedding.cache_clear()
+        _prototype_matrix.cache_clear()
+        _line_score.cache_clear()
+    return previous
 
 
 def available() -> bool:
     try:
-        model()
+        embedder()
     except ModelUnavailable:
         return False
     return True
@@ -137,7 +191,7 @@ def available() -> bool:
 
 @lru_cache(maxsize=32_768)
 def _embedding(text: str) -> np.ndarray:
-    return model().embed([text], norm=True)[0]
+    return embedder().encode([text])[0]
 
 
 def embeddings(texts: Sequence[str]) -> np.ndarray:
@@ -145,7 +199,7 @@ def embeddings(texts: Sequence[str]) -> np.ndarray:
     import numpy as np
 
     if not texts:
-        return np.zeros((0, 256), dtype=np.float32)
+        return np.zeros((0, 0), dtype=np.float32)
     return np.vstack([_embedding(text) for text in texts])
 
 
@@ -252,7 +306,8 @@ def judge(
     """Rules 3 to 5 over ``agent_lines`` / ``caller_lines`` given as (line, text to judge).
 
     The outcome values are passed in so this module needs no Django import."""
-    limit = DEFAULT_THRESHOLD if threshold is None else threshold
+    current = embedder()
+    limit = current.default_threshold if threshold is None else threshold
     act = speech_act_of(criterion)
     if act is not None:
         agent_lines = [
@@ -266,7 +321,7 @@ def judge(
             return SemanticJudgement(na, "nothing_to_judge", limit)
         rule = na_rule_of(criterion)
         na_match = best_match((rule,), caller_lines) if rule else None
-        if na_match is not None and na_match.score >= NA_THRESHOLD:
+        if na_match is not None and na_match.score >= current.na_threshold:
             return SemanticJudgement(na, "na_rule", limit, best, na_match)
     return SemanticJudgement(not_met, "no_similar_line", limit, best)
 

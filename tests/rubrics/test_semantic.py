@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from apps.demo import perturbations
@@ -61,6 +62,113 @@ def test_the_model_loads_from_the_wheel_without_network(monkeypatch):
     vectors = semantic.embeddings(["what is your phone number", "what is your phone number"])
     assert vectors.shape == (2, 256)
     assert float(vectors[0] @ vectors[1]) == pytest.approx(1.0, abs=1e-5)
+
+
+class EverythingAlike:
+    """An embedder for which every sentence means the same: every line matches every prototype."""
+
+    name = "everything alike"
+    default_threshold = 0.5
+    na_threshold = 0.5
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def encode(self, texts):
+        self.seen.extend(texts)
+        return np.full((len(texts), 4), 0.5, dtype=np.float32)  # unit rows, all equal
+
+
+class OnlySameText:
+    """An embedder for which only identical texts are similar (1.0); any two others score 0."""
+
+    name = "only the same text"
+    default_threshold = 0.5
+
+    def __init__(self, *, na_threshold: float) -> None:
+        self.na_threshold = na_threshold
+        self.axes: dict[str, int] = {}
+
+    def encode(self, texts):
+        rows = np.zeros((len(texts), 64), dtype=np.float32)
+        for row, text in enumerate(texts):
+            rows[row, self.axes.setdefault(text, len(self.axes))] = 1.0
+        return rows
+
+
+@pytest.fixture
+def use_embedder():
+    """Swap the semantic checks' embedder for one test; the previous one comes back after."""
+    swapped: list[semantic.Embedder | None] = []
+
+    def use(embedder: semantic.Embedder) -> semantic.Embedder:
+        swapped.append(semantic.use_embedder(embedder))
+        return embedder
+
+    yield use
+    if swapped:
+        semantic.use_embedder(swapped[0])
+
+
+def test_the_default_embedder_is_wordllama_from_the_wheel(use_embedder):
+    use_embedder(None)
+    default = semantic.embedder()
+    assert isinstance(default, semantic.WordLlamaEmbedder)
+    assert default.name == semantic.MODEL_NAME
+    assert (default.default_threshold, default.na_threshold) == (
+        semantic.DEFAULT_THRESHOLD,
+        semantic.NA_THRESHOLD,
+    )
+
+
+def test_the_semantic_check_judges_with_the_embedder_in_use(rubric, calls, use_embedder):
+    # Elizabeth's agent never confirms the order: WordLlama says NOT_MET (test below); an
+    # embedder that finds every sentence alike says MET, at its own default threshold.
+    turns = perturbations.turns_of(calls[ELIZABETH])
+    custom = use_embedder(EverythingAlike())
+    result = check(rubric, turns, "confirms_action")
+    results = checks.check_conversation(rubric, lines_of(turns), participant_type="HUMAN_AGENT")
+    default = next(r for r in results if r.key == "confirms_action")
+    assert result.outcome == Outcome.MET
+    assert result.semantic.best.score == 1.0
+    assert result.semantic.threshold == THRESHOLDS["confirms_action"]  # the caller's wins
+    assert default.outcome == Outcome.MET and default.semantic.threshold == 0.5
+    assert result.semantic.best.text in custom.seen
+    assert set(semantic.prototypes_of(rubric.criterion("confirms_action"))) <= set(custom.seen)
+
+
+def test_scores_of_a_replaced_embedder_are_not_reused(rubric, calls, use_embedder):
+    turns = perturbations.turns_of(calls[ELIZABETH])
+    previous = semantic.use_embedder(EverythingAlike())
+    assert check(rubric, turns, "confirms_action").outcome == Outcome.MET
+    semantic.use_embedder(previous)
+    assert check(rubric, turns, "confirms_action").outcome == Outcome.NOT_MET
+
+
+@pytest.mark.parametrize(("na_threshold", "outcome"), [(0.9, Outcome.NA), (1.01, Outcome.NOT_MET)])
+def test_the_na_rule_uses_the_embedders_na_threshold(use_embedder, na_threshold, outcome):
+    criterion = CriterionSpec(
+        key="asks_account",
+        name="Asks for the account",
+        section_key="s",
+        na_allowed=True,
+        expected_action="Ask which account the caller means.",
+        description="N/A when the caller only wants the branch hours.",
+    )
+    use_embedder(OnlySameText(na_threshold=na_threshold))
+    agent = Line(1, "HUMAN_AGENT", 0, "how are you today")
+    caller = Line(2, "CUSTOMER", 1000, "when the caller only wants the branch hours")
+    result = semantic.judge(
+        criterion,
+        [(agent, agent.text)],
+        [(caller, caller.text)],
+        met=Outcome.MET,
+        not_met=Outcome.NOT_MET,
+        na=Outcome.NA,
+    )
+    assert semantic.na_rule_of(criterion) == caller.text
+    assert result.outcome == outcome
+    assert result.best.score == 0.0
 
 
 def test_prototypes_come_from_the_criterion_text_and_skip_the_na_sentence(rubric):
