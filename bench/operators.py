@@ -45,7 +45,7 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[index]
 
 
-def compute() -> None:
+def compute(*, embedder_name: str = "wordllama") -> None:
     import json
 
     from apps.demo.dataset import read_calls
@@ -130,13 +130,15 @@ def compute() -> None:
 
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     loading = time.perf_counter()
-    semantic.model()
+    if embedder_name == "wordllama":
+        model = semantic.embedder()
+    else:  # --embedder minilm: torch, from a separate venv (bench/embedders.py)
+        from bench import embedders
+
+        model = embedders.use(embedder_name)
     loaded = time.perf_counter() - loading
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024
-    print(
-        f"embedding model ({semantic.MODEL_NAME}) loaded in {loaded:.2f} s, "
-        f"peak RSS +{grown_mb:.0f} MB"
-    )
+    print(f"embedding model ({model.name}) loaded in {loaded:.2f} s, peak RSS +{grown_mb:.0f} MB")
     embedded._SENTIMENT_CACHE.clear()
     cold = one_pass()
     warm = [one_pass() for _ in range(3)]
@@ -318,6 +320,12 @@ def main() -> int:
     parser.add_argument("--calls-at-once", type=int, default=8)
     parser.add_argument("--communications", type=int, default=1200)
     parser.add_argument("--pool", default="prefork", choices=["prefork", "solo", "threads"])
+    parser.add_argument(
+        "--embedder",
+        default="wordllama",
+        choices=["wordllama", "minilm"],
+        help="compute only: the semantic checks' model (minilm: see bench/embedders.py)",
+    )
     args = parser.parse_args()
     if args.what == "all":  # each part sets Django up its own way: one process each
         for part in ("compute", "latency"):
@@ -328,7 +336,7 @@ def main() -> int:
         import django
 
         django.setup()
-        compute()
+        compute(embedder_name=args.embedder)
     if args.what == "latency":
         latency(
             rate=args.rate,
