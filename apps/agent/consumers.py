@@ -23,34 +23,39 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
 
-from apps.knowledge.selectors import KnowledgeHit, published_articles
+from apps.knowledge.selectors import published_articles
 from apps.webhooks.signature import verify_websocket
 
 from .services import sessions
 from .services.dialog import Dialog, Handoff, Reply
+from .services.retrieval import KnowledgeIndex
 
 logger = logging.getLogger(__name__)
 
 
 class _Knowledge:
-    """The published articles, read at most every VIRTUAL_AGENT_KNOWLEDGE_SECONDS per process.
+    """The published articles, read at most every VIRTUAL_AGENT_KNOWLEDGE_SECONDS per process,
+    and their retrieval index (``retrieval.KnowledgeIndex``: stems and sentence vectors), built
+    once per read.
 
-    The agent ranks them in memory (``dialog.best_article``): a turn then waits for no
-    database query, which under load queue behind every other socket's writes on Channels'
-    one database thread (50 calls: p50 37 ms with a full-text query per turn, see
-    docs/benchmarks.md)."""
+    A turn then waits for no database query, which under load queue behind every other
+    socket's writes on Channels' one database thread (50 calls: p50 37 ms with a full-text query
+    per turn, see docs/benchmarks.md), and embeds only the caller's turn. The index is built in
+    a worker thread, off the event loop and off the database thread: the first build of a
+    process also loads the embedding model (about half a second)."""
 
-    articles: list[KnowledgeHit] = []
+    index: KnowledgeIndex | None = None
     loaded: float | None = None
 
     @classmethod
-    async def get(cls) -> list[KnowledgeHit]:
+    async def get(cls) -> KnowledgeIndex:
         now = time.monotonic()
         ttl = settings.VIRTUAL_AGENT_KNOWLEDGE_SECONDS
-        if cls.loaded is None or now - cls.loaded >= ttl:
-            cls.articles = await database_sync_to_async(published_articles)()
+        if cls.index is None or cls.loaded is None or now - cls.loaded >= ttl:
+            articles = await database_sync_to_async(published_articles)()
+            cls.index = await asyncio.to_thread(KnowledgeIndex.build, articles)
             cls.loaded = now
-        return cls.articles
+        return cls.index
 
 
 @dataclass
@@ -196,9 +201,10 @@ class RelayConsumer(AsyncWebsocketConsumer):
             index=len(self.turns), prompt=text, received=received, prompted_at=timezone.now()
         )
         self.turns.append(turn)
-        articles = await _Knowledge.get()
-        # Pure and fast (in-memory ranking, VADER on a handoff): on the loop, no thread hop.
-        turn.reply = self.dialog.respond(text, lambda _prompt: articles)
+        knowledge = await _Knowledge.get()
+        # Pure and fast (one embedding and in-memory ranking, VADER on a handoff): on the loop,
+        # no thread hop.
+        turn.reply = self.dialog.respond(text, knowledge)
         await self._start_speaking(turn, turn.reply)
 
     async def on_interrupt(self, message: dict[str, Any], received: float) -> None:

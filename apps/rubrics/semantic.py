@@ -41,18 +41,25 @@ The thresholds were tuned on the tuning half of the demo calls only
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
+
+from apps.common.embeddings import (  # noqa: F401 - re-exported: the model's one home is common
+    MODEL_NAME,
+    ModelUnavailable,
+    available,
+    embeddings,
+    model,
+)
+from apps.common.embeddings import embedding as _embedding
 
 from .structure import CriterionSpec
 
 if TYPE_CHECKING:
     import numpy as np
 
-MODEL_NAME = "wordllama l2_supercat (256 dimensions)"
 # Tuned on the tuning half only (``bench/eval_operators.py --tune``; the reasons for each choice
 # are in docs/operator-quality.md section 0.4): "confirms the outcome" 0.26, also the default;
 # "asks for the task's details" 0.18 (bench DEMO_SEMANTIC_THRESHOLDS); N/A 0.30 between other
@@ -75,13 +82,6 @@ _QUESTION = re.compile(
 _ASKS = re.compile(r"^\s*ask\b", re.IGNORECASE)
 _SAYS = re.compile(r"^\s*(?:say|state|tell|confirm|give)\b", re.IGNORECASE)
 
-_model_lock = threading.Lock()
-_model: Any = None
-
-
-class ModelUnavailable(RuntimeError):
-    """The embedding model's package is not installed (or its files are missing)."""
-
 
 @dataclass(frozen=True, slots=True)
 class SemanticMatch:
@@ -100,53 +100,6 @@ class SemanticJudgement:
     threshold: float
     best: SemanticMatch | None = None
     na_evidence: SemanticMatch | None = None  # the caller line that matched the N/A rule
-
-
-def model() -> Any:
-    """The WordLlama model, loaded once per process from the installed wheel (never fetched)."""
-    global _model
-    if _model is None:
-        with _model_lock:
-            if _model is None:
-                try:
-                    from pathlib import Path
-
-                    import wordllama
-                    from wordllama import WordLlama
-                except ImportError as exc:  # pragma: no cover - a dependency of the project
-                    raise ModelUnavailable("the wordllama package is not installed") from exc
-                # wordllama 0.4 looks for its bundled tokenizer under "tokenizer/" but the wheel
-                # has it under "tokenizers/": pointing the cache at the package finds both files
-                # there, and disable_download turns a missing file into an error, not a fetch.
-                try:
-                    _model = WordLlama.load(
-                        cache_dir=Path(wordllama.__file__).parent, disable_download=True
-                    )
-                except FileNotFoundError as exc:  # pragma: no cover
-                    raise ModelUnavailable(str(exc)) from exc
-    return _model
-
-
-def available() -> bool:
-    try:
-        model()
-    except ModelUnavailable:
-        return False
-    return True
-
-
-@lru_cache(maxsize=32_768)
-def _embedding(text: str) -> np.ndarray:
-    return model().embed([text], norm=True)[0]
-
-
-def embeddings(texts: Sequence[str]) -> np.ndarray:
-    """Unit vectors of ``texts`` (rows), cached per text: live checks see the same lines often."""
-    import numpy as np
-
-    if not texts:
-        return np.zeros((0, 256), dtype=np.float32)
-    return np.vstack([_embedding(text) for text in texts])
 
 
 @lru_cache(maxsize=32_768)

@@ -1,27 +1,26 @@
 """What the reference virtual agent says: pure, no I/O (the knowledge lookup is passed in).
 
-Offline answers are retrieval over the knowledge articles: the article whose title, tags and
-body share the most content words with the caller's turn, if it shares enough; the answer is
-the article's best-matching sentences, and the article is cited in the agent's line. The agent
-hands off to a person when the caller asks for one (or presses 0), corrects it a second time,
-or asks something the knowledge base does not answer; the handoff carries a reason, an
-extractive summary of the call so far and the caller's sentiment, computed with the same
-offline operators the portal runs on transcripts (``apps.intelligence.nlp``).
+Offline answers are retrieval over the knowledge articles (``retrieval``: shared words and
+sentence similarity); the answer is the article's best-matching sentences, and the article is
+cited in the agent's line. The agent hands off to a person when the caller asks for one (or
+presses 0), corrects it a second time, or asks something the knowledge base does not answer;
+the handoff carries a reason, an extractive summary of the call so far and the caller's
+sentiment, computed with the same offline operators the portal runs on transcripts
+(``apps.intelligence.nlp``).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from apps.intelligence.nlp.sentiment import cumulative, sentiment_of
 from apps.intelligence.nlp.summary import summarize
-from apps.intelligence.nlp.text import content_words, sentences
+from apps.intelligence.nlp.text import content_words
 
 from ..choices import HandoffReason
+from .retrieval import MIN_SHARED_WORDS, KnowledgeIndex
 
 GREETING = (
     "Hello, you've reached Harper Valley National Bank. I'm the virtual assistant. "
@@ -33,9 +32,6 @@ CORRECTED = "Sorry, I misunderstood. Could you say again what you need?"
 ANYTHING_ELSE = "Is there anything else I can help you with?"
 GOODBYE = "You're welcome. Thank you for calling Harper Valley National Bank. Goodbye."
 
-# An article must share this many content words with the caller's turn to be the answer.
-MIN_SHARED_WORDS = 2
-ANSWER_SENTENCES = 2
 
 _PERSON_RE = re.compile(
     r"\b(?:(?:speak|talk|get|connect|transfer|put)\b.{0,25}\b(?:person|human|someone|somebody"
@@ -51,22 +47,6 @@ _CORRECTION_RE = re.compile(
 _THANKS_RE = re.compile(
     r"\b(?:that'?s all|that is all|nothing else|no thanks?|bye|goodbye)\b", re.IGNORECASE
 )
-
-
-class Article(Protocol):
-    """A knowledge article as the lookup returns it (``knowledge.selectors.KnowledgeHit``)."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def title(self) -> str: ...
-    @property
-    def body(self) -> str: ...
-    @property
-    def tags(self) -> tuple[str, ...]: ...
-
-
-Lookup = Callable[[str], Sequence[Article]]
 
 
 @dataclass(frozen=True)
@@ -111,45 +91,6 @@ class Reply:
         return [part + " " for part in parts[:-1]] + [parts[-1]]
 
 
-def _stem(word: str) -> str:
-    word = word.strip("'")
-    for suffix in ("ing", "es", "s", "ed"):
-        if len(word) > len(suffix) + 3 and word.endswith(suffix):
-            return word[: -len(suffix)]
-    return word
-
-
-def _stems(text: str) -> set[str]:
-    return {_stem(word) for word in content_words(text)}
-
-
-def best_article(prompt: str, articles: Sequence[Article]) -> tuple[Article, int] | None:
-    """The article sharing the most content words with ``prompt`` (title and tags count
-    twice), with how many it shares; None when none shares ``MIN_SHARED_WORDS`` including one
-    of its title or tags."""
-    asked = _stems(prompt)
-    best: tuple[Article, int, int] | None = None
-    for article in articles:
-        heading = _stems(article.title + " " + " ".join(article.tags))
-        shared = asked & (heading | _stems(article.body))
-        on_topic = asked & heading
-        score = len(shared) + len(on_topic)
-        # A word of the title or tags must be among them: sharing only everyday words ("new",
-        # "need", "account") with a body is no answer.
-        if on_topic and len(shared) >= MIN_SHARED_WORDS and (best is None or score > best[2]):
-            best = (article, len(shared), score)
-    return None if best is None else (best[0], best[1])
-
-
-def answer_from(prompt: str, article: Article) -> str:
-    """The ``ANSWER_SENTENCES`` sentences of the article that best match ``prompt``, in order."""
-    asked = _stems(prompt)
-    found = sentences(article.body)
-    ranked = sorted(range(len(found)), key=lambda i: (-len(asked & _stems(found[i])), i))
-    picked = sorted(ranked[:ANSWER_SENTENCES])
-    return " ".join(found[i] for i in picked)
-
-
 @dataclass
 class Dialog:
     """The state of one call with the agent: the transcript so far and the corrections."""
@@ -163,8 +104,8 @@ class Dialog:
         the summary is drawn from: it says nothing about this call."""
         return GREETING
 
-    def respond(self, prompt: str, lookup: Lookup) -> Reply:
-        """The agent's reply to the caller's final ``prompt``."""
+    def respond(self, prompt: str, knowledge: KnowledgeIndex) -> Reply:
+        """The agent's reply to the caller's final ``prompt``, answered from ``knowledge``."""
         prompt = prompt.strip()
         self.lines.append(("customer", prompt))
         if _PERSON_RE.search(prompt):
@@ -184,16 +125,16 @@ class Dialog:
             self.last_article_id is not None and not content_words(prompt)
         ):
             return self._say(Reply(GOODBYE, done=True))
-        found = best_article(prompt, lookup(prompt))
+        found = knowledge.best(prompt)
         if found is None:
             return self._hand_off(
                 HandoffReason.NOT_IN_KNOWLEDGE,
                 f"The knowledge base has no answer to: {prompt}",
                 lead=NOT_KNOWN,
             )
-        article, _ = found
+        article = found.article
         self.last_article_id = article.id
-        body = answer_from(prompt, article)
+        body = knowledge.answer(prompt, article)
         text = f"{body} That's from our article {article.title}. {ANYTHING_ELSE}"
         return self._say(
             Reply(text, article_id=article.id, article_title=article.title, helpful_from=0)
