@@ -57,7 +57,9 @@ def line(name: str, values: list[float]) -> str:
     )
 
 
-async def caller(url: str, signature: str, turns: int, offset: int, client_ms: list[float]) -> str:
+async def caller(
+    url: str, signature: str, turns: int, offset: int, client_ms: list[float], unique: bool = False
+) -> str:
     session_id = "VX" + secrets.token_hex(16)
     async with (
         aiohttp.ClientSession() as http,
@@ -77,6 +79,10 @@ async def caller(url: str, signature: str, turns: int, offset: int, client_ms: l
         )
         for turn in range(turns):
             question = QUESTIONS[(offset + turn) % len(QUESTIONS)]
+            if unique:
+                # A text never asked before: the agent embeds it (no cache hit), as a real
+                # caller's words would be.
+                question = f"{question} my reference is {secrets.randbelow(10**9)}"
             sent = time.perf_counter()
             await ws.send_str(json.dumps({"type": "prompt", "voicePrompt": question, "last": True}))
             first = True
@@ -106,11 +112,11 @@ def server_figures(session_ids: list[str], expected: int) -> list[float]:
 
 
 async def run(
-    url: str, signature: str, concurrency: int, turns: int
+    url: str, signature: str, concurrency: int, turns: int, unique: bool = False
 ) -> tuple[list[str], list[float]]:
     client_ms: list[float] = []
     sessions = await asyncio.gather(
-        *(caller(url, signature, turns, n, client_ms) for n in range(concurrency))
+        *(caller(url, signature, turns, n, client_ms, unique) for n in range(concurrency))
     )
     return list(sessions), client_ms
 
@@ -121,6 +127,11 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,50")
     parser.add_argument("--turns", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=3, help="calls first, not counted")
+    parser.add_argument(
+        "--unique",
+        action="store_true",
+        help="make every prompt a new text (the agent's embedding cache never hits)",
+    )
     args = parser.parse_args()
     token = os.environ["TWILIO_AUTH_TOKENS"].split(",")[0].split(":")[-1].strip()
     scheme, _, rest = args.url.rstrip("/").partition("://")
@@ -130,7 +141,9 @@ def main() -> None:
     asyncio.run(run(socket_url, signature, args.warmup, 2))
     for concurrency in [int(c) for c in args.concurrency.split(",")]:
         started = time.perf_counter()
-        sessions, client_ms = asyncio.run(run(socket_url, signature, concurrency, args.turns))
+        sessions, client_ms = asyncio.run(
+            run(socket_url, signature, concurrency, args.turns, args.unique)
+        )
         elapsed = time.perf_counter() - started
         print(f"{concurrency} concurrent calls x {args.turns} turns in {elapsed:.1f} s")
         print(
