@@ -4,7 +4,8 @@ A criterion such as "asks for the task's details" or "confirms the outcome" has 
 wording, so ``checks`` cannot look for a phrase. This module compares the criterion's own text
 with what the agent said, using a static embedding model that ships inside a PyPI wheel
 (WordLlama ``l2_supercat``, 256 dimensions, 16 MB of weights in ``wordllama``; nothing is
-downloaded at run time: downloads are disabled when the model is loaded). Static embeddings are
+downloaded at run time: downloads are disabled when the model is loaded; one model per process,
+loaded by ``apps.common.embeddings`` and shared with the virtual agent). Static embeddings are
 token vectors averaged per sentence: deterministic, about 35k sentences/s on one core, no torch.
 The choice and its figures are in ``docs/operator-quality.md``.
 
