@@ -284,6 +284,14 @@ class RuleExecution(models.Model):
         indexes = [
             models.Index(fields=["conversation", "rule", "-id"], name="execution_conv_rule_idx"),
             models.Index(fields=["status", "triggered_at"], name="execution_status_idx"),
+            # What the workers claim (engine._claim), oldest first: only the executions not yet
+            # finished. Without it the claim walked the primary key past every finished
+            # execution (77,000 rows, 30 ms a batch, in the soak at 300 events/s).
+            models.Index(
+                fields=["id"],
+                condition=Q(status__in=[ExecutionStatus.PENDING, ExecutionStatus.RUNNING]),
+                name="execution_claimable_idx",
+            ),
         ]
 
     def __str__(self) -> str:
