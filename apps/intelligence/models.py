@@ -243,9 +243,14 @@ class RuleExecution(models.Model):
     events computes the same point and finds the row already there.
     """
 
-    rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="executions")
+    # No index of their own: execution_once_per_point leads with the rule, execution_conv_rule_idx
+    # with the conversation, and each index here is written once per execution (several per
+    # line: issue 17, "Where PostgreSQL's CPU goes per event").
+    rule = models.ForeignKey(
+        Rule, on_delete=models.CASCADE, related_name="executions", db_index=False
+    )
     conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="rule_executions"
+        Conversation, on_delete=models.CASCADE, related_name="rule_executions", db_index=False
     )
     trigger_on = models.CharField(max_length=24, choices=TriggerOn.choices)
     trigger_point = models.CharField(max_length=160)
