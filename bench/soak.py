@@ -72,6 +72,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from apps.demo.dataset import DemoCall, read_calls  # noqa: E402
 from apps.demo.simulator import PlannedEvent, SignedRequest, sign, simulated_call  # noqa: E402
+from bench import pgcost  # noqa: E402
 from bench.timing import percentile  # noqa: E402
 
 QUEUES = ("ingest", "operators", "default", "insights")
@@ -943,6 +944,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeline-rows", type=int, default=15, help="rows of the timeline")
     parser.add_argument("--json", type=Path, help="write the samples and the summary here")
     parser.add_argument("--keep", action="store_true", help="keep the database and the logs")
+    parser.add_argument(
+        "--pg-cost",
+        action="store_true",
+        help="PostgreSQL's work per event (bench/pgcost.py; needs pg_stat_statements)",
+    )
     args = parser.parse_args(argv)
 
     from composerun import Stack, StackError, compose_variables, wait_http
@@ -1049,11 +1055,15 @@ def main(argv: list[str] | None = None) -> int:
             f"({load.total} events, {conversations} conversations at once)"
         )
         probe.sample(0.0)  # the CPU baseline
+        pg_before = pgcost.start(database_url) if args.pg_cost else None
         asyncio.run(run_load(load, probe, every=args.sample, samples=samples))
         log(f"load stopped; {load.issued} sent; waiting for the backlog (up to {args.drain_wait}s)")
         # The loop's clock is time.monotonic(): the drain is timed from the end of the schedule.
         drained = drain(probe, started=load.stopped_at, seconds=args.drain_wait)
         counts = final_counts(database_url, load, run)
+        pg_figures = None
+        if pg_before is not None:
+            pg_figures = pgcost.report(pg_before, pgcost.snapshot(database_url), events=load.issued)
         dead = [s for s in [*long_running, "proxy"] if not stack.alive(s)]
         summary, ok = summarize(
             args=args,
@@ -1066,6 +1076,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         summary["services_exited"] = dead
         print_summary(summary)
+        if pg_figures is not None:
+            pgcost.print_report(pg_figures)
+            summary["pg_cost"] = {**pg_figures, "statements": pg_figures["statements"][:60]}
         if dead:
             print(f"FAIL  services that exited: {', '.join(dead)}")
             ok = False
