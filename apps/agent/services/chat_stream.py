@@ -188,45 +188,77 @@ async def stream_chat(
         raise error("protocol", f"unreadable stream from {shown}: {exc}") from None
 
 
+# A line this long without a newline is no SSE stream.
+MAX_LINE_BYTES = 1 << 20
+
+
+class _Events:
+    """The SSE lines of one answer, parsed tolerantly: comments, ``event:``/``id:`` lines and
+    chunks without choices (usage) are skipped; a ``data:`` event split over several lines is
+    joined."""
+
+    def __init__(self, shown: str, error: Any) -> None:
+        self.shown = shown
+        self.error = error
+        self.assembly = _Assembly()
+        self.pending: list[str] = []  # data lines of an event that does not parse yet
+        self.done = False
+
+    def not_json(self) -> LLMError:
+        text = _snippet(chr(10).join(self.pending))
+        return self.error("protocol", f"a streamed chunk from {self.shown} is not JSON: {text}")
+
+    def line(self, raw: bytes) -> list[str]:
+        line = raw.decode("utf-8", "replace").rstrip("\r")
+        if not line:
+            if self.pending:
+                raise self.not_json()
+            return []
+        if line.startswith(":") or not line.startswith("data:"):
+            return []
+        data = line[5:].removeprefix(" ")
+        if not self.pending and data.strip() == "[DONE]":
+            self.done = True
+            return []
+        self.pending.append(data)
+        try:
+            chunk = json.loads("\n".join(self.pending))
+        except ValueError:
+            return []
+        self.pending = []
+        return _chunk_texts(chunk, self.assembly, self.shown, self.error)
+
+
 async def _events(
     response: aiohttp.ClientResponse, shown: str, error: Any
 ) -> AsyncGenerator[str | Completed, None]:
-    """Parse the SSE stream tolerantly: comments, ``event:``/``id:`` lines and chunks without
-    choices (usage) are skipped; a ``data:`` event split over several lines is joined."""
-    assembly = _Assembly()
-    pending: list[str] = []  # data lines of an event that does not parse yet
-    done = False
-    async for raw in response.content:
-        line = raw.decode("utf-8", "replace").rstrip("\r\n")
-        if not line:
-            if pending:
-                raise error(
-                    "protocol",
-                    f"a streamed chunk from {shown} is not JSON: {_snippet(chr(10).join(pending))}",
-                )
-            continue
-        if line.startswith(":") or not line.startswith("data:"):
-            continue
-        data = line[5:].removeprefix(" ")
-        if not pending and data.strip() == "[DONE]":
-            done = True
+    """The text of each network read as one delta: what arrived together goes out together
+    (one socket frame instead of one per chunk when the model's chunks come in a burst)."""
+    events = _Events(shown, error)
+    buffer = b""
+    async for data in response.content.iter_any():
+        buffer += data
+        *lines, buffer = buffer.split(b"\n")
+        if len(buffer) > MAX_LINE_BYTES:
+            raise error("protocol", f"a line of the stream from {shown} never ends")
+        texts: list[str] = []
+        for raw in lines:
+            texts += events.line(raw)
+            if events.done:
+                break
+        if texts:
+            yield "".join(texts)
+        if events.done:
             break
-        pending.append(data)
-        try:
-            chunk = json.loads("\n".join(pending))
-        except ValueError:
-            continue
-        pending = []
-        for text in _chunk_texts(chunk, assembly, shown, error):
+    if not events.done and buffer.strip():
+        text = "".join(events.line(buffer))  # the last line, without its newline
+        if text:
             yield text
-    if pending:
-        raise error(
-            "protocol",
-            f"a streamed chunk from {shown} is not JSON: {_snippet(chr(10).join(pending))}",
-        )
-    if not done and assembly.finish_reason is None:
+    if events.pending:
+        raise events.not_json()
+    if not events.done and events.assembly.finish_reason is None:
         raise error("protocol", f"the stream from {shown} ended before the answer did")
-    yield assembly.completed()
+    yield events.assembly.completed()
 
 
 def _chunk_texts(chunk: Any, assembly: _Assembly, shown: str, error: Any) -> list[str]:
