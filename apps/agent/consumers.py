@@ -351,6 +351,13 @@ class RelayConsumer(AsyncWebsocketConsumer):
         except asyncio.CancelledError:
             self.dialog.said("".join(turn.sent))  # what was sent; the interrupt trims it
             raise
+        except Exception:  # a bug of ours must not leave the caller on a dead line either
+            logger.exception("virtual agent: the LLM turn failed (session %s)", self.session_pk)
+            answer = ModelAnswer(
+                "".join(turn.sent),
+                turn.article,
+                (HandoffReason.MODEL_ERROR, "The virtual agent failed while answering."),
+            )
         await self._finish_answer(turn, answer)
 
     async def _finish_answer(self, turn: Turn, answer: ModelAnswer) -> None:
