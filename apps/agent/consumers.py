@@ -314,7 +314,7 @@ class RelayConsumer(AsyncWebsocketConsumer):
         """The LLM path: the model's answer streamed as it arrives, then ``last`` (with the
         article cited if the model did not name it) or the handoff. An interrupt cancels this
         task, which closes the model's HTTP response at once."""
-        articles = await _Knowledge.get()
+        articles: list[KnowledgeHit] = []
 
         def lookup(query: str) -> tuple[Article, str] | None:
             found = retrieve(query, articles)  # the offline path's ranking, in memory
@@ -328,6 +328,7 @@ class RelayConsumer(AsyncWebsocketConsumer):
         if self.http is None:
             self.http = aiohttp.ClientSession()
         try:
+            articles = await _Knowledge.get()
             answer = await model_turn(
                 http=self.http,
                 settings=settings_from_django(),
