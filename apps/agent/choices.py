@@ -15,3 +15,7 @@ class HandoffReason(models.TextChoices):
     REPEATED_CORRECTION = "repeated-correction", "The caller corrected the agent again"
     NOT_IN_KNOWLEDGE = "not-in-knowledge", "The answer is not in the knowledge base"
     PRESSED_ZERO = "pressed-zero", "The caller pressed 0"
+    # The LLM path: the model called its hand_off tool, or the model failed (timeout, HTTP
+    # error, a malformed stream): the caller is never left on a dead call.
+    MODEL_HANDOFF = "model-handoff", "The model handed off"
+    MODEL_ERROR = "model-error", "The model failed"

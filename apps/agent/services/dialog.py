@@ -20,7 +20,7 @@ from apps.intelligence.nlp.summary import summarize
 from apps.intelligence.nlp.text import content_words
 
 from ..choices import HandoffReason
-from .retrieval import MIN_SHARED_WORDS, KnowledgeIndex
+from .retrieval import MIN_SHARED_WORDS, Article, KnowledgeIndex
 
 GREETING = (
     "Hello, you've reached Harper Valley National Bank. I'm the virtual assistant. "
@@ -91,6 +91,13 @@ class Reply:
         return [part + " " for part in parts[:-1]] + [parts[-1]]
 
 
+def retrieve(query: str, knowledge: KnowledgeIndex) -> tuple[Article, str] | None:
+    """The article answering ``query`` and its best-matching sentences (the offline path's
+    ranking, ``KnowledgeIndex.best`` then ``answer``); None when no article answers it."""
+    found = knowledge.best(query)
+    return None if found is None else (found.article, knowledge.answer(query, found.article))
+
+
 @dataclass
 class Dialog:
     """The state of one call with the agent: the transcript so far and the corrections."""
@@ -107,16 +114,10 @@ class Dialog:
     def respond(self, prompt: str, knowledge: KnowledgeIndex) -> Reply:
         """The agent's reply to the caller's final ``prompt``, answered from ``knowledge``."""
         prompt = prompt.strip()
-        self.lines.append(("customer", prompt))
-        if _PERSON_RE.search(prompt):
-            return self._hand_off(HandoffReason.ASKED_FOR_PERSON, "The caller asked for a person.")
+        ruled = self.screen(prompt)
+        if ruled is not None:
+            return ruled
         if _CORRECTION_RE.search(prompt):
-            self.corrections += 1
-            if self.corrections >= 2:
-                return self._hand_off(
-                    HandoffReason.REPEATED_CORRECTION,
-                    "The caller corrected the assistant twice.",
-                )
             rest = _CORRECTION_RE.sub("", prompt).strip(" ,.")
             if len(content_words(rest)) < MIN_SHARED_WORDS:
                 return self._say(Reply(CORRECTED))
@@ -127,7 +128,7 @@ class Dialog:
             return self._say(Reply(GOODBYE, done=True))
         found = knowledge.best(prompt)
         if found is None:
-            return self._hand_off(
+            return self.hand_off(
                 HandoffReason.NOT_IN_KNOWLEDGE,
                 f"The knowledge base has no answer to: {prompt}",
                 lead=NOT_KNOWN,
@@ -140,11 +141,42 @@ class Dialog:
             Reply(text, article_id=article.id, article_title=article.title, helpful_from=0)
         )
 
+    def screen(self, prompt: str) -> Reply | None:
+        """Note the caller's turn and apply the rules that come before any answer: a caller
+        asking for a person, or correcting the agent a second time, is handed off. None: the
+        turn is for the agent to answer (offline, ``respond``; or the model)."""
+        prompt = prompt.strip()
+        self.lines.append(("customer", prompt))
+        if _PERSON_RE.search(prompt):
+            return self.hand_off(HandoffReason.ASKED_FOR_PERSON, "The caller asked for a person.")
+        if _CORRECTION_RE.search(prompt):
+            self.corrections += 1
+            if self.corrections >= 2:
+                return self.hand_off(
+                    HandoffReason.REPEATED_CORRECTION,
+                    "The caller corrected the assistant twice.",
+                )
+        return None
+
+    def said(self, text: str) -> None:
+        """A line the agent spoke that no ``Reply`` of this module made (the model's)."""
+        if text.strip():
+            self.lines.append(("agent", text.strip()))
+
+    def chat_history(self, limit: int) -> list[dict[str, str]]:
+        """The call so far as chat messages for the model: its last ``limit`` lines."""
+        roles = {"customer": "user", "agent": "assistant"}
+        return [
+            {"role": roles[role], "content": text}
+            for role, text in self.lines[-limit:]
+            if role in roles and text
+        ]
+
     def pressed(self, digit: str) -> Reply | None:
         """A DTMF digit: 0 asks for a person; anything else is noted, and the agent waits."""
         self.lines.append(("customer", f"[pressed {digit}]"))
         if digit == "0":
-            return self._hand_off(HandoffReason.PRESSED_ZERO, "The caller pressed 0 for a person.")
+            return self.hand_off(HandoffReason.PRESSED_ZERO, "The caller pressed 0 for a person.")
         return None
 
     def heard_until(self, utterance: str) -> None:
@@ -168,7 +200,7 @@ class Dialog:
         said = [text for role, text in self.lines if role == "customer"]
         return cumulative([sentiment_of(text) for text in said]).label
 
-    def _hand_off(self, reason_code: str, reason: str, *, lead: str = "") -> Reply:
+    def hand_off(self, reason_code: str, reason: str, *, lead: str = "") -> Reply:
         handoff = self.handoff_now(reason_code, reason)
         return self._say(Reply(f"{lead} {HANDING_OVER}".strip(), handoff=handoff))
 
