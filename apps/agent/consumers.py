@@ -86,6 +86,7 @@ class Turn:
             heard=self.heard,
             interrupted_after_ms=self.interrupted_after_ms,
             handoff=bool(reply and reply.handoff),
+            closing=bool(reply and reply.done),
         )
 
 
