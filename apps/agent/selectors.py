@@ -41,12 +41,12 @@ class Scoreboard:
 
 def session_task_success(*, outcome: str, cited: bool, closing: bool) -> bool | None:
     """Task success of one session, stated simply (docs/virtual-agent.md): the agent contained
-    the call, answered at least one turn from a knowledge article (it cited one: the title is kept
-    even if the article is deleted later), and the
-    caller ended with thanks or goodbye. A handoff, for any reason, or a contained call without
-    a cited answer or without that goodbye is not a success. None while the session is open,
-    and for abandoned or failed sessions (nothing was asked, or the socket failed): they count
-    neither way. Insights' ``va_task_success`` is the same rule in SQL (``apps/insights/sql.py``)."""
+    the call, answered at least one turn from a knowledge article (it cited one; its title is
+    kept if the article is deleted later), and the caller ended with thanks or goodbye. A
+    handoff, for any reason, or a contained call without a cited answer or without that goodbye
+    is not a success. None while the session is open, and for abandoned or failed sessions
+    (nothing was asked, or the socket failed): they count neither way. Insights'
+    ``va_task_success`` is the same rule in SQL (``apps/insights/sql.py``)."""
     if outcome == SessionOutcome.HANDED_OFF:
         return False
     if outcome == SessionOutcome.CONTAINED:

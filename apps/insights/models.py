@@ -221,6 +221,8 @@ class Rollup(BucketKey):
     wrapup_edit_sum = models.FloatField()
     va_conversations = models.IntegerField(default=0)  # with a virtual agent session
     va_abandoned = models.IntegerField(default=0)
+    va_closed = models.IntegerField(default=0)  # containment decided (closed, not abandoned)
+    va_contained = models.IntegerField(default=0)
     va_turns = models.IntegerField(default=0)
     va_interruptions = models.IntegerField(default=0)
     va_recovered = models.IntegerField(default=0)

@@ -48,9 +48,9 @@ Definitions (times are a communication's start, ``occurred_at``, and end, start 
   contained: an answer cited an article and the caller ended with thanks or goodbye; else
   None; ``agent.selectors.session_task_success`` states the same rule). With a session, the
   agent's own figures decide: an AI agent took part, a session handed off is a handoff (its
-  reason code when the relay callback left no reason), an abandoned session (the caller hung up before
-  any turn) is neither contained nor not, and ai_first_word_seconds is the agent's time to
-  first token of the caller's first turn.
+  reason code when the relay callback left no reason), an abandoned session (the caller hung
+  up before any turn) is neither contained nor not, and ai_first_word_seconds is the agent's
+  time to first token of the caller's first turn.
 * A relay handoff recorded before its conversation was known (the ``<Connect action>``
   callback came before the Orchestrator events) is found by the call's SID.
 """
@@ -530,8 +530,8 @@ INSERT INTO insights_rollup ({_KEYS}, conversations, closed, handle_n, handle_su
     outcome_n, task_success, ai_outcome_n, ai_task_success, disputes, disputes_open,
     disputes_accepted, disputes_rejected,
     suggestions, suggestion_closeness_sum, suggestions_followed, wrapup_n, wrapup_edit_sum,
-    va_conversations, va_abandoned, va_turns, va_interruptions, va_recovered, va_task_n,
-    va_task_success)
+    va_conversations, va_abandoned, va_closed, va_contained, va_turns, va_interruptions,
+    va_recovered, va_task_n, va_task_success)
 SELECT {_BUCKET_OF_F}, count(*), count(*) FILTER (WHERE f.closed),
     count(f.handle_seconds), coalesce(sum(f.handle_seconds), 0),
     coalesce(sum(f.handle_seconds ^ 2), 0),
@@ -559,6 +559,8 @@ SELECT {_BUCKET_OF_F}, count(*), count(*) FILTER (WHERE f.closed),
     count(f.wrapup_edit), coalesce(sum(f.wrapup_edit), 0),
     count(*) FILTER (WHERE f.va_outcome <> ''),
     count(*) FILTER (WHERE f.va_outcome = 'abandoned'),
+    count(f.contained) FILTER (WHERE f.va_outcome <> ''),
+    count(*) FILTER (WHERE f.contained AND f.va_outcome <> ''),
     coalesce(sum(f.va_turns), 0), coalesce(sum(f.va_interruptions), 0),
     coalesce(sum(f.va_recovered), 0), count(f.va_task_success),
     count(*) FILTER (WHERE f.va_task_success)

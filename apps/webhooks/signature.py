@@ -144,9 +144,7 @@ def websocket_url(path_and_query: str) -> str:
     return f"{'wss' if scheme == 'https' else 'ws'}://{rest}{path_and_query}"
 
 
-def _upgrade_url(
-    *, path_and_query: str, headers: Mapping[bytes, bytes], scheme: str
-) -> str | None:
+def _upgrade_url(*, path_and_query: str, headers: Mapping[bytes, bytes], scheme: str) -> str | None:
     """The URL of the upgrade request as it arrived, the way ``request.build_absolute_uri``
     works it out for the HTTP path: the Host header (X-Forwarded-Host behind a trusted proxy,
     ``USE_X_FORWARDED_HOST``) checked against ALLOWED_HOSTS, and the proxy's

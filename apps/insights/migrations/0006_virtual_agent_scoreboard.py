@@ -70,6 +70,16 @@ class Migration(migrations.Migration):
         ),
         migrations.AddField(
             model_name='rollup',
+            name='va_closed',
+            field=models.IntegerField(default=0),
+        ),
+        migrations.AddField(
+            model_name='rollup',
+            name='va_contained',
+            field=models.IntegerField(default=0),
+        ),
+        migrations.AddField(
+            model_name='rollup',
             name='va_conversations',
             field=models.IntegerField(default=0),
         ),
