@@ -49,8 +49,9 @@ Definitions (times are a communication's start, ``occurred_at``, and end, start 
   None; ``agent.selectors.session_task_success`` states the same rule). With a session, the
   agent's own figures decide: an AI agent took part, a session handed off is a handoff (its
   reason code when the relay callback left no reason), an abandoned session (the caller hung
-  up before any turn) is neither contained nor not, and ai_first_word_seconds is the agent's
-  time to first token of the caller's first turn.
+  up before any turn) is neither contained nor not. ai_first_word_seconds stays the
+  transcript's measure for every AI agent: the agent's own time to first token leaves out speech
+  recognition and synthesis, so it is kept apart (va_first_token_ms), not mixed into that mean.
 * A relay handoff recorded before its conversation was known (the ``<Connect action>``
   callback came before the Orchestrator events) is found by the call's SID.
 """
@@ -389,9 +390,10 @@ computed AS (
             x.a_before_h,
             CASE WHEN x.c_first < x.h_first THEN x.c_first_end END,
             x.started_at)))::float8 END AS first_response_seconds,
-        coalesce(x.va_first_token[1] / 1000.0,
-            CASE WHEN x.a_reply IS NOT NULL AND x.c_turn_end IS NOT NULL
-            THEN greatest(0, extract(epoch FROM x.a_reply - x.c_turn_end))::float8 END)
+        -- Not the virtual agent's own time to first token (va_first_token_ms): that leaves
+        -- out speech recognition and synthesis, and one mean must not mix two measures.
+        CASE WHEN x.a_reply IS NOT NULL AND x.c_turn_end IS NOT NULL
+            THEN greatest(0, extract(epoch FROM x.a_reply - x.c_turn_end))::float8 END
             AS ai_first_word_seconds,
         insights_number(x.s->'delta'->'first') AS sentiment_start,
         insights_number(x.s->'delta'->'last') AS sentiment_end,

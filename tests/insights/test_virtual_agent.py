@@ -105,8 +105,9 @@ def test_the_facts_of_a_contained_call_carry_the_agents_scoreboard(db):
     assert f.va_first_helpful_ms == [120.0, 80.0]
     assert (f.va_interruptions, f.va_recovered) == (1, 1)
     assert f.va_task_success is True
-    # The agent's own time to first token of the caller's first turn, not the transcript's.
-    assert f.ai_first_word_seconds == pytest.approx(0.12)
+    # The transcript's time to the AI's first word (AI_ONLY: 5 s to 5.8 s), for every AI agent
+    # alike; the agent's own measure is kept apart, above, not mixed into that mean.
+    assert f.ai_first_word_seconds == pytest.approx(0.8)
 
 
 def test_a_contained_call_without_the_callers_goodbye_is_not_a_task_success(db):
