@@ -417,6 +417,16 @@ _WORDS = {
     "criterion": "criterion “{}”",
     "source": "judged by {}",
     "result": "result {}",
+    "va_outcome": "virtual agent outcome: {}",
+    "va_reason": "virtual agent handoff reason {}",
+    "va_success": "virtual agent task success: {}",
+}
+# The virtual agent's ``has`` values in words (the others read well as they are).
+_HAS_WORDS = {
+    "va": "call with the virtual agent",
+    "va_interruptions": "caller interruption of the virtual agent",
+    "va_task": "virtual agent task success decided",
+    "va_turns": "timed virtual agent turn",
 }
 
 
@@ -426,6 +436,7 @@ _VALUES = {
     "source": {"AI": "the AI", "HUMAN": "QA reviewers"},
     "result": {"judged": "met or not met", "MET": "met", "NOT_MET": "not met", "NA": "N/A"},
     "contained": {"any": "decided"},
+    "va_outcome": {"handed_off": "handed off", "in_progress": "in progress"},
 }  # fmt: skip
 
 
@@ -437,7 +448,7 @@ def _describe(predicates: dict[str, str]) -> list[str]:
             continue
         shown = _VALUES.get(key, {}).get(value, value)
         if key == "has":
-            shown = value.replace("_", " ").lower()
+            shown = _HAS_WORDS.get(value, value.replace("_", " ").lower())
         elif key == "criterion":
             shown = selectors.criterion_name(value)
         words.append(_WORDS[key].format(shown))

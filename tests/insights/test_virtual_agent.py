@@ -221,6 +221,10 @@ def test_the_ai_page_shows_the_scoreboard_or_an_empty_state(world, scoreboard_da
         assert f'data-testid="kpi-{key}"' in page
     assert "80.0 ms" in page and "200.0 ms" in page
     assert "The caller asked for a person" in page
+    drill = client.get(
+        reverse("insights-conversations"), {**PERIOD, "va_reason": "asked-for-person"}
+    )
+    assert "virtual agent handoff reason asked-for-person" in drill.content.decode()
     empty = client.get(reverse("insights-ai"), {"from": "2020-01-01", "to": "2020-01-31"})
     assert 'data-testid="va-empty"' in empty.content.decode()
     other = Client()
