@@ -147,11 +147,23 @@ def test_the_agents_writes_mark_the_conversation_stale_and_a_second_refresh_chan
     assert fact(call).va_outcome == ""
     session = sessions.session_start(session_id="VX1", call_sid=call_sid)
     sessions.turn_record(session_id=session.pk, turn=_turn(0, 30.0))
-    assert StaleConversation.objects.filter(conversation_id=call.pk).exists()
-    sessions.session_end(session_id=session.pk, handoff=None, sentiment="", summary="")
+    stale = StaleConversation.objects.filter(conversation_id=call.pk)
+    assert not stale.exists()  # the call goes on: its end marks the facts, once
+    sessions.session_end(
+        session_id=session.pk,
+        handoff=Handoff("pressed-zero", "The caller pressed 0.", "", ""),
+        sentiment="",
+        summary="",
+    )
+    assert stale.count() == 1
+    build.refresh()
+    # The handoff's own turn is stored after the session ended: it marks them again.
+    sessions.turn_record(session_id=session.pk, turn=_turn(1, 10.0, handoff=True))
+    assert stale.count() == 1
     build.refresh()
     first = fact(call)
-    assert first.va_outcome == SessionOutcome.CONTAINED and first.va_first_token_ms == [30.0]
+    assert first.va_outcome == SessionOutcome.HANDED_OFF
+    assert first.va_first_token_ms == [30.0, 10.0]
     insights.facts_mark_stale([call.pk])
     report = build.refresh()
     assert report.conversations == 1 and report.buckets == 0  # recomputed, nothing changed

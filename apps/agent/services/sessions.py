@@ -69,6 +69,16 @@ def _call_changed(call_sid: str) -> None:
         conversations_changed([found.pk if found else None])
 
 
+def _ended_call_changed(session_id: int) -> None:
+    """A turn recorded after its session ended (the handoff's own turn is stored after the
+    ``end`` message) marks the facts stale; one recorded while the call goes on does not: the
+    session's end marks them once, after its last turn, and no query is added to each turn on
+    the sockets' database thread."""
+    call_sid, ended_at = AgentSession.objects.values_list("call_sid", "ended_at").get(pk=session_id)
+    if ended_at is not None:
+        _call_changed(call_sid)
+
+
 @transaction.atomic
 def turn_record(*, session_id: int, turn: TurnRecord) -> AgentTurn:
     """Store a finished turn (once per index), and settle the previous turn's recovery: an
@@ -96,7 +106,7 @@ def turn_record(*, session_id: int, turn: TurnRecord) -> AgentTurn:
         AgentTurn.objects.filter(
             session_id=session_id, index__lt=turn.index, interrupted=True, recovered__isnull=True
         ).update(recovered=True)
-    _call_changed(AgentSession.objects.values_list("call_sid", flat=True).get(pk=session_id))
+    _ended_call_changed(session_id)
     return row
 
 
