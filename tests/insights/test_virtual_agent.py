@@ -3,6 +3,8 @@ conversation facts, roll up, and are scored on the AI agent page and in the API,
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -45,10 +47,11 @@ def agent_call(
     handoff: Handoff | None = None,
     human: str | None = None,
     close_at: float | None = 40,
+    start: datetime = build.START,
 ) -> build.Call:
     """A call the reference agent answered: the Orchestrator's side through the conversation
     services, the agent's session and turns through its own services (as the socket does)."""
-    call = build.new_call(lines, human=human, close_at=close_at)
+    call = build.new_call(lines, human=human, close_at=close_at, start=start)
     call_sid = f"CA{call.pk:032d}"
     conversation = conversations_selectors.conversation_for_call(call_sid=call_sid)
     assert conversation is None
@@ -75,10 +78,11 @@ def contained_call() -> build.Call:
     )  # fmt: skip
 
 
-def handed_off_call(*, human: str | None = "Alice") -> build.Call:
+def handed_off_call(*, human: str | None = "Alice", start: datetime = build.START) -> build.Call:
     return agent_call(
         HANDOFF,
         human=human,
+        start=start,
         turns=[_turn(0, 200.0, handoff=True)],
         handoff=Handoff("asked-for-person", "The caller asked for a person.", "Sum.", "neutral"),
     )
