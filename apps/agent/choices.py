@@ -6,6 +6,9 @@ from django.db import models
 class SessionOutcome(models.TextChoices):
     IN_PROGRESS = "in_progress", "In progress"
     CONTAINED = "contained", "Contained"  # the caller hung up on the agent, nobody else needed
+    # The caller hung up before saying anything the agent could answer (no caller turn): not
+    # a call the agent contained, and left out of containment.
+    ABANDONED = "abandoned", "Abandoned"
     HANDED_OFF = "handed_off", "Handed off"
     FAILED = "failed", "Failed"
 

@@ -102,6 +102,7 @@ class Turn:
             heard=self.heard,
             interrupted_after_ms=self.interrupted_after_ms,
             handoff=bool(reply and reply.handoff),
+            closing=bool(reply and reply.done),
         )
 
 
@@ -132,6 +133,8 @@ class RelayConsumer(AsyncWebsocketConsumer):
             path=self.scope["path"],
             query_string=(self.scope.get("query_string") or b"").decode("latin1"),
             signature=headers.get(b"x-twilio-signature", b"").decode("latin1"),
+            headers=headers,
+            scheme=str(self.scope.get("scheme") or ""),
         )
         if not verdict.valid:
             logger.warning("virtual agent: refused a relay socket: %s", verdict.reason)
