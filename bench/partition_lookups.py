@@ -1,6 +1,7 @@
 """Lookups by a Twilio id with 24 monthly partitions: the id alone against the key table first.
 
     flock /tmp/bench.lock .venv/bin/python bench/partition_lookups.py [--per-month 500]
+    (or --fill-only without the lock, then --reuse under it)
 
 In a fresh database `<name>_bench_lookups`: ``migrate``, the month partitions of the 24 months
 up to this one (and the two ahead the migration makes), then ``--per-month`` conversations
@@ -144,6 +145,9 @@ def main() -> int:
     parser.add_argument("--per-month", type=int, default=500, help="conversations a month")
     parser.add_argument("--lookups", type=int, default=2000, help="of each kind")
     parser.add_argument("--reuse", action="store_true", help="keep the database as it is")
+    parser.add_argument(
+        "--fill-only", action="store_true", help="make the database, time nothing (no lock)"
+    )
     args = parser.parse_args()
     parts = urlsplit(os.environ["DATABASE_URL"])
     url = urlunsplit(parts._replace(path=f"{parts.path}_bench_lookups"))
@@ -166,6 +170,8 @@ def main() -> int:
         started = time.monotonic()
         lines, results = fill(args.per_month)
         print(f"filled in {time.monotonic() - started:.0f} s")
+        if args.fill_only:
+            return 0
     else:
         lines = list(Communication.objects.values_list("twilio_id", flat=True))
         results = list(OperatorResult.objects.values_list("result_id", flat=True))
