@@ -137,7 +137,7 @@ def compute() -> None:
         f"embedding model ({semantic.MODEL_NAME}) loaded in {loaded:.2f} s, "
         f"peak RSS +{grown_mb:.0f} MB"
     )
-    embedded._SENTIMENT_CACHE.clear()
+    embedded.line_cache_clear()
     cold = one_pass()
     warm = [one_pass() for _ in range(3)]
     print(

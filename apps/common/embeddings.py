@@ -65,7 +65,12 @@ def available() -> bool:
     return True
 
 
-@lru_cache(maxsize=32_768)
+# Small on purpose: the rubrics' ``_line_score`` in front answers ~80 % of a live check's
+# lookups, and what reaches here is mostly a line new to the process, or the same line for the
+# next criterion of the same check. 1,024 kept the hit rate of 32,768 (12-13 %) for 1.4 MB
+# instead of 45 MB per operators process (docs/benchmarks.md, "The operators' memory"). The
+# virtual agent embeds each caller turn once.
+@lru_cache(maxsize=1024)
 def embedding(text: str) -> np.ndarray:
     """The unit vector of ``text``, cached per text (live checks see the same lines often)."""
     return model().embed([text], norm=True)[0]
