@@ -180,7 +180,7 @@ def caches_clear() -> None:
 
     rules._SPECS.clear()
     engine._PINS.clear()
-    embedded._SENTIMENT_CACHE.clear()
+    embedded.line_cache_clear()
 
 
 def drain(*, batch: int, profile: bool) -> None:

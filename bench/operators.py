@@ -139,7 +139,7 @@ def compute(*, embedder_name: str = "wordllama") -> None:
     loaded = time.perf_counter() - loading
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024
     print(f"embedding model ({model.name}) loaded in {loaded:.2f} s, peak RSS +{grown_mb:.0f} MB")
-    embedded._SENTIMENT_CACHE.clear()
+    embedded.line_cache_clear()
     cold = one_pass()
     warm = [one_pass() for _ in range(3)]
     print(

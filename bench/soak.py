@@ -50,6 +50,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import random
@@ -72,6 +73,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from apps.demo.dataset import DemoCall, read_calls  # noqa: E402
 from apps.demo.simulator import PlannedEvent, SignedRequest, sign, simulated_call  # noqa: E402
+from bench import pgcost  # noqa: E402
 from bench.timing import percentile  # noqa: E402
 
 QUEUES = ("ingest", "operators", "default", "insights")
@@ -683,6 +685,45 @@ def memory_growth(samples: list[dict[str, Any]], *, warmup: float) -> dict[str, 
     return result
 
 
+def worst_growth_of(memory: dict[str, Any]) -> float:
+    """The largest growth of ``memory_growth``'s result over the shape's services (the
+    generator is not the shape) and each service's worst process kept."""
+    shape = [s for s in memory["services"] if s != "generator"]
+    return max(
+        [memory["services"][s]["growth"] for s in shape]
+        + [
+            (memory["services"][s]["worst_process"] or (None, {"growth": 0.0}))[1]["growth"]
+            for s in shape
+        ],
+        default=0.0,
+    )
+
+
+def rss_timeline(
+    samples: list[dict[str, Any]], *, warmup: float, points: int = 6
+) -> dict[str, Any]:
+    """Each service's RSS at ``points`` moments from the first stable sample to the last one,
+    and the growth of its worst process kept over each interval: caches filling show as
+    growth early that falls towards 0; a leak as growth that does not."""
+    stable = [s for s in samples if s["t"] >= warmup] or samples[-1:]
+    if not stable:
+        return {"t": [], "services": {}}
+    picks = sorted({round(i * (len(stable) - 1) / max(1, points - 1)) for i in range(points)})
+    chosen = [stable[i] for i in picks]
+    services: dict[str, Any] = {}
+    for service in chosen[-1]["services"]:
+        if not all(service in s["services"] for s in chosen):
+            continue
+        rss = [s["services"][service]["rss_kb"] / 1024 for s in chosen]
+        intervals = []
+        for before, after in itertools.pairwise(chosen):
+            a, b = before["services"][service]["pids"], after["services"][service]["pids"]
+            kept = set(a) & set(b)
+            intervals.append(max((growth(a[p], b[p]) for p in kept), default=None))
+        services[service] = {"rss_mib": [round(v, 1) for v in rss], "interval_growth": intervals}
+    return {"t": [s["t"] for s in chosen], "services": services}
+
+
 def summarize(
     *,
     args: argparse.Namespace,
@@ -692,8 +733,11 @@ def summarize(
     counts: dict[str, Any],
     warmup: float,
     ingest: dict[str, int],
+    memory_warmup: float | None = None,
 ) -> tuple[dict[str, Any], bool]:
     memory = memory_growth(samples, warmup=warmup)
+    if memory_warmup is None:
+        memory_warmup = max(warmup, args.minutes * 30)  # the last half of the load
     ack = {name: latency_summary(values) for name, values in load.latency.items()}
     lag = latency_summary(load.lag)
     steady = [s for s in samples if s["t"] >= warmup]
@@ -706,15 +750,10 @@ def summarize(
         values = [s["services"][service].get("cpu_pct", 0.0) for s in steady]
         cpu[service] = round(sum(values) / len(values), 1) if values else 0.0
     machine = [s.get("machine_cpu_pct", 0.0) for s in steady]
-    shape_services = [s for s in memory["services"] if s != "generator"]
-    worst_growth = max(
-        [memory["services"][s]["growth"] for s in shape_services]
-        + [
-            (memory["services"][s]["worst_process"] or (None, {"growth": 0.0}))[1]["growth"]
-            for s in shape_services
-        ],
-        default=0.0,
-    )
+    worst_growth = worst_growth_of(memory)
+    # Not the verdict: the same growth after a longer, stated warm-up (the caches' fill), and
+    # the RSS at a few moments, to tell a warm-up from a leak (docs/benchmarks.md, "Soak").
+    memory_after = memory_growth(samples, warmup=memory_warmup)
     web_p99 = ack.get("web", {}).get("p99")
     verdicts = {
         "backlog bounded (growth under 1 % of the rate after warm-up)": backlog_slope
@@ -739,6 +778,7 @@ def summarize(
             "ingest_processes": ingest,
             "proxy_every": args.proxy_every,
             "warmup_seconds": warmup,
+            "memory_warmup_seconds": memory_warmup,
             "generator": "open loop (asyncio), latency from the due time",
         },
         "ack_ms": ack,
@@ -752,6 +792,8 @@ def summarize(
         },
         "counts": counts,
         "memory": memory,
+        "memory_after_warmup": memory_after | {"worst_growth": worst_growth_of(memory_after)},
+        "rss_timeline": rss_timeline(samples, warmup=warmup),
         "cpu_pct_mean": cpu,
         "machine_cpu_pct_mean": round(sum(machine) / len(machine), 1) if machine else None,
         "timeline": timeline(samples, rows=args.timeline_rows),
@@ -893,6 +935,35 @@ def print_summary(summary: dict[str, Any]) -> None:
             f"{worst_text} | {summary['cpu_pct_mean'].get(service, 0):.0f} |"
         )
     print(f"machine CPU (mean after warm-up): {summary['machine_cpu_pct_mean']} %")
+    after = summary["memory_after_warmup"]
+    print()
+    print(
+        f"RSS growth after the stated warm-up ({after['from_t']:.0f} s → {after['to_t']:.0f} s; "
+        "not the verdict, which counts from the first stable sample): "
+        + ", ".join(
+            f"{service} {100 * figures['growth']:+.1f} %"
+            + (
+                f" (worst process {100 * figures['worst_process'][1]['growth']:+.1f} %)"
+                if figures["worst_process"]
+                else ""
+            )
+            for service, figures in after["services"].items()
+        )
+    )
+    rss = summary["rss_timeline"]
+    if rss["t"]:
+        print()
+        print(
+            "| service | RSS (MiB) at "
+            + ", ".join(f"{t:.0f}" for t in rss["t"])
+            + " s | worst process's growth over each interval |"
+        )
+        print("|---|---|---|")
+        for service, figures in rss["services"].items():
+            steps = ", ".join(
+                "—" if g is None else f"{100 * g:+.1f} %" for g in figures["interval_growth"]
+            )
+            print(f"| {service} | {' → '.join(f'{v:.0f}' for v in figures['rss_mib'])} | {steps} |")
     print()
     for verdict, ok in summary["verdicts"].items():
         print(f"{'PASS' if ok else 'FAIL'}  {verdict}")
@@ -937,12 +1008,23 @@ def main(argv: list[str] | None = None) -> int:
         "--warmup", type=float, default=60.0, help="seconds before the first stable sample"
     )
     parser.add_argument(
+        "--memory-warmup-minutes",
+        type=float,
+        default=None,
+        help="a second RSS growth reading from here (default: half the run); not the verdict",
+    )
+    parser.add_argument(
         "--drain-wait", type=float, default=300.0, help="seconds to wait for the backlog"
     )
     parser.add_argument("--port-base", type=int, default=8500, help="proxy, web, ws: N, N+1, N+2")
     parser.add_argument("--timeline-rows", type=int, default=15, help="rows of the timeline")
     parser.add_argument("--json", type=Path, help="write the samples and the summary here")
     parser.add_argument("--keep", action="store_true", help="keep the database and the logs")
+    parser.add_argument(
+        "--pg-cost",
+        action="store_true",
+        help="PostgreSQL's work per event (bench/pgcost.py; needs pg_stat_statements)",
+    )
     args = parser.parse_args(argv)
 
     from composerun import Stack, StackError, compose_variables, wait_http
@@ -1049,11 +1131,15 @@ def main(argv: list[str] | None = None) -> int:
             f"({load.total} events, {conversations} conversations at once)"
         )
         probe.sample(0.0)  # the CPU baseline
+        pg_before = pgcost.start(database_url) if args.pg_cost else None
         asyncio.run(run_load(load, probe, every=args.sample, samples=samples))
         log(f"load stopped; {load.issued} sent; waiting for the backlog (up to {args.drain_wait}s)")
         # The loop's clock is time.monotonic(): the drain is timed from the end of the schedule.
         drained = drain(probe, started=load.stopped_at, seconds=args.drain_wait)
         counts = final_counts(database_url, load, run)
+        pg_figures = None
+        if pg_before is not None:
+            pg_figures = pgcost.report(pg_before, pgcost.snapshot(database_url), events=load.issued)
         dead = [s for s in [*long_running, "proxy"] if not stack.alive(s)]
         summary, ok = summarize(
             args=args,
@@ -1063,9 +1149,17 @@ def main(argv: list[str] | None = None) -> int:
             counts=counts,
             warmup=warmup,
             ingest=pools,
+            memory_warmup=(
+                None
+                if args.memory_warmup_minutes is None
+                else min(args.memory_warmup_minutes * 60, seconds)
+            ),
         )
         summary["services_exited"] = dead
         print_summary(summary)
+        if pg_figures is not None:
+            pgcost.print_report(pg_figures)
+            summary["pg_cost"] = {**pg_figures, "statements": pg_figures["statements"][:60]}
         if dead:
             print(f"FAIL  services that exited: {', '.join(dead)}")
             ok = False

@@ -5,6 +5,10 @@ streams the dialog's replies as ``text`` tokens and measures them; what to say i
 ``services.dialog`` and what is stored is ``services.sessions``. One socket is one call: the
 dialog state lives on the consumer. Replies stream in a task of their own, so an ``interrupt``
 (or a new final prompt) stops them at once.
+
+Two backends (``VIRTUAL_AGENT_BACKEND``): ``offline`` answers from ``dialog`` at once; ``llm``
+streams the user's model (``services.model_turn``) token by token as it arrives, after the same
+rules (a person asked for, a second correction, DTMF 0). A model that fails hands the caller off.
 """
 
 from __future__ import annotations
@@ -15,42 +19,51 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
 
-from apps.knowledge.selectors import KnowledgeHit, published_articles
+from apps.intelligence.llm import LLMError, settings_from_django
+from apps.knowledge.selectors import published_articles
 from apps.webhooks.signature import verify_websocket
 
+from .choices import HandoffReason
 from .services import sessions
-from .services.dialog import Dialog, Handoff, Reply
+from .services.dialog import NOT_KNOWN, Dialog, Handoff, Reply, retrieve
+from .services.model_turn import ModelAnswer, model_turn
+from .services.retrieval import Article, KnowledgeIndex
 
 logger = logging.getLogger(__name__)
 
 
 class _Knowledge:
-    """The published articles, read at most every VIRTUAL_AGENT_KNOWLEDGE_SECONDS per process.
+    """The published articles, read at most every VIRTUAL_AGENT_KNOWLEDGE_SECONDS per process,
+    and their retrieval index (``retrieval.KnowledgeIndex``: stems and sentence vectors), built
+    once per read.
 
-    The agent ranks them in memory (``dialog.best_article``): a turn then waits for no
-    database query, which under load queue behind every other socket's writes on Channels'
-    one database thread (50 calls: p50 37 ms with a full-text query per turn, see
-    docs/benchmarks.md)."""
+    A turn then waits for no database query, which under load queue behind every other
+    socket's writes on Channels' one database thread (50 calls: p50 37 ms with a full-text query
+    per turn, see docs/benchmarks.md), and embeds only the caller's turn. The index is built in
+    a worker thread, off the event loop and off the database thread: the first build of a
+    process also loads the embedding model (about half a second)."""
 
-    articles: list[KnowledgeHit] = []
+    index: KnowledgeIndex | None = None
     loaded: float | None = None
 
     @classmethod
-    async def get(cls) -> list[KnowledgeHit]:
+    async def get(cls) -> KnowledgeIndex:
         now = time.monotonic()
         ttl = settings.VIRTUAL_AGENT_KNOWLEDGE_SECONDS
-        if cls.loaded is None or now - cls.loaded >= ttl:
-            cls.articles = await database_sync_to_async(published_articles)()
+        if cls.index is None or cls.loaded is None or now - cls.loaded >= ttl:
+            articles = await database_sync_to_async(published_articles)()
+            cls.index = await asyncio.to_thread(KnowledgeIndex.build, articles)
             cls.loaded = now
-        return cls.articles
+        return cls.index
 
 
 @dataclass
@@ -66,19 +79,22 @@ class Turn:
     first_helpful_ms: float | None = None
     tokens_sent: int = 0
     streamed: bool = False  # every token sent: an interrupt no longer stops anything
+    sent: list[str] = field(default_factory=list)  # the tokens sent so far
+    article: Article | None = None  # the LLM path: the article its lookup found
     interrupted: bool = False
     heard: str = ""
     interrupted_after_ms: int | None = None
 
     def record(self) -> sessions.TurnRecord:
         reply = self.reply
+        article = self.article
         return sessions.TurnRecord(
             index=self.index,
             prompt=self.prompt,
-            reply=reply.text if reply else "",
+            reply=reply.text if reply else "".join(self.sent).strip(),
             prompted_at=self.prompted_at,
-            article_id=reply.article_id if reply else None,
-            article_title=reply.article_title if reply else "",
+            article_id=reply.article_id if reply else (article.id if article else None),
+            article_title=reply.article_title if reply else (article.title if article else ""),
             first_token_ms=self.first_token_ms,
             first_helpful_ms=self.first_helpful_ms,
             tokens_sent=self.tokens_sent,
@@ -86,6 +102,7 @@ class Turn:
             heard=self.heard,
             interrupted_after_ms=self.interrupted_after_ms,
             handoff=bool(reply and reply.handoff),
+            closing=bool(reply and reply.done),
         )
 
 
@@ -116,6 +133,8 @@ class RelayConsumer(AsyncWebsocketConsumer):
             path=self.scope["path"],
             query_string=(self.scope.get("query_string") or b"").decode("latin1"),
             signature=headers.get(b"x-twilio-signature", b"").decode("latin1"),
+            headers=headers,
+            scheme=str(self.scope.get("scheme") or ""),
         )
         if not verdict.valid:
             logger.warning("virtual agent: refused a relay socket: %s", verdict.reason)
@@ -125,6 +144,8 @@ class RelayConsumer(AsyncWebsocketConsumer):
         self.turns: list[Turn] = []
         self.speaking: asyncio.Task[None] | None = None
         self.partial = ""
+        self.backend = settings.VIRTUAL_AGENT_BACKEND
+        self.http: aiohttp.ClientSession | None = None  # the LLM path's, one per call
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
@@ -148,6 +169,8 @@ class RelayConsumer(AsyncWebsocketConsumer):
                 sentiment=self.dialog.caller_sentiment(),
                 summary=self.dialog.summary(),
             )
+        if self.http is not None:
+            await self.http.close()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         received = time.perf_counter()
@@ -196,9 +219,18 @@ class RelayConsumer(AsyncWebsocketConsumer):
             index=len(self.turns), prompt=text, received=received, prompted_at=timezone.now()
         )
         self.turns.append(turn)
-        articles = await _Knowledge.get()
-        # Pure and fast (in-memory ranking, VADER on a handoff): on the loop, no thread hop.
-        turn.reply = self.dialog.respond(text, lambda _prompt: articles)
+        if self.backend == "llm":
+            ruled = self.dialog.screen(text)
+            if ruled is None:
+                self.speaking = asyncio.create_task(self._converse(turn))
+            else:
+                turn.reply = ruled
+                await self._start_speaking(turn, ruled)
+            return
+        knowledge = await _Knowledge.get()
+        # Pure and fast (one embedding and in-memory ranking, VADER on a handoff): on the loop,
+        # no thread hop.
+        turn.reply = self.dialog.respond(text, knowledge)
         await self._start_speaking(turn, turn.reply)
 
     async def on_interrupt(self, message: dict[str, Any], received: float) -> None:
@@ -260,12 +292,18 @@ class RelayConsumer(AsyncWebsocketConsumer):
     async def _send_token(self, turn: Turn, reply: Reply, position: int) -> None:
         tokens = reply.tokens()
         last = position == len(tokens) - 1
-        await self.send(json.dumps({"type": "text", "token": tokens[position], "last": last}))
+        await self._send_text(
+            turn, tokens[position], last=last, helpful=reply.helpful_from == position
+        )
+
+    async def _send_text(self, turn: Turn, token: str, *, last: bool, helpful: bool) -> None:
+        await self.send(json.dumps({"type": "text", "token": token, "last": last}))
         turn.tokens_sent += 1
+        turn.sent.append(token)
         elapsed = (time.perf_counter() - turn.received) * 1000
         if turn.first_token_ms is None:
             turn.first_token_ms = round(elapsed, 3)
-        if reply.helpful_from == position:
+        if helpful and turn.first_helpful_ms is None:
             turn.first_helpful_ms = round(elapsed, 3)
 
     async def _speak(self, turn: Turn, reply: Reply) -> None:
@@ -277,6 +315,100 @@ class RelayConsumer(AsyncWebsocketConsumer):
         turn.streamed = True
         if reply.handoff is not None:
             await self._end(reply.handoff)
+        await database_sync_to_async(sessions.turn_record)(
+            session_id=self.session_pk, turn=turn.record()
+        )
+
+    async def _converse(self, turn: Turn) -> None:
+        """The LLM path: the model's answer streamed as it arrives, then ``last`` (with the
+        article cited if the model did not name it) or the handoff. An interrupt cancels this
+        task, which closes the model's HTTP response at once."""
+        knowledge: KnowledgeIndex | None = None
+
+        def lookup(query: str) -> tuple[Article, str] | None:
+            if knowledge is None:
+                return None
+            found = retrieve(query, knowledge)  # the offline path's ranking, in memory
+            if found is not None:
+                turn.article = found[0]
+            return found
+
+        async def emit(token: str, helpful: bool) -> None:
+            await self._send_text(turn, token, last=False, helpful=helpful)
+
+        if self.http is None:
+            self.http = aiohttp.ClientSession()
+        try:
+            knowledge = await _Knowledge.get()
+            answer = await model_turn(
+                http=self.http,
+                settings=settings_from_django(),
+                history=self.dialog.chat_history(settings.VIRTUAL_AGENT_LLM_HISTORY_MESSAGES),
+                prompt=turn.prompt,
+                lookup=lookup,
+                emit=emit,
+                timeout_seconds=settings.VIRTUAL_AGENT_LLM_TIMEOUT_SECONDS,
+            )
+        except LLMError as error:
+            logger.warning(
+                "virtual agent: the model failed (session %s), handing off: %s",
+                self.session_pk,
+                error,
+            )
+            answer = ModelAnswer(
+                "".join(turn.sent),
+                turn.article,
+                (HandoffReason.MODEL_ERROR, f"The language model failed: {error}"[:500]),
+            )
+        except asyncio.CancelledError:
+            self.dialog.said("".join(turn.sent))  # what was sent; the interrupt trims it
+            raise
+        except Exception:  # a bug of ours must not leave the caller on a dead line either
+            logger.exception("virtual agent: the LLM turn failed (session %s)", self.session_pk)
+            answer = ModelAnswer(
+                "".join(turn.sent),
+                turn.article,
+                (HandoffReason.MODEL_ERROR, "The virtual agent failed while answering."),
+            )
+        await self._finish_answer(turn, answer)
+
+    async def _finish_answer(self, turn: Turn, answer: ModelAnswer) -> None:
+        text = answer.text.strip()
+        article = answer.article
+        self.dialog.said(text)
+        if answer.handoff is None:
+            closing = ""
+            if article is not None and article.title.lower() not in text.lower():
+                closing = f" That's from our article {article.title}."  # the citation, always
+                self.dialog.lines[-1] = ("agent", f"{text}{closing}")
+            turn.reply = Reply(
+                text + closing,
+                article_id=article.id if article else None,
+                article_title=article.title if article else "",
+            )
+            await self._send_text(turn, closing, last=True, helpful=article is not None)
+            turn.streamed = True
+        else:
+            code, reason = answer.handoff
+            lead = NOT_KNOWN if code == HandoffReason.NOT_IN_KNOWLEDGE and not text else ""
+            handing = self.dialog.hand_off(code, reason, lead=lead)
+            turn.reply = Reply(
+                f"{text} {handing.text}".strip(),
+                article_id=article.id if article else None,
+                article_title=article.title if article else "",
+                handoff=handing.handoff,
+            )
+            pace = settings.VIRTUAL_AGENT_TOKEN_PACE_MS / 1000
+            tokens = handing.tokens()
+            if text and not text.endswith(" "):
+                tokens[0] = " " + tokens[0]
+            for position, token in enumerate(tokens):
+                if position:
+                    await asyncio.sleep(pace)
+                await self._send_text(turn, token, last=position == len(tokens) - 1, helpful=False)
+            turn.streamed = True
+            assert handing.handoff is not None
+            await self._end(handing.handoff)
         await database_sync_to_async(sessions.turn_record)(
             session_id=self.session_pk, turn=turn.record()
         )

@@ -65,6 +65,8 @@ class AgentTurn(models.Model):
     interrupted_after_ms = models.IntegerField(null=True, blank=True)  # durationUntilInterruptMs
     recovered = models.BooleanField(null=True, blank=True)
     handoff = models.BooleanField(default=False)
+    # The caller thanked the agent or said goodbye, and the agent said goodbye (task success).
+    closing = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["session", "index"]

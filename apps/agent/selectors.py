@@ -34,7 +34,24 @@ class Scoreboard:
     recovered: int = 0
     contained: int = 0
     handed_off: int = 0
+    abandoned: int = 0
+    task_success: int = 0  # sessions that succeeded (``session_task_success``)
     reasons: dict[str, int] = field(default_factory=dict)
+
+
+def session_task_success(*, outcome: str, cited: bool, closing: bool) -> bool | None:
+    """Task success of one session, stated simply (docs/virtual-agent.md): the agent contained
+    the call, answered at least one turn from a knowledge article (it cited one; its title is
+    kept if the article is deleted later), and the caller ended with thanks or goodbye. A
+    handoff, for any reason, or a contained call without a cited answer or without that goodbye
+    is not a success. None while the session is open, and for abandoned or failed sessions
+    (nothing was asked, or the socket failed): they count neither way. Insights'
+    ``va_task_success`` is the same rule in SQL (``apps/insights/sql.py``)."""
+    if outcome == SessionOutcome.HANDED_OFF:
+        return False
+    if outcome == SessionOutcome.CONTAINED:
+        return cited and closing
+    return None
 
 
 def scoreboard_for_calls(*, call_sids: Iterable[str]) -> Scoreboard:
@@ -49,9 +66,17 @@ def scoreboard_for_calls(*, call_sids: Iterable[str]) -> Scoreboard:
         return Scoreboard()
     turns = list(
         AgentTurn.objects.filter(session__in=[s.pk for s in sessions]).only(
-            "first_token_ms", "first_helpful_ms", "interrupted", "recovered"
+            "session_id",
+            "first_token_ms",
+            "first_helpful_ms",
+            "interrupted",
+            "recovered",
+            "article_title",
+            "closing",
         )
     )
+    cited = {t.session_id for t in turns if t.article_title}
+    closing = {t.session_id for t in turns if t.closing}
     first = [t.first_token_ms for t in turns if t.first_token_ms is not None]
     helpful = [t.first_helpful_ms for t in turns if t.first_helpful_ms is not None]
     return Scoreboard(
@@ -65,5 +90,11 @@ def scoreboard_for_calls(*, call_sids: Iterable[str]) -> Scoreboard:
         recovered=sum(t.recovered is True for t in turns),
         contained=sum(s.outcome == SessionOutcome.CONTAINED for s in sessions),
         handed_off=sum(s.outcome == SessionOutcome.HANDED_OFF for s in sessions),
+        abandoned=sum(s.outcome == SessionOutcome.ABANDONED for s in sessions),
+        task_success=sum(
+            session_task_success(outcome=s.outcome, cited=s.pk in cited, closing=s.pk in closing)
+            is True
+            for s in sessions
+        ),
         reasons=dict(Counter(s.handoff_reason_code for s in sessions if s.handoff_reason_code)),
     )

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -217,6 +218,26 @@ END $migration$;
 ANALYZE {t};
 """
     return forward, backward
+
+
+def key_months(spec: MonthTable, values: Iterable[str]) -> dict[str, date]:
+    """The month of the row each Twilio id of ``values`` names (``spec.unique_column``), read
+    from the key table: one probe of its unique index per id, where a lookup of the partitioned
+    table by the id alone probes every month's index. Ids no row holds are left out, so a
+    writer that finds none knows the ids are new without reading the partitioned table.
+
+    Add ``conversation_month__in`` (the months found) to the lookup and PostgreSQL reads those
+    months' partitions only (docs/scaling.md, "Partitioning", lookups by Twilio id)."""
+    wanted = sorted(set(values))
+    if not wanted:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'SELECT "{spec.unique_column}", {KEY} FROM "{spec.key_table}"'
+            f' WHERE "{spec.unique_column}" = ANY(%s)',
+            [wanted],
+        )
+        return dict(cursor.fetchall())
 
 
 # Maintenance (the daily beat task).

@@ -387,7 +387,9 @@ def floor_rows(*, ids: Iterable[int]) -> dict[int, FloorRow]:
     """What a floor tile shows of each conversation (no scoping: the caller scoped ``ids``),
     in four queries."""
     wanted = list(ids)
-    convs = Conversation.objects.filter(pk__in=wanted).select_related("team")
+    convs = list(Conversation.objects.filter(pk__in=wanted).select_related("team"))
+    # Their lines sit in their months' partitions: naming the months reads only those.
+    months = {month_of(conv.created_at) for conv in convs}
     people: dict[int, list[Participant]] = {}
     for participant in Participant.objects.filter(conversation_id__in=wanted).select_related(
         "agent"
@@ -396,7 +398,7 @@ def floor_rows(*, ids: Iterable[int]) -> dict[int, FloorRow]:
     customer_lines: dict[int, list[str]] = {}
     counts: dict[int, tuple[int, datetime | None]] = {}
     lines = (
-        Communication.objects.filter(conversation_id__in=wanted)
+        Communication.objects.filter(conversation_id__in=wanted, conversation_month__in=months)
         .order_by("conversation_id", "offset_ms", "id")
         .values_list("conversation_id", "twilio_id", "author__type", "occurred_at", "duration_ms")
     )
@@ -409,7 +411,11 @@ def floor_rows(*, ids: Iterable[int]) -> dict[int, FloorRow]:
             customer_lines.setdefault(cid, []).append(twilio_id)
     # The text of the customer's last few lines only (what an alert listens to).
     recent = [line for ids in customer_lines.values() for line in ids[-FLOOR_TEXTS:]]
-    said = dict(Communication.objects.filter(twilio_id__in=recent).values_list("twilio_id", "text"))
+    said = dict(
+        Communication.objects.filter(
+            twilio_id__in=recent, conversation_id__in=wanted, conversation_month__in=months
+        ).values_list("twilio_id", "text")
+    )
     texts = {
         cid: {line: said.get(line, "")[:500] for line in ids[-FLOOR_TEXTS:]}
         for cid, ids in customer_lines.items()

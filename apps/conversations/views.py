@@ -102,6 +102,8 @@ def _page_context(request: HttpRequest, conversation: Any) -> dict[str, Any]:
         "timeline": timeline,
         "panels": shown,
         "live": live,
+        # The transcript's indicator says "Ended", not "Live", once the calling is over.
+        "ended": selectors.ended_at(conversation=conversation) is not None,
     }
 
 

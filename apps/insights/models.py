@@ -74,6 +74,17 @@ class ConversationFact(models.Model):
     # agent the conversation counts for).
     ai_criteria = models.JSONField(default=dict)
     human_criteria = models.JSONField(default=dict)
+    # The reference virtual agent's scoreboard (``apps.agent``: its sessions on the calls, and
+    # their turns); empty without a session. ``sql.py`` defines each.
+    va_outcome = models.CharField(max_length=20, default="")
+    va_handoff_code = models.CharField(max_length=40, default="")
+    va_turns = models.SmallIntegerField(default=0)
+    # Per caller turn, in order (ms): percentiles are read from these, never summed.
+    va_first_token_ms = ArrayField(models.FloatField(), default=list)
+    va_first_helpful_ms = ArrayField(models.FloatField(), default=list)
+    va_interruptions = models.SmallIntegerField(default=0)
+    va_recovered = models.SmallIntegerField(default=0)
+    va_task_success = models.BooleanField(null=True)
     computed_at = models.DateTimeField()
 
     class Meta:
@@ -82,6 +93,11 @@ class ConversationFact(models.Model):
             models.Index(fields=["agent", "day"], name="fact_agent_day_idx"),
             models.Index(fields=["team", "day"], name="fact_team_day_idx"),
             models.Index(fields=["-started_at", "-conversation"], name="fact_started_idx"),
+            # The virtual agent's scoreboard reads its calls' facts (percentiles, reasons): few
+            # among all conversations, so a partial index instead of a scan of the period.
+            models.Index(
+                fields=["day"], condition=~models.Q(va_outcome=""), name="fact_va_day_idx"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -208,6 +224,15 @@ class Rollup(BucketKey):
     suggestions_followed = models.IntegerField()
     wrapup_n = models.IntegerField()
     wrapup_edit_sum = models.FloatField()
+    va_conversations = models.IntegerField(default=0)  # with a virtual agent session
+    va_abandoned = models.IntegerField(default=0)
+    va_closed = models.IntegerField(default=0)  # containment decided (closed, not abandoned)
+    va_contained = models.IntegerField(default=0)
+    va_turns = models.IntegerField(default=0)
+    va_interruptions = models.IntegerField(default=0)
+    va_recovered = models.IntegerField(default=0)
+    va_task_n = models.IntegerField(default=0)  # task success decided
+    va_task_success = models.IntegerField(default=0)
 
     class Meta:
         constraints = [

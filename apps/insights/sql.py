@@ -39,6 +39,21 @@ Definitions (times are a communication's start, ``occurred_at``, and end, start 
   ``apps.wrapup.changes``); None without a saved wrap-up.
 * suggestions: next-best-response suggestions a human agent answered after, with the closeness
   of that answer (``services.suggestions``).
+* va_*: the reference virtual agent's scoreboard (``apps.agent``), from its sessions on the
+  conversation's calls (joined by Call SID) and their turns: va_outcome (handed_off wins over
+  the other sessions' outcomes, then in_progress, contained, failed, abandoned), the handoff's
+  reason code, the caller turns, each turn's time to first token and to the first helpful token
+  (arrays in turn order: percentiles do not add across buckets, so they are read from these),
+  interruptions and the ones the agent recovered from, and va_task_success (handed off: false;
+  contained: an answer cited an article and the caller ended with thanks or goodbye; else
+  None; ``agent.selectors.session_task_success`` states the same rule). With a session, the
+  agent's own figures decide: an AI agent took part, a session handed off is a handoff (its
+  reason code when the relay callback left no reason), an abandoned session (the caller hung
+  up before any turn) is neither contained nor not. ai_first_word_seconds stays the
+  transcript's measure for every AI agent: the agent's own time to first token leaves out speech
+  recognition and synthesis, so it is kept apart (va_first_token_ms), not mixed into that mean.
+* A relay handoff recorded before its conversation was known (the ``<Connect action>``
+  callback came before the Orchestrator events) is found by the call's SID.
 """
 
 from __future__ import annotations
@@ -57,6 +72,8 @@ TABLES = {
     "dispute": "qa_dispute",
     "agent": "accounts_agent",
     "wrapup": "wrapup_wrapup",
+    "agent_session": "agent_agentsession",
+    "agent_turn": "agent_agentturn",
 }
 
 # Advisory lock keys (two int4 form): the whole of insights (shared by incremental refreshes,
@@ -75,7 +92,7 @@ _HUMAN = "('HUMAN_AGENT', 'AGENT')"
 
 _TARGET = """
 target AS (
-    SELECT c.id, c.started_at, c.ended_at, c.status, c.team_id, c.queue, c.channels
+    SELECT c.id, c.started_at, c.ended_at, c.status, c.team_id, c.queue, c.channels, c.call_sids
     FROM conversations_conversation c
     WHERE {target} AND c.started_at IS NOT NULL
 )"""
@@ -162,6 +179,14 @@ _FACT_COLUMNS = (
     "suggestions_followed",
     "ai_criteria",
     "human_criteria",
+    "va_outcome",
+    "va_handoff_code",
+    "va_turns",
+    "va_first_token_ms",
+    "va_first_helpful_ms",
+    "va_interruptions",
+    "va_recovered",
+    "va_task_success",
 )
 BUCKET = ("day", "team_id", "agent_id", "queue", "channel")
 
@@ -243,11 +268,44 @@ flagged AS (
     GROUP BY fl.conversation_id
 ),
 handoff AS (
-    SELECT DISTINCT ON (h.conversation_id) h.conversation_id AS cid,
+    SELECT DISTINCT ON (h.cid) h.cid,
         left(coalesce(nullif(btrim(h.reason), ''), nullif(btrim(h.reason_code), ''), ''), 200)
             AS reason
-    FROM target t JOIN relay_handoff h ON h.conversation_id = t.id
-    ORDER BY h.conversation_id, h.created_at DESC, h.id DESC
+    FROM (
+        SELECT t.id AS cid, h.reason, h.reason_code, h.created_at, h.id
+        FROM target t JOIN relay_handoff h ON h.conversation_id = t.id
+        UNION ALL
+        -- Recorded before the conversation was known: the call's SID finds it.
+        SELECT t.id, h.reason, h.reason_code, h.created_at, h.id
+        FROM target t CROSS JOIN LATERAL unnest(t.call_sids) AS call(sid)
+        JOIN relay_handoff h ON h.call_sid = call.sid AND h.conversation_id IS NULL
+    ) h
+    ORDER BY h.cid, h.created_at DESC, h.id DESC
+),
+va_session AS (
+    SELECT t.id AS cid, s.id AS sid, s.outcome, s.handoff_reason_code, s.started_at
+    FROM target t CROSS JOIN LATERAL unnest(t.call_sids) AS call(sid)
+    JOIN agent_agentsession s ON s.call_sid = call.sid
+),
+va AS (
+    SELECT v.cid,
+        CASE WHEN bool_or(v.outcome = 'handed_off') THEN 'handed_off'
+             WHEN bool_or(v.outcome = 'in_progress') THEN 'in_progress'
+             WHEN bool_or(v.outcome = 'contained') THEN 'contained'
+             WHEN bool_or(v.outcome = 'failed') THEN 'failed' ELSE 'abandoned' END AS outcome,
+        (array_agg(v.handoff_reason_code ORDER BY v.started_at DESC, v.sid DESC)
+            FILTER (WHERE v.handoff_reason_code <> ''))[1] AS reason_code,
+        count(tu.id) AS turns,
+        coalesce(array_agg(tu.first_token_ms ORDER BY v.started_at, v.sid, tu.index)
+            FILTER (WHERE tu.first_token_ms IS NOT NULL), '{{}}') AS first_token,
+        coalesce(array_agg(tu.first_helpful_ms ORDER BY v.started_at, v.sid, tu.index)
+            FILTER (WHERE tu.first_helpful_ms IS NOT NULL), '{{}}') AS first_helpful,
+        count(tu.id) FILTER (WHERE tu.interrupted) AS interruptions,
+        count(tu.id) FILTER (WHERE tu.interrupted AND tu.recovered) AS recovered,
+        coalesce(bool_or(tu.article_title <> ''), false) AS cited,
+        coalesce(bool_or(tu.closing), false) AS closing
+    FROM va_session v LEFT JOIN agent_agentturn tu ON tu.session_id = v.sid
+    GROUP BY v.cid
 ),
 suggested AS (
     SELECT s.conversation_id AS cid, count(s.closeness) AS n,
@@ -290,9 +348,16 @@ shaped AS (
         coalesce(k.speaking_agent, pe.joined_agent) AS agent_id,
         coalesce(pe.agent_ids, '{{}}') AS agent_ids,
         coalesce(pe.has_h, false) OR f.h_first IS NOT NULL AS has_h,
-        coalesce(pe.has_a, false) OR f.a_first IS NOT NULL AS has_a,
+        coalesce(pe.has_a, false) OR f.a_first IS NOT NULL OR va.cid IS NOT NULL AS has_a,
         t.status = 'CLOSED' AS is_closed,
-        h.cid IS NOT NULL AS has_handoff, h.reason AS handoff_reason,
+        h.cid IS NOT NULL OR va.outcome IS NOT DISTINCT FROM 'handed_off' AS has_handoff,
+        -- The session's reason code, not its text: the relay's copy of the text is redacted,
+        -- the session's is not (a "not in the knowledge base" reason quotes the caller).
+        coalesce(nullif(h.reason, ''), va.reason_code) AS handoff_reason,
+        va.cid IS NOT NULL AS has_va, va.outcome AS va_outcome,
+        va.reason_code AS va_reason_code, va.turns AS va_turns, va.first_token AS va_first_token,
+        va.first_helpful AS va_first_helpful, va.interruptions AS va_interruptions,
+        va.recovered AS va_recovered, va.cited AS va_cited, va.closing AS va_closing,
         l.s, l.a,
         CASE WHEN jsonb_typeof(l.t->'label') = 'string' THEN left(btrim(l.t->>'label'), 200)
             ELSE '' END AS topic,
@@ -305,6 +370,7 @@ shaped AS (
     LEFT JOIN people pe ON pe.cid = t.id
     LEFT JOIN handoff h ON h.cid = t.id
     LEFT JOIN latest l ON l.cid = t.id
+    LEFT JOIN va ON va.cid = t.id
 ),
 computed AS (
     SELECT x.id AS conversation_id,
@@ -324,6 +390,8 @@ computed AS (
             x.a_before_h,
             CASE WHEN x.c_first < x.h_first THEN x.c_first_end END,
             x.started_at)))::float8 END AS first_response_seconds,
+        -- Not the virtual agent's own time to first token (va_first_token_ms): that leaves
+        -- out speech recognition and synthesis, and one mean must not mix two measures.
         CASE WHEN x.a_reply IS NOT NULL AND x.c_turn_end IS NOT NULL
             THEN greatest(0, extract(epoch FROM x.a_reply - x.c_turn_end))::float8 END
             AS ai_first_word_seconds,
@@ -343,6 +411,8 @@ computed AS (
         CASE WHEN (x.has_a AND x.has_h) OR x.has_handoff
             THEN coalesce(x.handoff_reason, '') ELSE '' END AS handoff_reason,
         CASE WHEN NOT x.has_a THEN NULL WHEN x.has_h OR x.has_handoff THEN false
+             WHEN x.va_outcome = 'abandoned' THEN NULL
+             WHEN x.va_outcome = 'failed' THEN false
              WHEN x.is_closed THEN true END AS contained,
         coalesce(rd.disputes, 0) AS disputes,
         coalesce(rd.disputes_open, 0) AS disputes_open,
@@ -360,7 +430,17 @@ computed AS (
         coalesce(sg.total, 0)::float8 AS suggestion_closeness_sum,
         coalesce(sg.followed, 0) AS suggestions_followed,
         coalesce(ac.criteria, '{{}}'::jsonb) AS ai_criteria,
-        coalesce(hc.criteria, '{{}}'::jsonb) AS human_criteria
+        coalesce(hc.criteria, '{{}}'::jsonb) AS human_criteria,
+        coalesce(x.va_outcome, '') AS va_outcome,
+        left(coalesce(x.va_reason_code, ''), 40) AS va_handoff_code,
+        coalesce(x.va_turns, 0) AS va_turns,
+        coalesce(x.va_first_token, '{{}}') AS va_first_token_ms,
+        coalesce(x.va_first_helpful, '{{}}') AS va_first_helpful_ms,
+        coalesce(x.va_interruptions, 0) AS va_interruptions,
+        coalesce(x.va_recovered, 0) AS va_recovered,
+        CASE WHEN x.va_outcome = 'handed_off' THEN false
+             WHEN x.va_outcome = 'contained' THEN x.va_cited AND x.va_closing END
+            AS va_task_success
     FROM shaped x
     LEFT JOIN accounts_agent ag ON ag.id = x.agent_id
     LEFT JOIN review rv ON rv.cid = x.id
@@ -451,7 +531,9 @@ INSERT INTO insights_rollup ({_KEYS}, conversations, closed, handle_n, handle_su
     critical_failed, reviews, flags, flagged, ai_handled, ai_closed, contained, handoffs,
     outcome_n, task_success, ai_outcome_n, ai_task_success, disputes, disputes_open,
     disputes_accepted, disputes_rejected,
-    suggestions, suggestion_closeness_sum, suggestions_followed, wrapup_n, wrapup_edit_sum)
+    suggestions, suggestion_closeness_sum, suggestions_followed, wrapup_n, wrapup_edit_sum,
+    va_conversations, va_abandoned, va_closed, va_contained, va_turns, va_interruptions,
+    va_recovered, va_task_n, va_task_success)
 SELECT {_BUCKET_OF_F}, count(*), count(*) FILTER (WHERE f.closed),
     count(f.handle_seconds), coalesce(sum(f.handle_seconds), 0),
     coalesce(sum(f.handle_seconds ^ 2), 0),
@@ -476,7 +558,14 @@ SELECT {_BUCKET_OF_F}, count(*), count(*) FILTER (WHERE f.closed),
     coalesce(sum(f.disputes_accepted), 0), coalesce(sum(f.disputes_rejected), 0),
     coalesce(sum(f.suggestions), 0), coalesce(sum(f.suggestion_closeness_sum), 0),
     coalesce(sum(f.suggestions_followed), 0),
-    count(f.wrapup_edit), coalesce(sum(f.wrapup_edit), 0)
+    count(f.wrapup_edit), coalesce(sum(f.wrapup_edit), 0),
+    count(*) FILTER (WHERE f.va_outcome <> ''),
+    count(*) FILTER (WHERE f.va_outcome = 'abandoned'),
+    count(f.contained) FILTER (WHERE f.va_outcome <> ''),
+    count(*) FILTER (WHERE f.contained AND f.va_outcome <> ''),
+    coalesce(sum(f.va_turns), 0), coalesce(sum(f.va_interruptions), 0),
+    coalesce(sum(f.va_recovered), 0), count(f.va_task_success),
+    count(*) FILTER (WHERE f.va_task_success)
 FROM insights_conversationfact f {{join}}
 WHERE {{where}}
 GROUP BY {_BUCKET_OF_F}

@@ -86,7 +86,10 @@ def _chart(data: Any) -> str:
 
 
 # The AI agent's own page shows task success among the conversations the AI took part in.
-OVERVIEW_KPIS = [kpi for kpi in selectors.KPIS if kpi.key != "ai_task_success"]
+# The AI agent page has its own figures (and the virtual agent's scoreboard).
+OVERVIEW_KPIS = [
+    kpi for kpi in selectors.KPIS if kpi.key != "ai_task_success" and not kpi.key.startswith("va_")
+]
 
 
 @require_GET
@@ -265,16 +268,14 @@ def ai_agent(request: HttpRequest) -> HttpResponse:
         user=request.user, filters=filters, kpis=[selectors.KPI_BY_KEY[k] for k in keys]
     )
     found = selectors.labels(user=request.user, filters=filters)
-    cards = [
-        {
-            "value": value,
-            "url": _drill(filters, **value.kpi.drill),
-            "hits_url": _drill(filters, **value.kpi.hits) if value.kpi.hits else "",
-            "trend_url": reverse("insights-trends") + "?" + filters.query(kpi=value.kpi.key),
-            "spark": _chart({"type": "spark", "values": value.daily, "unit": value.kpi.unit}),
-        }
-        for value in result.values
-    ]
+    cards = _cards(filters, result.values)
+    scoreboard = selectors.overview(
+        user=request.user,
+        filters=filters,
+        kpis=[selectors.KPI_BY_KEY[k] for k in selectors.VA_KPI_KEYS],
+    )
+    latency = selectors.va_latency(user=request.user, filters=filters)
+    va_reasons = selectors.va_reasons(user=request.user, filters=filters)
     return render(
         request,
         "insights/ai.html",
@@ -284,11 +285,33 @@ def ai_agent(request: HttpRequest) -> HttpResponse:
             "insights-ai",
             cards=cards,
             reasons=_bars(filters, found[LabelKind.HANDOFF], "reason"),
+            va_calls=int(scoreboard.totals.get("va_conversations") or 0),
+            va_calls_url=_drill(filters, has="va"),
+            va_cards=_cards(filters, scoreboard.values),
+            va_latency=[
+                ("Time to first token", latency.first_token),
+                ("Time to the first helpful word", latency.first_helpful),
+            ],
+            va_turns_url=_drill(filters, has="va_turns"),
+            va_reasons=[(row, _drill(filters, va_reason=row.code)) for row in va_reasons],
             suggestion_versions=[
                 (row, _drill(filters, suggestion=row.label)) for row in found[LabelKind.SUGGESTION]
             ],
         ),
     )
+
+
+def _cards(filters: InsightFilters, values: Iterable[selectors.KpiValue]) -> list[dict]:
+    return [
+        {
+            "value": value,
+            "url": _drill(filters, **value.kpi.drill),
+            "hits_url": _drill(filters, **value.kpi.hits) if value.kpi.hits else "",
+            "trend_url": reverse("insights-trends") + "?" + filters.query(kpi=value.kpi.key),
+            "spark": _chart({"type": "spark", "values": value.daily, "unit": value.kpi.unit}),
+        }
+        for value in values
+    ]
 
 
 @require_GET
@@ -394,6 +417,16 @@ _WORDS = {
     "criterion": "criterion “{}”",
     "source": "judged by {}",
     "result": "result {}",
+    "va_outcome": "virtual agent outcome: {}",
+    "va_reason": "virtual agent handoff reason {}",
+    "va_success": "virtual agent task success: {}",
+}
+# The virtual agent's ``has`` values in words (the others read well as they are).
+_HAS_WORDS = {
+    "va": "call with the virtual agent",
+    "va_interruptions": "caller interruption of the virtual agent",
+    "va_task": "virtual agent task success decided",
+    "va_turns": "timed virtual agent turn",
 }
 
 
@@ -403,6 +436,7 @@ _VALUES = {
     "source": {"AI": "the AI", "HUMAN": "QA reviewers"},
     "result": {"judged": "met or not met", "MET": "met", "NOT_MET": "not met", "NA": "N/A"},
     "contained": {"any": "decided"},
+    "va_outcome": {"handed_off": "handed off", "in_progress": "in progress"},
 }  # fmt: skip
 
 
@@ -414,7 +448,7 @@ def _describe(predicates: dict[str, str]) -> list[str]:
             continue
         shown = _VALUES.get(key, {}).get(value, value)
         if key == "has":
-            shown = value.replace("_", " ").lower()
+            shown = _HAS_WORDS.get(value, value.replace("_", " ").lower())
         elif key == "criterion":
             shown = selectors.criterion_name(value)
         words.append(_WORDS[key].format(shown))

@@ -4,7 +4,8 @@ A criterion such as "asks for the task's details" or "confirms the outcome" has 
 wording, so ``checks`` cannot look for a phrase. This module compares the criterion's own text
 with what the agent said, using a static embedding model that ships inside a PyPI wheel
 (WordLlama ``l2_supercat``, 256 dimensions, 16 MB of weights in ``wordllama``; nothing is
-downloaded at run time: downloads are disabled when the model is loaded). Static embeddings are
+downloaded at run time: downloads are disabled when the model is loaded; one model per process,
+loaded by ``apps.common.embeddings`` and shared with the virtual agent). Static embeddings are
 token vectors averaged per sentence: deterministic, about 35k sentences/s on one core, no torch.
 The choice and its figures are in ``docs/operator-quality.md``.
 
@@ -55,12 +56,17 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol
 
+from apps.common.embeddings import (  # the model's one home is common (shared with the agent)
+    MODEL_NAME,
+    ModelUnavailable,
+    model,
+)
+
 from .structure import CriterionSpec
 
 if TYPE_CHECKING:
     import numpy as np
 
-MODEL_NAME = "wordllama l2_supercat (256 dimensions)"
 # Tuned on the tuning half only (``bench/eval_operators.py --tune``; the reasons for each choice
 # are in docs/operator-quality.md section 0.4): "confirms the outcome" 0.26, also the default;
 # "asks for the task's details" 0.18 (bench DEMO_SEMANTIC_THRESHOLDS); N/A 0.30 between other
@@ -82,10 +88,6 @@ _QUESTION = re.compile(
 )
 _ASKS = re.compile(r"^\s*ask\b", re.IGNORECASE)
 _SAYS = re.compile(r"^\s*(?:say|state|tell|confirm|give)\b", re.IGNORECASE)
-
-
-class ModelUnavailable(RuntimeError):
-    """The embedding model's package is not installed (or its files are missing)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,22 +133,9 @@ class WordLlamaEmbedder:
     na_threshold = NA_THRESHOLD
 
     def __init__(self) -> None:
-        try:
-            from pathlib import Path
-
-            import wordllama
-            from wordllama import WordLlama
-        except ImportError as exc:  # pragma: no cover - a dependency of the project
-            raise ModelUnavailable("the wordllama package is not installed") from exc
-        # wordllama 0.4 looks for its bundled tokenizer under "tokenizer/" but the wheel has it
-        # under "tokenizers/": pointing the cache at the package finds both files there, and
-        # disable_download turns a missing file into an error, not a fetch.
-        try:
-            self.model = WordLlama.load(
-                cache_dir=Path(wordllama.__file__).parent, disable_download=True
-            )
-        except FileNotFoundError as exc:  # pragma: no cover
-            raise ModelUnavailable(str(exc)) from exc
+        # The one WordLlama of the process (apps.common.embeddings), shared with the virtual
+        # agent's retrieval; raises ModelUnavailable when its package or files are missing.
+        self.model = model()
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         return self.model.embed(list(texts), norm=True)
@@ -189,7 +178,9 @@ def available() -> bool:
     return True
 
 
-@lru_cache(maxsize=32_768)
+# Small on purpose, as apps.common.embeddings explains: ``_line_score`` in front answers most of
+# a live check's lookups (docs/benchmarks.md, "The operators' memory").
+@lru_cache(maxsize=1024)
 def _embedding(text: str) -> np.ndarray:
     return embedder().encode([text])[0]
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import parse_qs, urlparse, urlsplit
 
 from django.conf import settings
 from django.http import HttpRequest, QueryDict
+from django.http.request import split_domain_port, validate_host
 from twilio.request_validator import (
     RequestValidator,
     add_port,
@@ -142,16 +144,83 @@ def websocket_url(path_and_query: str) -> str:
     return f"{'wss' if scheme == 'https' else 'ws'}://{rest}{path_and_query}"
 
 
-def verify_websocket(*, path: str, query_string: str, signature: str) -> Verdict:
+def _upgrade_url(*, path_and_query: str, headers: Mapping[bytes, bytes], scheme: str) -> str | None:
+    """The URL of the upgrade request as it arrived, the way ``request.build_absolute_uri``
+    works it out for the HTTP path: the Host header (X-Forwarded-Host behind a trusted proxy,
+    ``USE_X_FORWARDED_HOST``) checked against ALLOWED_HOSTS, and the proxy's
+    X-Forwarded-Proto when ``SECURE_PROXY_SSL_HEADER`` trusts it. None for a forged host."""
+
+    def header(name: bytes) -> str:
+        return headers.get(name, b"").decode("latin1").split(",")[0].strip()
+
+    host = header(b"x-forwarded-host") if getattr(settings, "USE_X_FORWARDED_HOST", False) else ""
+    host = host or header(b"host")
+    allowed = list(settings.ALLOWED_HOSTS)
+    if settings.DEBUG and not allowed:  # as Django's get_host
+        allowed = [".localhost", "127.0.0.1", "[::1]"]
+    domain, _ = split_domain_port(host)
+    if not host or not domain or not validate_host(domain, allowed):
+        return None
+    secure = scheme in ("wss", "https")
+    proxy = getattr(settings, "SECURE_PROXY_SSL_HEADER", None)
+    if proxy:
+        meta_name, value = proxy
+        name = meta_name.removeprefix("HTTP_").lower().replace("_", "-").encode("latin1")
+        if header(name):
+            secure = header(name) == value
+    return f"{'wss' if secure else 'ws'}://{host}{path_and_query}"
+
+
+def _websocket_port_forms(url: str) -> list[str]:
+    """``url`` without and with its port (wss: 443, ws: 80), as ``_port_forms`` does for
+    https and http: the twilio library's ``add_port`` knows only those two schemes."""
+    parsed = urlsplit(url)
+    default = 443 if parsed.scheme == "wss" else 80
+    host = parsed.hostname or ""
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    rest = parsed.path + (f"?{parsed.query}" if parsed.query else "")
+    port = parsed.port
+    forms = [f"{parsed.scheme}://{host}{rest}"]
+    if port is not None and port != default:
+        forms = [f"{parsed.scheme}://{host}:{port}{rest}"]
+    else:
+        forms.append(f"{parsed.scheme}://{host}:{default}{rest}")
+    return forms
+
+
+def verify_websocket(
+    *,
+    path: str,
+    query_string: str,
+    signature: str,
+    headers: Mapping[bytes, bytes] | None = None,
+    scheme: str = "",
+) -> Verdict:
     """Check the ``X-Twilio-Signature`` of a WebSocket upgrade (ConversationRelay): the
-    signature covers the wss:// URL Twilio connected to (the TwiML's ``url``), no parameters."""
+    signature covers the wss:// URL Twilio connected to (the TwiML's ``url``), no parameters.
+
+    The URLs tried are those of the HTTP path (``candidate_urls``): PUBLIC_BASE_URL's, and,
+    without one or behind a trusted proxy, the upgrade's own (its host, the proxy's
+    X-Forwarded-Proto); each without and with the port."""
     if not signature:
         return Verdict(False, "missing X-Twilio-Signature header")
     validators = _validators(tuple(settings.TWILIO_AUTH_TOKENS))
     if not validators:
         return Verdict(False, "no Twilio auth token is configured (TWILIO_AUTH_TOKENS)")
-    url = websocket_url(path + (f"?{query_string}" if query_string else ""))
-    for account_sid, validator in validators:
-        if validator.validate(url, {}, signature):
-            return Verdict(True, account_sid=account_sid)
+    path_and_query = path + (f"?{query_string}" if query_string else "")
+    urls = []
+    if getattr(settings, "PUBLIC_BASE_URL", ""):
+        urls.append(websocket_url(path_and_query))
+    if not urls or getattr(settings, "USE_X_FORWARDED_HOST", False):
+        own = _upgrade_url(path_and_query=path_and_query, headers=headers or {}, scheme=scheme)
+        if own and own not in urls:
+            urls.append(own)
+    expected = signature.encode("utf-8", "surrogateescape")
+    for url in urls:
+        for signed in _websocket_port_forms(url):
+            for account_sid, validator in validators:
+                computed = validator.compute_signature(signed, {})
+                if hmac.compare_digest(computed.encode(), expected):
+                    return Verdict(True, account_sid=account_sid)
     return Verdict(False, "signature does not match")

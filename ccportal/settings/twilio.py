@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ImproperlyConfigured
 
-from .env import get_bool, get_int, get_list, get_str
+from .env import get_bool, get_float, get_int, get_list, get_str
 
 
 def auth_tokens(entries: list[str]) -> list[str]:
@@ -73,3 +73,20 @@ TWILIO_API_BASE_URL = get_str("TWILIO_API_BASE_URL", "")
 VIRTUAL_AGENT_TOKEN_PACE_MS = get_int("VIRTUAL_AGENT_TOKEN_PACE_MS", 0, minimum=0)
 # How long the virtual agent keeps the published knowledge articles before reading them again.
 VIRTUAL_AGENT_KNOWLEDGE_SECONDS = get_int("VIRTUAL_AGENT_KNOWLEDGE_SECONDS", 30, minimum=0)
+# Who answers the caller: "offline" (retrieval over the published knowledge articles) or "llm"
+# (the user's own OpenAI-compatible model at LLM_BASE_URL / LLM_MODEL / LLM_API_KEY, the same
+# settings as the llm operators: streamed, with tools for knowledge lookup and handoff).
+VIRTUAL_AGENT_BACKEND = get_str("VIRTUAL_AGENT_BACKEND", "offline")
+if VIRTUAL_AGENT_BACKEND not in {"offline", "llm"}:
+    raise ImproperlyConfigured(
+        f"VIRTUAL_AGENT_BACKEND must be 'offline' or 'llm', got {VIRTUAL_AGENT_BACKEND!r}."
+    )
+if VIRTUAL_AGENT_BACKEND == "llm" and not (
+    get_str("LLM_BASE_URL", "") and get_str("LLM_MODEL", "")
+):
+    raise ImproperlyConfigured("VIRTUAL_AGENT_BACKEND=llm needs LLM_BASE_URL and LLM_MODEL.")
+# The LLM path's longest wait for the model to connect, to start its answer and between two
+# chunks of it; then the caller is handed off (no retry: a caller waits in silence meanwhile).
+VIRTUAL_AGENT_LLM_TIMEOUT_SECONDS = get_float("VIRTUAL_AGENT_LLM_TIMEOUT_SECONDS", 8.0)
+# The call's last this-many lines (caller and agent) go to the model with the system prompt.
+VIRTUAL_AGENT_LLM_HISTORY_MESSAGES = get_int("VIRTUAL_AGENT_LLM_HISTORY_MESSAGES", 12, minimum=1)

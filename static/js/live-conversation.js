@@ -34,6 +34,7 @@
   const STATES = {
     connecting: ["text-body-secondary", "Connecting…"],
     live: ["text-success", "Live"],
+    ended: ["text-body-secondary", "Ended"], // connected, but the call is over: not "Live"
     offline: ["text-warning", "Reconnecting…"],
     stopped: ["text-body-secondary", "Not live"],
   };
@@ -49,6 +50,9 @@
   let again = false;
   let quietTimer = null;
   let unseen = 0;
+  // Whether the conversation's calling is over (the page's render, then its "status" events):
+  // an open socket then still brings late lines and insights, but the call is not live.
+  let ended = root.dataset.liveEnded === "true";
 
   function show(state) {
     const [colour, text] = STATES[state];
@@ -183,8 +187,20 @@
 
   // Events in order ----------------------------------------------------------------------------
 
+  function connected() {
+    return ended ? "ended" : "live";
+  }
+
+  function applyStatus(payload) {
+    ended = Boolean(payload && payload.ended);
+    if (opened && !stopped && ["live", "ended"].includes(root.dataset.liveState)) {
+      show(connected());
+    }
+  }
+
   function apply(message) {
     if (message.event === "line") applyLine(message.payload);
+    if (message.event === "status") applyStatus(message.payload);
     document.dispatchEvent(new CustomEvent("ccportal:live", { detail: message }));
   }
 
@@ -303,7 +319,7 @@
     const socket = new WebSocket(socketUrl);
     socket.addEventListener("open", () => {
       delay = MIN_DELAY;
-      show("live");
+      show(connected());
       opened = true;
       catchUp(); // whatever was numbered while the page loaded or the socket was away
       quiet();

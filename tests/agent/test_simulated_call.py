@@ -17,7 +17,8 @@ from apps.accounts.choices import Role
 from apps.agent.choices import SessionOutcome
 from apps.agent.models import AgentSession, AgentTurn
 from apps.agent.selectors import scoreboard_for_calls
-from apps.agent.services.dialog import GOODBYE, best_article
+from apps.agent.services.dialog import GOODBYE
+from apps.agent.services.retrieval import KnowledgeIndex
 from apps.conversations.choices import ParticipantType
 from apps.conversations.models import Conversation
 from apps.demo import relay_caller
@@ -156,17 +157,19 @@ def test_a_simulated_ai_to_human_call_is_handed_off_with_reason_summary_and_sent
 
 
 def test_a_simulated_contained_call_hangs_up(knowledge):
-    articles = [
-        SimpleNamespace(id=n, tags=tuple(a["tags"]), title=a["title"], body=a["body"])
-        for n, a in enumerate(json.loads(KNOWLEDGE.read_text())["articles"])
-    ]
+    index = KnowledgeIndex.build(
+        [
+            SimpleNamespace(id=n, tags=tuple(a["tags"]), title=a["title"], body=a["body"])
+            for n, a in enumerate(json.loads(KNOWLEDGE.read_text())["articles"])
+        ]
+    )
     call, plan = next(
         (call, plan)
         for call in read_calls()
         if (plan := relay_caller.caller_plan(call))
         and not plan.ask_for_person
         and not plan.interrupt
-        and best_article(plan.request, articles) is not None
+        and index.best(plan.request) is not None
     )
     result = _play(call, plan)
     assert not result.handed_off

@@ -3,17 +3,30 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 
 import pytest
 from django.db import IntegrityError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.common import partitions
+from apps.conversations.choices import ParticipantType
 from apps.conversations.fields import month_of
-from apps.conversations.models import Communication, CommunicationKey, Conversation
-from apps.conversations.selectors import communication_timeline
+from apps.conversations.models import (
+    Communication,
+    CommunicationKey,
+    Conversation,
+    Participant,
+)
+from apps.conversations.selectors import communication_timeline, floor_rows
+from apps.conversations.services import (
+    CommunicationInput,
+    communication_apply,
+    communications_apply,
+)
 from apps.insights.models import SuggestionScore
 from apps.intelligence.models import (
     Flag,
@@ -22,6 +35,7 @@ from apps.intelligence.models import (
     Rule,
     RuleExecution,
 )
+from apps.intelligence.services.results import OperatorResultInput, operator_result_store
 
 pytestmark = pytest.mark.django_db
 
@@ -48,8 +62,9 @@ def conversation(name: str, *, created_at: datetime | None = None) -> Conversati
 
 
 def line(conv: Conversation, twilio_id: str, **fields) -> Communication:
+    fields = {"text": "hello", **fields}
     return Communication.objects.create(
-        twilio_id=twilio_id, conversation=conv, text="hello", occurred_at=timezone.now(), **fields
+        twilio_id=twilio_id, conversation=conv, occurred_at=timezone.now(), **fields
     )
 
 
@@ -307,3 +322,124 @@ def test_the_migrations_partition_tables_that_hold_rows():
             for partition in partitions.month_partitions(table):
                 if partition.start < this_month():
                     cursor.execute(f'DROP TABLE "{partition.name}"')
+
+
+# Lookups by a Twilio id read one month -------------------------------------------------------
+
+
+def partitions_read(table: str, queries: list[dict]) -> list[set[str]]:
+    """For each captured query of ``table`` (not of its key table), the partitions its plan
+    reads (none when the planner pruned every one)."""
+    found = []
+    with connection.cursor() as cursor:
+        for query in queries:
+            sql = query["sql"]
+            if f'FROM "{table}"' not in sql:
+                continue
+            cursor.execute(f"EXPLAIN {sql}")
+            # "Bitmap Index Scan on <index>" names an index, its Bitmap Heap Scan the table.
+            plan = "\n".join(r[0] for r in cursor.fetchall() if "Bitmap Index Scan" not in r[0])
+            found.append(set(re.findall(rf"\bon ({table}_\w+)", plan)))
+    return found
+
+
+def month_partition(table: str, month: date | None = None) -> str:
+    return f"{table}_p{month or this_month():%Y_%m}"
+
+
+def test_an_update_of_a_line_reads_its_month_partition_only_and_applies_as_before():
+    conv = conversation("upd")
+    communication_apply(
+        CommunicationInput("CO_upd", conv.twilio_id, occurred_at=timezone.now(), text="hello")
+    )
+
+    with CaptureQueriesContext(connection) as captured:
+        communication_apply(
+            CommunicationInput("CO_upd", conv.twilio_id, occurred_at=timezone.now(), text="bye")
+        )
+
+    assert Communication.objects.get(twilio_id="CO_upd").text == "bye"
+    assert Communication.objects.filter(twilio_id="CO_upd").count() == 1
+    assert partitions_read(COMM, captured.captured_queries) == [{month_partition(COMM)}]
+
+
+def test_a_new_line_costs_one_probe_of_the_key_table_and_no_read_of_the_lines():
+    conv = conversation("new")
+
+    with CaptureQueriesContext(connection) as captured:
+        communication_apply(
+            CommunicationInput("CO_new", conv.twilio_id, occurred_at=timezone.now(), text="hi")
+        )
+
+    reads = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("SELECT")]
+    assert not [sql for sql in reads if f'FROM "{COMM}"' in sql]
+    assert [sql for sql in reads if partitions.COMMUNICATIONS.key_table in sql]
+    assert Communication.objects.filter(twilio_id="CO_new", conversation=conv).exists()
+
+
+def test_a_batch_reads_the_months_of_its_existing_lines_only():
+    now_conv, old_conv = conversation("b1"), conversation("b2", created_at=LONG_AGO)
+    line(now_conv, "CO_b1")
+    line(old_conv, "CO_b2")  # in the default partition: no partition of March 2024
+    items = [
+        CommunicationInput(twilio_id, conv.twilio_id, occurred_at=timezone.now(), text="edited")
+        for twilio_id, conv in (("CO_b1", now_conv), ("CO_b2", old_conv), ("CO_b3", now_conv))
+    ]
+
+    with CaptureQueriesContext(connection) as captured:
+        applied = communications_apply(items)
+
+    assert [a.changed for a in applied] == [True, True, True]
+    assert sorted(
+        Communication.objects.filter(text="edited").values_list("twilio_id", flat=True)
+    ) == ["CO_b1", "CO_b2", "CO_b3"]
+    assert partitions_read(COMM, captured.captured_queries) == [
+        {month_partition(COMM), f"{COMM}_default"}
+    ]
+
+
+def test_a_result_delivered_again_is_found_in_its_month_partition_only():
+    conv = conversation("res")
+
+    def deliver():
+        return operator_result_store(
+            OperatorResultInput(
+                result_id="LR_again",
+                conversation_twilio_id=conv.twilio_id,
+                operator_id="LY_x",
+                output_format="TEXT",
+                result={"text": "a summary"},
+            )
+        )
+
+    first, created = deliver()
+    with CaptureQueriesContext(connection) as captured:
+        again, created_again = deliver()
+
+    assert (created, created_again, again.pk) == (True, False, first.pk)
+    assert OperatorResult.objects.filter(result_id="LR_again").count() == 1
+    assert partitions_read(RESULT, captured.captured_queries) == [{month_partition(RESULT)}]
+
+
+def test_key_months_names_the_month_of_each_existing_id_only():
+    old_conv = conversation("km", created_at=LONG_AGO)
+    line(old_conv, "CO_km")
+
+    months = partitions.key_months(partitions.COMMUNICATIONS, ["CO_km", "CO_none", "CO_km"])
+
+    assert months == {"CO_km": date(2024, 3, 1)}
+    assert partitions.key_months(partitions.COMMUNICATIONS, []) == {}
+
+
+def test_a_floor_tile_reads_its_conversations_lines_from_their_months_only():
+    conv = conversation("floor")
+    caller = Participant.objects.create(
+        conversation=conv, twilio_id="MB_floor", type=ParticipantType.CUSTOMER
+    )
+    line(conv, "CO_floor", author=caller, text="my card was declined")
+
+    with CaptureQueriesContext(connection) as captured:
+        rows = floor_rows(ids=[conv.pk])
+
+    assert rows[conv.pk].customer_texts == {"CO_floor": "my card was declined"}
+    assert partitions_read(COMM, captured.captured_queries) == [{month_partition(COMM)}] * 2

@@ -433,6 +433,22 @@ def test_conversation_page_shows_header_participants_and_linked_agent(world, cli
     assert "Agent: Alice · North" in content
 
 
+def test_a_closed_conversations_page_marks_its_transcript_ended_not_live(world, client_for):
+    # The page's script shows "Ended" instead of "Live" when it connects (tests/live/test_browser).
+    content = client_for(world.supervisor).get(detail_url(world.north_call)).content.decode()
+
+    assert 'data-live-ended="true"' in content
+    assert 'data-live-ended="false"' not in content
+
+
+def test_an_active_conversations_page_marks_its_transcript_live(world, client_for):
+    call = builders.make_conversation(agent=world.agent, status=ConversationStatus.ACTIVE)
+
+    content = client_for(world.supervisor).get(detail_url(call)).content.decode()
+
+    assert 'data-live-ended="false"' in content
+
+
 def test_conversation_page_shows_the_transcript_with_speakers_roles_and_offsets(world, client_for):
     content = client_for(world.agent_user).get(detail_url(world.north_call)).content.decode()
 

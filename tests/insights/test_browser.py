@@ -99,3 +99,41 @@ def test_a_coach_drills_from_the_heatmap_to_the_conversations_and_downloads_them
         rows_csv = list(csv.DictReader(handle))
     assert {int(r["conversation_id"]) for r in rows_csv} == set(calls["recent"])
     assert {r["agent"] for r in rows_csv} == {"Alice"}
+
+
+@pytest.fixture
+def agent_calls(transactional_db):
+    """Two calls the reference virtual agent handed to people: one to Alice (North, the
+    supervisor's team), one to Bert (South)."""
+    from tests.insights.test_virtual_agent import handed_off_call
+
+    north = builders.make_team(name="North")
+    south = builders.make_team(name="South")
+    builders.make_user(username="sam", role=Role.SUPERVISOR, teams=[north])
+    builders.make_agent(name="Alice", team=north)
+    builders.make_agent(name="Bert", team=south)
+    start = timezone.now().replace(microsecond=0) - timedelta(days=1)
+    alice = handed_off_call(human="Alice", start=start)
+    handed_off_call(human="Bert", start=start + timedelta(hours=1))
+    build.refresh()
+    return alice
+
+
+def test_a_supervisor_reads_the_virtual_agent_scoreboard_and_drills_into_a_reason(
+    browser, sync_api, live_server, agent_calls
+):
+    expect = sync_api.expect
+    page = log_in(browser, live_server, "sam")
+    page.get_by_role("link", name="Insights", exact=True).click()
+    page.get_by_role("link", name="AI agent", exact=True).click()
+    board = page.get_by_test_id("va-scoreboard")
+    expect(board).to_contain_text("1 call")  # Alice's only: Bert is not in the team
+    expect(board.get_by_test_id("kpi-va_containment")).to_contain_text("0 of 1")
+    expect(board.get_by_test_id("va-latency")).to_contain_text("200.0 ms")
+    reasons = board.get_by_test_id("va-reasons")
+    expect(reasons).to_contain_text("The caller asked for a person")
+    reasons.get_by_role("link", name="1").click()
+    page.wait_for_url(re.compile(r"/insights/conversations/\?.*va_reason=asked-for-person"))
+    rows = page.locator("[data-conversation]")
+    expect(rows).to_have_count(1)
+    assert int(rows.first.get_attribute("data-conversation")) == agent_calls.pk

@@ -29,7 +29,8 @@ def test_a_supervisor_watches_lines_arrive_and_none_is_lost(browser, sync_api, a
     call = world.north_call
     page.goto(f"{asgi_server.url}/conversations/{call.pk}/")
     expect = sync_api.expect
-    expect(page.locator("[data-live-indicator]")).to_have_text(re.compile("Live"))
+    # Connected (the world's calls are closed: "Ended", not "Live"; late lines still arrive).
+    expect(page.locator("[data-live-conversation]")).to_have_attribute("data-live-state", "ended")
     before = lines_shown(page)
 
     say(call, "Hello, this is the bank, how can I help?", n=1, seconds=60)
@@ -83,7 +84,7 @@ def test_an_insights_event_ticks_the_checklist_and_marks_lines_without_asking_th
     page.on("request", lambda request: "partial=insights" in request.url and asked.append(1))
     page.goto(f"{asgi_server.url}/conversations/{call.pk}/")
     expect = sync_api.expect
-    expect(page.locator("[data-live-indicator]")).to_have_text(re.compile("Live"))
+    expect(page.locator("[data-live-conversation]")).to_have_attribute("data-live-state", "ended")
     page.wait_for_load_state("networkidle")  # the catch-up the open socket asks for is done
     lines = list(call.communications.order_by("offset_ms"))
     customer = [line for line in lines if line.author.type == "CUSTOMER"]
@@ -107,3 +108,31 @@ def test_an_insights_event_ticks_the_checklist_and_marks_lines_without_asking_th
     expect(mark).to_have_text(re.compile("negative"))
     page.wait_for_timeout(1000)
     assert asked == []  # applied from the event itself (the table catches up within 10 s)
+
+
+def test_the_indicator_says_live_only_while_the_call_goes_on(browser, sync_api, asgi_server, world):
+    from django.utils import timezone
+
+    from apps.conversations import services as conversations
+    from apps.conversations.choices import ConversationStatus
+    from tests.fixtures import builders
+
+    expect = sync_api.expect
+    page = fixtures.signed_in(browser, asgi_server, world.supervisor)
+    indicator = page.locator("[data-live-indicator]")
+    root = page.locator("[data-live-conversation]")
+
+    # A closed conversation: connected, but never "Live".
+    page.goto(f"{asgi_server.url}/conversations/{world.north_call.pk}/")
+    expect(root).to_have_attribute("data-live-state", "ended")
+    expect(indicator).to_have_text("Ended")
+
+    # A conversation going on is "Live", and turns "Ended" when it closes while watched.
+    active = builders.make_conversation(agent=world.agent, status=ConversationStatus.ACTIVE)
+    page.goto(f"{asgi_server.url}/conversations/{active.pk}/")
+    expect(indicator).to_have_text("Live")
+    conversations.conversation_apply(
+        twilio_id=active.twilio_id, status=ConversationStatus.CLOSED, version=timezone.now()
+    )
+    expect(indicator).to_have_text("Ended")
+    expect(root).to_have_attribute("data-live-state", "ended")

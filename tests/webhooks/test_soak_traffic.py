@@ -30,6 +30,7 @@ from bench.soak import (
     memory_growth,
     parse_stat,
     request_bytes,
+    rss_timeline,
     slope,
     token_number,
     tree,
@@ -258,3 +259,29 @@ def test_memory_growth_from_the_first_stable_sample_per_service_and_kept_process
     assert web["replaced"] == 1
     assert web["worst_process"][0] == "10"
     assert web["worst_process"][1]["growth"] == pytest.approx(0.30)
+
+
+def test_the_rss_timeline_shows_growth_per_interval_falling_as_a_cache_fills():
+    def sample(t, kb):
+        return {
+            "t": t,
+            "services": {
+                "operators": {"pids": {"20": kb}, "names": {"20": "celery"}, "rss_kb": kb}
+            },
+        }
+
+    # Filling until 300 s, then level: growth over the first intervals, none over the last.
+    samples = [sample(t, 100_000 + min(t, 300) * 100) for t in range(0, 601, 5)]
+
+    timeline = rss_timeline(samples, warmup=60, points=4)
+    operators = timeline["services"]["operators"]
+
+    assert timeline["t"] == [60, 240, 420, 600]
+    assert operators["rss_mib"] == [
+        round(v / 1024, 1) for v in (106_000, 124_000, 130_000, 130_000)
+    ]
+    assert operators["interval_growth"][0] == pytest.approx(18_000 / 106_000)
+    assert operators["interval_growth"][-1] == 0.0
+    # The verdict's reading counts the whole fill; a later baseline sees none of it.
+    assert memory_growth(samples, warmup=60)["services"]["operators"]["growth"] > 0.2
+    assert memory_growth(samples, warmup=300)["services"]["operators"]["growth"] == 0.0

@@ -1,27 +1,26 @@
 """What the reference virtual agent says: pure, no I/O (the knowledge lookup is passed in).
 
-Offline answers are retrieval over the knowledge articles: the article whose title, tags and
-body share the most content words with the caller's turn, if it shares enough; the answer is
-the article's best-matching sentences, and the article is cited in the agent's line. The agent
-hands off to a person when the caller asks for one (or presses 0), corrects it a second time,
-or asks something the knowledge base does not answer; the handoff carries a reason, an
-extractive summary of the call so far and the caller's sentiment, computed with the same
-offline operators the portal runs on transcripts (``apps.intelligence.nlp``).
+Offline answers are retrieval over the knowledge articles (``retrieval``: shared words and
+sentence similarity); the answer is the article's best-matching sentences, and the article is
+cited in the agent's line. The agent hands off to a person when the caller asks for one (or
+presses 0), corrects it a second time, or asks something the knowledge base does not answer;
+the handoff carries a reason, an extractive summary of the call so far and the caller's
+sentiment, computed with the same offline operators the portal runs on transcripts
+(``apps.intelligence.nlp``).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from apps.intelligence.nlp.sentiment import cumulative, sentiment_of
 from apps.intelligence.nlp.summary import summarize
-from apps.intelligence.nlp.text import content_words, sentences
+from apps.intelligence.nlp.text import content_words
 
 from ..choices import HandoffReason
+from .retrieval import MIN_SHARED_WORDS, Article, KnowledgeIndex
 
 GREETING = (
     "Hello, you've reached Harper Valley National Bank. I'm the virtual assistant. "
@@ -33,9 +32,6 @@ CORRECTED = "Sorry, I misunderstood. Could you say again what you need?"
 ANYTHING_ELSE = "Is there anything else I can help you with?"
 GOODBYE = "You're welcome. Thank you for calling Harper Valley National Bank. Goodbye."
 
-# An article must share this many content words with the caller's turn to be the answer.
-MIN_SHARED_WORDS = 2
-ANSWER_SENTENCES = 2
 
 _PERSON_RE = re.compile(
     r"\b(?:(?:speak|talk|get|connect|transfer|put)\b.{0,25}\b(?:person|human|someone|somebody"
@@ -51,22 +47,6 @@ _CORRECTION_RE = re.compile(
 _THANKS_RE = re.compile(
     r"\b(?:that'?s all|that is all|nothing else|no thanks?|bye|goodbye)\b", re.IGNORECASE
 )
-
-
-class Article(Protocol):
-    """A knowledge article as the lookup returns it (``knowledge.selectors.KnowledgeHit``)."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def title(self) -> str: ...
-    @property
-    def body(self) -> str: ...
-    @property
-    def tags(self) -> tuple[str, ...]: ...
-
-
-Lookup = Callable[[str], Sequence[Article]]
 
 
 @dataclass(frozen=True)
@@ -111,43 +91,11 @@ class Reply:
         return [part + " " for part in parts[:-1]] + [parts[-1]]
 
 
-def _stem(word: str) -> str:
-    word = word.strip("'")
-    for suffix in ("ing", "es", "s", "ed"):
-        if len(word) > len(suffix) + 3 and word.endswith(suffix):
-            return word[: -len(suffix)]
-    return word
-
-
-def _stems(text: str) -> set[str]:
-    return {_stem(word) for word in content_words(text)}
-
-
-def best_article(prompt: str, articles: Sequence[Article]) -> tuple[Article, int] | None:
-    """The article sharing the most content words with ``prompt`` (title and tags count
-    twice), with how many it shares; None when none shares ``MIN_SHARED_WORDS`` including one
-    of its title or tags."""
-    asked = _stems(prompt)
-    best: tuple[Article, int, int] | None = None
-    for article in articles:
-        heading = _stems(article.title + " " + " ".join(article.tags))
-        shared = asked & (heading | _stems(article.body))
-        on_topic = asked & heading
-        score = len(shared) + len(on_topic)
-        # A word of the title or tags must be among them: sharing only everyday words ("new",
-        # "need", "account") with a body is no answer.
-        if on_topic and len(shared) >= MIN_SHARED_WORDS and (best is None or score > best[2]):
-            best = (article, len(shared), score)
-    return None if best is None else (best[0], best[1])
-
-
-def answer_from(prompt: str, article: Article) -> str:
-    """The ``ANSWER_SENTENCES`` sentences of the article that best match ``prompt``, in order."""
-    asked = _stems(prompt)
-    found = sentences(article.body)
-    ranked = sorted(range(len(found)), key=lambda i: (-len(asked & _stems(found[i])), i))
-    picked = sorted(ranked[:ANSWER_SENTENCES])
-    return " ".join(found[i] for i in picked)
+def retrieve(query: str, knowledge: KnowledgeIndex) -> tuple[Article, str] | None:
+    """The article answering ``query`` and its best-matching sentences (the offline path's
+    ranking, ``KnowledgeIndex.best`` then ``answer``); None when no article answers it."""
+    found = knowledge.best(query)
+    return None if found is None else (found.article, knowledge.answer(query, found.article))
 
 
 @dataclass
@@ -163,19 +111,13 @@ class Dialog:
         the summary is drawn from: it says nothing about this call."""
         return GREETING
 
-    def respond(self, prompt: str, lookup: Lookup) -> Reply:
-        """The agent's reply to the caller's final ``prompt``."""
+    def respond(self, prompt: str, knowledge: KnowledgeIndex) -> Reply:
+        """The agent's reply to the caller's final ``prompt``, answered from ``knowledge``."""
         prompt = prompt.strip()
-        self.lines.append(("customer", prompt))
-        if _PERSON_RE.search(prompt):
-            return self._hand_off(HandoffReason.ASKED_FOR_PERSON, "The caller asked for a person.")
+        ruled = self.screen(prompt)
+        if ruled is not None:
+            return ruled
         if _CORRECTION_RE.search(prompt):
-            self.corrections += 1
-            if self.corrections >= 2:
-                return self._hand_off(
-                    HandoffReason.REPEATED_CORRECTION,
-                    "The caller corrected the assistant twice.",
-                )
             rest = _CORRECTION_RE.sub("", prompt).strip(" ,.")
             if len(content_words(rest)) < MIN_SHARED_WORDS:
                 return self._say(Reply(CORRECTED))
@@ -184,26 +126,57 @@ class Dialog:
             self.last_article_id is not None and not content_words(prompt)
         ):
             return self._say(Reply(GOODBYE, done=True))
-        found = best_article(prompt, lookup(prompt))
+        found = knowledge.best(prompt)
         if found is None:
-            return self._hand_off(
+            return self.hand_off(
                 HandoffReason.NOT_IN_KNOWLEDGE,
                 f"The knowledge base has no answer to: {prompt}",
                 lead=NOT_KNOWN,
             )
-        article, _ = found
+        article = found.article
         self.last_article_id = article.id
-        body = answer_from(prompt, article)
+        body = knowledge.answer(prompt, article)
         text = f"{body} That's from our article {article.title}. {ANYTHING_ELSE}"
         return self._say(
             Reply(text, article_id=article.id, article_title=article.title, helpful_from=0)
         )
 
+    def screen(self, prompt: str) -> Reply | None:
+        """Note the caller's turn and apply the rules that come before any answer: a caller
+        asking for a person, or correcting the agent a second time, is handed off. None: the
+        turn is for the agent to answer (offline, ``respond``; or the model)."""
+        prompt = prompt.strip()
+        self.lines.append(("customer", prompt))
+        if _PERSON_RE.search(prompt):
+            return self.hand_off(HandoffReason.ASKED_FOR_PERSON, "The caller asked for a person.")
+        if _CORRECTION_RE.search(prompt):
+            self.corrections += 1
+            if self.corrections >= 2:
+                return self.hand_off(
+                    HandoffReason.REPEATED_CORRECTION,
+                    "The caller corrected the assistant twice.",
+                )
+        return None
+
+    def said(self, text: str) -> None:
+        """A line the agent spoke that no ``Reply`` of this module made (the model's)."""
+        if text.strip():
+            self.lines.append(("agent", text.strip()))
+
+    def chat_history(self, limit: int) -> list[dict[str, str]]:
+        """The call so far as chat messages for the model: its last ``limit`` lines."""
+        roles = {"customer": "user", "agent": "assistant"}
+        return [
+            {"role": roles[role], "content": text}
+            for role, text in self.lines[-limit:]
+            if role in roles and text
+        ]
+
     def pressed(self, digit: str) -> Reply | None:
         """A DTMF digit: 0 asks for a person; anything else is noted, and the agent waits."""
         self.lines.append(("customer", f"[pressed {digit}]"))
         if digit == "0":
-            return self._hand_off(HandoffReason.PRESSED_ZERO, "The caller pressed 0 for a person.")
+            return self.hand_off(HandoffReason.PRESSED_ZERO, "The caller pressed 0 for a person.")
         return None
 
     def heard_until(self, utterance: str) -> None:
@@ -227,7 +200,7 @@ class Dialog:
         said = [text for role, text in self.lines if role == "customer"]
         return cumulative([sentiment_of(text) for text in said]).label
 
-    def _hand_off(self, reason_code: str, reason: str, *, lead: str = "") -> Reply:
+    def hand_off(self, reason_code: str, reason: str, *, lead: str = "") -> Reply:
         handoff = self.handoff_now(reason_code, reason)
         return self._say(Reply(f"{lead} {HANDING_OVER}".strip(), handoff=handoff))
 

@@ -10,6 +10,9 @@ from django.db.models import F, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
+from apps.common.changes import conversations_changed
+from apps.conversations import selectors as conversations
+
 from ..choices import SessionOutcome
 from ..models import AgentSession, AgentTurn
 from .dialog import Handoff
@@ -54,6 +57,26 @@ class TurnRecord:
     heard: str = ""
     interrupted_after_ms: int | None = None
     handoff: bool = False
+    closing: bool = False
+
+
+def _call_changed(call_sid: str) -> None:
+    """Insights' facts of the call's conversation read the session and its turns: mark them
+    stale in this transaction. A conversation not known yet is refreshed when its Orchestrator
+    events arrive, and reads the session then."""
+    if call_sid:
+        found = conversations.conversation_for_call(call_sid=call_sid)
+        conversations_changed([found.pk if found else None])
+
+
+def _ended_call_changed(session_id: int) -> None:
+    """A turn recorded after its session ended (the handoff's own turn is stored after the
+    ``end`` message) marks the facts stale; one recorded while the call goes on does not: the
+    session's end marks them once, after its last turn, and no query is added to each turn on
+    the sockets' database thread."""
+    call_sid, ended_at = AgentSession.objects.values_list("call_sid", "ended_at").get(pk=session_id)
+    if ended_at is not None:
+        _call_changed(call_sid)
 
 
 @transaction.atomic
@@ -76,12 +99,14 @@ def turn_record(*, session_id: int, turn: TurnRecord) -> AgentTurn:
             "heard": turn.heard,
             "interrupted_after_ms": turn.interrupted_after_ms,
             "handoff": turn.handoff,
+            "closing": turn.closing,
         },
     )
     if turn.first_token_ms is not None:
         AgentTurn.objects.filter(
             session_id=session_id, index__lt=turn.index, interrupted=True, recovered__isnull=True
         ).update(recovered=True)
+    _ended_call_changed(session_id)
     return row
 
 
@@ -98,9 +123,10 @@ def session_note_error(*, session_id: int, description: str) -> None:
 
 @transaction.atomic
 def session_end(*, session_id: int, handoff: Handoff | None, sentiment: str, summary: str) -> bool:
-    """Close a session: handed off (with why) or contained. Only an open session closes (a
-    second close, or a socket dropping after the handoff, changes nothing). Interrupted turns
-    never answered afterwards did not recover."""
+    """Close a session: handed off (with why), contained, or abandoned (the caller hung up
+    before any turn of theirs: nothing was asked, so nothing was contained). Only an open
+    session closes (a second close, or a socket dropping after the handoff, changes nothing).
+    Interrupted turns never answered afterwards did not recover."""
     fields: dict[str, object] = {"ended_at": timezone.now(), "sentiment": sentiment}
     if handoff is not None:
         fields |= {
@@ -109,12 +135,15 @@ def session_end(*, session_id: int, handoff: Handoff | None, sentiment: str, sum
             "handoff_reason": handoff.reason,
             "summary": handoff.summary,
         }
-    else:
+    elif AgentTurn.objects.filter(session_id=session_id).exists():
         fields |= {"outcome": SessionOutcome.CONTAINED, "summary": summary}
+    else:
+        fields |= {"outcome": SessionOutcome.ABANDONED, "summary": summary}
     closed = AgentSession.objects.filter(pk=session_id, outcome=SessionOutcome.IN_PROGRESS).update(
         **fields
     )
     AgentTurn.objects.filter(
         session_id=session_id, interrupted=True, recovered__isnull=True
     ).update(recovered=False)
+    _call_changed(AgentSession.objects.values_list("call_sid", flat=True).get(pk=session_id))
     return bool(closed)

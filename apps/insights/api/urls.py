@@ -12,6 +12,11 @@ urlpatterns = [
     ),
     path("insights/heatmap/", views.HeatmapView.as_view(), name="api-insights-heatmap"),
     path("insights/labels/", views.LabelsView.as_view(), name="api-insights-labels"),
+    path(
+        "insights/virtual-agent/",
+        views.VirtualAgentView.as_view(),
+        name="api-insights-virtual-agent",
+    ),
     path("insights/series/", views.SeriesView.as_view(), name="api-insights-series"),
     path(
         "insights/conversations/",

@@ -274,6 +274,53 @@ class HeatmapView(InsightsView):
         )
 
 
+def _latency_json(latency: selectors.Latency) -> dict[str, Any]:
+    return {"n": latency.n, "p50_ms": latency.p50_ms, "p95_ms": latency.p95_ms,
+            "few": latency.few}  # fmt: skip
+
+
+class VirtualAgentView(InsightsView):
+    @extend_schema(
+        summary="The reference virtual agent's scoreboard: containment, task success, "
+        "interruptions recovered, abandoned calls, latency percentiles per caller turn, and "
+        "handoff reasons",
+        parameters=FILTERS,
+        responses={200: OpenApiTypes.OBJECT, 400: _INVALID},
+    )
+    def get(self, request: Request) -> Response:
+        filters = self.filters(request)
+        kpis = [selectors.KPI_BY_KEY[key] for key in selectors.VA_KPI_KEYS]
+        result = selectors.overview(user=request.user, filters=filters, kpis=kpis)
+        latency = selectors.va_latency(user=request.user, filters=filters)
+        return Response(
+            {
+                **_filters_json(filters),
+                "calls": int(result.totals.get("va_conversations") or 0),
+                "figures": {
+                    v.kpi.key: {
+                        "label": v.kpi.label,
+                        "kind": v.kpi.kind,
+                        "current": _estimate(v.current, v.kpi.kind),
+                        "previous": _estimate(v.previous, v.kpi.kind),
+                        "hits": v.hits if v.kpi.kind == "rate" else None,
+                    }
+                    for v in result.values
+                },
+                "first_token": _latency_json(latency.first_token),
+                "first_helpful": _latency_json(latency.first_helpful),
+                "handoff_reasons": [
+                    {
+                        "code": row.code,
+                        "label": row.label,
+                        "calls": row.conversations,
+                        "share": row.share,
+                    }
+                    for row in selectors.va_reasons(user=request.user, filters=filters)
+                ],
+            }
+        )
+
+
 class LabelsView(InsightsView):
     @extend_schema(
         summary="Topics, outcomes, handoff reasons and suggestion operators with counts",

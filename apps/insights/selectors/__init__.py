@@ -29,6 +29,14 @@ from .tables import (
     labels,
     series,
 )
+from .virtual_agent import (
+    VA_KPI_KEYS,
+    Latency,
+    ReasonRow,
+    VirtualAgentLatency,
+    va_latency,
+    va_reasons,
+)
 
 __all__ = [
     "AGENT_COLUMNS",
@@ -36,6 +44,7 @@ __all__ = [
     "FACT_COLUMNS",
     "KPIS",
     "KPI_BY_KEY",
+    "VA_KPI_KEYS",
     "CriterionRow",
     "FactPage",
     "Heatmap",
@@ -43,9 +52,12 @@ __all__ = [
     "Kpi",
     "KpiValue",
     "LabelRow",
+    "Latency",
     "Overview",
     "Period",
+    "ReasonRow",
     "Table",
+    "VirtualAgentLatency",
     "breakdown",
     "criteria",
     "criterion_counts",
@@ -66,4 +78,6 @@ __all__ = [
     "scope_q",
     "series",
     "table_rows",
+    "va_latency",
+    "va_reasons",
 ]

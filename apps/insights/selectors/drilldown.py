@@ -9,6 +9,9 @@ Predicates (query parameters, each optional):
 * ``contained``: yes, no, any (decided: AI agent, closed); ``handoff``, ``critical``,
   ``flagged``, ``success``: yes or no; ``disputed``: yes, open, accepted, rejected.
 * ``topic``, ``outcome``, ``reason`` (a handoff's), ``suggestion`` (an operator version).
+* The virtual agent's: ``has`` va (a session), va_interruptions, va_task (task success
+  decided), va_turns (a timed turn); ``va_outcome`` (contained, handed_off, abandoned, failed,
+  in_progress), ``va_reason`` (a handoff reason code), ``va_success``: yes or no.
 * ``criterion`` with ``source`` (AI or HUMAN) and ``result``: MET, NOT_MET, NA, or judged
   (met or not met: a pass rate's n).
 """
@@ -45,14 +48,24 @@ MIXES = {"human": [Mix.HUMAN], "ai": [Mix.AI], "handoff": [Mix.HANDOFF], "none":
 YES_NO = {"yes": True, "no": False}
 PREDICATES = (
     "has", "mix", "contained", "handoff", "critical", "flagged", "success", "disputed", "topic",
-    "outcome", "reason", "suggestion", "criterion", "source", "result",
+    "outcome", "reason", "suggestion", "criterion", "source", "result", "va_outcome", "va_reason",
+    "va_success",
 )  # fmt: skip
+# ``has`` values that are not "the column is not null".
+HAS_WHERE = {
+    "suggestions": Q(suggestions__gt=0),
+    "va": ~Q(va_outcome=""),
+    "va_interruptions": Q(va_interruptions__gt=0),
+    "va_task": Q(va_task_success__isnull=False),
+    "va_turns": ~Q(va_first_token_ms=[]),
+}
 PAGE_SIZE = 50
 _YES_NO_PREDICATES = (
     ("handoff", Q(handoff=True), Q(handoff=False)),
     ("critical", Q(critical_failed=True), Q(critical_failed=False)),
     ("success", Q(task_success=True), Q(task_success=False)),
     ("flagged", Q(flags__gt=0), Q(flags=0)),
+    ("va_success", Q(va_task_success=True), Q(va_task_success=False)),
 )
 
 
@@ -73,8 +86,8 @@ def predicates_q(predicates: Mapping[str, str]) -> Q:
     errors: dict[str, list[str]] = {}
     q = Q()
     if has := predicates.get("has"):
-        if has == "suggestions":
-            q &= Q(suggestions__gt=0)
+        if has in HAS_WHERE:
+            q &= HAS_WHERE[has]
         elif has in HAS:
             q &= Q(**{f"{HAS[has]}__isnull": False})
         else:
@@ -107,7 +120,13 @@ def predicates_q(predicates: Mapping[str, str]) -> Q:
             q &= Q(**{f"{field}__gt": 0})
         else:
             errors["disputed"] = ["Use yes, open, accepted or rejected."]
-    for name, field in (("topic", "topic"), ("outcome", "outcome"), ("reason", "handoff_reason")):
+    for name, field in (
+        ("topic", "topic"),
+        ("outcome", "outcome"),
+        ("reason", "handoff_reason"),
+        ("va_outcome", "va_outcome"),
+        ("va_reason", "va_handoff_code"),
+    ):
         if name in predicates:
             q &= Q(**{field: predicates[name]})
             if name == "reason":

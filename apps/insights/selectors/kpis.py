@@ -90,6 +90,27 @@ KPIS: tuple[Kpi, ...] = (
     Kpi("suggestions_followed", "Suggestions followed", RATE, "suggestions_followed",
         "suggestions", unit="share", drill={"has": "suggestions"},
         help="Suggestions whose words the agent mostly used (at least half)."),
+    # The reference virtual agent's scoreboard (its sessions and turns; docs/virtual-agent.md).
+    Kpi("va_conversations", "Calls with the virtual agent", COUNT, "va_conversations",
+        unit="count", better="", drill={"has": "va"},
+        help="Conversations whose calls the reference virtual agent answered."),
+    Kpi("va_containment", "Virtual agent containment", RATE, "va_contained", "va_closed",
+        unit="share", drill={"has": "va", "contained": "any"},
+        hits={"has": "va", "contained": "yes"},
+        help="Closed calls with the virtual agent that it answered alone, without a handoff; "
+        "abandoned calls are left out."),
+    Kpi("va_abandoned", "Abandoned before a question", COUNT, "va_abandoned", unit="count",
+        better="down", drill={"va_outcome": "abandoned"},
+        help="The caller hung up before saying anything the virtual agent could answer; left "
+        "out of containment."),
+    Kpi("va_recovery", "Interruptions recovered", RATE, "va_recovered", "va_interruptions",
+        unit="share", drill={"has": "va_interruptions"},
+        help="Caller interruptions after which the virtual agent stopped and answered the "
+        "caller's next turn."),
+    Kpi("va_task_success", "Virtual agent task success", RATE, "va_task_success", "va_task_n",
+        unit="share", drill={"has": "va_task"}, hits={"va_success": "yes"},
+        help="Contained, an answer cited a knowledge article, and the caller ended with thanks "
+        "or goodbye; any handoff is not a success. Abandoned calls count neither way."),
 )  # fmt: skip
 KPI_BY_KEY = {kpi.key: kpi for kpi in KPIS}
 # The extra sums the overview shows beside the cards (dispute outcomes, flagged calls).

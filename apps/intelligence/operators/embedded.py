@@ -10,8 +10,9 @@ extractors run the admin's phrases, keywords and regular expressions.
 
 from __future__ import annotations
 
-from collections import OrderedDict
+import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -24,22 +25,66 @@ from ..choices import OperatorKind
 from ..nlp import patterns, sentiment, summary, text
 from .base import OperatorContext, OperatorError, OperatorOutput, OperatorSpec, TranscriptLine
 
-# Per-process cache of per-communication sentiment: an execution re-reads the whole
-# conversation, and every earlier line was scored by an earlier execution in this process.
-_SENTIMENT_CACHE: OrderedDict[tuple[int, str], sentiment.Sentiment] = OrderedDict()
-_SENTIMENT_CACHE_SIZE = 50_000
+# Per-process sentiment of the lines of the conversations in progress: an execution re-reads the
+# whole conversation, and its earlier lines were scored by earlier executions in this process.
+# Kept per conversation and dropped when its conversation ends here or has not been seen for
+# LINE_CACHE_IDLE_SECONDS (its other executions, the final one included, may run in another
+# process), so the memory follows the calls in progress instead of filling a bound: a FIFO of
+# 50,000 lines took 23 MB per process, filled over ~4 minutes at 250 events/s and held lines
+# of calls long closed (docs/benchmarks.md, "Soak", "The operators' memory").
+LINE_CACHE_IDLE_SECONDS = 60.0
+LINE_CACHE_MAX_CONVERSATIONS = 20_000  # a backstop: ~8 times the calls in progress at 1,000/s
 
 
-def _sentiment_of(line: TranscriptLine) -> sentiment.Sentiment:
-    key = (line.pk, line.text)
-    cached = _SENTIMENT_CACHE.get(key)
-    if cached is not None:
-        return cached
+@dataclass(slots=True)
+class _Lines:
+    seen: float
+    scores: dict[int, tuple[str, sentiment.Sentiment]] = field(default_factory=dict)
+
+
+_LINES: dict[int, _Lines] = {}  # conversation id -> its lines' sentiment; least recent first
+_LINE_MISSES = 0
+_now = time.monotonic
+
+
+def _conversation_lines(conversation_id: int) -> _Lines:
+    now = _now()
+    entry = _LINES.pop(conversation_id, None)
+    if entry is None:
+        entry = _Lines(seen=now)
+    entry.seen = now
+    _LINES[conversation_id] = entry  # to the end: the dict stays ordered by last use
+    cutoff = now - LINE_CACHE_IDLE_SECONDS
+    while _LINES:
+        oldest_id, oldest = next(iter(_LINES.items()))
+        if oldest.seen >= cutoff and len(_LINES) <= LINE_CACHE_MAX_CONVERSATIONS:
+            break
+        del _LINES[oldest_id]
+    return entry
+
+
+def _sentiment_lookup(entry: _Lines, line: TranscriptLine) -> sentiment.Sentiment:
+    global _LINE_MISSES
+    cached = entry.scores.get(line.pk)
+    if cached is not None and cached[0] == line.text:  # an edited line is scored again
+        return cached[1]
+    _LINE_MISSES += 1
     value = sentiment.sentiment_of(line.text)
-    _SENTIMENT_CACHE[key] = value
-    if len(_SENTIMENT_CACHE) > _SENTIMENT_CACHE_SIZE:
-        _SENTIMENT_CACHE.popitem(last=False)
+    entry.scores[line.pk] = (line.text, value)
     return value
+
+
+def line_cache_size() -> int:
+    """Lines held by this process's sentiment cache (benchmarks)."""
+    return sum(len(entry.scores) for entry in _LINES.values())
+
+
+def line_cache_misses() -> int:
+    return _LINE_MISSES
+
+
+def line_cache_clear() -> None:
+    _LINES.clear()
 
 
 def _item(value: sentiment.Sentiment | None) -> dict[str, Any] | None:
@@ -52,7 +97,10 @@ def run_sentiment(spec: OperatorSpec, ctx: OperatorContext) -> OperatorOutput | 
     speech = [line for line in ctx.lines if text.is_speech(line.text)]
     if not speech:
         return None
-    scored = [(line, _sentiment_of(line)) for line in speech]
+    entry = _conversation_lines(ctx.conversation_id)
+    scored = [(line, _sentiment_lookup(entry, line)) for line in speech]
+    if ctx.final:
+        _LINES.pop(ctx.conversation_id, None)
     customer = [value for line, value in scored if line.role == "customer"]
     agent = [value for line, value in scored if line.role == "agent"]
     overall = (

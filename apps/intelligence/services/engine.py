@@ -151,6 +151,10 @@ def _claim(
     executions, each joined with its rule, its conversation, the conversation's participant
     types and where the rule's previous execution stopped. Rule executions are the hot path of
     live insight (one per communication), and each round trip costs about a millisecond.
+
+    The status literals match the partial index ``execution_claimable_idx`` (whatever the
+    parameters): the claim reads only the unfinished executions, not every finished one before
+    them in id order.
     """
     now = timezone.now()
     # The conversation and its participants come in the same statement, reached through our
@@ -167,6 +171,7 @@ def _claim(
             WITH t AS (
                 SELECT id FROM {executions}
                  WHERE (%s::bigint IS NULL OR id = %s::bigint)
+                   AND status IN ('{ExecutionStatus.PENDING}', '{ExecutionStatus.RUNNING}')
                    AND (status = %s OR (status = %s AND started_at < %s))
                    AND (%s::bigint[] IS NULL OR rule_id = ANY(%s::bigint[]))
                    AND NOT (rule_id = ANY(%s::bigint[]))

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
+from apps.common import partitions
 from apps.common.changes import conversations_changed
 from apps.common.redaction import redact_data
 from apps.conversations import services as conversations
@@ -82,7 +83,7 @@ def operator_result_store(data: OperatorResultInput) -> tuple[OperatorResult, bo
 
     The result's texts are redacted as communications are (Twilio's operators read the
     unredacted call, and a summary or extraction may quote a card number or an address)."""
-    existing = OperatorResult.objects.filter(result_id=data.result_id).first()
+    existing = _result_by_id(data.result_id)
     if existing is not None:
         return existing, False
     conversation = conversations.conversation_ensure(
@@ -93,35 +94,48 @@ def operator_result_store(data: OperatorResultInput) -> tuple[OperatorResult, bo
     metadata = {**data.metadata, "redacted": counts} if counts else data.metadata
     if call_sid:
         conversations.call_link(call_sid=call_sid, conversation=conversation)
-    result, created = OperatorResult.objects.get_or_create(
-        result_id=data.result_id,
-        defaults={
-            "source": data.source,
-            "conversation": conversation,
-            "call_sid": call_sid,
-            "account_id": data.account_id,
-            "configuration_id": data.configuration_id,
-            "configuration_name": data.configuration_name,
-            "configuration_version": data.configuration_version,
-            "rule_id": data.rule_id,
-            "operator_id": data.operator_id,
-            "operator_name": data.operator_name,
-            "operator_version": data.operator_version,
-            "operator_parameters": data.operator_parameters,
-            "output_format": data.output_format,
-            "result": redacted,
-            "trigger_on": data.trigger_on,
-            "trigger_at": data.trigger_at,
-            "communication_first": data.communication_first,
-            "communication_last": data.communication_last,
-            "channels": data.channels,
-            "reference_ids": data.reference_ids,
-            "participants": data.participants,
-            "execution_details": data.execution_details,
-            "metadata": metadata,
-            "date_created": data.date_created,
-        },
-    )
-    if created:
-        conversations_changed([conversation.pk])
-    return result, created
+    fields = {
+        "source": data.source,
+        "conversation": conversation,
+        "call_sid": call_sid,
+        "account_id": data.account_id,
+        "configuration_id": data.configuration_id,
+        "configuration_name": data.configuration_name,
+        "configuration_version": data.configuration_version,
+        "rule_id": data.rule_id,
+        "operator_id": data.operator_id,
+        "operator_name": data.operator_name,
+        "operator_version": data.operator_version,
+        "operator_parameters": data.operator_parameters,
+        "output_format": data.output_format,
+        "result": redacted,
+        "trigger_on": data.trigger_on,
+        "trigger_at": data.trigger_at,
+        "communication_first": data.communication_first,
+        "communication_last": data.communication_last,
+        "channels": data.channels,
+        "reference_ids": data.reference_ids,
+        "participants": data.participants,
+        "execution_details": data.execution_details,
+        "metadata": metadata,
+        "date_created": data.date_created,
+    }
+    try:
+        with transaction.atomic():  # a twin delivery may store it between the read and here
+            result = OperatorResult.objects.create(result_id=data.result_id, **fields)
+    except IntegrityError:
+        twin = _result_by_id(data.result_id)
+        if twin is None:  # not the key's unique violation: nothing to return instead
+            raise
+        return twin, False
+    conversations_changed([conversation.pk])
+    return result, True
+
+
+def _result_by_id(result_id: str) -> OperatorResult | None:
+    """The result of that Twilio id, read from its month's partition only (the key table
+    names the month; without it the lookup probes every month's index)."""
+    month = partitions.key_months(partitions.OPERATOR_RESULTS, [result_id]).get(result_id)
+    if month is None:
+        return None
+    return OperatorResult.objects.filter(result_id=result_id, conversation_month=month).first()
