@@ -26,16 +26,19 @@ from .base import OperatorContext, OperatorError, OperatorOutput, OperatorSpec, 
 
 # Per-process cache of per-communication sentiment: an execution re-reads the whole
 # conversation, and every earlier line was scored by an earlier execution in this process.
-_SENTIMENT_CACHE: OrderedDict[tuple[int, str], sentiment.Sentiment] = OrderedDict()
+# None for a line that is no speech (``text.is_speech``), so that is decided once per line too.
+_SENTIMENT_CACHE: OrderedDict[tuple[int, str], sentiment.Sentiment | None] = OrderedDict()
 _SENTIMENT_CACHE_SIZE = 50_000
 
 
-def _sentiment_of(line: TranscriptLine) -> sentiment.Sentiment:
+def _sentiment_of(line: TranscriptLine) -> sentiment.Sentiment | None:
+    """The line's sentiment, None when it is no speech."""
     key = (line.pk, line.text)
-    cached = _SENTIMENT_CACHE.get(key)
-    if cached is not None:
-        return cached
-    value = sentiment.sentiment_of(line.text)
+    try:
+        return _SENTIMENT_CACHE[key]
+    except KeyError:
+        pass
+    value = sentiment.sentiment_of(line.text) if text.is_speech(line.text) else None
     _SENTIMENT_CACHE[key] = value
     if len(_SENTIMENT_CACHE) > _SENTIMENT_CACHE_SIZE:
         _SENTIMENT_CACHE.popitem(last=False)
@@ -49,10 +52,9 @@ def _item(value: sentiment.Sentiment | None) -> dict[str, Any] | None:
 
 
 def run_sentiment(spec: OperatorSpec, ctx: OperatorContext) -> OperatorOutput | None:
-    speech = [line for line in ctx.lines if text.is_speech(line.text)]
-    if not speech:
+    scored = [(line, value) for line in ctx.lines if (value := _sentiment_of(line)) is not None]
+    if not scored:
         return None
-    scored = [(line, _sentiment_of(line)) for line in speech]
     customer = [value for line, value in scored if line.role == "customer"]
     agent = [value for line, value in scored if line.role == "agent"]
     overall = (
@@ -243,12 +245,7 @@ def run_script_adherence(spec: OperatorSpec, ctx: OperatorContext) -> OperatorOu
     # reviewer or a language model: it is not scored here, rather than counted as failed.
     unchecked = {c.key for c in results if c.reason == rubric_checks.REASON_NO_CHECK}
     outcomes = {c.key: c.outcome for c in results if c.key not in unchecked}
-    scored = scoring.score(
-        _without(structure, unchecked),
-        outcomes,
-        participant_type=ctx.agent_type,
-        missing=Outcome.NA,
-    )
+    scored = _score(structure, unchecked, outcomes, ctx.agent_type)
     by_section: dict[str, list[dict[str, Any]]] = {}
     pending = 0
     for check in results:
@@ -351,6 +348,39 @@ def run_script_adherence(spec: OperatorSpec, ctx: OperatorContext) -> OperatorOu
     return OperatorOutput(
         output_format=spec.output_format, result=result, rubric_version_id=pinned.version_id
     )
+
+
+# Scores by frozen version id, agent type and outcomes: a live conversation is re-scored after
+# every communication, and its outcomes change a few times per call at most. ``ScoreResult`` is
+# immutable, so sharing one is safe.
+_SCORES: dict[tuple[Any, ...], scoring.ScoreResult] = {}
+
+
+def _score(
+    structure: RubricStructure,
+    unchecked: set[str],
+    outcomes: dict[str, str],
+    agent_type: str | None,
+) -> scoring.ScoreResult:
+    """``scoring.score`` of ``outcomes`` over ``structure`` without the ``unchecked`` criteria."""
+    cache_key = (
+        (structure.version_id, frozenset(unchecked), agent_type, *sorted(outcomes.items()))
+        if structure.version_id
+        else None
+    )
+    cached = _SCORES.get(cache_key) if cache_key else None
+    if cached is None:
+        cached = scoring.score(
+            _without(structure, unchecked),
+            outcomes,
+            participant_type=agent_type,
+            missing=Outcome.NA,
+        )
+        if cache_key:
+            if len(_SCORES) > 4096:
+                _SCORES.clear()
+            _SCORES[cache_key] = cached
+    return cached
 
 
 _WITHOUT: dict[tuple[int, frozenset[str]], RubricStructure] = {}  # by frozen version id
