@@ -158,6 +158,21 @@ def compute(*, profile: bool = False, passes: int = 3) -> None:
             f"  {label}: {total / seconds:,.0f} communications/s "
             f"({seconds * 1000 / total:.2f} ms each)"
         )
+    # The per-line sentiment alone, every text new to its cache (as a first call's lines are).
+    from apps.intelligence.nlp import sentiment as nlp_sentiment
+
+    texts = [line.text for lines in transcripts for line in lines]
+    rounds = []
+    for _ in range(20):
+        nlp_sentiment._sentiment_of_clean.cache_clear()
+        started = time.perf_counter()
+        for text in texts:
+            nlp_sentiment.sentiment_of(text)
+        rounds.append(time.perf_counter() - started)
+    print(
+        f"  sentiment_of alone, uncached: {min(rounds) * 1e6 / len(texts):.1f} us per line "
+        f"(best of 20; median {statistics.median(rounds) * 1e6 / len(texts):.1f} us)"
+    )
 
 
 def bench_database_url() -> str:
