@@ -40,6 +40,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from apps.demo import perturbations
 from apps.demo.dataset import CALLS_PATH, DemoCall, DemoSegment, read_calls
+from apps.demo.thresholds import DEMO_SEMANTIC_THRESHOLDS  # tuned on the tuning half; the demo's
 from apps.intelligence import llm
 from apps.intelligence.nlp.sentiment import sentiment_of
 from apps.intelligence.nlp.summary import summarize
@@ -55,9 +56,6 @@ ROOT = Path(__file__).resolve().parent.parent
 RUBRIC_PATH = ROOT / "apps/demo/data/harper-valley-script.rubric.json"
 LABELS_PATH = ROOT / "apps/demo/data/adherence_labels.json"
 SPLIT_PATH = ROOT / "apps/demo/data/heldout_split.json"
-# Semantic-check thresholds of the demo rubric's criteria without phrases, tuned on the tuning
-# half only (apps.rubrics.semantic explains the figures they come from).
-DEMO_SEMANTIC_THRESHOLDS = {"asks_task_details": 0.18, "confirms_action": 0.26}
 
 CLASSES = ("negative", "neutral", "positive")
 # Hand labels and checker outcomes on one scale.
