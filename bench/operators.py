@@ -45,7 +45,7 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[index]
 
 
-def compute(*, embedder_name: str = "wordllama") -> None:
+def compute(*, profile: bool = False, passes: int = 3, embedder_name: str = "wordllama") -> None:
     import json
 
     from apps.demo.dataset import read_calls
@@ -62,7 +62,8 @@ def compute(*, embedder_name: str = "wordllama") -> None:
     from apps.rubrics.structure import structure_from_data
 
     document = json.loads((ROOT / "apps/demo/data/harper-valley-script.rubric.json").read_text())
-    structure = structure_from_data(data_from_document(document))
+    # A version id, as every rubric pinned from the database has (its caches key on it).
+    structure = structure_from_data(data_from_document(document), rubric_id=1, version_id=1)
     pinned = PinnedRubric(1, "Harper Valley Bank call script", 1, 1, structure)
 
     def spec(kind: str, version_id: int) -> OperatorSpec:
@@ -141,17 +142,39 @@ def compute(*, embedder_name: str = "wordllama") -> None:
     print(f"embedding model ({model.name}) loaded in {loaded:.2f} s, peak RSS +{grown_mb:.0f} MB")
     embedded.line_cache_clear()
     cold = one_pass()
-    warm = [one_pass() for _ in range(3)]
+    warm = [one_pass() for _ in range(passes)]
+    if profile:  # one more warm pass under cProfile: where a communication's time goes
+        import cProfile
+        import pstats
+
+        profiler = cProfile.Profile()
+        profiler.runcall(one_pass)
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
     print(
         f"compute: {len(transcripts)} calls, {total} communications, each step = sentiment + "
         "script adherence over the conversation so far"
     )
     best = min(warm)
-    for label, seconds in (("cold (first pass)", cold), ("warm (best of 3) ", best)):
+    for label, seconds in (("cold (first pass)", cold), (f"warm (best of {passes}) ", best)):
         print(
             f"  {label}: {total / seconds:,.0f} communications/s "
             f"({seconds * 1000 / total:.2f} ms each)"
         )
+    # The per-line sentiment alone, every text new to its cache (as a first call's lines are).
+    from apps.intelligence.nlp import sentiment as nlp_sentiment
+
+    texts = [line.text for lines in transcripts for line in lines]
+    rounds = []
+    for _ in range(20):
+        nlp_sentiment._sentiment_of_clean.cache_clear()
+        started = time.perf_counter()
+        for text in texts:
+            nlp_sentiment.sentiment_of(text)
+        rounds.append(time.perf_counter() - started)
+    print(
+        f"  sentiment_of alone, uncached: {min(rounds) * 1e6 / len(texts):.1f} us per line "
+        f"(best of 20; median {statistics.median(rounds) * 1e6 / len(texts):.1f} us)"
+    )
 
 
 def bench_database_url() -> str:
@@ -320,6 +343,10 @@ def main() -> int:
     parser.add_argument("--calls-at-once", type=int, default=8)
     parser.add_argument("--communications", type=int, default=1200)
     parser.add_argument("--pool", default="prefork", choices=["prefork", "solo", "threads"])
+    parser.add_argument("--passes", type=int, default=3, help="compute: warm passes")
+    parser.add_argument(
+        "--profile", action="store_true", help="compute: print a cProfile of one warm pass"
+    )
     parser.add_argument(
         "--embedder",
         default="wordllama",
@@ -336,7 +363,7 @@ def main() -> int:
         import django
 
         django.setup()
-        compute(embedder_name=args.embedder)
+        compute(profile=args.profile, passes=args.passes, embedder_name=args.embedder)
     if args.what == "latency":
         latency(
             rate=args.rate,

@@ -25,6 +25,7 @@ from apps.conversations.choices import Channel, ContentType, ConversationStatus,
 from apps.conversations.models import Communication, Conversation, Participant
 
 from .dataset import DATA_DIR, DemoCall, read_calls
+from .thresholds import DEMO_SEMANTIC_THRESHOLDS
 
 DEMO_PASSWORD = "demo"
 SOURCE = "harper-valley"
@@ -453,6 +454,8 @@ def demo_intelligence_load(*, shadow: bool = True) -> DemoIntelligenceResult:
         draft = rubric_import(fmt="json", document=document, actor=admin, name=name)
         rubrics.version_publish(version=draft, actor=admin)
         rubric_created = True
+    if admin is not None:
+        _adherence_thresholds_ensure(admin=admin)
     knowledge = json.loads(KNOWLEDGE_PATH.read_text(encoding="utf-8"))
     articles = knowledge_services.knowledge_seed(articles=knowledge["articles"], user=admin)
     ids = list(
@@ -468,3 +471,29 @@ def demo_intelligence_load(*, shadow: bool = True) -> DemoIntelligenceResult:
     return DemoIntelligenceResult(
         rubric_created=rubric_created, articles_created=articles, executions=ran["executions"]
     )
+
+
+ADHERENCE_OPERATOR_KEY = "script-adherence"
+
+
+def _adherence_thresholds_ensure(*, admin: User) -> bool:
+    """Give the built-in Script Adherence operator the demo rubric's tuned semantic thresholds
+    (a new operator version), unless its latest version sets thresholds already (never
+    overwrites an admin's choice). True if a version was added."""
+    from apps.intelligence import selectors as intelligence_selectors
+    from apps.intelligence import services as intelligence
+
+    operator = (
+        intelligence_selectors.operator_list(user=admin).filter(key=ADHERENCE_OPERATOR_KEY).first()
+    )
+    latest = intelligence_selectors.latest_version(operator=operator) if operator else None
+    if operator is None or latest is None or "semantic_thresholds" in latest.parameters:
+        return False
+    intelligence.operator_version_create(
+        user=admin,
+        operator=operator,
+        parameters={**latest.parameters, "semantic_thresholds": dict(DEMO_SEMANTIC_THRESHOLDS)},
+        note="Demo: the bank rubric's semantic thresholds, tuned on the tuning half of the demo "
+        "calls (docs/operator-quality.md, section 0.4).",
+    )
+    return True

@@ -163,8 +163,9 @@ def check_conversation(
     Criteria without phrases or window get a semantic check (rule 5) unless ``semantic`` is
     False; ``semantic_thresholds`` gives their thresholds by criterion key."""
     line_list = as_lines(lines)
+    agent_lines = [line for line in line_list if line.author_type in AGENT_TYPES]
     results = [
-        check_criterion(criterion, line_list, participant_type=participant_type)
+        _check_agent_lines(criterion, agent_lines, participant_type=participant_type)
         for criterion in structure.criteria
     ]
     pending = [
@@ -227,12 +228,19 @@ def check_criterion(
     participant_type: str | None = None,
 ) -> CriterionCheck:
     """One criterion against ``lines`` (see the module docstring for the rules)."""
+    agent_lines = [line for line in as_lines(lines) if line.author_type in AGENT_TYPES]
+    return _check_agent_lines(criterion, agent_lines, participant_type=participant_type)
+
+
+def _check_agent_lines(
+    criterion: CriterionSpec, agent_lines: list[Line], *, participant_type: str | None
+) -> CriterionCheck:
+    """``check_criterion`` over the agents' lines only, picked once per conversation."""
     if not _applies(criterion.applies_to, participant_type):
         return CriterionCheck(criterion, Outcome.NA, REASON_NOT_FOR_PARTICIPANT)
     if not criterion.required_phrases and criterion.window_seconds is None:
         return CriterionCheck(criterion, Outcome.NA, REASON_NO_CHECK)
 
-    agent_lines = [line for line in as_lines(lines) if line.author_type in AGENT_TYPES]
     start_ms = end_ms = None
     if criterion.window_seconds is not None:
         start_ms = _anchor_ms(criterion.window_anchor, agent_lines)
@@ -278,6 +286,9 @@ def best_match(phrase: PhraseSpec, lines: Iterable[Line]) -> PhraseMatch:
     return best
 
 
+# Cached: a live conversation is re-checked after every communication, so each (phrase, line)
+# pair comes back once per later communication; the answer depends on the two texts only.
+@lru_cache(maxsize=65_536)
 def phrase_score(phrase: str, text: str) -> tuple[float, tuple[int, int] | None]:
     """How well ``text`` contains ``phrase`` (0-100, one decimal place) and where, if anywhere."""
     pieces = [piece for piece in (_clean(p)[0] for p in _PLACEHOLDER.split(phrase)) if piece]

@@ -130,10 +130,10 @@ def score(
         raise ValueError(
             f"participant_type must be HUMAN_AGENT, AI_AGENT or None: {participant_type!r}"
         )
-    if missing is not None and missing not in Outcome.values:
+    if missing is not None and missing not in _OUTCOMES:
         raise ValueError(f"Unknown outcome for missing criteria: {missing!r}")
     for key, value in outcomes.items():
-        if value not in Outcome.values:
+        if value not in _OUTCOMES:
             raise ValueError(f"Unknown outcome {value!r} for criterion {key!r}")
     known = {c.key for c in structure.criteria}
     ignored = tuple(sorted(k for k in outcomes if k not in known))
@@ -222,6 +222,11 @@ def score(
         failed_critical=tuple(failed_critical),
         ignored_keys=ignored,
     )
+
+
+# Django's ``Choices.values`` builds a new list at every access; the operators score after every
+# communication, so the valid outcomes are read once.
+_OUTCOMES = frozenset(Outcome.values)
 
 
 def _applies(criterion: CriterionSpec, participant_type: str | None) -> bool:

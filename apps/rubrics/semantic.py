@@ -69,12 +69,12 @@ if TYPE_CHECKING:
 
 # Tuned on the tuning half only (``bench/eval_operators.py --tune``; the reasons for each choice
 # are in docs/operator-quality.md section 0.4): "confirms the outcome" 0.26, also the default;
-# "asks for the task's details" 0.18 (bench DEMO_SEMANTIC_THRESHOLDS); N/A 0.30 between other
+# "asks for the task's details" 0.18 (apps.demo.thresholds); N/A 0.30 between other
 # calls (at most 0.24) and branch-hours callers (0.377, 0.412; one at 0.109).
 DEFAULT_THRESHOLD = 0.26
 NA_THRESHOLD = 0.30
 # Per criterion, an operator's ``semantic_thresholds`` parameter gives others (the demo rubric's
-# tuned ones are in bench/eval_operators.py, DEMO_SEMANTIC_THRESHOLDS).
+# tuned ones are in apps/demo/thresholds.py, which the demo seeds its operator with).
 MIN_WORDS = 2
 
 _QUOTED = re.compile(r"[\"\u201c]([^\"\u201d]{3,})[\"\u201d]")

@@ -242,3 +242,84 @@ def test_sentiment_of_reads_would_like_as_wanting_not_praise():
     assert sentiment_of("I'd like a new debit card").label == "neutral"
     assert sentiment_of("i really like this bank").label == "positive"
     assert sentiment_of("would you like to hear something great").label == "positive"
+
+
+# Issue 18: contact-centre complaints VADER has no word for. The demo calls hold none (their
+# negative segments are negative in tone only), so these specs are the cues' only check.
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "this is the third time i call about this",
+        "i've called three times already",
+        "i already told you my account number",
+        "i'm calling again about the same thing",
+        "why do i have to repeat myself",
+    ],
+)
+def test_sentiment_of_reads_a_caller_who_has_to_call_again_as_negative(text):
+    assert sentiment_of(text).label == "negative"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "it's still not working",
+        "My card STILL doesn't work!",
+        "the app isn't working",
+        "i still haven't received my card",
+        "i never got my new card",
+        "this keeps happening",
+    ],
+)
+def test_sentiment_of_reads_a_problem_that_persists_as_negative(text):
+    assert sentiment_of(text).label == "negative"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "i've been on hold for forty minutes",
+        "we have been waiting for weeks",
+        "nobody called me back",
+        "you're not listening",
+        "that's not what i asked for",
+    ],
+)
+def test_sentiment_of_reads_waiting_and_being_ignored_as_negative(text):
+    assert sentiment_of(text).label == "negative"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "is the branch still open on saturday",
+        "what are your branch hours",
+        "can you send it again",
+        "i just called to check my balance",
+        "can i call you again tomorrow",
+        "have you been waiting long",
+        "i have not been waiting long",
+        "what time do you open",
+        "no one else uses this account",
+    ],
+)
+def test_sentiment_of_keeps_a_neutral_question_or_statement_neutral(text):
+    assert sentiment_of(text).label == "neutral"
+
+
+def test_sentiment_of_keeps_the_rest_of_a_complaint_in_the_score():
+    # The cue reads as one negative word: thanks and a repeated call give a mixed utterance.
+    thanked = sentiment_of("thanks for your help but this is the third time i call")
+
+    assert thanked.label == "mixed"
+    assert sentiment_of("this is the third time i call").score < thanked.score
+
+
+def test_sentiment_of_reads_please_as_politeness_not_praise(calls):
+    # Issue 18, chosen on the tuning half: agents' repair requests are flat (acoustic: neutral).
+    text = _segment_text(calls["0002f70f7386445b"], "can you repeat that please")
+
+    assert sentiment_of(text).label == "neutral"
+    assert sentiment_of("thank you so much please have a great day").label == "positive"

@@ -39,7 +39,8 @@ LINE_CACHE_MAX_CONVERSATIONS = 20_000  # a backstop: ~8 times the calls in progr
 @dataclass(slots=True)
 class _Lines:
     seen: float
-    scores: dict[int, tuple[str, sentiment.Sentiment]] = field(default_factory=dict)
+    # None for a line that is no speech (``text.is_speech``): decided once per line too
+    scores: dict[int, tuple[str, sentiment.Sentiment | None]] = field(default_factory=dict)
 
 
 _LINES: dict[int, _Lines] = {}  # conversation id -> its lines' sentiment; least recent first
@@ -63,13 +64,14 @@ def _conversation_lines(conversation_id: int) -> _Lines:
     return entry
 
 
-def _sentiment_lookup(entry: _Lines, line: TranscriptLine) -> sentiment.Sentiment:
+def _sentiment_lookup(entry: _Lines, line: TranscriptLine) -> sentiment.Sentiment | None:
+    """The line's sentiment, None when it is no speech."""
     global _LINE_MISSES
     cached = entry.scores.get(line.pk)
     if cached is not None and cached[0] == line.text:  # an edited line is scored again
         return cached[1]
     _LINE_MISSES += 1
-    value = sentiment.sentiment_of(line.text)
+    value = sentiment.sentiment_of(line.text) if text.is_speech(line.text) else None
     entry.scores[line.pk] = (line.text, value)
     return value
 
@@ -94,13 +96,14 @@ def _item(value: sentiment.Sentiment | None) -> dict[str, Any] | None:
 
 
 def run_sentiment(spec: OperatorSpec, ctx: OperatorContext) -> OperatorOutput | None:
-    speech = [line for line in ctx.lines if text.is_speech(line.text)]
-    if not speech:
-        return None
     entry = _conversation_lines(ctx.conversation_id)
-    scored = [(line, _sentiment_lookup(entry, line)) for line in speech]
+    scored = [
+        (line, value) for line in ctx.lines if (value := _sentiment_lookup(entry, line)) is not None
+    ]
     if ctx.final:
         _LINES.pop(ctx.conversation_id, None)
+    if not scored:
+        return None
     customer = [value for line, value in scored if line.role == "customer"]
     agent = [value for line, value in scored if line.role == "agent"]
     overall = (
@@ -291,12 +294,7 @@ def run_script_adherence(spec: OperatorSpec, ctx: OperatorContext) -> OperatorOu
     # reviewer or a language model: it is not scored here, rather than counted as failed.
     unchecked = {c.key for c in results if c.reason == rubric_checks.REASON_NO_CHECK}
     outcomes = {c.key: c.outcome for c in results if c.key not in unchecked}
-    scored = scoring.score(
-        _without(structure, unchecked),
-        outcomes,
-        participant_type=ctx.agent_type,
-        missing=Outcome.NA,
-    )
+    scored = _score(structure, unchecked, outcomes, ctx.agent_type)
     by_section: dict[str, list[dict[str, Any]]] = {}
     pending = 0
     for check in results:
@@ -399,6 +397,39 @@ def run_script_adherence(spec: OperatorSpec, ctx: OperatorContext) -> OperatorOu
     return OperatorOutput(
         output_format=spec.output_format, result=result, rubric_version_id=pinned.version_id
     )
+
+
+# Scores by frozen version id, agent type and outcomes: a live conversation is re-scored after
+# every communication, and its outcomes change a few times per call at most. ``ScoreResult`` is
+# immutable, so sharing one is safe.
+_SCORES: dict[tuple[Any, ...], scoring.ScoreResult] = {}
+
+
+def _score(
+    structure: RubricStructure,
+    unchecked: set[str],
+    outcomes: dict[str, str],
+    agent_type: str | None,
+) -> scoring.ScoreResult:
+    """``scoring.score`` of ``outcomes`` over ``structure`` without the ``unchecked`` criteria."""
+    cache_key = (
+        (structure.version_id, frozenset(unchecked), agent_type, *sorted(outcomes.items()))
+        if structure.version_id
+        else None
+    )
+    cached = _SCORES.get(cache_key) if cache_key else None
+    if cached is None:
+        cached = scoring.score(
+            _without(structure, unchecked),
+            outcomes,
+            participant_type=agent_type,
+            missing=Outcome.NA,
+        )
+        if cache_key:
+            if len(_SCORES) > 4096:
+                _SCORES.clear()
+            _SCORES[cache_key] = cached
+    return cached
 
 
 _WITHOUT: dict[tuple[int, frozenset[str]], RubricStructure] = {}  # by frozen version id
