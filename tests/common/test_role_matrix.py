@@ -123,6 +123,7 @@ EXPECTED: dict[str, str] = {
     "api-insights-series": ROLES,
     "api-insights-teams": ROLES,
     "api-insights-teams-csv": ROLES,
+    "api-insights-virtual-agent": ROLES,
     "api-knowledge-detail": ROLES,
     "api-knowledge-list": ROLES,
     "api-live-conversation-events": "admin qa supervisor agent",
