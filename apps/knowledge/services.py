@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
@@ -176,6 +177,17 @@ def observation_digest(text: str) -> str:
     return hashlib.sha256(" ".join(text.lower().split()).encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class Remember:
+    """What an operator's result asks to remember about a conversation's customer(s)."""
+
+    conversation_id: int
+    texts: list[str]
+    source: str
+    operator_result: Any = None
+    quotes_conversation: bool = True
+
+
 def observations_add(
     *,
     conversation_id: int | None = None,
@@ -192,12 +204,68 @@ def observations_add(
     conversation, so they stay with it (``Observation``). Texts are redacted as communications
     are before they are stored (and before they are compared: the digest is the redacted one's).
     """
-    texts = [redact_configured(text.strip()).text for text in texts if text.strip()]
-    targets = [profile] if profile is not None else []
-    if not targets and conversation_id is not None:
+    if profile is None:
+        if conversation_id is None:
+            return 0
+        return observations_add_many(
+            [Remember(conversation_id, texts, source, operator_result, quotes_conversation)]
+        )
+    rows = _observation_rows(
+        [profile],
+        texts,
+        source=source,
+        conversation_id=conversation_id,
+        operator_result=operator_result,
+        created_by=signed_in(user) if getattr(user, "is_authenticated", False) else None,
+        quotes_conversation=quotes_conversation,
+    )
+    return _observations_insert(rows)
+
+
+def observations_add_many(items: Iterable[Remember]) -> int:
+    """``observations_add`` for many conversations' operator results at once (a batch of rule
+    executions): the profiles linked once per conversation, then one read of the profiles, one
+    of what they already remember and one INSERT for the whole batch."""
+    items = [item for item in items if any(text.strip() for text in item.texts)]
+    if not items:
+        return 0
+    conversation_ids = list(dict.fromkeys(item.conversation_id for item in items))
+    for conversation_id in conversation_ids:
         profiles_link(conversation_id=conversation_id)
-        targets = list(selectors.profiles_for_conversation(conversation_id=conversation_id))
+    targets: dict[int, list[CustomerProfile]] = {}
+    links = CustomerProfile.conversations.through.objects.filter(
+        conversation_id__in=conversation_ids
+    ).select_related("customerprofile")
+    for link in links.order_by("pk"):
+        targets.setdefault(link.conversation_id, []).append(link.customerprofile)
     rows = [
+        row
+        for item in items
+        for row in _observation_rows(
+            targets.get(item.conversation_id, []),
+            item.texts,
+            source=item.source,
+            conversation_id=item.conversation_id,
+            operator_result=item.operator_result,
+            created_by=None,
+            quotes_conversation=item.quotes_conversation,
+        )
+    ]
+    return _observations_insert(rows)
+
+
+def _observation_rows(
+    targets: list[CustomerProfile],
+    texts: list[str],
+    *,
+    source: str,
+    conversation_id: int | None,
+    operator_result: Any,
+    created_by: Any,
+    quotes_conversation: bool,
+) -> list[Observation]:
+    redacted = [redact_configured(text.strip()).text for text in texts if text.strip()]
+    return [
         Observation(
             profile=target,
             text=text[:OBSERVATION_MAX_LENGTH],
@@ -205,20 +273,30 @@ def observations_add(
             source=source,
             conversation_id=conversation_id,
             operator_result=operator_result,
-            created_by=signed_in(user) if getattr(user, "is_authenticated", False) else None,
+            created_by=created_by,
             quotes_conversation=quotes_conversation,
         )
         for target in targets
-        for text in texts
+        for text in redacted
     ]
+
+
+def _observations_insert(rows: list[Observation]) -> int:
+    """Store the rows a profile does not remember yet (once per profile and digest)."""
     if not rows:
         return 0
     known = set(
         Observation.objects.filter(
-            profile__in=targets, digest__in={row.digest for row in rows}
+            profile__in={row.profile.pk for row in rows},
+            digest__in={row.digest for row in rows},
         ).values_list("profile_id", "digest")
     )
-    fresh = [row for row in rows if (row.profile.pk, row.digest) not in known]
+    fresh: list[Observation] = []
+    for row in rows:
+        key = (row.profile.pk, row.digest)
+        if key not in known:
+            known.add(key)  # the same text twice in one batch is stored once
+            fresh.append(row)
     # ignore_conflicts: a concurrent run may add the same observation between the two queries.
     Observation.objects.bulk_create(fresh, ignore_conflicts=True)
     return len(fresh)

@@ -430,3 +430,55 @@ def test_deleting_someone_elses_observation_says_why_on_the_403_page(world, clie
 
     assert response.status_code == 403
     assert "Only the person who wrote an observation, or an admin" in response.content.decode()
+
+
+# A batch of operator results ---------------------------------------------------------------------
+
+
+def test_a_batch_remembers_each_conversations_texts_for_its_own_customers_once(world, nora):
+    sol = make_profile("Sol South", world.south_call, profile_id="mem_sol")
+    Observation.objects.create(
+        profile=sol,
+        text="Moving abroad",
+        digest=services.observation_digest("Moving abroad"),
+        source=ObservationSource.USER,
+    )
+
+    services.observations_add_many(
+        [
+            services.Remember(world.north_call.pk, ["Lost a card"], ObservationSource.OPERATOR),
+            services.Remember(world.south_call.pk, ["Moving abroad"], ObservationSource.OPERATOR),
+            # the same text again in the batch: stored once
+            services.Remember(world.north_call.pk, ["lost a  CARD"], ObservationSource.OPERATOR),
+        ]
+    )
+
+    assert list(nora.observations.values_list("text", flat=True)) == ["Lost a card"]
+    # already remembered (by a person): not again
+    assert list(sol.observations.values_list("source", flat=True)) == [ObservationSource.USER]
+
+
+def test_a_batch_takes_the_same_statements_whatever_its_size_but_two_per_conversation(world, nora):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    sol = make_profile("Sol South", world.south_call, profile_id="mem_sol")
+    north, south = world.north_call.pk, world.south_call.pk
+
+    def statements(conversation_ids: list[int], text: str, per_conversation: int) -> int:
+        batch = [
+            services.Remember(pk, [f"{text} {n}"], ObservationSource.OPERATOR)
+            for pk in conversation_ids
+            for n in range(per_conversation)
+        ]
+        with CaptureQueriesContext(connection) as captured:
+            services.observations_add_many(batch)
+        return len(captured)
+
+    statements([north, south], "linking", 1)  # profiles met for the first time
+    one = statements([north], "one", 1)
+    assert statements([north], "many", 5) == one
+    # linking is checked per conversation (its participants, its links): two statements
+    assert statements([north, south], "two", 5) == one + 2
+    assert nora.observations.filter(text__startswith="two").count() == 5
+    assert sol.observations.filter(text__startswith="two").count() == 5

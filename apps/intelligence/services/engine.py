@@ -639,6 +639,7 @@ def executions_finish_many(items: list[_Finished]) -> dict[int, str]:
     created = iter(_results_insert(rows))
     applied: list[tuple[RuleExecution, list[Stored]]] = []
     changed: list[int] = []
+    remember: list[knowledge.Remember] = []
     for item in kept:
         execution = item.claim.execution
         stored: list[Stored] = []
@@ -646,16 +647,19 @@ def executions_finish_many(items: list[_Finished]) -> dict[int, str]:
             result = next(created) if execution.rule.store_results else None
             stored.append((spec, output, result))
             if output.observations:
-                knowledge.observations_add(
-                    conversation_id=execution.conversation_id,
-                    texts=output.observations,
-                    source=ObservationSource.OPERATOR,
-                    operator_result=result,
-                    quotes_conversation=output.observations_quote,
+                remember.append(
+                    knowledge.Remember(
+                        conversation_id=execution.conversation_id,
+                        texts=output.observations,
+                        source=ObservationSource.OPERATOR,
+                        operator_result=result,
+                        quotes_conversation=output.observations_quote,
+                    )
                 )
         applied.append((execution, stored))
         if execution.rule.store_results:
             changed.append(execution.conversation_id)
+    knowledge.observations_add_many(remember)
     actions.actions_apply_many(applied)
     conversations_changed(changed)
     return statuses
