@@ -21,7 +21,8 @@ import random
 import re
 import secrets
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -56,9 +57,11 @@ RECEIVE_TIMEOUT = 10.0
 QUIET_SECONDS = 0.3
 
 
-# "hi my name is jennifer rodriguez": an introduction, not yet what the caller wants.
+# "hi my name is jennifer rodriguez", "uhm this is john brown": an introduction, not yet
+# what the caller wants.
 _INTRODUCTION_RE = re.compile(
-    r"^\W*(?:(?:hi|hello|hey|yes|yeah)\W+)*(?:my name is|this is|i'm|i am)\s+\w+(?:\s+\w+)?",
+    r"^\W*(?:(?:hi|hello|hey|yes|yeah|okay|ok|oh|uh|uhm|um|umm|hmm)\W+)*"
+    r"(?:my name is|this is|i'm|i am)\s+\w+(?:\s+\w+)?",
     re.IGNORECASE,
 )
 
@@ -213,34 +216,65 @@ async def _end_or_nothing(socket: RelaySocket, result: CallerResult) -> None:
         result.handoff_data = str(message.get("handoffData") or "")
 
 
+def speaking_seconds(text: str, pace: float) -> float:
+    """How long saying ``text`` takes at ``pace`` seconds a word (0: no time at all)."""
+    return pace * len(text.split())
+
+
 async def play_caller(
-    socket: RelaySocket, plan: CallerPlan, *, caller: str, account_sid: str = DEFAULT_ACCOUNT_SID
+    socket: RelaySocket,
+    plan: CallerPlan,
+    *,
+    caller: str,
+    account_sid: str = DEFAULT_ACCOUNT_SID,
+    call_sid: str | None = None,
+    pace: float = 0.0,
+    on_line: Callable[[str, str], Awaitable[None]] | None = None,
 ) -> CallerResult:
     """One call with the agent over an open, signed ``socket``; the caller hangs up (the caller
-    closes the socket) when the agent ends the session or answered the last turn."""
-    call_sid = "CA" + secrets.token_hex(16)
-    result = CallerResult(call_sid=call_sid, session_id="VX" + secrets.token_hex(16))
+    closes the socket) when the agent ends the session or answered the last turn.
+
+    ``pace`` is the speaking time of a word, in seconds, for both sides (0 in tests: no waiting);
+    ``on_line(who, text)`` hears each line once it has been said ("customer" or "ai")."""
+    result = CallerResult(
+        call_sid=call_sid or "CA" + secrets.token_hex(16), session_id="VX" + secrets.token_hex(16)
+    )
     await socket.send(
         json.dumps(
             setup_message(
-                call_sid=call_sid,
+                call_sid=result.call_sid,
                 session_id=result.session_id,
                 caller=caller,
                 account_sid=account_sid,
             )
         )
     )
+    heard = 0
+
+    async def tell() -> None:
+        nonlocal heard
+        for who, text in result.lines[heard:]:
+            if on_line is not None and text:
+                await on_line(who, text)
+        heard = len(result.lines)
+
     turns = [(plan.request, plan.interrupt)]
     if plan.interrupt:
         turns.append(("sorry, go on, " + plan.request, False))
     turns.append((ASK_FOR_PERSON if plan.ask_for_person else THANKS, False))
     for text, interrupt in turns:
+        await asyncio.sleep(speaking_seconds(text, pace))  # Twilio prompts once the caller paused
         await _say(socket, result, text)
-        if await _reply(socket, result, interrupt=interrupt):
-            break  # the agent handed off
+        await tell()
+        handed_off = await _reply(socket, result, interrupt=interrupt)
+        await tell()
+        if handed_off:
+            break
         if text == ASK_FOR_PERSON:
             await _end_or_nothing(socket, result)
             break
+        if not interrupt:
+            await asyncio.sleep(speaking_seconds(result.lines[-1][1], pace))  # the answer, spoken
     result.ended = datetime.now(UTC)
     return result
 
@@ -287,29 +321,108 @@ def socket_signature(*, base_url: str, token: str) -> tuple[str, str]:
     return url, RequestValidator(token).compute_signature(url, {})
 
 
-@dataclass(frozen=True)
-class _Ids:
-    conversation: str
-    customer: str
-    ai: str
-    human: str
+class CallEvents:
+    """The Conversation Orchestrator events of one AI -> human call, each built when asked and
+    dated as told: the conversation with its customer and AI_AGENT, what each side said (to the
+    AI agent until the HUMAN_AGENT joins, to the human after), and the conversation closed."""
+
+    def __init__(self, demo: DemoCall, *, call_sid: str, start: datetime, account_sid: str) -> None:
+        self.demo = demo
+        self.call_sid = call_sid
+        self.start = start
+        self.account_sid = account_sid
+        self.conversation_id = _fresh("conv_conversation")
+        self.customer = _fresh("conv_participant")
+        self.ai = _fresh("conv_participant")
+        self.human = _fresh("conv_participant")
+        self._agent = self.ai
+
+    def _conversation(self, status: str, at: datetime) -> dict[str, Any]:
+        return {
+            "id": self.conversation_id,
+            "accountId": self.account_sid,
+            "configurationId": "conv_configuration_simulator00000000000000",
+            "status": status,
+            "name": None,
+            "createdAt": _iso(self.start),
+            "updatedAt": _iso(at),
+        }
+
+    def _participant(
+        self, pid: str, kind: str, name: str, address: str, at: datetime
+    ) -> PlannedEvent:
+        data = {
+            "id": pid,
+            "conversationId": self.conversation_id,
+            "accountId": self.account_sid,
+            "name": name,
+            "type": kind,
+            "profileId": None,
+            "addresses": [{"channel": "VOICE", "address": address, "channelId": self.call_sid}],
+            "createdAt": _iso(at),
+            "updatedAt": _iso(at),
+        }
+        return _event("PARTICIPANT_ADDED", at, 0, data)
+
+    def created(self) -> PlannedEvent:
+        return _event(
+            "CONVERSATION_CREATED", self.start, 0, self._conversation("ACTIVE", self.start)
+        )
+
+    def customer_joins(self, at: datetime) -> PlannedEvent:
+        return self._participant(
+            self.customer, "CUSTOMER", self.demo.caller_name, self.demo.caller_address, at
+        )
+
+    def ai_joins(self, at: datetime) -> PlannedEvent:
+        return self._participant(self.ai, "AI_AGENT", AI_AGENT_NAME, CONTACT_CENTER_NUMBER, at)
+
+    def human_joins(self, at: datetime) -> PlannedEvent:
+        self._agent = self.human
+        return self._participant(
+            self.human, "HUMAN_AGENT", self.demo.agent_name, CONTACT_CENTER_NUMBER, at
+        )
+
+    def said(self, by_customer: bool, text: str, at: datetime) -> PlannedEvent:
+        """A line of the customer (to whichever agent is on the call) or of that agent."""
+        author, other = (
+            (self.customer, self._agent) if by_customer else (self._agent, self.customer)
+        )
+        data = {
+            "id": _fresh("conv_communication"),
+            "conversationId": self.conversation_id,
+            "accountId": self.account_sid,
+            "author": {"channel": "VOICE", "participantId": author, "address": ""},
+            "recipients": [
+                {"channel": "VOICE", "participantId": other, "deliveryStatus": "DELIVERED"}
+            ],
+            "content": {
+                "type": "TRANSCRIPTION",
+                "text": text,
+                "transcription": {
+                    "channel": 0 if by_customer else 1,
+                    "engine": "conversation-relay",
+                },
+            },
+            "channelId": self.call_sid,
+            "occurredAt": _iso(at),
+            "createdAt": _iso(at),
+            "updatedAt": _iso(at),
+        }
+        return _event("COMMUNICATION_CREATED", at, 0, data)
+
+    def closed(self, at: datetime) -> PlannedEvent:
+        return _event("CONVERSATION_UPDATED", at, 0, self._conversation("CLOSED", at))
 
 
 def orchestrator_events(
     result: CallerResult, demo: DemoCall, *, account_sid: str = DEFAULT_ACCOUNT_SID
 ) -> tuple[list[PlannedEvent], list[PlannedEvent]]:
-    """The Conversation Orchestrator events of the call: the customer and the AI_AGENT from
-    the start, the agent's and the caller's turns, then (handed off) the HUMAN_AGENT and the
-    rest of the recording, and the conversation closed. Two lists: the events Twilio sends
-    during the agent's session (before the ``<Connect action>`` callback), and after it.
-    A second per line, ending by now."""
-    ids = _Ids(
-        conversation=_fresh("conv_conversation"),
-        customer=_fresh("conv_participant"),
-        ai=_fresh("conv_participant"),
-        human=_fresh("conv_participant"),
-    )
-    # A second per line, ending now: no event is dated in the future.
+    """All the Conversation Orchestrator events of a call already played, at once: the
+    customer and the AI_AGENT from the start, the agent's and the caller's turns, then (handed
+    off) the HUMAN_AGENT and the rest of the recording, and the conversation closed. Two lists:
+    the events Twilio sends during the agent's session (before the ``<Connect action>``
+    callback), and after it. A second per line, ending by now (no event dated in the future)."""
     lines = len(result.lines) + (len(demo.segments) if result.handed_off else 0)
     start = min(result.started, datetime.now(UTC) - timedelta(seconds=lines + 5))
     clock = [start]
@@ -318,79 +431,18 @@ def orchestrator_events(
         clock[0] += timedelta(seconds=1)
         return clock[0]
 
-    def conversation(status: str, at: datetime) -> dict[str, Any]:
-        return {
-            "id": ids.conversation,
-            "accountId": account_sid,
-            "configurationId": "conv_configuration_simulator00000000000000",
-            "status": status,
-            "name": None,
-            "createdAt": _iso(start),
-            "updatedAt": _iso(at),
-        }
-
-    def participant(pid: str, kind: str, name: str, address: str, at: datetime) -> PlannedEvent:
-        data = {
-            "id": pid,
-            "conversationId": ids.conversation,
-            "accountId": account_sid,
-            "name": name,
-            "type": kind,
-            "profileId": None,
-            "addresses": [{"channel": "VOICE", "address": address, "channelId": result.call_sid}],
-            "createdAt": _iso(at),
-            "updatedAt": _iso(at),
-        }
-        return _event("PARTICIPANT_ADDED", at, 0, data)
-
-    def said(author: str, other: str, text: str, at: datetime, channel: int) -> PlannedEvent:
-        data = {
-            "id": _fresh("conv_communication"),
-            "conversationId": ids.conversation,
-            "accountId": account_sid,
-            "author": {"channel": "VOICE", "participantId": author, "address": ""},
-            "recipients": [
-                {"channel": "VOICE", "participantId": other, "deliveryStatus": "DELIVERED"}
-            ],
-            "content": {
-                "type": "TRANSCRIPTION",
-                "text": text,
-                "transcription": {"channel": channel, "engine": "conversation-relay"},
-            },
-            "channelId": result.call_sid,
-            "occurredAt": _iso(at),
-            "createdAt": _iso(at),
-            "updatedAt": _iso(at),
-        }
-        return _event("COMMUNICATION_CREATED", at, 0, data)
-
-    caller = demo.caller_address
-    events = [
-        _event("CONVERSATION_CREATED", start, 0, conversation("ACTIVE", start)),
-        participant(ids.customer, "CUSTOMER", demo.caller_name, caller, tick()),
-        participant(ids.ai, "AI_AGENT", AI_AGENT_NAME, CONTACT_CENTER_NUMBER, tick()),
-    ]
-    for who, text in result.lines:
-        if not text:
-            continue
-        if who == "customer":
-            events.append(said(ids.customer, ids.ai, text, tick(), 0))
-        else:
-            events.append(said(ids.ai, ids.customer, text, tick(), 1))
+    call = CallEvents(demo, call_sid=result.call_sid, start=start, account_sid=account_sid)
+    events = [call.created(), call.customer_joins(tick()), call.ai_joins(tick())]
+    events += [call.said(who == "customer", text, tick()) for who, text in result.lines if text]
     during = len(events)
     if result.handed_off:
-        events.append(
-            participant(ids.human, "HUMAN_AGENT", demo.agent_name, CONTACT_CENTER_NUMBER, tick())
-        )
-        for segment in demo.segments:
-            if not segment.text:
-                continue
-            if segment.role == "caller":
-                events.append(said(ids.customer, ids.human, segment.text, tick(), 0))
-            else:
-                events.append(said(ids.human, ids.customer, segment.text, tick(), 1))
-    at = tick()
-    events.append(_event("CONVERSATION_UPDATED", at, 0, conversation("CLOSED", at)))
+        events.append(call.human_joins(tick()))
+        events += [
+            call.said(segment.role == "caller", segment.text, tick())
+            for segment in demo.segments
+            if segment.text
+        ]
+    events.append(call.closed(tick()))
     return events[:during], events[during:]
 
 
@@ -429,65 +481,143 @@ class VirtualSummary:
         )
 
 
+# A word takes about 0.3 s to say (200 words a minute), for the caller and the agent's voice.
+WORD_SECONDS = 0.3
+
+
+class _Poster:
+    """Signed POSTs to the portal, one after another, retried on connection errors; counted in
+    ``summary``. Each event is dated when it is sent, a millisecond after the one before."""
+
+    def __init__(self, base_url: str, token: str, summary: VirtualSummary) -> None:
+        self.base_url = base_url
+        self.token = token
+        self.summary = summary
+        self.sender = Sender(base_url)
+        self.last = datetime.now(UTC) - timedelta(seconds=1)
+
+    def now(self) -> datetime:
+        self.last = max(datetime.now(UTC), self.last + timedelta(milliseconds=1))
+        return self.last
+
+    def event(self, event: PlannedEvent) -> None:
+        self.request(sign(event, base_url=self.base_url, token=self.token))
+
+    def request(self, request: SignedRequest) -> None:
+        for _attempt in range(4):
+            try:
+                answer = self.sender.post(request)
+            except Retryable:
+                continue
+            self.summary.posted += 1
+            if not 200 <= answer.status < 300:
+                self.summary.errors += 1
+                self.summary.failures.append(f"{request.url}: HTTP {answer.status}")
+            return
+        self.summary.errors += 1
+        self.summary.failures.append(f"{request.url}: unreachable")
+
+
 async def _play_live(
-    demo: DemoCall, plan: CallerPlan, *, base_url: str, token: str, account_sid: str
+    demo: DemoCall, plan: CallerPlan, call: CallEvents, poster: _Poster, *, pace: float
 ) -> CallerResult:
-    url, signature = socket_signature(base_url=base_url, token=token)
+    url, signature = socket_signature(base_url=poster.base_url, token=poster.token)
+
+    async def post_line(who: str, text: str) -> None:
+        await asyncio.to_thread(
+            lambda: poster.event(call.said(who == "customer", text, poster.now()))
+        )
+
     async with (
         aiohttp.ClientSession() as session,
         session.ws_connect(url, headers={"X-Twilio-Signature": signature}) as ws,
     ):
         return await play_caller(
-            _AiohttpSocket(ws), plan, caller=demo.caller_address, account_sid=account_sid
+            _AiohttpSocket(ws),
+            plan,
+            caller=demo.caller_address,
+            account_sid=call.account_sid,
+            call_sid=call.call_sid,
+            pace=pace,
+            on_line=post_line,
         )
 
 
 def virtual_agent_call(
-    demo: DemoCall, *, base_url: str, token: str, account_sid: str, summary: VirtualSummary
+    demo: DemoCall,
+    *,
+    base_url: str,
+    token: str,
+    account_sid: str,
+    summary: VirtualSummary,
+    speed: float = 1.0,
+    stop: threading.Event | None = None,
 ) -> CallerResult | None:
-    """One virtual-agent call against a running portal: the socket, then the signed action
-    callback, then the Orchestrator events (each retried on connection errors)."""
+    """One virtual-agent call against a running portal, as it unfolds at Twilio: the
+    Orchestrator events of the customer and the AI_AGENT as the call arrives, the caller on the
+    signed socket (each line posted as it is said, at ``speed`` times real speech), the signed
+    action callback, then (handed off) the HUMAN_AGENT and the recording's human part at its own
+    pace, and the conversation closed. ``stop`` cuts the human part short (the call closes)."""
     plan = caller_plan(demo)
     if plan is None:
         return None
-    # ws:// for an http portal: the socket's URL is PUBLIC_BASE_URL's, as the TwiML names it.
-    result = asyncio.run(
-        _play_live(demo, plan, base_url=base_url, token=token, account_sid=account_sid)
-    )
-    summary.calls += 1
-    summary.handed_off += int(result.handed_off)
-    summary.contained += int(not result.handed_off)
-    summary.interrupted += int(result.interrupted)
-    during, after = orchestrator_events(result, demo, account_sid=account_sid)
-    requests = [sign(event, base_url=base_url, token=token) for event in during]
-    requests.append(
-        sign_form(
-            base_url=base_url,
-            path=RELAY_ACTION_PATH,
-            params=action_params(result, caller=demo.caller_address, account_sid=account_sid),
-            token=token,
-        )
-    )
-    requests += [sign(event, base_url=base_url, token=token) for event in after]
-    sender = Sender(base_url)
+    stop = stop or threading.Event()
+    poster = _Poster(base_url, token, summary)
     try:
-        for request in requests:
-            for _attempt in range(4):
-                try:
-                    answer = sender.post(request)
-                except Retryable:
-                    continue
-                summary.posted += 1
-                if not 200 <= answer.status < 300:
-                    summary.errors += 1
-                    summary.failures.append(f"{request.url}: HTTP {answer.status}")
-                break
-            else:
-                summary.errors += 1
-                summary.failures.append(f"{request.url}: unreachable")
+        start = poster.now()
+        call = CallEvents(
+            demo, call_sid="CA" + secrets.token_hex(16), start=start, account_sid=account_sid
+        )
+        for event in (
+            call.created(),
+            call.customer_joins(poster.now()),
+            call.ai_joins(poster.now()),
+        ):
+            poster.event(event)
+        try:
+            result = asyncio.run(_play_live(demo, plan, call, poster, pace=WORD_SECONDS / speed))
+        except BaseException:
+            poster.event(call.closed(poster.now()))  # the caller hung up: no call left open
+            raise
+        summary.calls += 1
+        summary.handed_off += int(result.handed_off)
+        summary.contained += int(not result.handed_off)
+        summary.interrupted += int(result.interrupted)
+        poster.request(
+            sign_form(
+                base_url=base_url,
+                path=RELAY_ACTION_PATH,
+                params=action_params(result, caller=demo.caller_address, account_sid=account_sid),
+                token=token,
+            )
+        )
+        if result.handed_off:
+            _play_human_part(call, poster, speed=speed, stop=stop)
+        poster.event(call.closed(poster.now()))
     finally:
-        sender.close()
+        poster.sender.close()
     return result
+
+
+def _play_human_part(
+    call: CallEvents, poster: _Poster, *, speed: float, stop: threading.Event
+) -> None:
+    """The human agent joins and the recording plays at its own timing, ``speed`` times faster."""
+    poster.event(call.human_joins(poster.now()))
+    # Each line is sent when it ends, as a transcription is (the human-only replay does too).
+    spoken = sorted(
+        (segment for segment in call.demo.segments if segment.text),
+        key=lambda segment: (segment.start_ms + segment.duration_ms, segment.index),
+    )
+    if not spoken:
+        return
+    began = time.monotonic()
+    first = spoken[0].start_ms
+    for segment in spoken:
+        ends = segment.start_ms + segment.duration_ms - first
+        if stop.wait(max(0.0, began + ends / 1000 / speed - time.monotonic())):
+            return
+        poster.event(call.said(segment.role == "caller", segment.text, poster.now()))
 
 
 def simulate_virtual_agent(
@@ -500,11 +630,13 @@ def simulate_virtual_agent(
     concurrency: int = 1,
     seed: int | None = None,
     pause: float = 0.0,
+    speed: float = 1.0,
     stop: threading.Event | None = None,
     out: Callable[[str], None] = print,
 ) -> VirtualSummary:
     """``total`` virtual-agent calls (None: until ``stop`` is set), ``concurrency`` at once,
-    each worker pausing ``pause`` seconds between its calls."""
+    each worker pausing ``pause`` seconds between its calls, speech and the recording's human
+    part played ``speed`` times faster than real time."""
     stop = stop or threading.Event()
     summary = VirtualSummary()
     lock = threading.Lock()
@@ -524,7 +656,13 @@ def simulate_virtual_agent(
             mine = VirtualSummary()
             try:
                 result = virtual_agent_call(
-                    demo, base_url=base_url, token=token, account_sid=account_sid, summary=mine
+                    demo,
+                    base_url=base_url,
+                    token=token,
+                    account_sid=account_sid,
+                    summary=mine,
+                    speed=speed,
+                    stop=stop,
                 )
             except (OSError, aiohttp.ClientError, CallerError, TimeoutError) as exc:
                 mine.errors += 1

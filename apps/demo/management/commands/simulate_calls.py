@@ -81,7 +81,9 @@ class Command(BaseCommand):
             + ("until stopped" if options["loop"] else f"{options['calls']} calls")
             + f", {options['concurrency']} at once, speed x{options['speed']:g}"
         )
-        mixer = self._mixer(url, credentials, options["mix_virtual_agent"], options["seed"])
+        mixer = self._mixer(
+            url, credentials, options["mix_virtual_agent"], options["seed"], options["speed"]
+        )
         try:
             with _sigterm_as_interrupt():
                 summary = simulate(
@@ -122,6 +124,7 @@ class Command(BaseCommand):
                     total=None if options["loop"] else options["calls"],
                     concurrency=options["concurrency"],
                     seed=options["seed"],
+                    speed=options["speed"],
                     out=self.stdout.write,
                 )
         except CallerError as exc:
@@ -131,7 +134,7 @@ class Command(BaseCommand):
             raise CommandError(f"{summary.errors} virtual-agent requests failed; see above.")
 
     def _mixer(
-        self, url: str, credentials: Credentials, every: float, seed: int | None
+        self, url: str, credentials: Credentials, every: float, seed: int | None, speed: float
     ) -> tuple[threading.Event, threading.Thread] | None:
         """Virtual-agent calls in the background of the human-only ones (``make run``)."""
         if every <= 0:
@@ -147,6 +150,7 @@ class Command(BaseCommand):
                 "total": None,
                 "seed": seed,
                 "pause": every,
+                "speed": speed,
                 "stop": stop,
                 "out": self.stdout.write,
             },
