@@ -205,6 +205,9 @@ class RelayConsumer(AsyncWebsocketConsumer):
         )
         self.session_pk = session.pk
         self.dialog.greet()  # Twilio speaks the welcome greeting of the TwiML
+        # While the greeting is spoken: the knowledge and, in a new process, the embedding
+        # model (seconds on a busy machine), so the caller's first turn does not wait for them.
+        await _Knowledge.get()
 
     async def on_prompt(self, message: dict[str, Any], received: float) -> None:
         text = str(message.get("voicePrompt") or "")

@@ -7,6 +7,7 @@ import pytest
 from channels.testing import WebsocketCommunicator
 from twilio.request_validator import RequestValidator
 
+from apps.common import embeddings
 from apps.knowledge.services import knowledge_seed
 from ccportal.asgi import application
 from tests.fixtures.twilio import AUTH_TOKEN
@@ -14,6 +15,13 @@ from tests.fixtures.twilio import AUTH_TOKEN
 KNOWLEDGE = Path(__file__).resolve().parents[2] / "apps" / "demo" / "data" / "knowledge.json"
 SOCKET_PATH = "/ws/agent/relay/"
 BASE = "https://portal.example.com"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def embedding_model_loaded():
+    """The model is loaded once per process, as in the portal; a test's socket is then not
+    closed (after its one second) while the first setup loads it."""
+    embeddings.available()
 
 
 @pytest.fixture(autouse=True)

@@ -9,6 +9,7 @@ import pytest
 from channels.db import database_sync_to_async
 
 from apps.agent.choices import HandoffReason, SessionOutcome
+from apps.agent.consumers import _Knowledge
 from apps.agent.models import AgentSession, AgentTurn
 
 from .conftest import relay_socket, reply_of, setup_message
@@ -50,6 +51,17 @@ async def test_a_caller_who_hangs_up_before_any_turn_is_abandoned_not_contained(
     session = await database_sync_to_async(_session)()
     assert session.outcome == SessionOutcome.ABANDONED and session.ended_at is not None
     assert await database_sync_to_async(_turns)() == []
+
+
+async def test_the_knowledge_is_ready_while_the_greeting_is_spoken(knowledge, settings):
+    settings.VIRTUAL_AGENT_KNOWLEDGE_SECONDS = 3600
+    _Knowledge.index = None  # a new process: no index, maybe no embedding model yet
+    communicator = await _connected()
+    await communicator.receive_nothing(timeout=0.5)  # setup handled; no prompt yet
+    assert _Knowledge.index is not None  # the caller's first turn will not wait for it
+    assert len(_Knowledge.index.articles) == knowledge  # every published article
+    await communicator.disconnect()
+    _Knowledge.index = None
 
 
 async def test_thanks_after_an_answer_is_the_closing_turn(knowledge):
