@@ -86,6 +86,20 @@ LOCK_BUCKET = 73003
 TARGET_IDS = "c.id = ANY(%(ids)s)"
 TARGET_RANGE = "c.id >= %(lo)s AND c.id < %(hi)s AND c.started_at >= %(since)s"
 
+# Which months' partitions of communications and operator results a statement reads
+# (``{months}``, after ``<alias>.conversation_month``), by target. By ids: the months of those
+# conversations, which the caller passes as ``%(months)s`` (``facts.conversation_months``); as
+# constants in the statement's text they let PostgreSQL prune the other months' partitions
+# while planning, where a join to the conversation would only prune them while executing, after
+# planning every CTE over every month (issue 17). A rebuild by range reads every month.
+MONTHS = {TARGET_IDS: "= ANY(%(months)s::date[])", TARGET_RANGE: "IS NOT NULL"}
+
+
+def targeted(statement: str, target: str) -> str:
+    """``statement`` for ``target`` (``TARGET_IDS`` or ``TARGET_RANGE``)."""
+    return statement.replace("{target}", target).replace("{months}", MONTHS[target])
+
+
 # Not blank and not only tags: one anchored regex (an empty text matches it too).
 _SPEECH = r"m.text !~ '^[[:space:]]*((\[[^]]*\]|<[^>]*>)[[:space:]]*)*$'"
 _HUMAN = "('HUMAN_AGENT', 'AGENT')"
@@ -104,9 +118,11 @@ results AS (
     -- The latest of each kind, sorted on narrow columns; the results' JSON is fetched after.
     SELECT l.cid, l.kind, r.result
     FROM (
-        SELECT DISTINCT ON (r.conversation_id, k.kind) r.conversation_id AS cid, k.kind, r.id
+        SELECT DISTINCT ON (r.conversation_id, k.kind) r.conversation_id AS cid, k.kind, r.id,
+            r.conversation_month AS month
         FROM target t
         JOIN intelligence_operatorresult r ON r.conversation_id = t.id
+            AND r.conversation_month {months}
         LEFT JOIN intelligence_operatorversion v ON v.id = r.definition_id
         LEFT JOIN intelligence_operator o ON o.id = v.operator_id
         CROSS JOIN LATERAL (SELECT CASE
@@ -120,7 +136,8 @@ results AS (
         WHERE r.status = 'ok' AND k.kind IS NOT NULL AND r.result IS NOT NULL
         ORDER BY r.conversation_id, k.kind, r.date_created DESC NULLS LAST, r.id DESC
     ) l
-    JOIN intelligence_operatorresult r ON r.id = l.id
+    JOIN intelligence_operatorresult r ON r.id = l.id AND r.conversation_month = l.month
+        AND r.conversation_month {months}
 )"""
 
 _LATEST_REVIEW = """
@@ -206,6 +223,7 @@ comms AS (
         p.agent_id
     FROM target t
     JOIN conversations_communication m ON m.conversation_id = t.id
+        AND m.conversation_month {{months}}
     LEFT JOIN conversations_participant p ON p.id = m.author_id
     WHERE {_SPEECH}
 ),
@@ -498,6 +516,7 @@ nbr AS (
             AS asked
     FROM target t
     JOIN intelligence_operatorresult r ON r.conversation_id = t.id
+        AND r.conversation_month {{months}}
     LEFT JOIN intelligence_operatorversion v ON v.id = r.definition_id
     LEFT JOIN intelligence_operator o ON o.id = v.operator_id
     WHERE r.status = 'ok' AND jsonb_typeof(r.result->'text') = 'string'
@@ -507,11 +526,13 @@ nbr AS (
 SELECT n.id, n.cid, n.operator, n.text, reply.id, reply.text, s.reply_id
 FROM nbr n
 JOIN conversations_communication q ON q.twilio_id = n.asked AND q.conversation_id = n.cid
+    AND q.conversation_month {{months}}
 CROSS JOIN LATERAL (
     SELECT m.id, m.text, p.type
     FROM conversations_communication m
     JOIN conversations_participant p ON p.id = m.author_id
-    WHERE m.conversation_id = n.cid AND m.occurred_at > q.occurred_at
+    WHERE m.conversation_id = n.cid AND m.conversation_month {{months}}
+        AND m.occurred_at > q.occurred_at
         AND p.type IN ('HUMAN_AGENT', 'AGENT', 'AI_AGENT') AND {_SPEECH}
     ORDER BY m.occurred_at, m.id
     LIMIT 1
@@ -626,6 +647,16 @@ KEYS_JOIN = """JOIN (
     AND f.agent_id IS NOT DISTINCT FROM k.agent_id AND f.queue = k.queue
     AND f.channel = k.channel"""
 
+# The same buckets as a restriction of the facts alone (implied by ``KEYS_JOIN``, so the rows
+# are the same): the join's ``IS NOT DISTINCT FROM`` cannot use an index, and without this the
+# facts of the buckets' whole days were read (every agent's), once per statement. With it the
+# facts are read through the agent's index (``fact_agent_day_idx``), an agentless bucket's
+# through ``agent_id IS NULL`` (issue 17). ``%(agentless)s``: some bucket has no agent.
+KEYS_WHERE = (
+    "f.day = ANY(%(days)s::date[]) AND (f.agent_id = ANY(%(agents)s::bigint[])"
+    " OR (f.agent_id IS NULL AND %(agentless)s))"
+)
+
 ROLLUP_DELETE_KEYS = """
 DELETE FROM {table} r
 USING (
@@ -635,4 +666,7 @@ USING (
 WHERE r.day = k.day AND r.team_id IS NOT DISTINCT FROM k.team_id
     AND r.agent_id IS NOT DISTINCT FROM k.agent_id AND r.queue = k.queue
     AND r.channel = k.channel
+    -- Implied by the join; indexable, as in KEYS_WHERE.
+    AND r.day = ANY(%(days)s::date[])
+    AND (r.agent_id = ANY(%(agents)s::bigint[]) OR (r.agent_id IS NULL AND %(agentless)s))
 """

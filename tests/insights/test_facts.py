@@ -3,12 +3,19 @@ the call, recomputed when an input changes, tolerant of odd results."""
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
 import pytest
+from django.db import connection, transaction
+from django.utils import timezone
 
 from apps.conversations import services as conversations
+from apps.conversations.models import Communication
 from apps.conversations.services import CommunicationInput
 from apps.insights import services as insights
 from apps.insights.models import ConversationFact
+from apps.insights.services.facts import conversation_months
 from tests.fixtures import insights as build
 
 pytestmark = pytest.mark.django_db
@@ -265,3 +272,40 @@ def test_refreshing_again_changes_nothing(world):
     insights.facts_refresh([call.pk])  # a second worker, or a retried task
     again = ConversationFact.objects.get(conversation_id=call.pk)
     assert again.computed_at == fact.computed_at  # nothing changed, nothing written
+
+
+def test_a_refresh_reads_each_conversations_own_months_partitions(db, monkeypatch):
+    """The refresh names the conversations' months so PostgreSQL plans their partitions only
+    (issue 17): two calls created in different months, one at 23:30 on 31 October in New York
+    (already November in UTC, where its lines are kept), refreshed together, count every line."""
+    calls = []
+    for created in (
+        datetime(2026, 10, 31, 23, 30, tzinfo=ZoneInfo("America/New_York")),
+        datetime(2026, 9, 3, 9, 0, tzinfo=UTC),
+    ):
+        monkeypatch.setattr(timezone, "now", lambda created=created: created)
+        calls.append(build.new_call(HUMAN_GREETS_FIRST, start=created, close_at=20))
+    monkeypatch.undo()
+    with connection.cursor() as cursor:
+        months = conversation_months(cursor, [call.pk for call in calls])
+    stored = set(
+        Communication.objects.filter(conversation_id__in=[c.pk for c in calls]).values_list(
+            "conversation_month", flat=True
+        )
+    )
+    assert months == sorted(stored) == [date(2026, 9, 1), date(2026, 11, 1)]
+    build.refresh()
+    facts = ConversationFact.objects.in_bulk([call.pk for call in calls])
+    assert [facts[call.pk].communications for call in calls] == [3, 3]
+
+
+def test_the_refresh_puts_the_join_planning_setting_back(db):
+    """The facts statements are planned with their joins as written; the caller's transaction
+    gets its own setting back afterwards."""
+    call = build.new_call(HUMAN_GREETS_FIRST, close_at=20)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL join_collapse_limit = 5")
+        insights.facts_refresh([call.pk])
+        cursor.execute("SELECT current_setting('join_collapse_limit')")
+        assert cursor.fetchone()[0] == "5"
+    assert ConversationFact.objects.get(conversation_id=call.pk).communications == 3

@@ -239,3 +239,29 @@ def test_two_workers_refreshing_at_once_do_not_double_count(world):
     assert_rollups_match_facts()
     (alice,) = Rollup.objects.filter(agent=world.agent).values_list("conversations", flat=True)
     assert alice == 18
+
+
+@pytest.mark.django_db
+def test_buckets_with_and_without_an_agent_rebuilt_together_read_exactly_their_facts(world):
+    """The bucket rebuild reads the facts through the agent's index, and an agentless bucket's
+    through ``agent_id IS NULL`` (issue 17): every bucket at once, or Alice's alone beside the
+    AI's, gives the sums of exactly their facts, and leaves the other buckets as they were."""
+    mixed_day(world)
+    build.refresh()
+    buckets = {tuple(getattr(f, k) for k in BUCKET) for f in ConversationFact.objects.all()}
+    before = stored_rollups(), stored_criterion_counts()
+    Rollup.objects.all().delete()
+    CriterionRollup.objects.all().delete()
+    LabelRollup.objects.all().delete()
+    assert insights.rollups_rebuild_buckets(buckets) == 5
+    assert (stored_rollups(), stored_criterion_counts()) == before
+
+    alice_day = next(b for b in buckets if b[2] == world.agent.pk and b[0] == build.START.date())
+    agentless = next(b for b in buckets if b[2] is None)
+    Rollup.objects.filter(agent=world.agent).update(conversations=99)
+    Rollup.objects.filter(agent__isnull=True).update(conversations=99)
+    insights.rollups_rebuild_buckets([alice_day, agentless])
+    assert Rollup.objects.get(agent__isnull=True).conversations == 1
+    assert Rollup.objects.get(agent=world.agent, day=build.START.date()).conversations == 2
+    # Alice's other day (the world's call, today) was not in the rebuild.
+    assert Rollup.objects.exclude(day=build.START.date()).get(agent=world.agent).conversations == 99

@@ -38,7 +38,7 @@ MAX_CHUNK = 50_000  # conversation ids per transaction at most
 MIN_CHUNK = 2_000
 _BIGINT_MAX = 2**63 - 1
 CHUNKS_PER_WORKER = 4  # so the workers finish together and the bar moves
-FACTS_FOR_RANGE = sql.FACTS_UNLOGGED.replace("{target}", sql.TARGET_RANGE)
+FACTS_FOR_RANGE = sql.targeted(sql.FACTS_UNLOGGED, sql.TARGET_RANGE)
 
 
 @dataclass(frozen=True)

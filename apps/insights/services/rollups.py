@@ -41,6 +41,7 @@ def _key_params(buckets: list[Bucket]) -> dict[str, Any]:
         "agents": [b[2] for b in buckets],
         "queues": [b[3] for b in buckets],
         "channels": [b[4] for b in buckets],
+        "agentless": any(b[2] is None for b in buckets),
     }
 
 
@@ -64,7 +65,8 @@ def rollups_rebuild_buckets(buckets: Iterable[Bucket]) -> int:
             sql.LABEL_ROLLUP_INSERT,
         ):
             cursor.execute(
-                statement.replace("{join}", sql.KEYS_JOIN).replace("{where}", "true"), params
+                statement.replace("{join}", sql.KEYS_JOIN).replace("{where}", sql.KEYS_WHERE),
+                params,
             )
     return len(wanted)
 

@@ -40,7 +40,7 @@ def suggestions_score(
     """Pair every suggestion of the target conversations with the human answer that followed
     and score the pairs that are new or changed. Returns how many were (re)scored."""
     with connection.cursor() as cursor:
-        cursor.execute(sql.SUGGESTION_PAIRS.replace("{target}", target), params)
+        cursor.execute(sql.targeted(sql.SUGGESTION_PAIRS, target), params)
         rows = cursor.fetchall()
     fresh = [
         SuggestionScore(
