@@ -120,9 +120,6 @@ class SuggestionScore(models.Model):
     )
     closeness = models.FloatField(null=True)  # None: the suggestion had no content words
 
-    class Meta:
-        indexes = [models.Index(fields=["conversation"], name="suggestion_conv_idx")]
-
     def __str__(self) -> str:
         return f"Suggestion {self.result_id}: {self.closeness}"
 
