@@ -58,6 +58,8 @@ Definitions (times are a communication's start, ``occurred_at``, and end, start 
 
 from __future__ import annotations
 
+from apps.agent.choices import HandoffReason
+
 TABLES = {
     "conversation": "conversations_conversation",
     "participant": "conversations_participant",
@@ -206,6 +208,20 @@ _FACT_COLUMNS = (
     "va_task_success",
 )
 BUCKET = ("day", "team_id", "agent_id", "queue", "channel")
+
+
+def _literal(text: str) -> str:
+    return "'" + str(text).replace("'", "''") + "'"
+
+
+# The reference virtual agent's handoff reason codes and their labels, as a SQL expression.
+_VA_REASON_LABEL = (
+    "CASE va.reason_code "
+    + " ".join(
+        f"WHEN {_literal(code)} THEN {_literal(label)}" for code, label in HandoffReason.choices
+    )
+    + " END"
+)
 
 _FACT_CTES = (
     "WITH"
@@ -369,9 +385,9 @@ shaped AS (
         coalesce(pe.has_a, false) OR f.a_first IS NOT NULL OR va.cid IS NOT NULL AS has_a,
         t.status = 'CLOSED' AS is_closed,
         h.cid IS NOT NULL OR va.outcome IS NOT DISTINCT FROM 'handed_off' AS has_handoff,
-        -- The session's reason code, not its text: the relay's copy of the text is redacted,
-        -- the session's is not (a "not in the knowledge base" reason quotes the caller).
-        coalesce(nullif(h.reason, ''), va.reason_code) AS handoff_reason,
+        -- The reference agent's reason by its code's label, not by its text: the text quotes
+        -- the caller ("no answer to: ..."), one label per call. Other agents' text as sent.
+        coalesce({_VA_REASON_LABEL}, nullif(h.reason, ''), va.reason_code) AS handoff_reason,
         va.cid IS NOT NULL AS has_va, va.outcome AS va_outcome,
         va.reason_code AS va_reason_code, va.turns AS va_turns, va.first_token AS va_first_token,
         va.first_helpful AS va_first_helpful, va.interruptions AS va_interruptions,

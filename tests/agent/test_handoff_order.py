@@ -12,7 +12,7 @@ from django.test import Client
 from django.urls import reverse
 
 from apps.accounts.choices import Role
-from apps.agent.choices import SessionOutcome
+from apps.agent.choices import HandoffReason, SessionOutcome
 from apps.conversations.models import Conversation
 from apps.demo import relay_caller
 from apps.insights.models import ConversationFact
@@ -66,7 +66,7 @@ def test_the_handoff_is_recorded_whether_the_callback_or_the_events_come_first(
     build.refresh()  # the insights worker, woken by the writes
     fact = ConversationFact.objects.get(conversation=conversation)
     assert fact.mix == "HANDOFF" and fact.handoff and fact.contained is False
-    assert fact.handoff_reason == "The caller asked for a person."
+    assert fact.handoff_reason == HandoffReason.ASKED_FOR_PERSON.label  # by code, not text
     assert fact.va_outcome == SessionOutcome.HANDED_OFF
     assert fact.va_handoff_code == "asked-for-person" and fact.va_task_success is False
 

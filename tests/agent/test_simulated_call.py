@@ -14,7 +14,7 @@ from django.test import Client
 from django.urls import reverse
 
 from apps.accounts.choices import Role
-from apps.agent.choices import SessionOutcome
+from apps.agent.choices import HandoffReason, SessionOutcome
 from apps.agent.models import AgentSession, AgentTurn
 from apps.agent.selectors import scoreboard_for_calls
 from apps.agent.services.dialog import GOODBYE
@@ -152,7 +152,7 @@ def test_a_simulated_ai_to_human_call_is_handed_off_with_reason_summary_and_sent
     insights.facts_refresh([conversation.pk])
     fact = ConversationFact.objects.get(conversation=conversation)
     assert fact.mix == "HANDOFF" and fact.handoff
-    assert fact.handoff_reason == "The caller asked for a person."
+    assert fact.handoff_reason == HandoffReason.ASKED_FOR_PERSON.label  # by code, not text
     assert fact.contained is not True
 
 

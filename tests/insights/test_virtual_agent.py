@@ -10,7 +10,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.agent.choices import SessionOutcome
+from apps.agent.choices import HandoffReason, SessionOutcome
 from apps.agent.models import AgentSession
 from apps.agent.services import sessions
 from apps.agent.services.dialog import Handoff
@@ -126,7 +126,29 @@ def test_a_session_handed_off_is_a_handoff_with_its_reason_code_without_a_relay_
     f = fact(call)
     assert f.handoff and f.contained is False and f.va_task_success is False
     assert f.va_outcome == SessionOutcome.HANDED_OFF
-    assert f.va_handoff_code == f.handoff_reason == "asked-for-person"
+    assert f.va_handoff_code == "asked-for-person"
+    assert f.handoff_reason == HandoffReason.ASKED_FOR_PERSON.label
+
+
+def test_the_agents_handoffs_count_by_reason_code_whatever_their_text_quotes(db):
+    """ "No answer to: <the caller's words>" is one reason, not one per call; another agent's
+    reason (Twilio's side, no session of ours) counts by its text."""
+    for asked in ("mortgage rates", "a car loan"):
+        reason = f"The knowledge base has no answer to: {asked}"
+        call = agent_call(
+            HANDOFF,
+            human="Alice",
+            turns=[_turn(0, 200.0, handoff=True)],
+            handoff=Handoff("not-in-knowledge", reason, "Sum.", "neutral"),
+        )
+        build.handoff(call, reason=reason)  # the <Connect action> callback's HandoffData
+    other = build.new_call(HANDOFF, human="Bob")
+    build.handoff(other, reason="billing dispute")
+    build.refresh()
+    reasons = ConversationFact.objects.values_list("handoff_reason", flat=True)
+    assert sorted(reasons) == sorted(
+        [HandoffReason.NOT_IN_KNOWLEDGE.label] * 2 + ["billing dispute"]
+    )
 
 
 def test_a_caller_who_hangs_up_before_any_turn_is_abandoned_and_out_of_containment(db):
