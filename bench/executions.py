@@ -19,8 +19,15 @@ Uses DATABASE_URL / REDIS_URL, in a fresh database `<name>_execbench`.
    the earlier commit and run it there (``executions_drain`` without ``batch_size``). The
    per-process caches (rule specs, rubric pins, per-line sentiment) are cleared before each
    drain, so each starts cold.
-Prints executions/s, the statuses, the queries per execution, and the time per stage of the
-first batch drain (cProfile, ``--profile``).
+Prints executions/s, this process's CPU time per execution (all its threads, with the
+broadcasts sent after each commit; not PostgreSQL's or Redis's), the statuses, the queries per
+execution, and the time per stage of the first batch drain (cProfile, ``--profile``).
+
+The URLconf is loaded before the first drain (a worker loads it once, at its first ``reverse``:
+a suggestion's article link), so no drain pays a once-per-process import. ``--task-context``
+drains inside the audit context a Celery task runs in (``ccportal.auditing.task_started``:
+pghistory prefixes every statement but a SELECT with its ``set_config``), as the
+``operators`` worker does.
 """
 
 from __future__ import annotations
@@ -183,7 +190,8 @@ def caches_clear() -> None:
     embedded.line_cache_clear()
 
 
-def drain(*, batch: int, profile: bool) -> None:
+def drain(*, batch: int, profile: bool, task_context: bool = False) -> None:
+    import contextlib
     import cProfile
     import pstats
 
@@ -194,17 +202,27 @@ def drain(*, batch: int, profile: bool) -> None:
     from apps.intelligence.services import engine
 
     caches_clear()
-    queries = [0]
+    import pghistory.runtime
+
+    queries = [0, 0]  # all, and those pghistory prefixes with the audit context
 
     def count(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
         queries[0] += 1
+        if task_context and pghistory.runtime._can_inject_variable(context["cursor"], sql):
+            queries[1] += 1
         return execute(sql, params, many, context)
 
     total = RuleExecution.objects.filter(status="PENDING").count()
     profiler = cProfile.Profile() if profile else None
     started = time.perf_counter()
+    cpu_started = time.process_time()  # every thread of this process (the broadcasts' too)
     done = 0
-    with connection.execute_wrapper(count):
+    audit: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
+    if task_context:
+        from apps.common.audit import audit_context
+
+        audit = audit_context(task="apps.intelligence.tasks.drain_executions")
+    with connection.execute_wrapper(count), audit:
         if profiler:
             profiler.enable()
         while True:
@@ -218,14 +236,17 @@ def drain(*, batch: int, profile: bool) -> None:
         if profiler:
             profiler.disable()
     elapsed = time.perf_counter() - started
+    time.sleep(1)  # the last batch's broadcasts, sent after its commit by another thread
+    cpu = time.process_time() - cpu_started
     statuses = dict(
         RuleExecution.objects.values_list("status").annotate(n=Count("id")).order_by("status")
     )
     label = f"batch {batch}" if batch else "one at a time"
     print(
         f"drain ({label}): {done} of {total} executions in {elapsed:.2f} s = "
-        f"{done / elapsed:,.0f} executions/s; {queries[0] / max(done, 1):.2f} queries per "
-        f"execution; {statuses}"
+        f"{done / elapsed:,.0f} executions/s; {1000 * cpu / max(done, 1):.3f} ms of this "
+        f"process's CPU per execution; {queries[0] / max(done, 1):.2f} queries per "
+        f"execution ({queries[1] / max(done, 1):.3f} with the audit context); {statuses}"
     )
     if profiler:
         stats = pstats.Stats(profiler)
@@ -238,8 +259,14 @@ def main() -> int:
     parser.add_argument("--batch", type=int, nargs="+", default=[0, 200])
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--reuse", action="store_true", help="keep the filled database")
+    parser.add_argument(
+        "--task-context", action="store_true", help="drain in a Celery task's audit context"
+    )
     args = parser.parse_args()
     setup(fresh=not args.reuse)
+    from django.urls import get_resolver
+
+    get_resolver().url_patterns  # noqa: B018 (load the URLconf: once per process)
     if not args.reuse:
         fill(copies=args.copies)
     else:
@@ -247,7 +274,7 @@ def main() -> int:
     for number, batch in enumerate(args.batch):
         if number:
             reset()
-        drain(batch=batch, profile=args.profile)
+        drain(batch=batch, profile=args.profile, task_context=args.task_context)
     return 0
 
 

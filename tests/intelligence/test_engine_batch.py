@@ -9,6 +9,7 @@ import threading
 import pytest
 from django.db import connection
 
+from apps.audit.models import CustomerProfileEvent, ObservationEvent
 from apps.conversations.models import Conversation
 from apps.demo.services import conversation_twilio_id, demo_intelligence_load, demo_load
 from apps.intelligence import services
@@ -26,6 +27,7 @@ from apps.intelligence.models import (
 from apps.intelligence.operators import OperatorOutput, embedded
 from apps.knowledge.models import Observation
 from apps.live.models import LiveEvent, LiveStream
+from ccportal.auditing import task_finished, task_started
 from tests.fixtures.demo import CALLS, SAMPLE
 
 EVERY_POINT = ["live-sentiment-adherence", "live-suggestions", "rolling-summary", "flag-and-hook"]
@@ -290,3 +292,29 @@ def test_a_batch_without_any_published_rubric_asks_for_one_once(defaults, world)
     assert sum('FROM "intelligence_conversationrubric"' in text for text in sql) == 1
     assert sum('FROM "rubrics_rubric"' in text for text in sql) == 1
     assert sum("SET status = v.status" in text for text in sql) == 1  # one finishing UPDATE
+
+
+@pytest.mark.django_db
+def test_the_customer_memory_a_drain_task_writes_is_audited_as_that_task():
+    """Observations and customer profiles are audited; the drain writes them (a final summary
+    remembers the call) inside the task's audit context, which pghistory attaches to each
+    statement that writes, so the audit trail names the task."""
+    load(SAMPLE)  # the demo's own observations were written (and deleted) outside any task
+    observations_before = ObservationEvent.objects.count()
+    profiles_before = CustomerProfileEvent.objects.count()
+
+    class Task:
+        name = "apps.intelligence.tasks.drain_executions"
+
+    task_started(task_id="drain-1", task=Task())
+    try:
+        services.executions_drain()
+    finally:
+        task_finished(task_id="drain-1")
+
+    observations = ObservationEvent.objects.order_by("pgh_id")[observations_before:]
+    assert [event.pgh_label for event in observations] == ["insert"] * Observation.objects.count()
+    assert observations
+    assert {event.pgh_context["task"] for event in observations} == {Task.name}
+    profiles = CustomerProfileEvent.objects.order_by("pgh_id")[profiles_before:]
+    assert {event.pgh_context.get("task") for event in profiles} <= {Task.name}
