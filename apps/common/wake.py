@@ -20,6 +20,8 @@ from .tasks import task as task_at
 
 logger = logging.getLogger(__name__)
 
+HELD = "held"  # the flag's value while a drain holds it (a published wake-up sets "1")
+
 
 class Waker:
     def __init__(self, *, key: str, ttl_ms: int, task: str, what: str) -> None:
@@ -47,6 +49,24 @@ class Waker:
         except Exception as exc:  # Redis or the broker unreachable: the sweeper is the net
             self._down_until = time.monotonic() + 5
             logger.warning("could not wake the %s (%s); the sweeper will", self.what, exc)
+
+    def hold(self) -> None:
+        """Set the flag without publishing: a drain that will claim again soon says so, and the
+        commits meanwhile publish no wake-up (their rows are in its next claim). The drain must
+        ``clear()`` before that claim; if it dies first, the flag expires after ``ttl_ms`` and
+        the sweeper wakes a drain."""
+        try:
+            self._redis().set(self.key, HELD, px=self.ttl_ms)
+        except Exception as exc:  # then the commits publish wake-ups as usual: only dearer
+            logger.warning("could not hold the %s wake flag: %s", self.what, exc)
+
+    def held(self) -> bool:
+        """Whether a drain holds the flag (it will claim again): a sweeper leaves it alone."""
+        try:
+            return self._redis().get(self.key) == HELD.encode()
+        except Exception as exc:
+            logger.warning("could not read the %s wake flag: %s", self.what, exc)
+            return False
 
     def clear(self) -> None:
         """Called by a drain as it starts: work added from now on publishes a new wake-up."""

@@ -17,7 +17,9 @@ Guarantees, the same as ``services.inbox_store``:
   the statement being atomic), and the next batch reconnects;
 - after every commit that stored a new pending row, a wake-up of the ingest workers (a Redis
   ``SET NX``), by a waker thread so that the writer goes on to the next batch meanwhile; the
-  tokens of batches committed while one wake-up is in flight share the next one.
+  tokens of batches committed while one wake-up is in flight, or in the ``WEBHOOK_WAKE_INTERVAL_MS``
+  after it, share the next one (at moderate rates a batch is a row or two: one Redis round trip
+  per request otherwise). A row is thus woken for at most that interval after its commit.
 
 Rows without a key (refusals, kept for investigation) cannot be matched to RETURNING by key, so
 the writer inserts them one by one with ``services.inbox_store`` in the same thread; they are rare.
@@ -30,10 +32,12 @@ import logging
 import os
 import queue
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Unpack, cast
 
 import psycopg
+from django.conf import settings
 from django.db import DatabaseError, OperationalError, connection
 from django.db import Error as DjangoDbError
 from django.utils import timezone
@@ -88,8 +92,11 @@ class Pending:
 class GroupCommitter:
     """One per process; ``store(**row)`` takes ``services.InboxRow`` as ``inbox_store`` does."""
 
-    def __init__(self, *, max_batch: int = MAX_BATCH) -> None:
+    def __init__(self, *, max_batch: int = MAX_BATCH, wake_interval: float | None = None) -> None:
         self.max_batch = max_batch
+        # None: settings.WEBHOOK_WAKE_INTERVAL_MS, read when the waker thread starts.
+        self.wake_interval = wake_interval
+        self._sleep = time.sleep  # the waker's pause after a wake-up (tests hold it)
         self._queue: queue.SimpleQueue[Pending] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -151,7 +158,11 @@ class GroupCommitter:
 
     def _wake_loop(self, wakes: queue.SimpleQueue[bool]) -> None:
         """One ``wake_workers`` for every token, or for all the tokens waiting at once: each
-        call comes after the commits that asked for it, so no committed row misses a drain."""
+        call comes after the commits that asked for it, so no committed row misses a drain.
+        After a call the thread waits the wake interval; the tokens of that time share the next."""
+        interval = self.wake_interval
+        if interval is None:
+            interval = settings.WEBHOOK_WAKE_INTERVAL_MS / 1000
         while True:
             token = wakes.get()
             wanted, stopping = token, not token
@@ -166,6 +177,8 @@ class GroupCommitter:
                 self.wakes += 1
             if stopping:
                 return
+            if wanted and interval:
+                self._sleep(interval)
 
     def _run(self) -> None:
         try:

@@ -413,19 +413,46 @@ def inbox_event_settle(
     )
 
 
-def inbox_drain(*, batch_size: int | None = None, max_seconds: float = 50.0) -> int:
-    """Process pending events until none are left (or time is up, then ask for another drain)."""
+def inbox_drain(
+    *, batch_size: int | None = None, max_seconds: float = 50.0, linger_ms: int | None = None
+) -> int:
+    """Process pending events until none are left (or time is up, then ask for another drain).
+
+    With a linger (``INGEST_LINGER_MS``), a claim that came back short of a batch means the
+    workers keep up: the drain holds the wake flag, processes, waits the linger, clears the
+    flag and claims again, so the events committed meanwhile make its next batch without a
+    wake-up (a Celery message, a task, two claims) of their own. A full batch lingers not and
+    holds not (a backlog: the next commit wakes another process, as before). The flag is
+    cleared before every claim that follows a hold, so an event committed after that clear
+    publishes a wake-up, and one committed before it is in that claim: no event waits for the
+    sweeper.
+    """
     wake_flag_clear()
     batch_size = batch_size or settings.INGEST_BATCH_SIZE
+    linger = (settings.INGEST_LINGER_MS if linger_ms is None else linger_ms) / 1000
     deadline = time.monotonic() + max_seconds
     done = 0
-    with asynchronous_commit():
-        while time.monotonic() < deadline:
-            ids = inbox_claim(limit=batch_size)
-            if not ids:
-                return done
-            inbox_batch_process(event_ids=ids)
-            done += len(ids)
+    held = False
+    try:
+        with asynchronous_commit():
+            while time.monotonic() < deadline:
+                if held:
+                    wake_flag_clear()
+                    held = False
+                ids = inbox_claim(limit=batch_size)
+                if not ids:
+                    return done
+                if linger and len(ids) < batch_size:
+                    INGEST_WAKER.hold()
+                    held = True
+                inbox_batch_process(event_ids=ids)
+                done += len(ids)
+                if held:
+                    time.sleep(linger)
+    finally:
+        if held:  # time is up, or an error: the events committed during the hold need a drain
+            wake_flag_clear()
+            wake_workers()
     wake_workers()
     return done
 
@@ -436,8 +463,10 @@ def inbox_sweep() -> dict[str, int]:
     pending = InboundEvent.objects.filter(
         status=EventStatus.PENDING, available_at__lte=timezone.now()
     ).exists()
-    if pending:
-        wake_flag_clear()  # a flag left by a lost wake-up must not hold the drain back
+    # A flag left by a lost wake-up must not hold the drain back; one held by a lingering drain
+    # is alive (it claims again within INGEST_LINGER_MS, and expires if that drain died).
+    if pending and not INGEST_WAKER.held():
+        wake_flag_clear()
         wake_workers()
     return {"released": released, "pending": int(pending)}
 

@@ -39,10 +39,20 @@ WEBHOOK_MAX_BODY_BYTES = get_int("WEBHOOK_MAX_BODY_BYTES", 1024 * 1024, minimum=
 # The lean webhook entry point writes the rows of concurrent requests in one commit (on); off,
 # each request inserts its own row on its thread's connection (to compare, or as a fallback).
 WEBHOOK_GROUP_COMMIT = get_bool("WEBHOOK_GROUP_COMMIT", True)
+# The group committer wakes the ingest workers at most once per this many milliseconds per
+# process (the batches committed meanwhile share the next wake-up): a Redis round trip per
+# batch otherwise, and at moderate rates a batch is a row or two. 0: after every batch.
+WEBHOOK_WAKE_INTERVAL_MS = get_int("WEBHOOK_WAKE_INTERVAL_MS", 20, minimum=0)
 INGEST_MAX_ATTEMPTS = get_int("INGEST_MAX_ATTEMPTS", 8, minimum=1)
 # A claimed event whose worker vanished is handed out again after this many seconds.
 INGEST_CLAIM_TIMEOUT = get_int("INGEST_CLAIM_TIMEOUT", 300, minimum=10)
 INGEST_BATCH_SIZE = get_int("INGEST_BATCH_SIZE", 200, minimum=1)
+# A drain whose claim came back short (the workers keep up) waits this long before claiming
+# again, holding the wake flag meanwhile: at moderate rates the events of those milliseconds
+# make one batch and one claim instead of a Celery wake-up and a drain each (docs/benchmarks.md,
+# "CPU per event at moderate rates"). 0: claim again at once (a drain ends at its first empty
+# claim, as before). compose.yaml sets 50.
+INGEST_LINGER_MS = get_int("INGEST_LINGER_MS", 0, minimum=0)
 INGEST_SWEEP_SECONDS = get_int("INGEST_SWEEP_SECONDS", 5, minimum=1)
 # Processed and ignored events (raw bodies hold unredacted text) are deleted after this many days;
 # failed, dead and rejected ones are kept for investigation. 0 keeps everything.

@@ -470,3 +470,33 @@ def test_a_batch_that_stored_a_pending_row_wakes_the_workers_after_its_commit(co
     assert stored.event_id is not None
     assert InboundEvent.objects.filter(pk=stored.event_id, status="pending").exists()
     assert committer.wakes == 1
+
+
+def test_the_batches_committed_during_the_wake_interval_share_one_wake_up(monkeypatch):
+    from apps.webhooks import services
+
+    woken: list[str] = []
+    monkeypatch.setattr(services, "wake_workers", lambda: woken.append("wake"))
+    committer = GroupCommitter(wake_interval=0.02)
+    in_interval, go_on = threading.Event(), threading.Event()
+
+    def pause(seconds: float) -> None:  # the interval lasts until the test says so
+        assert seconds == 0.02
+        in_interval.set()
+        go_on.wait(10)
+
+    committer._sleep = pause
+    try:
+        committer.store(**dict(pending("token:interval-1").row, wake=True))
+        assert in_interval.wait(10)
+        assert woken == ["wake"]  # the first batch's wake-up, at once
+        committer.store(**dict(pending("token:interval-2").row, wake=True))
+        committer.store(**dict(pending("token:interval-3").row, wake=True))
+        assert woken == ["wake"]  # committed and answered; their wake-up waits for the interval
+        go_on.set()
+    finally:
+        go_on.set()
+        committer.stop()
+    assert committer.batches == 3
+    assert woken == ["wake", "wake"]  # one more, after the interval, for both
+    assert InboundEvent.objects.filter(status="pending").count() == 3
