@@ -48,7 +48,9 @@
   form?.addEventListener("submit", async (event) => {
     event.preventDefault();
     const input = form.querySelector("[name=text]");
-    const token = form.querySelector("[name=csrfmiddlewaretoken]").value;
+    // The cookie as it is now (a sign-in elsewhere rotates it), else the form's token.
+    const cookie = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
+    const token = cookie ? decodeURIComponent(cookie[1]) : form.querySelector("[name=csrfmiddlewaretoken]").value;
     const button = form.querySelector("[type=submit]");
     button.disabled = true;
     try {

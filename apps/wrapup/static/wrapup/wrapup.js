@@ -8,7 +8,11 @@
 
   let dirty = false; // the agent typed since the panel was drawn
 
+  // The cookie as it is now, not the token the panel was drawn with: signing in again (in
+  // another tab, say) rotates the secret and leaves every drawn form's token stale.
   function csrf() {
+    const match = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
+    if (match) return decodeURIComponent(match[1]);
     const input = document.querySelector("[data-wrapup-panel] [name=csrfmiddlewaretoken]");
     return input ? input.value : "";
   }
