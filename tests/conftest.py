@@ -67,6 +67,38 @@ def _replica_only_when_asked(request, settings):
         settings.READ_REPLICA = ""
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _flush_by_delete():
+    """Empty the tables after a transactional test with DELETE, not TRUNCATE: the same tables,
+    the same result, about 0.15 s instead of 1 s on these machines (TRUNCATE makes new files
+    for 200 tables, partitions and their indexes; the tests leave a few rows). Triggers and
+    foreign-key checks are off for that transaction (``session_replication_role = replica``,
+    as TRUNCATE fires no row trigger either), so the order does not matter and the audit
+    triggers record nothing. Needs a superuser (the test databases here and the embedded
+    server); otherwise, or when sequences are to be reset, Django's TRUNCATE as before."""
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    original = DatabaseOperations.sql_flush
+    superuser: dict[str, bool] = {}
+
+    def sql_flush(self, style, tables, *, reset_sequences=False, allow_cascade=False):
+        alias = self.connection.alias
+        if alias not in superuser:
+            with self.connection.cursor() as cursor:
+                cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+                superuser[alias] = bool(cursor.fetchone()[0])
+        if reset_sequences or not tables or not superuser[alias]:
+            return original(
+                self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade
+            )
+        deletes = [f"DELETE FROM {self.quote_name(table)};" for table in tables]
+        return ["SET LOCAL session_replication_role = replica;", *deletes]
+
+    DatabaseOperations.sql_flush = sql_flush
+    yield
+    DatabaseOperations.sql_flush = original
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     # Personas get real passwords; the production hasher costs about half a second each.
